@@ -1,0 +1,62 @@
+/* Runtime plugin ABI: the kubelet's view of a container engine. Called from
+ * the kubelet's thread only. Container ids are chosen by the plugin. */
+#ifndef KEELSON_RUNTIME_H
+#define KEELSON_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <keelson/plugin.h>
+
+#define KL_CONTAINER_ID_MAX 128
+
+typedef enum kl_container_state {
+    KL_CONTAINER_CREATED = 0,  /* accepted, not yet running (e.g. image unpacking) */
+    KL_CONTAINER_RUNNING = 1,
+    KL_CONTAINER_EXITED = 2,
+    KL_CONTAINER_UNKNOWN = 3
+} kl_container_state_t;
+
+typedef struct kl_container_status {
+    kl_container_state_t state;
+    int exit_code;             /* valid when EXITED; 128+N when killed by signal N */
+    int64_t started_at_ms;     /* wall clock, 0 when unknown */
+    int64_t finished_at_ms;
+    int oom_killed;
+    char reason[64];           /* Kubernetes-style: "Completed", "Error", "ContainerCannotRun" */
+    char message[256];
+} kl_container_status_t;
+
+/* What to run. Everything is borrowed for the duration of start(). */
+typedef struct kl_container_request {
+    const char *pod_namespace;
+    const char *pod_name;
+    const char *pod_uid;
+    const char *container_name;
+    const json_t *container;   /* the pod's containers[i]: image, command, args, env, resources */
+    const json_t *pod;         /* the whole Pod */
+} kl_container_request_t;
+
+typedef struct kl_runtime_ops {
+    void *(*open)(const kl_host_t *host, kl_error_t *err);
+    void (*close)(void *runtime);
+
+    /* Create and start; writes the new container's id (NUL-terminated) to
+     * `id`. A bad image or command fails here with KL_ERR_INVALID or
+     * KL_ERR_NOT_FOUND and a sentence the kubelet shows in the pod status. */
+    int (*start)(void *runtime, const kl_container_request_t *request, char id[KL_CONTAINER_ID_MAX],
+                 kl_error_t *err);
+
+    int (*status)(void *runtime, const char *id, kl_container_status_t *status, kl_error_t *err);
+
+    /* SIGTERM, then SIGKILL after grace_ms. Returns once it has exited. */
+    int (*stop)(void *runtime, const char *id, int grace_ms, kl_error_t *err);
+
+    /* Frees everything the container held. Stops it first if needed. */
+    int (*remove)(void *runtime, const char *id, kl_error_t *err);
+} kl_runtime_ops_t;
+
+#define KL_RUNTIME_PLUGIN(NAME, VERSION, DESCRIPTION, SETTINGS, OPS)                       \
+    KL_DEFINE_PLUGIN_(KL_KIND_RUNTIME, KL_RUNTIME_ABI_MAJOR, KL_RUNTIME_ABI_MINOR, NAME,   \
+                      VERSION, DESCRIPTION, SETTINGS, OPS)
+
+#endif

@@ -1,0 +1,5 @@
+# Each plugin folder has its own fragment.
+include plugins/store/memory/local.mk
+include plugins/scheduler/firstfit/local.mk
+include plugins/runtime/sim/local.mk
+include plugins/runtime/runc/local.mk
