@@ -35,7 +35,11 @@ int kl_plugin_configure(kl_plugin_t *plugin, const config_setting_t *settings,
 /* Calls ops->open(&plugin->host). Must run on the thread that will use it. */
 int kl_plugin_open(kl_plugin_t *plugin, kl_error_t *err);
 
-/* Calls close (if opened), dlcloses, frees. Accepts NULL. */
+/* Calls ops->close() and drops the host's bus connection; call it on the
+ * thread that opened the plugin. Safe to call twice. */
+void kl_plugin_close(kl_plugin_t *plugin);
+
+/* Closes (if still open), dlcloses, frees. Accepts NULL. */
 void kl_plugin_destroy(kl_plugin_t **plugin_p);
 
 /* Marks every host as stopping (host->stopping() turns non-zero). */

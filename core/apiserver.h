@@ -1,0 +1,88 @@
+/* The API server: the only component that touches the store. A pure core
+ * (kl_apiserver_handle, plus the long-poll watch machinery driven by explicit
+ * callbacks and clock values) and a thin bus actor serving "api.*". */
+#ifndef KL_CORE_APISERVER_H
+#define KL_CORE_APISERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <czmq.h>
+#include <jansson.h>
+#include <keelson/error.h>
+
+#include "loader.h"
+
+#define KL_APISERVER_DEFAULT_HISTORY 100000
+#define KL_APISERVER_WATCH_DEFAULT_MS 30000
+#define KL_APISERVER_WATCH_MAX_MS 60000
+/* At most this many events per watch reply; the reply's resourceVersion
+ * then resumes right after the last one sent. */
+#define KL_APISERVER_WATCH_MAX_EVENTS 1000
+
+typedef struct kl_apiserver kl_apiserver_t;
+
+/* `store`: a loaded, configured store plugin, borrowed. kl_apiserver_new
+ * opens it (kl_plugin_open), so call it on the thread that will use the
+ * apiserver; the plugin's owner closes it with kl_plugin_destroy once the
+ * apiserver is destroyed. `history`: events kept for watch resume (0 means
+ * KL_APISERVER_DEFAULT_HISTORY). Returns the apiserver (caller owns) or NULL
+ * with err filled. */
+kl_apiserver_t *kl_apiserver_new(kl_plugin_t *store, size_t history, kl_error_t *err);
+
+/* Answers every pending watch with an empty event list (through the reply
+ * callback), then frees everything. Accepts NULL; nulls *self_p. */
+void kl_apiserver_destroy(kl_apiserver_t **self_p);
+
+/* Handles one request of docs/protocol.md section 3: `method` is "create",
+ * "get", "list", "update", "update_status", "bind", "delete" or "watch";
+ * `payload` is borrowed. Returns the reply (caller owns a reference) or NULL
+ * with err filled. Objects in replies are shared with the watch history:
+ * treat them as read-only (json_deep_copy to modify). Here "watch" never
+ * waits: it returns the events available now, possibly none. */
+json_t *kl_apiserver_handle(kl_apiserver_t *self, const char *method, const json_t *payload,
+                            kl_error_t *err);
+
+/* ---- long-poll watches ----------------------------------------------- */
+
+/* Answers a deferred watch. `token` is what kl_apiserver_watch received;
+ * `reply` is stolen (NULL when err is set); err is NULL on success. */
+typedef void (*kl_apiserver_reply_fn)(void *token, json_t *reply, const kl_error_t *err,
+                                      void *arg);
+/* Called after every change with the topic ("api.pod") and the event
+ * {"type","object"} (borrowed). */
+typedef void (*kl_apiserver_publish_fn)(const char *topic, const json_t *event, void *arg);
+
+void kl_apiserver_set_reply(kl_apiserver_t *self, kl_apiserver_reply_fn reply, void *arg);
+void kl_apiserver_set_publish(kl_apiserver_t *self, kl_apiserver_publish_fn publish, void *arg);
+
+/* Starts a long-poll watch (`payload` borrowed). The answer always goes
+ * through the reply callback, exactly once per token: at once when matching
+ * events exist or the request is wrong, when a later write matches, or on
+ * the first kl_apiserver_tick at or after now_ms + timeoutMs. Without a reply
+ * callback the watch is answered by nobody, so set one first. */
+void kl_apiserver_watch(kl_apiserver_t *self, const json_t *payload, void *token, int64_t now_ms);
+
+/* Answers (empty) the watches whose deadline is at or before now_ms. */
+void kl_apiserver_tick(kl_apiserver_t *self, int64_t now_ms);
+
+size_t kl_apiserver_pending_watches(const kl_apiserver_t *self);
+
+/* The store revision of the latest write. */
+int64_t kl_apiserver_revision(const kl_apiserver_t *self);
+
+/* ---- bus actor ------------------------------------------------------- */
+
+typedef struct kl_apiserver_config {
+    const char *bus_endpoint;  /* broker request endpoint */
+    kl_plugin_t *store;        /* borrowed, see kl_apiserver_new */
+    size_t history;
+    int failed;                /* set by the actor before it signals */
+    kl_error_t error;
+} kl_apiserver_config_t;
+
+/* zactor_fn: args is a kl_apiserver_config_t that outlives the actor.
+ * Registers the "api" service, signals the pipe once ready or failed (see
+ * config->failed), then serves until $TERM. */
+void kl_apiserver_actor(zsock_t *pipe, void *args);
+
+#endif

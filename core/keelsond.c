@@ -1,0 +1,240 @@
+/* keelsond: the one daemon. Its config decides which roles it plays (master:
+ * broker, API server, scheduler, controllers; worker: kubelet) and which
+ * plugin implements each component. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <czmq.h>
+
+#include "apiserver.h"
+#include "bus.h"
+#include "config.h"
+#include "controller_host.h"
+#include "kubelet.h"
+#include "loader.h"
+#include "log.h"
+#include "scheduler_service.h"
+
+#define LOG "keelsond"
+#define INPROC_REQUESTS "inproc://keelson-bus"
+#define INPROC_EVENTS "inproc://keelson-events"
+
+typedef struct daemon_state {
+    kl_config_t *config;
+    kl_plugin_t *store;
+    kl_plugin_t *scheduler_plugin;
+    kl_plugin_t *runtime;
+    kl_plugin_t **controller_plugins;
+    kl_broker_t *broker;
+    kl_apiserver_config_t api_config;
+    zactor_t *apiserver;
+    kl_scheduler_config_t scheduler_config;
+    zactor_t *scheduler;
+    kl_controller_host_t **controllers;
+    kl_kubelet_config_t kubelet_config;
+    zactor_t *kubelet;
+} daemon_state_t;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: keelsond [-c FILE] [--check] [--log-level LEVEL]\n"
+            "  -c, --config FILE     configuration file (default %s/keelson/keelsond.conf)\n"
+            "      --check           load the config and every plugin, then exit\n"
+            "  -l, --log-level LEVEL error, warn, info or debug (overrides the config)\n"
+            "  -V, --version         print the version\n",
+            KL_SYSCONF_DIR);
+}
+
+static kl_plugin_t *load_plugin(daemon_state_t *d, kl_plugin_kind_t kind, const kl_plugin_choice_t *choice,
+                                const char *bus_endpoint)
+{
+    kl_error_t err;
+    kl_plugin_t *plugin = kl_plugin_load(kind, choice->name, d->config->plugin_path, &err);
+    if (!plugin) {
+        kl_error_log(LOG, "%s", err.text);
+        return NULL;
+    }
+    if (kl_plugin_configure(plugin, choice->settings, bus_endpoint, d->config->node_name, &err) < 0) {
+        kl_error_log(LOG, "%s", err.text);
+        kl_plugin_destroy(&plugin);
+        return NULL;
+    }
+    kl_info(LOG, "loaded plugin %s %s from %s", plugin->label, plugin->desc->version, plugin->path);
+    return plugin;
+}
+
+static int load_plugins(daemon_state_t *d, const char *bus_endpoint)
+{
+    kl_config_t *c = d->config;
+    int failures = 0;
+    if (c->master) {
+        failures += !(d->store = load_plugin(d, KL_KIND_STORE, &c->store, bus_endpoint));
+        failures += !(d->scheduler_plugin = load_plugin(d, KL_KIND_SCHEDULER, &c->scheduler, bus_endpoint));
+        d->controller_plugins = calloc(c->controller_count + 1, sizeof *d->controller_plugins);
+        for (size_t i = 0; i < c->controller_count; i++)
+            failures += !(d->controller_plugins[i] =
+                              load_plugin(d, KL_KIND_CONTROLLER, &c->controllers[i], bus_endpoint));
+    }
+    if (c->worker)
+        failures += !(d->runtime = load_plugin(d, KL_KIND_RUNTIME, &c->runtime, bus_endpoint));
+    return failures ? -1 : 0;
+}
+
+static int start_master(daemon_state_t *d)
+{
+    kl_config_t *c = d->config;
+    const char *requests[34] = {INPROC_REQUESTS};
+    const char *events[34] = {INPROC_EVENTS};
+    for (size_t i = 0; c->listen && c->listen[i] && i < 32; i++)
+        requests[i + 1] = c->listen[i];
+    for (size_t i = 0; c->events && c->events[i] && i < 32; i++)
+        events[i + 1] = c->events[i];
+    kl_error_t err;
+    d->broker = kl_broker_new(requests, events, &err);
+    if (!d->broker) {
+        kl_error_log(LOG, "%s", err.text);
+        return -1;
+    }
+    d->api_config = (kl_apiserver_config_t){.bus_endpoint = INPROC_REQUESTS, .store = d->store,
+                                            .history = (size_t)c->api_history};
+    d->apiserver = zactor_new(kl_apiserver_actor, &d->api_config);
+    if (d->api_config.failed) {
+        kl_error_log(LOG, "API server: %s", d->api_config.error.text);
+        return -1;
+    }
+    d->scheduler_config = (kl_scheduler_config_t){.bus_endpoint = INPROC_REQUESTS,
+                                                  .plugin = d->scheduler_plugin,
+                                                  .node_timeout_ms = c->node_timeout_ms};
+    d->scheduler = zactor_new(kl_scheduler_actor, &d->scheduler_config);
+    if (d->scheduler_config.failed) {
+        kl_error_log(LOG, "scheduler: %s", d->scheduler_config.error.text);
+        return -1;
+    }
+    d->controllers = calloc(c->controller_count + 1, sizeof *d->controllers);
+    for (size_t i = 0; i < c->controller_count; i++) {
+        d->controllers[i] = kl_controller_host_new(d->controller_plugins[i], &err);
+        if (!d->controllers[i]) {
+            kl_error_log(LOG, "%s", err.text);
+            return -1;
+        }
+    }
+    for (size_t i = 0; c->listen && c->listen[i]; i++)
+        kl_info(LOG, "serving the bus on %s", c->listen[i]);
+    return 0;
+}
+
+static int start_worker(daemon_state_t *d, const char *bus_endpoint)
+{
+    kl_config_t *c = d->config;
+    d->kubelet_config = (kl_kubelet_config_t){
+        .bus_endpoint = bus_endpoint, .runtime = d->runtime, .node_name = c->node_name,
+        .cpu_milli = c->cpu_milli, .memory_bytes = c->memory_bytes, .max_pods = c->max_pods,
+        .labels = c->node_labels, .heartbeat_ms = (int)c->heartbeat_ms, .sync_ms = (int)c->sync_ms};
+    d->kubelet = zactor_new(kl_kubelet_actor, &d->kubelet_config);
+    if (d->kubelet_config.failed) {
+        kl_error_log(LOG, "kubelet: %s", d->kubelet_config.error.text);
+        return -1;
+    }
+    return 0;
+}
+
+/* Stops components in the reverse order of their start, so nothing talks
+ * to a component that is already gone. */
+static void stop_all(daemon_state_t *d)
+{
+    zactor_destroy(&d->kubelet);
+    for (size_t i = 0; d->controllers && d->controllers[i]; i++)
+        kl_controller_host_destroy(&d->controllers[i]);
+    free(d->controllers);
+    zactor_destroy(&d->scheduler);
+    zactor_destroy(&d->apiserver);
+    kl_broker_destroy(&d->broker);
+    kl_plugin_destroy(&d->runtime);
+    for (size_t i = 0; d->controller_plugins && i < d->config->controller_count; i++)
+        kl_plugin_destroy(&d->controller_plugins[i]);
+    free(d->controller_plugins);
+    kl_plugin_destroy(&d->scheduler_plugin);
+    kl_plugin_destroy(&d->store);
+    kl_config_destroy(&d->config);
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_path = KL_SYSCONF_DIR "/keelson/keelsond.conf";
+    const char *log_level = NULL;
+    int check_only = 0;
+    static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
+        {"log-level", required_argument, NULL, 'l'}, {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:l:Vh", options, NULL)) != -1) {
+        switch (opt) {
+        case 'c': config_path = optarg; break;
+        case 'k': check_only = 1; break;
+        case 'l': log_level = optarg; break;
+        case 'V': printf("keelsond %s\n", KL_VERSION_STRING); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "keelsond: unexpected argument \"%s\"\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    /* Signals are taken by sigwait() below, not by czmq's handler. */
+    zsys_handler_set(NULL);
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    kl_error_t err;
+    daemon_state_t d = {0};
+    d.config = kl_config_load(config_path, &err);
+    if (!d.config) {
+        fprintf(stderr, "keelsond: %s\n", err.text);
+        return 1;
+    }
+    kl_log_set_level(d.config->log_level);
+    if (log_level) {
+        kl_log_level_t level;
+        if (kl_log_level_parse(log_level, &level) < 0) {
+            fprintf(stderr, "keelsond: log level \"%s\" is not error, warn, info or debug\n", log_level);
+            kl_config_destroy(&d.config);
+            return 2;
+        }
+        kl_log_set_level(level);
+    }
+    const char *bus_endpoint = d.config->master ? INPROC_REQUESTS : d.config->master_endpoint;
+    if (load_plugins(&d, bus_endpoint) < 0) {
+        kl_error_log(LOG, "refusing to start: fix the plugin errors above");
+        stop_all(&d);
+        return 1;
+    }
+    if (check_only) {
+        printf("%s: configuration and plugins OK\n", config_path);
+        stop_all(&d);
+        return 0;
+    }
+    if ((d.config->master && start_master(&d) < 0)
+        || (d.config->worker && start_worker(&d, bus_endpoint) < 0)) {
+        stop_all(&d);
+        return 1;
+    }
+    kl_info(LOG, "keelsond %s ready (%s%s%s)", KL_VERSION_STRING, d.config->master ? "master" : "",
+            d.config->master && d.config->worker ? "+" : "", d.config->worker ? "worker" : "");
+    int sig = 0;
+    sigwait(&signals, &sig);
+    kl_info(LOG, "signal %d: shutting down", sig);
+    stop_all(&d);
+    zsys_shutdown();
+    return 0;
+}

@@ -1,0 +1,26 @@
+# The core: one convenience library shared by keelsond and keelctl.
+noinst_LTLIBRARIES += core/libkeelcore.la
+core_libkeelcore_la_CPPFLAGS = $(AM_CPPFLAGS)
+core_libkeelcore_la_CFLAGS = $(AM_CFLAGS) $(KL_CORE_CFLAGS)
+core_libkeelcore_la_LIBADD = $(KL_CORE_LIBS)
+core_libkeelcore_la_SOURCES = \
+	core/log.c core/log.h \
+	core/quantity.c core/quantity.h \
+	core/bus.c core/bus.h \
+	core/loader.c core/loader.h \
+	core/config.c core/config.h
+
+# Components, each in its own fragment.
+include core/api.mk
+include core/scheduling.mk
+include core/kubelet.mk
+include core/controllers.mk
+include core/keelctl/local.mk
+
+sbin_PROGRAMS += core/keelsond
+core_keelsond_SOURCES = core/keelsond.c
+core_keelsond_CFLAGS = $(AM_CFLAGS) $(KL_CORE_CFLAGS)
+core_keelsond_LDADD = core/libkeelcore.la $(KL_CORE_LIBS)
+# Plugins resolve nothing against the daemon, but a sanitizer build needs
+# the runtime exported for them.
+core_keelsond_LDFLAGS = $(AM_LDFLAGS) -export-dynamic

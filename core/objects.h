@@ -1,0 +1,85 @@
+/* Kubernetes-shaped API objects (Pod, Node) as jansson values: kind table,
+ * accessors, defaulting and validation with Kubernetes-style field paths. */
+#ifndef KL_CORE_OBJECTS_H
+#define KL_CORE_OBJECTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include <keelson/error.h>
+
+#define KL_API_VERSION "v1"
+#define KL_UUID_SIZE 37       /* 36 characters and the NUL */
+#define KL_TIMESTAMP_SIZE 32  /* "2006-01-02T15:04:05Z" and room to spare */
+
+/* What the API server needs to know about a kind. Static, never freed. */
+typedef struct kl_kind_info {
+    int index;              /* 0..KL_KIND_COUNT-1, for per-kind tables */
+    const char *kind;       /* "Pod" */
+    const char *resource;   /* "pods": store keys and error messages */
+    const char *list_kind;  /* "PodList" */
+    const char *topic;      /* "api.pod": where changes are published */
+    int namespaced;
+} kl_kind_info_t;
+
+#define KL_KIND_COUNT 2
+#define KL_DEFAULT_NAMESPACE "default"
+
+/* NULL when `kind` (may be NULL) is not served. Borrowed, static. */
+const kl_kind_info_t *kl_kind_lookup(const char *kind);
+
+/* Accessors: every returned string is borrowed from the object and NULL when
+ * the field is absent or not a string. */
+const char *kl_object_kind(const json_t *object);
+const char *kl_object_name(const json_t *object);
+const char *kl_object_namespace(const json_t *object);
+const char *kl_object_uid(const json_t *object);
+const char *kl_object_resource_version(const json_t *object);
+const char *kl_object_label(const json_t *object, const char *key);
+const char *kl_pod_node_name(const json_t *pod);
+const char *kl_pod_phase(const json_t *pod);
+
+/* metadata.resourceVersion as a number: 0 when absent or empty, -1 when it
+ * is not a decimal revision. */
+int64_t kl_object_revision(const json_t *object);
+
+/* Sets metadata.resourceVersion to the decimal `revision` (creating
+ * metadata if needed). Returns 0 or -1 (out of memory, not an object). */
+int kl_object_set_resource_version(json_t *object, int64_t revision);
+
+/* Checks a whole object. -1 with KL_ERR_INVALID and a message such as
+ * `Pod "web" is invalid: spec.containers[0].image: Required value`. */
+int kl_object_validate(const json_t *object, kl_error_t *err);
+
+/* Fills the defaults a create or update applies: namespace "default" for
+ * namespaced kinds, restartPolicy Always, terminationGracePeriodSeconds 30,
+ * status.phase Pending for pods. Leaves wrongly typed fields alone for
+ * validation to report. Returns 0, or -1 when `object` is not an object. */
+int kl_object_set_defaults(json_t *object, kl_error_t *err);
+
+/* Defaults, then uid and creationTimestamp (always overwritten: a client may
+ * not choose them), then validation. `object` is modified in place. */
+int kl_object_prepare_create(json_t *object, kl_error_t *err);
+
+/* Random RFC 4122 version 4 UUID. Reads /dev/urandom in bulk per thread.
+ * Returns 0 or -1 with KL_ERR_INTERNAL. */
+int kl_uuid_generate(char out[KL_UUID_SIZE], kl_error_t *err);
+
+/* RFC 3339 UTC, second precision, of the current wall clock time. */
+void kl_timestamp_now(char out[KL_TIMESTAMP_SIZE]);
+
+/* Sum of the containers' cpu and memory requests; a container with a limit
+ * but no request counts its limit. 0 on success, -1 when a quantity does not
+ * parse (validated objects always succeed). */
+int kl_pod_requests(const json_t *pod, int64_t *cpu_milli, int64_t *memory_bytes);
+
+/* Kubernetes name rules, shared with selectors. */
+int kl_name_is_dns1123_label(const char *text);      /* <=63, [a-z0-9-], alnum ends */
+int kl_name_is_dns1123_subdomain(const char *text);  /* <=253, labels joined by '.' */
+/* Label key (qualified name, optional DNS subdomain prefix and '/') and label
+ * value rules. Return 0 when valid; otherwise -1 with the reason, in
+ * Kubernetes words, written to `why`. */
+int kl_label_key_check(const char *key, char *why, size_t why_size);
+int kl_label_value_check(const char *value, char *why, size_t why_size);
+
+#endif

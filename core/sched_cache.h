@@ -1,0 +1,104 @@
+/* The scheduler's pure core: a cache of nodes and pods fed from list+watch,
+ * resource accounting, the queue of pods to place, built-in filters and the
+ * choice of a node. No bus here, so every decision is unit-testable. */
+#ifndef KL_CORE_SCHED_CACHE_H
+#define KL_CORE_SCHED_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include <keelson/error.h>
+#include <keelson/scheduler.h>
+
+typedef struct kl_sched_cache kl_sched_cache_t;
+
+/* The policy a decision consults. `ops` may be NULL; its filter, score and
+ * select fields are used when non-NULL (the caller zeroes the ones a plugin's
+ * ops table does not reach). Borrowed. */
+typedef struct kl_sched_policy {
+    const kl_scheduler_ops_t *ops;
+    void *state;
+    const char *label;  /* "scheduler/firstfit", for messages */
+} kl_sched_policy_t;
+
+/* Outcome of kl_sched_cache_decide(). */
+typedef enum kl_sched_outcome {
+    KL_SCHED_PLACED = 0,        /* node_name holds the choice */
+    KL_SCHED_UNSCHEDULABLE = 1, /* message holds the Kubernetes-style reason */
+    KL_SCHED_SKIPPED = 2        /* the pod is no longer waiting; nothing to do */
+} kl_sched_outcome_t;
+
+/* Back-off for unschedulable pods: 1s doubling up to 60s. */
+#define KL_SCHED_BACKOFF_MIN_MS 1000
+#define KL_SCHED_BACKOFF_MAX_MS 60000
+int64_t kl_sched_backoff_ms(int attempts);
+
+/* Caller owns. node_timeout_ms: a Ready heartbeat older than this makes a
+ * node not ready (<= 0: heartbeats are not checked). */
+kl_sched_cache_t *kl_sched_cache_new(int64_t node_timeout_ms);
+void kl_sched_cache_destroy(kl_sched_cache_t **self_p);
+
+/* ---- feeding the cache (objects borrowed; the cache keeps references) -- */
+
+/* Adds or replaces a Node. An object older (lower resourceVersion) than the
+ * cached one is ignored. -1 with err naming the field when malformed. */
+int kl_sched_cache_node_upsert(kl_sched_cache_t *self, json_t *node, int64_t now_ms,
+                               kl_error_t *err);
+void kl_sched_cache_node_remove(kl_sched_cache_t *self, const char *name);
+
+/* Adds or replaces a Pod: accounts its requests on its node and queues it
+ * when it waits for a node. -1 with err when malformed (the pod is then
+ * dropped from the cache). */
+int kl_sched_cache_pod_upsert(kl_sched_cache_t *self, json_t *pod, int64_t now_ms,
+                              kl_error_t *err);
+void kl_sched_cache_pod_remove(kl_sched_cache_t *self, const char *namespace_name,
+                               const char *name);
+
+/* Relist: replaces every node (or pod) with `items` (a JSON array).
+ * Malformed items are skipped and counted in the return value. */
+int kl_sched_cache_nodes_replace(kl_sched_cache_t *self, json_t *items, int64_t now_ms);
+int kl_sched_cache_pods_replace(kl_sched_cache_t *self, json_t *items, int64_t now_ms);
+
+/* ---- the queue ---------------------------------------------------------- */
+
+/* Copies the key ("namespace/name") of the next pod to place into `key` and
+ * takes it off the queue; 0 when one is due, -1 when none is. */
+int kl_sched_cache_next(kl_sched_cache_t *self, int64_t now_ms, char *key, size_t key_size);
+/* Milliseconds until the next pod is due (0: now, -1: queue empty). */
+int64_t kl_sched_cache_next_due_ms(kl_sched_cache_t *self, int64_t now_ms);
+size_t kl_sched_cache_queue_length(kl_sched_cache_t *self);
+
+/* Runs the filters and the policy for pod `key` at time now_ms. */
+kl_sched_outcome_t kl_sched_cache_decide(kl_sched_cache_t *self, const char *key,
+                                         const kl_sched_policy_t *policy, int64_t now_ms,
+                                         char *node_name, size_t node_name_size,
+                                         char *message, size_t message_size);
+
+/* Reserves the pod's requests on `node_name` while its bind is in flight and
+ * until the watch shows it bound. -1 when the pod or node is unknown. */
+int kl_sched_cache_assume(kl_sched_cache_t *self, const char *key, const char *node_name);
+/* Bind failed: releases the reservation; with `retry` the pod goes back on
+ * the queue after its back-off. */
+void kl_sched_cache_forget(kl_sched_cache_t *self, const char *key, int retry, int64_t now_ms);
+/* No node fits: back on the queue after the pod's next back-off. */
+void kl_sched_cache_backoff(kl_sched_cache_t *self, const char *key, int64_t now_ms);
+
+/* Borrowed; NULL when unknown. */
+const json_t *kl_sched_cache_pod_object(kl_sched_cache_t *self, const char *key);
+
+/* ---- introspection (tests, logs) ---------------------------------------- */
+size_t kl_sched_cache_node_count(kl_sched_cache_t *self);
+size_t kl_sched_cache_pod_count(kl_sched_cache_t *self);
+/* Fills `view` with the node's accounting; -1 when unknown. */
+int kl_sched_cache_node_view(kl_sched_cache_t *self, const char *name, kl_sched_node_t *view);
+
+/* ---- pure helpers ------------------------------------------------------- */
+
+/* Sums containers[].resources.requests (limits when a request is absent). */
+int kl_sched_pod_requests(const json_t *pod, int64_t *cpu_milli, int64_t *memory_bytes,
+                          kl_error_t *err);
+/* RFC 3339 ("2024-05-01T10:00:00Z", fractions and offsets allowed) to
+ * milliseconds since the epoch. */
+int kl_time_parse_rfc3339(const char *text, int64_t *ms, kl_error_t *err);
+
+#endif

@@ -1,0 +1,67 @@
+/* runtime/runc internals shared by its files: image references, the OCI
+ * bundle's config.json, and running helper programs. Never installed. */
+#ifndef KL_RUNTIME_RUNC_H
+#define KL_RUNTIME_RUNC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <jansson.h>
+#include <keelson/keelson.h>
+
+#define RUNC_IMAGE_NAME_MAX 256
+#define RUNC_IMAGE_TAG_MAX 128
+
+/* An image reference split into what a local image store needs. */
+typedef struct runc_image_ref {
+    char name[RUNC_IMAGE_NAME_MAX];  /* last path component: the layout's folder name */
+    char tag[RUNC_IMAGE_TAG_MAX];    /* "latest" when the reference has none */
+} runc_image_ref_t;
+
+/* image.c */
+
+/* Parses `[host[:port]/]path[:tag]`; the registry part is checked but unused. */
+int runc_image_ref_parse(const char *reference, runc_image_ref_t *ref, kl_error_t *err);
+
+/* Loads the OCI image config (the blob with Entrypoint, Cmd, Env...) of
+ * layout:tag. Missing layout or tag: KL_ERR_NOT_FOUND naming `reference`.
+ * Caller owns the result. */
+json_t *runc_image_config_load(const char *layout, const char *tag, const char *reference,
+                               const char *image_store, kl_error_t *err);
+
+/* spec.c */
+
+/* "2" -> 2000, "500m" -> 500, "0.5" -> 500. */
+int runc_quantity_cpu(const char *text, int64_t *millicores, kl_error_t *err);
+/* "64Mi", "1G", "1024", "1.5Gi", "1e3" -> bytes. */
+int runc_quantity_memory(const char *text, int64_t *bytes, kl_error_t *err);
+
+/* Rewrites the runtime spec umoci wrote so it runs the container as the pod
+ * asks: command, args, env, working dir, limits, hostname, annotations. */
+int runc_spec_apply(json_t *spec, const kl_container_request_t *request, const json_t *image_config,
+                    kl_error_t *err);
+
+/* Reads, applies runc_spec_apply and writes back BUNDLE/config.json. */
+int runc_spec_rewrite(const char *bundle, const kl_container_request_t *request,
+                      const json_t *image_config, kl_error_t *err);
+
+/* process.c */
+
+/* Runs argv (argv[0] looked up in PATH) with stdin from /dev/null, waits at
+ * most timeout_ms. Returns the exit status (0..255, 128+signal) or -1 when it
+ * could not run. Its stdout goes to *out (caller owns; may pass NULL to drop
+ * it) and the end of its stderr to errbuf. */
+int runc_command_run(char *const argv[], int timeout_ms, char **out, char *errbuf, size_t errsize);
+
+/* Double-forks a supervisor that outlives the caller: it runs argv with
+ * stdout and stderr appended to log_path, then records the exit status in
+ * BUNDLE/exit_code. Returns 0 once the supervisor is detached. */
+int runc_supervisor_spawn(const char *bundle, char *const argv[], const char *log_path, kl_error_t *err);
+
+/* rm -rf that stays on one file system and never follows symlinks. */
+int runc_tree_remove(const char *path);
+
+/* Milliseconds on the wall clock, for the supervisor which has no host table. */
+int64_t runc_realtime_ms(void);
+
+#endif

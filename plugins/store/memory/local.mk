@@ -1,0 +1,5 @@
+# The in-memory store plugin.
+plugin_LTLIBRARIES += plugins/store/memory/store_memory.la
+plugins_store_memory_store_memory_la_SOURCES = plugins/store/memory/memory.c
+plugins_store_memory_store_memory_la_CFLAGS = $(AM_CFLAGS)
+plugins_store_memory_store_memory_la_LDFLAGS = $(KL_PLUGIN_LDFLAGS)

@@ -1,0 +1,12 @@
+# Tests: unit tests per module (C, TAP), integration tests (shell, TAP)
+# that start real daemons, and fixtures.
+KL_TEST_CFLAGS = $(AM_CFLAGS) $(KL_CORE_CFLAGS) -I$(top_srcdir)/tests
+KL_TEST_LDADD = core/libkeelcore.la $(KL_CORE_LIBS)
+
+include tests/unit/core.mk
+include tests/unit/api.mk
+include tests/unit/scheduling.mk
+include tests/unit/runtime.mk
+include tests/unit/keelctl.mk
+include tests/fixtures/local.mk
+include tests/integration/local.mk

@@ -1,0 +1,11 @@
+# Unit tests of the core's own modules.
+check_PROGRAMS += tests/unit/test_bus tests/unit/test_quantity tests/unit/test_config tests/unit/test_loader
+TESTS += tests/unit/test_bus tests/unit/test_quantity tests/unit/test_config tests/unit/test_loader
+tests_unit_test_bus_CFLAGS = $(KL_TEST_CFLAGS)
+tests_unit_test_bus_LDADD = $(KL_TEST_LDADD)
+tests_unit_test_quantity_CFLAGS = $(KL_TEST_CFLAGS)
+tests_unit_test_quantity_LDADD = $(KL_TEST_LDADD)
+tests_unit_test_config_CFLAGS = $(KL_TEST_CFLAGS)
+tests_unit_test_config_LDADD = $(KL_TEST_LDADD)
+tests_unit_test_loader_CFLAGS = $(KL_TEST_CFLAGS)
+tests_unit_test_loader_LDADD = $(KL_TEST_LDADD)

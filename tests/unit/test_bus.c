@@ -1,0 +1,257 @@
+/* Bus tests: routing, errors, deferred replies, pub/sub, and a broker that
+ * survives malformed and oversized frames. */
+#include <czmq.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "log.h"
+#include "tap.h"
+
+static char tcp_endpoint[64], event_endpoint[64];
+static kl_bus_request_t *parked;  /* a deferred request held by the echo service */
+
+/* echo.*: replies with the payload; echo.fail replies NotFound; echo.park
+ * holds the request until echo.release answers it; echo.ignore never replies. */
+static void echo_handler(kl_bus_request_t *req, void *arg)
+{
+    kl_bus_service_t *svc = arg;
+    const char *method = kl_bus_request_method(req);
+    if (strcmp(method, "fail") == 0) {
+        kl_error_t err;
+        kl_error_set(&err, KL_ERR_NOT_FOUND, "pods \"x\" not found");
+        kl_bus_request_respond(&req, NULL, &err);
+    } else if (strcmp(method, "park") == 0) {
+        parked = req;
+    } else if (strcmp(method, "release") == 0) {
+        kl_bus_request_respond(&parked, json_pack("{s:b}", "released", 1), NULL);
+        kl_bus_request_respond(&req, NULL, NULL);
+    } else if (strcmp(method, "ignore") == 0) {
+        kl_bus_request_respond(&req, NULL, NULL);  /* answered, but only after the client gave up */
+    } else if (strcmp(method, "publish") == 0) {
+        kl_bus_service_publish(svc, "test.topic", kl_bus_request_payload(req));
+        kl_bus_request_respond(&req, NULL, NULL);
+    } else {
+        kl_bus_request_respond(&req, json_deep_copy(kl_bus_request_payload(req)), NULL);
+    }
+}
+
+static void echo_actor(zsock_t *pipe, void *args)
+{
+    kl_error_t err;
+    kl_bus_service_t *svc = kl_bus_service_new("inproc://test-bus", "echo", &err);
+    zsock_signal(pipe, 0);
+    if (!svc)
+        return;
+    kl_bus_service_run(svc, pipe, echo_handler, NULL, 0, svc);
+    kl_bus_request_respond(&parked, NULL, NULL);
+    kl_bus_service_destroy(&svc);
+}
+
+static zsock_t *raw_dealer(void)
+{
+    zsock_t *s = zsock_new_dealer(tcp_endpoint);
+    zsock_set_linger(s, 0);
+    return s;
+}
+
+static int broker_alive(kl_bus_client_t *client)
+{
+    kl_error_t err;
+    json_t *pong = kl_bus_request(client, "bus.ping", NULL, 2000, &err);
+    int alive = pong && json_is_true(json_object_get(pong, "pong"));
+    json_decref(pong);
+    return alive;
+}
+
+int main(void)
+{
+    zsys_handler_set(NULL);
+    kl_log_set_level(KL_LOG_ERROR);
+    int port = 20000 + (int)(getpid() % 20000);
+    snprintf(tcp_endpoint, sizeof tcp_endpoint, "tcp://127.0.0.1:%d", port);
+    snprintf(event_endpoint, sizeof event_endpoint, "tcp://127.0.0.1:%d", port + 1);
+    kl_error_t err;
+    kl_broker_t *broker = kl_broker_new((const char *[]){"inproc://test-bus", tcp_endpoint, NULL},
+                                        (const char *[]){"inproc://test-events", event_endpoint, NULL},
+                                        &err);
+    if (!ok(broker != NULL, "broker binds inproc and tcp endpoints"))
+        return done_testing();
+
+    kl_error_t bind_err;
+    kl_broker_t *second = kl_broker_new((const char *[]){tcp_endpoint, NULL}, NULL, &bind_err);
+    ok(second == NULL && strstr(bind_err.text, tcp_endpoint), "a second broker on the same port fails naming it: %s",
+       bind_err.text);
+
+    zactor_t *echo = zactor_new(echo_actor, NULL);
+    kl_bus_client_t *inproc = kl_bus_client_new("inproc://test-bus", &err);
+    kl_bus_client_t *tcp = kl_bus_client_new(tcp_endpoint, &err);
+    ok(broker_alive(inproc), "bus.ping over inproc");
+    ok(broker_alive(tcp), "bus.ping over tcp");
+
+    json_t *services = kl_bus_request(tcp, "bus.services", NULL, 2000, &err);
+    ok(services && json_array_size(json_object_get(services, "services")) == 1
+           && strcmp(json_string_value(json_array_get(json_object_get(services, "services"), 0)), "echo") == 0,
+       "bus.services lists the registered service");
+    json_decref(services);
+
+    json_t *payload = json_pack("{s:s, s:i}", "hello", "world", "n", 42);
+    json_t *reply = kl_bus_request(tcp, "echo.say", payload, 2000, &err);
+    ok(reply && json_equal(reply, payload), "request/reply through the broker returns the payload");
+    json_decref(reply);
+
+    reply = kl_bus_request(tcp, "echo.fail", payload, 2000, &err);
+    ok(!reply && err.code == KL_ERR_NOT_FOUND && strcmp(err.text, "pods \"x\" not found") == 0,
+       "an error reply keeps its code and message (%s)", err.text);
+
+    reply = kl_bus_request(tcp, "nobody.home", payload, 2000, &err);
+    ok(!reply && err.code == KL_ERR_UNAVAILABLE && strstr(err.text, "\"nobody\""),
+       "unknown service gives ServiceUnavailable naming it (%s)", err.text);
+
+    reply = kl_bus_request(tcp, "bus.nothing", NULL, 2000, &err);
+    ok(!reply && err.code == KL_ERR_NOT_FOUND, "unknown bus method gives NotFound");
+
+    /* Pipelining: replies are matched by request id. */
+    uint64_t ids[50];
+    int sent_ok = 1, matched = 0;
+    for (int i = 0; i < 50; i++) {
+        json_t *p = json_pack("{s:i}", "i", i);
+        sent_ok &= kl_bus_send(tcp, "echo.n", p, &ids[i], &err) == 0;
+        json_decref(p);
+    }
+    for (int i = 0; i < 50; i++) {
+        uint64_t id;
+        json_t *r = kl_bus_recv(tcp, &id, 2000, &err);
+        if (r && id >= ids[0] && id <= ids[49]
+            && json_integer_value(json_object_get(r, "i")) == (json_int_t)(id - ids[0]))
+            matched++;
+        json_decref(r);
+    }
+    ok(sent_ok && matched == 50, "50 pipelined requests all answered and matched by id (%d)", matched);
+
+    /* A deferred reply: parked by one request, answered by another. */
+    uint64_t park_id;
+    kl_bus_send(inproc, "echo.park", NULL, &park_id, &err);
+    usleep(50000);
+    reply = kl_bus_request(tcp, "echo.release", NULL, 2000, &err);
+    json_decref(reply);
+    uint64_t got;
+    reply = kl_bus_recv(inproc, &got, 2000, &err);
+    ok(reply && got == park_id && json_is_true(json_object_get(reply, "released")),
+       "a deferred reply reaches the waiting client");
+    json_decref(reply);
+
+    reply = kl_bus_request(tcp, "echo.say", NULL, 0, &err);
+    json_decref(reply);
+    ok(err.code == KL_ERR_TIMEOUT || reply != NULL, "a zero timeout returns promptly");
+    reply = kl_bus_request(tcp, "echo.say", payload, 2000, &err);
+    ok(reply && json_equal(reply, payload), "a late reply to a timed-out request is not mistaken for the next");
+    json_decref(reply);
+
+    /* Publish/subscribe. */
+    kl_bus_subscriber_t *sub = kl_bus_subscriber_new(event_endpoint, "test.", &err);
+    usleep(200000);  /* let the subscription reach the broker */
+    reply = kl_bus_request(tcp, "echo.publish", payload, 2000, &err);
+    json_decref(reply);
+    char topic[64] = "";
+    json_t *event = kl_bus_subscriber_recv(sub, topic, sizeof topic, 2000, &err);
+    ok(event && json_equal(event, payload) && strcmp(topic, "test.topic") == 0,
+       "a published event reaches a tcp subscriber");
+    json_decref(event);
+    kl_bus_subscriber_destroy(&sub);
+
+    /* Malformed frames: each is dropped or answered; the broker keeps serving. */
+    zsock_t *raw = raw_dealer();
+    zstr_send(raw, "garbage");
+    zstr_sendx(raw, "KLB9", "REQ", "echo.x", "1", "{}", NULL);
+    zstr_sendx(raw, KL_BUS_PROTOCOL, "REQ", NULL);
+    zstr_sendx(raw, KL_BUS_PROTOCOL, "REQ", "echo.x", NULL);
+    zstr_sendx(raw, KL_BUS_PROTOCOL, "REQ", "noservicepart", "7", "{}", NULL);
+    zstr_sendx(raw, KL_BUS_PROTOCOL, "REQ", "echo.x", "8", "{}", "extra", NULL);
+    zstr_sendx(raw, KL_BUS_PROTOCOL, "REP", "bogus", NULL);
+    zstr_sendx(raw, KL_BUS_PROTOCOL, "HELLO", "bad.name", "9", NULL);
+    zstr_sendx(raw, KL_BUS_PROTOCOL, "WHAT", NULL);
+    zstr_sendx(raw, KL_BUS_PROTOCOL, "REQ", "echo.x", "10", "not json", NULL);
+    zstr_sendx(raw, KL_BUS_PROTOCOL, "REQ", "echo.x", "11", "[1,2]", NULL);
+    int invalid_replies = 0;
+    for (int i = 0; i < 10; i++) {
+        zmsg_t *m = zmsg_recv_nowait(raw);
+        if (!m) {
+            usleep(50000);
+            continue;
+        }
+        zframe_t *status = zmsg_first(m);
+        for (int k = 0; k < 3 && status; k++)
+            status = zmsg_next(m);
+        if (status && zframe_streq(status, "1"))
+            invalid_replies++;
+        zmsg_destroy(&m);
+    }
+    ok(invalid_replies >= 5, "malformed requests that carry an id get Invalid replies (%d)", invalid_replies);
+    ok(broker_alive(tcp), "broker still serves after malformed frames");
+
+    /* Over the payload limit: refused with RequestEntityTooLarge. */
+    size_t big = KL_BUS_MAX_PAYLOAD + 1024;
+    char *text = malloc(big + 16);
+    memset(text, 'a', big);
+    memcpy(text, "{\"x\":\"", 6);
+    memcpy(text + big - 2, "\"}", 2);
+    zmsg_t *m = zmsg_new();
+    zmsg_addstr(m, KL_BUS_PROTOCOL);
+    zmsg_addstr(m, "REQ");
+    zmsg_addstr(m, "echo.big");
+    zmsg_addstr(m, "77");
+    zmsg_addmem(m, text, big);
+    zmsg_send(&m, raw);
+    zmsg_t *answer = NULL;
+    for (int i = 0; i < 40 && !answer; i++) {
+        answer = zmsg_recv_nowait(raw);
+        if (!answer)
+            usleep(50000);
+    }
+    zframe_t *f = answer ? zmsg_first(answer) : NULL;
+    for (int k = 0; k < 3 && f; k++)
+        f = zmsg_next(answer);
+    ok(f && zframe_streq(f, "9"), "a payload over 16 MiB gets RequestEntityTooLarge");
+    zmsg_destroy(&answer);
+
+    /* Far over the frame limit: ZeroMQ drops that connection only. */
+    size_t huge = 40u * 1024 * 1024;
+    text = realloc(text, huge);
+    memset(text, 'b', huge);
+    zsock_t *raw2 = raw_dealer();
+    zmsg_t *hm = zmsg_new();
+    zmsg_addstr(hm, KL_BUS_PROTOCOL);
+    zmsg_addstr(hm, "REQ");
+    zmsg_addstr(hm, "echo.huge");
+    zmsg_addstr(hm, "78");
+    zmsg_addmem(hm, text, huge);
+    zmsg_send(&hm, raw2);
+    free(text);
+    usleep(300000);
+    ok(broker_alive(tcp), "broker still serves after a 40 MiB frame");
+    zsock_destroy(&raw);
+    zsock_destroy(&raw2);
+
+    /* A service that does not answer in time: Timeout, and the client recovers. */
+    reply = kl_bus_request(tcp, "echo.park", NULL, 200, &err);
+    ok(!reply && err.code == KL_ERR_TIMEOUT, "no reply in time gives Timeout (%s)", err.text);
+    reply = kl_bus_request(tcp, "echo.release", NULL, 2000, &err);
+    ok(reply != NULL, "client works after a timeout");
+    json_decref(reply);
+
+    /* Clients that cannot reach a broker time out with a clear error. */
+    kl_bus_client_t *lost = kl_bus_client_new("tcp://127.0.0.1:1", &err);
+    reply = kl_bus_request(lost, "bus.ping", NULL, 300, &err);
+    ok(!reply && err.code == KL_ERR_TIMEOUT && strstr(err.text, "tcp://127.0.0.1:1"),
+       "unreachable broker: timeout naming the endpoint (%s)", err.text);
+    kl_bus_client_destroy(&lost);
+    ok(kl_bus_client_new("bogus://x", &err) == NULL && err.code == KL_ERR_INVALID,
+       "a malformed endpoint is refused (%s)", err.text);
+
+    json_decref(payload);
+    kl_bus_client_destroy(&inproc);
+    kl_bus_client_destroy(&tcp);
+    zactor_destroy(&echo);
+    kl_broker_destroy(&broker);
+    return done_testing();
+}

@@ -1,0 +1,110 @@
+/* Config checking: good files load; each kind of mistake is reported with
+ * the file, the line and the key. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "tap.h"
+
+static char path[64];
+
+static kl_config_t *load_text(const char *text, kl_error_t *err)
+{
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    return kl_config_load(path, err);
+}
+
+/* Loads `text`, expects failure whose message contains every needle. */
+static void expect_error(const char *text, const char *what, const char *needle1, const char *needle2)
+{
+    kl_error_t err;
+    kl_error_clear(&err);
+    kl_config_t *c = load_text(text, &err);
+    int good = !c && err.code == KL_ERR_INVALID && strstr(err.text, needle1)
+               && (!needle2 || strstr(err.text, needle2));
+    ok(good, "%s: %s", what, err.text);
+    kl_config_destroy(&c);
+}
+
+int main(void)
+{
+    snprintf(path, sizeof path, "/tmp/keelson-config-test-%d.conf", (int)getpid());
+    kl_error_t err;
+    kl_config_t *c = load_text(
+        "node_name = \"n1\";\n"
+        "roles = [\"master\", \"worker\"];\n"
+        "log_level = \"debug\";\n"
+        "bus = { listen = [\"tcp://127.0.0.1:7400\"]; events = \"tcp://127.0.0.1:7401\"; };\n"
+        "store = { plugin = \"memory\"; };\n"
+        "scheduler = { plugin = \"firstfit\"; node_timeout_ms = 5000; };\n"
+        "controllers = ( { plugin = \"a\"; settings = { x = 1; }; } );\n"
+        "runtime = { plugin = \"sim\"; settings = { run_ms = 100; }; };\n"
+        "kubelet = { cpu = \"4\"; memory = \"8Gi\"; max_pods = 50; labels = { zone = \"a\"; }; };\n",
+        &err);
+    ok(c != NULL, "a full single-machine config loads (%s)", c ? "" : err.text);
+    if (c) {
+        ok(c->master && c->worker, "both roles");
+        is_str(c->node_name, "n1", "node name");
+        is_str(c->store.name, "memory", "store plugin");
+        is_str(c->runtime.name, "sim", "runtime plugin");
+        is_int(c->node_timeout_ms, 5000, "scheduler node timeout");
+        is_int(c->controller_count, 1, "one controller");
+        is_int(c->cpu_milli, 4000, "kubelet cpu");
+        is_int(c->memory_bytes, 8LL << 30, "kubelet memory");
+        is_int(c->max_pods, 50, "max pods");
+        is_str(json_string_value(json_object_get(c->node_labels, "zone")), "a", "node label");
+        is_str(c->listen[0], "tcp://127.0.0.1:7400", "listen endpoint");
+        is_str(c->events[0], "tcp://127.0.0.1:7401", "a single string is a one-item list");
+        ok(c->runtime.settings != NULL, "plugin settings group kept for the plugin");
+        is_int(c->log_level, KL_LOG_DEBUG, "log level");
+    }
+    kl_config_destroy(&c);
+
+    c = load_text("node_name = \"w1\";\nroles = \"worker\";\nbus = { master = \"tcp://127.0.0.1:7400\"; };\n"
+                  "runtime = { plugin = \"runc\"; };\n", &err);
+    ok(c && c->worker && !c->master && strcmp(c->master_endpoint, "tcp://127.0.0.1:7400") == 0,
+       "a worker config loads");
+    kl_config_destroy(&c);
+
+    expect_error("roles = [\"master\"];\nstore = { plugin = \"memory\"; };\n"
+                 "scheduler = { plugin = \"firstfit\"; };\nschedular = 1;\n",
+                 "unknown top-level key", ":4:", "\"schedular\"");
+    expect_error("roles = [\"master\"];\nstore = { plugin = \"memory\"; colour = \"red\"; };\n"
+                 "scheduler = { plugin = \"firstfit\"; };\n",
+                 "unknown key in a group", ":2:", "\"colour\"");
+    expect_error("roles = [\"master\"];\nstore = { plugin = 5; };\nscheduler = { plugin = \"firstfit\"; };\n",
+                 "wrong type", ":2:", "must be a string");
+    expect_error("roles = [\"master\"];\nscheduler = { plugin = \"firstfit\"; };\n",
+                 "missing store for a master", "needs a \"store\"", NULL);
+    expect_error("roles = [\"master\"];\nstore = { settings = {}; };\nscheduler = { plugin = \"firstfit\"; };\n",
+                 "missing plugin name", ":2:", "\"plugin\"");
+    expect_error("roles = [\"captain\"];\n", "unknown role", ":1:", "captain");
+    expect_error("roles = [\"worker\"];\nruntime = { plugin = \"sim\"; };\nbus = { master = \"tcp://x:1\"; };\n",
+                 "worker without node name", "node_name", NULL);
+    expect_error("node_name = \"w\";\nroles = [\"worker\"];\nruntime = { plugin = \"sim\"; };\n",
+                 "worker without a master endpoint", "bus.master", NULL);
+    expect_error("node_name = \"w\";\nroles = [\"worker\", \"master\"];\nstore = { plugin = \"memory\"; };\n"
+                 "scheduler = { plugin = \"firstfit\"; };\nruntime = { plugin = \"sim\"; };\n"
+                 "kubelet = { memory = \"lots\"; };\n",
+                 "bad quantity", ":6:", "lots");
+    expect_error("node_name = \"w\";\nroles = [\"worker\", \"master\"];\nstore = { plugin = \"memory\"; };\n"
+                 "scheduler = { plugin = \"firstfit\"; };\nruntime = { plugin = \"sim\"; };\n"
+                 "kubelet = { max_pods = -3; };\n",
+                 "negative max_pods", ":6:", "max_pods");
+    expect_error("roles = [\"master\"\nstore = {;\n", "syntax error", ":2", NULL);
+    expect_error("roles = [\"master\"];\nlog_level = \"loud\";\nstore = { plugin = \"memory\"; };\n"
+                 "scheduler = { plugin = \"firstfit\"; };\n",
+                 "bad log level", ":2:", "loud");
+    expect_error("roles = [\"master\"];\nstore = { plugin = \"memory\"; };\nscheduler = { plugin = \"firstfit\"; };\n"
+                 "runtime = { plugin = \"sim\"; };\n",
+                 "runtime without the worker role", "worker role", NULL);
+
+    kl_config_t *missing = kl_config_load("/nonexistent/keelson.conf", &err);
+    ok(!missing && err.code == KL_ERR_NOT_FOUND && strstr(err.text, "/nonexistent/keelson.conf"),
+       "missing file named: %s", err.text);
+    unlink(path);
+    return done_testing();
+}
