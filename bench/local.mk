@@ -1,1 +1,5 @@
-# (placeholder)
+# Benchmarks: built by `make`, run by bench/run-all.sh (never by make check).
+noinst_PROGRAMS += bench/bus_latency
+bench_bus_latency_SOURCES = bench/bus_latency.c bench/bench_util.h
+bench_bus_latency_CFLAGS = $(AM_CFLAGS) $(KL_CORE_CFLAGS)
+bench_bus_latency_LDADD = core/libkeelcore.la $(KL_CORE_LIBS)

@@ -423,11 +423,11 @@ static int string_map(check_t *c, const json_t *map, const char *path, int label
         return -1;
     const char *key;
     const json_t *value;
-    char sub[320], why[256];
+    char sub[400], why[256];
     json_object_foreach((json_t *)map, key, value) {
         if (kl_label_key_check(key, why, sizeof why) < 0)
             return invalid(c, path, "Invalid value: \"%.100s\": %s", key, why);
-        snprintf(sub, sizeof sub, "%s[%.100s]", path, key);
+        snprintf(sub, sizeof sub, "%.200s[%.100s]", path, key);
         if (!json_is_string(value))
             return invalid(c, sub, "Invalid value: %s: must be a string", type_name(value));
         if (labels && kl_label_value_check(json_string_value(value), why, sizeof why) < 0)
@@ -521,9 +521,9 @@ static int resource_list(check_t *c, const json_t *list, const char *path, int64
         return -1;
     const char *key;
     const json_t *value;
-    char sub[320];
+    char sub[400];
     json_object_foreach((json_t *)list, key, value) {
-        snprintf(sub, sizeof sub, "%s.%.100s", path, key);
+        snprintf(sub, sizeof sub, "%.200s.%.100s", path, key);
         int slot = strcmp(key, "cpu") == 0 ? 0 : strcmp(key, "memory") == 0 ? 1
                  : strcmp(key, "pods") == 0 ? 2 : -1;
         kl_error_t qerr;
@@ -548,10 +548,10 @@ static int check_string_array(check_t *c, const json_t *array, const char *path)
         return -1;
     size_t i;
     const json_t *item;
-    char sub[320];
+    char sub[400];
     json_array_foreach(array, i, item) {
         if (!json_is_string(item)) {
-            snprintf(sub, sizeof sub, "%s[%zu]", path, i);
+            snprintf(sub, sizeof sub, "%.200s[%zu]", path, i);
             return invalid(c, sub, "Invalid value: %s: must be a string", type_name(item));
         }
     }
@@ -560,11 +560,11 @@ static int check_string_array(check_t *c, const json_t *array, const char *path)
 
 static int check_container(check_t *c, const json_t *container, const char *path)
 {
-    char sub[320];
+    char sub[400];
     if (expect_type(c, path, container, JSON_OBJECT, "an object") < 0)
         return -1;
     const json_t *name = json_object_get(container, "name");
-    snprintf(sub, sizeof sub, "%s.name", path);
+    snprintf(sub, sizeof sub, "%.200s.name", path);
     if (!name || (json_is_string(name) && !*json_string_value(name)))
         return invalid(c, sub, "Required value");
     if (expect_type(c, sub, name, JSON_STRING, "a string") < 0)
@@ -576,7 +576,7 @@ static int check_container(check_t *c, const json_t *container, const char *path
                        "alphanumeric character and be at most 63 characters",
                        json_string_value(name));
     const json_t *image = json_object_get(container, "image");
-    snprintf(sub, sizeof sub, "%s.image", path);
+    snprintf(sub, sizeof sub, "%.200s.image", path);
     if (!image || (json_is_string(image) && !*json_string_value(image)))
         return invalid(c, sub, "Required value");
     if (expect_type(c, sub, image, JSON_STRING, "a string") < 0)
@@ -584,26 +584,26 @@ static int check_container(check_t *c, const json_t *container, const char *path
     static const char *const arrays[] = {"command", "args"};
     for (int i = 0; i < 2; i++) {
         const json_t *v = json_object_get(container, arrays[i]);
-        snprintf(sub, sizeof sub, "%s.%s", path, arrays[i]);
+        snprintf(sub, sizeof sub, "%.200s.%s", path, arrays[i]);
         if (v && check_string_array(c, v, sub) < 0)
             return -1;
     }
-    snprintf(sub, sizeof sub, "%s.workingDir", path);
+    snprintf(sub, sizeof sub, "%.200s.workingDir", path);
     if (optional_string(c, container, "workingDir", sub) < 0)
         return -1;
     const json_t *env = json_object_get(container, "env");
     if (env) {
-        snprintf(sub, sizeof sub, "%s.env", path);
+        snprintf(sub, sizeof sub, "%.200s.env", path);
         if (expect_type(c, sub, env, JSON_ARRAY, "an array of {name, value}") < 0)
             return -1;
         size_t i;
         const json_t *var;
         json_array_foreach(env, i, var) {
-            snprintf(sub, sizeof sub, "%s.env[%zu]", path, i);
+            snprintf(sub, sizeof sub, "%.200s.env[%zu]", path, i);
             if (expect_type(c, sub, var, JSON_OBJECT, "an object with name and value") < 0)
                 return -1;
             const json_t *var_name = json_object_get(var, "name");
-            snprintf(sub, sizeof sub, "%s.env[%zu].name", path, i);
+            snprintf(sub, sizeof sub, "%.200s.env[%zu].name", path, i);
             if (!var_name || (json_is_string(var_name) && !*json_string_value(var_name)))
                 return invalid(c, sub, "Required value");
             if (expect_type(c, sub, var_name, JSON_STRING, "a string") < 0)
@@ -611,30 +611,30 @@ static int check_container(check_t *c, const json_t *container, const char *path
             if (strchr(json_string_value(var_name), '='))
                 return invalid(c, sub, "Invalid value: \"%.100s\": must not contain '='",
                                json_string_value(var_name));
-            snprintf(sub, sizeof sub, "%s.env[%zu].value", path, i);
+            snprintf(sub, sizeof sub, "%.200s.env[%zu].value", path, i);
             if (optional_string(c, var, "value", sub) < 0)
                 return -1;
         }
     }
     const json_t *resources = json_object_get(container, "resources");
     if (resources) {
-        snprintf(sub, sizeof sub, "%s.resources", path);
+        snprintf(sub, sizeof sub, "%.200s.resources", path);
         if (expect_type(c, sub, resources, JSON_OBJECT, "an object") < 0)
             return -1;
         int64_t requests[3] = {-1, -1, -1}, limits[3] = {-1, -1, -1};
         const json_t *r = json_object_get(resources, "requests");
-        snprintf(sub, sizeof sub, "%s.resources.requests", path);
+        snprintf(sub, sizeof sub, "%.200s.resources.requests", path);
         if (r && resource_list(c, r, sub, requests) < 0)
             return -1;
         const json_t *l = json_object_get(resources, "limits");
-        snprintf(sub, sizeof sub, "%s.resources.limits", path);
+        snprintf(sub, sizeof sub, "%.200s.resources.limits", path);
         if (l && resource_list(c, l, sub, limits) < 0)
             return -1;
         static const char *const names[] = {"cpu", "memory"};
         for (int i = 0; i < 2; i++) {
             if (requests[i] >= 0 && limits[i] >= 0 && requests[i] > limits[i]) {
                 char request_buf[64], limit_buf[64];
-                snprintf(sub, sizeof sub, "%s.resources.requests", path);
+                snprintf(sub, sizeof sub, "%.200s.resources.requests", path);
                 return invalid(c, sub,
                                "Invalid value: \"%s\": must be less than or equal to %s limit of %s",
                                quantity_text(json_object_get(r, names[i]), request_buf,

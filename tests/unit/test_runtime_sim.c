@@ -22,9 +22,10 @@ static int64_t clock_skew_ms;  /* added to the real clocks so tests can jump ahe
 
 static void fake_log(const kl_host_t *host, kl_log_level_t level, const char *fmt, ...)
 {
+    (void)host;
     va_list ap;
     va_start(ap, fmt);
-    printf("# log: ");
+    printf("# log(%d): ", (int)level);
     vprintf(fmt, ap);
     printf("\n");
     va_end(ap);
@@ -32,6 +33,7 @@ static void fake_log(const kl_host_t *host, kl_log_level_t level, const char *fm
 
 static long long fake_setting_int(const kl_host_t *host, const char *name, long long fallback)
 {
+    (void)host;
     for (const fake_setting_t *s = fake_settings; s && s->name; s++)
         if (strcmp(s->name, name) == 0)
             return s->value;
@@ -40,6 +42,8 @@ static long long fake_setting_int(const kl_host_t *host, const char *name, long 
 
 static const char *fake_setting_string(const kl_host_t *host, const char *name, const char *fallback)
 {
+    (void)host;
+    (void)name;
     return fallback;
 }
 
@@ -52,11 +56,13 @@ static int64_t clock_ms(clockid_t id)
 
 static int64_t fake_monotonic_ms(const kl_host_t *host)
 {
+    (void)host;
     return clock_ms(CLOCK_MONOTONIC) + clock_skew_ms;
 }
 
 static int64_t fake_realtime_ms(const kl_host_t *host)
 {
+    (void)host;
     return clock_ms(CLOCK_REALTIME) + clock_skew_ms;
 }
 

@@ -61,7 +61,8 @@ int runc_supervisor_spawn(const char *bundle, char *const argv[], const char *lo
 /* rm -rf that stays on one file system and never follows symlinks. */
 int runc_tree_remove(const char *path);
 
-/* Milliseconds on the wall clock, for the supervisor which has no host table. */
+/* Clocks for code that runs without the host table (the supervisor). */
 int64_t runc_realtime_ms(void);
+int64_t runc_monotonic_ms(void);
 
 #endif

@@ -268,6 +268,7 @@ static int sim_status(void *runtime, const char *id, kl_container_status_t *stat
 
 static int sim_stop(void *runtime, const char *id, int grace_ms, kl_error_t *err)
 {
+    (void)grace_ms;  /* nothing runs, so nothing needs time to shut down */
     sim_runtime_t *sim = runtime;
     sim_container_t *c = sim_find(sim, id, err);
     if (!c)

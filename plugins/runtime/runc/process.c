@@ -1,0 +1,365 @@
+/* runtime/runc: running umoci and runc without a shell, and the supervisor
+ * process that outlives the kubelet to record a container's exit status.
+ * Between fork() and exec()/_exit() only async-signal-safe calls are made:
+ * the kubelet's process has other threads whose locks a child may inherit. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runc.h"
+
+int64_t runc_realtime_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t runc_monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Closes every descriptor from `first` up, so a child holds none of the
+ * kubelet's sockets and files (a held ZeroMQ socket would keep ports alive). */
+static void close_from(int first)
+{
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, (unsigned)first, ~0U, 0) == 0)
+        return;
+#endif
+    long max = sysconf(_SC_OPEN_MAX);
+    for (long fd = first; fd < (max > 0 ? max : 65536); fd++)
+        close((int)fd);
+}
+
+/* Signal dispositions set to "ignore" survive exec; the child starts clean. */
+static void reset_signals(void)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &dfl, NULL);
+}
+
+static void write_all(int fd, const char *text, size_t length)
+{
+    while (length > 0) {
+        ssize_t n = write(fd, text, length);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        text += n;
+        length -= (size_t)n;
+    }
+}
+
+static int exit_status_code(int status)
+{
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return 255;
+}
+
+static int wait_child(pid_t pid, int *status)
+{
+    for (;;) {
+        pid_t got = waitpid(pid, status, 0);
+        if (got == pid)
+            return 0;
+        if (got < 0 && errno != EINTR)
+            return -1;
+    }
+}
+
+/* Keeps the tail of a stream: the last words of a failing tool matter most. */
+static void tail_append(char *buf, size_t size, size_t *used, const char *data, size_t length)
+{
+    if (size == 0)
+        return;
+    if (length >= size - 1) {
+        data += length - (size - 1);
+        length = size - 1;
+    }
+    if (*used + length > size - 1) {
+        size_t drop = *used + length - (size - 1);
+        memmove(buf, buf + drop, *used - drop);
+        *used -= drop;
+    }
+    memcpy(buf + *used, data, length);
+    *used += length;
+    buf[*used] = '\0';
+}
+
+int runc_command_run(char *const argv[], int timeout_ms, char **out, char *errbuf, size_t errsize)
+{
+    int out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 };
+    size_t err_used = 0;
+    if (errsize)
+        errbuf[0] = '\0';
+    if (out)
+        *out = NULL;
+    if (pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0) {
+        snprintf(errbuf, errsize, "cannot create a pipe: %s", strerror(errno));
+        if (out_pipe[0] >= 0) {
+            close(out_pipe[0]);
+            close(out_pipe[1]);
+        }
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(errbuf, errsize, "cannot fork: %s", strerror(errno));
+        close(out_pipe[0]);
+        close(out_pipe[1]);
+        close(err_pipe[0]);
+        close(err_pipe[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        reset_signals();
+        int null = open("/dev/null", O_RDONLY);
+        if (null < 0 || dup2(null, 0) < 0 || dup2(out_pipe[1], 1) < 0 || dup2(err_pipe[1], 2) < 0)
+            _exit(127);
+        close_from(3);
+        execvp(argv[0], argv);
+        static const char message[] = "cannot run the program: not found or not executable\n";
+        write_all(2, message, sizeof message - 1);
+        _exit(127);
+    }
+    close(out_pipe[1]);
+    close(err_pipe[1]);
+
+    char *collected = NULL;
+    size_t collected_used = 0, collected_size = 0;
+    int open_streams = 2, timed_out = 0, failed = 0;
+    struct pollfd fds[2] = { { .fd = out_pipe[0], .events = POLLIN }, { .fd = err_pipe[0], .events = POLLIN } };
+    int64_t deadline = runc_monotonic_ms() + timeout_ms;
+    while (open_streams > 0) {
+        int64_t left = deadline - runc_monotonic_ms();
+        if (left <= 0) {
+            timed_out = 1;
+            break;
+        }
+        int n = poll(fds, 2, (int)left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break;
+        for (int i = 0; i < 2; i++) {
+            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            char chunk[4096];
+            ssize_t got = read(fds[i].fd, chunk, sizeof chunk);
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got <= 0) {
+                close(fds[i].fd);
+                fds[i].fd = -1;
+                open_streams--;
+                continue;
+            }
+            if (i == 1) {
+                tail_append(errbuf, errsize, &err_used, chunk, (size_t)got);
+            } else if (out && !failed) {
+                if (collected_used + (size_t)got + 1 > collected_size) {
+                    size_t size = collected_size ? collected_size * 2 : 8192;
+                    while (size < collected_used + (size_t)got + 1)
+                        size *= 2;
+                    char *bigger = realloc(collected, size);
+                    if (!bigger) {
+                        failed = 1;
+                        continue;
+                    }
+                    collected = bigger;
+                    collected_size = size;
+                }
+                memcpy(collected + collected_used, chunk, (size_t)got);
+                collected_used += (size_t)got;
+                collected[collected_used] = '\0';
+            }
+        }
+    }
+    for (int i = 0; i < 2; i++)
+        if (fds[i].fd >= 0)
+            close(fds[i].fd);
+    if (timed_out)
+        kill(pid, SIGKILL);
+    int status = 0;
+    if (wait_child(pid, &status) < 0 || timed_out || failed) {
+        if (timed_out)
+            snprintf(errbuf, errsize, "%s did not finish within %d ms", argv[0], timeout_ms);
+        else if (failed)
+            snprintf(errbuf, errsize, "out of memory reading the output of %s", argv[0]);
+        free(collected);
+        return -1;
+    }
+    /* Tools end their messages with a newline; the sentence reads better without. */
+    while (err_used > 0 && (errbuf[err_used - 1] == '\n' || errbuf[err_used - 1] == ' '))
+        errbuf[--err_used] = '\0';
+    if (out)
+        *out = collected ? collected : strdup("");
+    else
+        free(collected);
+    return exit_status_code(status);
+}
+
+/* Formats a non-negative decimal without stdio, for use after fork(). */
+static char *format_int(char *at, int64_t value)
+{
+    char digits[24];
+    int n = 0;
+    if (value < 0) {
+        *at++ = '-';
+        value = -value;
+    }
+    do {
+        digits[n++] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value > 0);
+    while (n > 0)
+        *at++ = digits[--n];
+    return at;
+}
+
+static char *append_text(char *at, const char *text)
+{
+    while (*text)
+        *at++ = *text++;
+    return at;
+}
+
+/* Writes `text` to `path` through a temporary file and rename(), so a reader
+ * sees the old file or the whole new one, never a half-written status. */
+static void write_atomic(const char *tmp, const char *path, const char *text, size_t length)
+{
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return;
+    write_all(fd, text, length);
+    fsync(fd);
+    close(fd);
+    rename(tmp, path);
+}
+
+/* The paths the supervisor writes, prepared before fork(). */
+typedef struct supervisor_paths {
+    char pid_tmp[4096], pid[4096];
+    char started_tmp[4096], started[4096];
+    char exit_tmp[4096], exit[4096];
+} supervisor_paths_t;
+
+static void supervisor_run(const supervisor_paths_t *paths, char *const argv[], const char *log_path)
+{
+    char text[128], *at;
+    int null = open("/dev/null", O_RDWR);
+    if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+        _exit(1);
+    close_from(3);
+
+    at = format_int(text, getpid());
+    *at++ = '\n';
+    write_atomic(paths->pid_tmp, paths->pid, text, (size_t)(at - text));
+    at = append_text(text, "started_at_ms=");
+    at = format_int(at, runc_realtime_ms());
+    *at++ = '\n';
+    write_atomic(paths->started_tmp, paths->started, text, (size_t)(at - text));
+
+    int code;
+    pid_t child = fork();
+    if (child == 0) {
+        int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0640);
+        if (log < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
+            _exit(127);
+        close(log);
+        execvp(argv[0], argv);
+        static const char message[] = "keelson: cannot run runc: not found or not executable\n";
+        write_all(2, message, sizeof message - 1);
+        _exit(127);
+    }
+    int status = 0;
+    if (child < 0 || wait_child(child, &status) < 0)
+        code = 255;
+    else
+        code = exit_status_code(status);
+
+    at = append_text(text, "exit_code=");
+    at = format_int(at, code);
+    at = append_text(at, "\nfinished_at_ms=");
+    at = format_int(at, runc_realtime_ms());
+    *at++ = '\n';
+    write_atomic(paths->exit_tmp, paths->exit, text, (size_t)(at - text));
+    _exit(0);
+}
+
+int runc_supervisor_spawn(const char *bundle, char *const argv[], const char *log_path, kl_error_t *err)
+{
+    supervisor_paths_t *paths = calloc(1, sizeof *paths);
+    if (!paths)
+        return kl_error_set(err, KL_ERR_INTERNAL, "out of memory starting the supervisor of %s", bundle);
+    snprintf(paths->pid_tmp, sizeof paths->pid_tmp, "%s/supervisor.pid.tmp", bundle);
+    snprintf(paths->pid, sizeof paths->pid, "%s/supervisor.pid", bundle);
+    snprintf(paths->started_tmp, sizeof paths->started_tmp, "%s/started_at.tmp", bundle);
+    snprintf(paths->started, sizeof paths->started, "%s/started_at", bundle);
+    snprintf(paths->exit_tmp, sizeof paths->exit_tmp, "%s/exit_code.tmp", bundle);
+    snprintf(paths->exit, sizeof paths->exit, "%s/exit_code", bundle);
+
+    pid_t pid = fork();
+    if (pid < 0) {
+        free(paths);
+        return kl_error_set(err, KL_ERR_INTERNAL, "cannot fork the supervisor of %s: %s", bundle, strerror(errno));
+    }
+    if (pid == 0) {
+        /* Its own session and a second fork: the supervisor is no child of
+         * the kubelet, so it survives it and is reaped by init. */
+        reset_signals();
+        setsid();
+        pid_t grandchild = fork();
+        if (grandchild != 0)
+            _exit(grandchild < 0 ? 1 : 0);
+        supervisor_run(paths, argv, log_path);
+    }
+    free(paths);
+    int status = 0;
+    if (wait_child(pid, &status) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return kl_error_set(err, KL_ERR_INTERNAL, "cannot start the supervisor of %s", bundle);
+    return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    if (type == FTW_DP)
+        return rmdir(path) < 0 && errno != ENOENT ? -1 : 0;
+    return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int runc_tree_remove(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT ? 0 : -1;
+    return nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}

@@ -1,0 +1,491 @@
+/* runtime/runc: runs each container with runc from an OCI bundle that umoci
+ * unpacks from a local image store. All state lives in files under state_dir,
+ * so containers and their status outlive a kubelet restart. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runc.h"
+
+#define RUNC_COMMAND_TIMEOUT_MS 10000
+#define RUNC_UNPACK_TIMEOUT_MS 60000
+#define RUNC_KILL_WAIT_MS 5000  /* after SIGKILL: the kernel needs a moment to reap */
+#define RUNC_POLL_MS 20
+#define RUNC_ROOT_DIR "runc-root"  /* under state_dir; container ids start with "kl-" */
+
+typedef struct runc_runtime {
+    const kl_host_t *host;
+    const char *image_store;  /* borrowed from the host table */
+    const char *state_dir;
+    const char *runc;
+    const char *umoci;
+    char root[4096];          /* runc --root: keeps our containers apart from others' */
+} runc_runtime_t;
+
+static const kl_setting_spec_t runc_settings[] = {
+    { "image_store", KL_SETTING_STRING, 0,
+      "folder of OCI image layouts, one per image name (default /var/lib/keelson/images)" },
+    { "state_dir", KL_SETTING_STRING, 0, "folder for container bundles and logs (default /run/keelson/runc)" },
+    { "runc", KL_SETTING_STRING, 0, "runc program, found on PATH unless a path (default runc)" },
+    { "umoci", KL_SETTING_STRING, 0, "umoci program, found on PATH unless a path (default umoci)" },
+    KL_SETTINGS_END
+};
+
+static int mkdir_parents(const char *path, mode_t mode)
+{
+    char copy[4096];
+    snprintf(copy, sizeof copy, "%s", path);
+    for (char *p = copy + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(copy, mode) < 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(copy, mode) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int check_dir_setting(const char *name, const char *value, kl_error_t *err)
+{
+    if (!value || value[0] != '/' || strlen(value) > 1024 || strstr(value, "/../") || strstr(value, "/./"))
+        return kl_error_set(err, KL_ERR_INVALID,
+                            "runtime/runc setting %s \"%s\" must be an absolute path of at most 1024 characters",
+                            name, value ? value : "");
+    return 0;
+}
+
+static int check_program_setting(const char *name, const char *value, kl_error_t *err)
+{
+    if (!value || value[0] == '\0' || strlen(value) > 1024)
+        return kl_error_set(err, KL_ERR_INVALID, "runtime/runc setting %s must name a program", name);
+    return 0;
+}
+
+static void *runc_open(const kl_host_t *host, kl_error_t *err)
+{
+    if (!host || !host->setting_string) {
+        kl_error_set(err, KL_ERR_INVALID, "runtime/runc needs a host table with settings");
+        return NULL;
+    }
+    runc_runtime_t *rt = calloc(1, sizeof *rt);
+    if (!rt) {
+        kl_error_set(err, KL_ERR_INTERNAL, "runtime/runc: out of memory");
+        return NULL;
+    }
+    rt->host = host;
+    rt->image_store = host->setting_string(host, "image_store", "/var/lib/keelson/images");
+    rt->state_dir = host->setting_string(host, "state_dir", "/run/keelson/runc");
+    rt->runc = host->setting_string(host, "runc", "runc");
+    rt->umoci = host->setting_string(host, "umoci", "umoci");
+    if (check_dir_setting("image_store", rt->image_store, err) < 0
+        || check_dir_setting("state_dir", rt->state_dir, err) < 0
+        || check_program_setting("runc", rt->runc, err) < 0 || check_program_setting("umoci", rt->umoci, err) < 0) {
+        free(rt);
+        return NULL;
+    }
+    snprintf(rt->root, sizeof rt->root, "%s/" RUNC_ROOT_DIR, rt->state_dir);
+    if (mkdir_parents(rt->root, 0700) < 0) {
+        kl_error_set(err, KL_ERR_UNAVAILABLE, "runtime/runc cannot create state_dir %s: %s", rt->state_dir,
+                     strerror(errno));
+        free(rt);
+        return NULL;
+    }
+    return rt;
+}
+
+static void runc_close(void *runtime)
+{
+    free(runtime);
+}
+
+static void runtime_log(runc_runtime_t *rt, kl_log_level_t level, const char *text)
+{
+    if (rt->host->log)
+        rt->host->log(rt->host, level, "%s", text);
+}
+
+/* Ids become file names and runc arguments: keep them to a plain alphabet. */
+static int id_check(const char *id, kl_error_t *err)
+{
+    if (!id || id[0] == '\0')
+        return kl_error_set(err, KL_ERR_INVALID, "container id is empty");
+    size_t length = strnlen(id, KL_CONTAINER_ID_MAX);
+    if (length >= KL_CONTAINER_ID_MAX)
+        return kl_error_set(err, KL_ERR_INVALID, "container id is longer than %d characters",
+                            KL_CONTAINER_ID_MAX - 1);
+    if (strncmp(id, "kl-", 3) != 0 || strstr(id, ".."))
+        return kl_error_set(err, KL_ERR_INVALID, "container id \"%s\" was not made by runtime/runc", id);
+    for (const char *p = id; *p; p++)
+        if (!(*p >= 'a' && *p <= 'z') && !(*p >= '0' && *p <= '9') && *p != '-' && *p != '.')
+            return kl_error_set(err, KL_ERR_INVALID, "container id \"%.128s\" has a character other than "
+                                "a-z, 0-9, '-' or '.'", id);
+    return 0;
+}
+
+static void bundle_path(const runc_runtime_t *rt, const char *id, const char *file, char *buf, size_t size)
+{
+    if (file)
+        snprintf(buf, size, "%s/%s/%s", rt->state_dir, id, file);
+    else
+        snprintf(buf, size, "%s/%s", rt->state_dir, id);
+}
+
+/* Finds the bundle of an id, or NotFound. */
+static int bundle_find(const runc_runtime_t *rt, const char *id, char *bundle, size_t size, kl_error_t *err)
+{
+    if (id_check(id, err) < 0)
+        return -1;
+    bundle_path(rt, id, NULL, bundle, size);
+    struct stat st;
+    if (stat(bundle, &st) < 0 || !S_ISDIR(st.st_mode))
+        return kl_error_set(err, KL_ERR_NOT_FOUND, "container %s not found in runtime/runc", id);
+    return 0;
+}
+
+static int check_label(const char *what, const char *value, kl_error_t *err)
+{
+    if (!value || value[0] == '\0' || strlen(value) > 253)
+        return kl_error_set(err, KL_ERR_INVALID, "container request: %s must be 1 to 253 characters", what);
+    return 0;
+}
+
+/* kl-<first 8 of the pod uid>-<container name>-<random hex>: unique, readable
+ * in `runc list`, and safe as a file name. */
+static int id_make(const kl_container_request_t *request, char id[KL_CONTAINER_ID_MAX], kl_error_t *err)
+{
+    const char *name = request->container_name;
+    size_t length = strlen(name);
+    if (length > 63)
+        return kl_error_set(err, KL_ERR_INVALID, "container name \"%.64s...\" is longer than 63 characters", name);
+    for (const char *p = name; *p; p++)
+        if (!(*p >= 'a' && *p <= 'z') && !(*p >= '0' && *p <= '9') && *p != '-')
+            return kl_error_set(err, KL_ERR_INVALID,
+                                "container name \"%s\" must be lower-case letters, digits and '-'", name);
+    char uid[9];
+    size_t n = 0;
+    for (const char *p = request->pod_uid; *p && n < 8; p++)
+        if ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9'))
+            uid[n++] = *p;
+        else if (*p >= 'A' && *p <= 'Z')
+            uid[n++] = (char)(*p - 'A' + 'a');
+    uid[n] = '\0';
+    unsigned char random[6];
+    if (getrandom(random, sizeof random, 0) != (ssize_t)sizeof random) {
+        /* No entropy yet at early boot: time and pid still make ids unique here. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        unsigned long mix = (unsigned long)ts.tv_nsec ^ ((unsigned long)getpid() << 20) ^ (unsigned long)ts.tv_sec;
+        memcpy(random, &mix, sizeof random);
+    }
+    snprintf(id, KL_CONTAINER_ID_MAX, "kl-%s-%s-%02x%02x%02x%02x%02x%02x", n ? uid : "nouid", name, random[0],
+             random[1], random[2], random[3], random[4], random[5]);
+    return 0;
+}
+
+static int runc_start(void *runtime, const kl_container_request_t *request, char id[KL_CONTAINER_ID_MAX],
+                      kl_error_t *err)
+{
+    runc_runtime_t *rt = runtime;
+    if (!request)
+        return kl_error_set(err, KL_ERR_INVALID, "container request is missing");
+    if (check_label("pod namespace", request->pod_namespace, err) < 0
+        || check_label("pod name", request->pod_name, err) < 0 || check_label("pod uid", request->pod_uid, err) < 0
+        || check_label("container name", request->container_name, err) < 0)
+        return -1;
+    if (!json_is_object(request->container))
+        return kl_error_set(err, KL_ERR_INVALID, "container \"%s\" is not a JSON object", request->container_name);
+    const char *image = json_string_value(json_object_get(request->container, "image"));
+    if (!image)
+        return kl_error_set(err, KL_ERR_INVALID, "container \"%s\" has no image", request->container_name);
+
+    runc_image_ref_t ref;
+    if (runc_image_ref_parse(image, &ref, err) < 0)
+        return -1;
+    char layout[4096];
+    snprintf(layout, sizeof layout, "%s/%s", rt->image_store, ref.name);
+    json_t *image_config = runc_image_config_load(layout, ref.tag, image, rt->image_store, err);
+    if (!image_config)
+        return -1;
+
+    char new_id[KL_CONTAINER_ID_MAX], bundle[4096], image_arg[4096 + RUNC_IMAGE_TAG_MAX + 2];
+    if (id_make(request, new_id, err) < 0) {
+        json_decref(image_config);
+        return -1;
+    }
+    bundle_path(rt, new_id, NULL, bundle, sizeof bundle);
+    snprintf(image_arg, sizeof image_arg, "%s:%s", layout, ref.tag);
+
+    char message[1024];
+    char *unpack[] = { (char *)rt->umoci, "unpack", "--image", image_arg, bundle, NULL };
+    int rc = runc_command_run(unpack, RUNC_UNPACK_TIMEOUT_MS, NULL, message, sizeof message);
+    if (rc != 0) {
+        kl_error_set(err, KL_ERR_INTERNAL, "cannot unpack image \"%s\" with %s: %s", image, rt->umoci,
+                     message[0] ? message : "it failed without a message");
+        json_decref(image_config);
+        runc_tree_remove(bundle);
+        return -1;
+    }
+    rc = runc_spec_rewrite(bundle, request, image_config, err);
+    json_decref(image_config);
+    if (rc < 0) {
+        runc_tree_remove(bundle);
+        return -1;
+    }
+
+    /* runc's own errors go to runc.log as JSON, apart from the container's
+     * output, so status() can tell "could not start" from "exited 1". */
+    char runc_log[4096], container_log[4096];
+    bundle_path(rt, new_id, "runc.log", runc_log, sizeof runc_log);
+    bundle_path(rt, new_id, "container.log", container_log, sizeof container_log);
+    char *run[] = { (char *)rt->runc, "--root", rt->root, "--log", runc_log, "--log-format", "json", "run",
+                    "--bundle", bundle, new_id, NULL };
+    if (runc_supervisor_spawn(bundle, run, container_log, err) < 0) {
+        runc_tree_remove(bundle);
+        return -1;
+    }
+    memcpy(id, new_id, strlen(new_id) + 1);
+    return 0;
+}
+
+/* Reads a small key=value file the supervisor wrote. Returns 1 when the key
+ * was found, 0 when the file or key is absent. */
+static int state_file_value(const char *path, const char *key, long long *value)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    char line[128];
+    size_t length = strlen(key);
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f)) {
+        if (strncmp(line, key, length) == 0 && line[length] == '=') {
+            char *end = NULL;
+            errno = 0;
+            *value = strtoll(line + length + 1, &end, 10);
+            found = errno == 0 && end != line + length + 1 && (*end == '\n' || *end == '\0');
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+/* The last error runc logged, if any: the reason a container could not run. */
+static int runc_log_error(const char *path, char *message, size_t size)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    if (fseek(f, -8192, SEEK_END) < 0)
+        rewind(f);
+    char line[4096];
+    int found = 0;
+    while (fgets(line, sizeof line, f)) {
+        json_t *entry = json_loads(line, 0, NULL);
+        const char *level = json_string_value(json_object_get(entry, "level"));
+        const char *msg = json_string_value(json_object_get(entry, "msg"));
+        if (level && msg && (!strcmp(level, "error") || !strcmp(level, "fatal"))) {
+            snprintf(message, size, "%s", msg);
+            found = 1;
+        }
+        json_decref(entry);
+    }
+    fclose(f);
+    return found;
+}
+
+/* `runc state` of an id: "created", "running", "stopped"... or NULL when runc
+ * does not know it. Caller owns the result. */
+static char *runc_state_of(runc_runtime_t *rt, const char *id, char *message, size_t size)
+{
+    char *out = NULL;
+    char *argv[] = { (char *)rt->runc, "--root", rt->root, "state", (char *)id, NULL };
+    int rc = runc_command_run(argv, RUNC_COMMAND_TIMEOUT_MS, &out, message, size);
+    char *state = NULL;
+    if (rc == 0) {
+        json_t *doc = json_loads(out, 0, NULL);
+        const char *text = json_string_value(json_object_get(doc, "status"));
+        if (text)
+            state = strdup(text);
+        else
+            snprintf(message, size, "runc state %s printed no status", id);
+        json_decref(doc);
+    }
+    free(out);
+    return state;
+}
+
+static int supervisor_alive(const char *bundle)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/supervisor.pid", bundle);
+    long long pid = 0;
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;  /* not written yet: the supervisor is just starting */
+    int got = fscanf(f, "%lld", &pid);
+    fclose(f);
+    if (got != 1 || pid <= 1)
+        return 0;
+    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+static int runc_status(void *runtime, const char *id, kl_container_status_t *status, kl_error_t *err)
+{
+    runc_runtime_t *rt = runtime;
+    char bundle[4096], path[4096];
+    if (bundle_find(rt, id, bundle, sizeof bundle, err) < 0)
+        return -1;
+    memset(status, 0, sizeof *status);
+    long long value;
+    bundle_path(rt, id, "started_at", path, sizeof path);
+    if (state_file_value(path, "started_at_ms", &value))
+        status->started_at_ms = value;
+
+    bundle_path(rt, id, "exit_code", path, sizeof path);
+    long long code;
+    if (state_file_value(path, "exit_code", &code)) {
+        status->state = KL_CONTAINER_EXITED;
+        status->exit_code = (int)code;
+        if (state_file_value(path, "finished_at_ms", &value))
+            status->finished_at_ms = value;
+        /* OOM kills are not detected yet: runc removes the cgroup that would
+         * tell before the supervisor can look. */
+        char message[sizeof status->message];
+        bundle_path(rt, id, "runc.log", path, sizeof path);
+        if (code != 0 && runc_log_error(path, message, sizeof message)) {
+            snprintf(status->reason, sizeof status->reason, "ContainerCannotRun");
+            snprintf(status->message, sizeof status->message, "%s", message);
+        } else {
+            snprintf(status->reason, sizeof status->reason, "%s", code == 0 ? "Completed" : "Error");
+        }
+        return 0;
+    }
+
+    char message[512];
+    char *state = runc_state_of(rt, id, message, sizeof message);
+    if (state && (!strcmp(state, "running") || !strcmp(state, "paused") || !strcmp(state, "stopped"))) {
+        /* "stopped" without an exit_code: the supervisor is writing it now. */
+        status->state = KL_CONTAINER_RUNNING;
+    } else if (state && !strcmp(state, "created")) {
+        status->state = KL_CONTAINER_CREATED;
+    } else if (supervisor_alive(bundle) != 0) {
+        status->state = KL_CONTAINER_CREATED;  /* runc has not registered it yet */
+    } else {
+        status->state = KL_CONTAINER_UNKNOWN;
+        snprintf(status->reason, sizeof status->reason, "Unknown");
+        snprintf(status->message, sizeof status->message,
+                 "the supervisor of container %s ended without recording an exit status%s%.180s", id,
+                 state || message[0] ? ": " : "", state ? state : message);
+    }
+    free(state);
+    return 0;
+}
+
+static int has_exited(runc_runtime_t *rt, const char *id)
+{
+    char path[4096];
+    long long code;
+    bundle_path(rt, id, "exit_code", path, sizeof path);
+    return state_file_value(path, "exit_code", &code);
+}
+
+static int runc_signal(runc_runtime_t *rt, const char *id, const char *signal_name)
+{
+    char message[512];
+    char *argv[] = { (char *)rt->runc, "--root", rt->root, "kill", (char *)id, (char *)signal_name, NULL };
+    return runc_command_run(argv, RUNC_COMMAND_TIMEOUT_MS, NULL, message, sizeof message) == 0 ? 0 : -1;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
+}
+
+/* Sends `signal_name` (again every 200 ms until runc takes it: a container
+ * still being created cannot be signalled yet) and waits up to wait_ms. */
+static int signal_and_wait(runc_runtime_t *rt, const char *id, const char *bundle, const char *signal_name,
+                           int wait_ms)
+{
+    int64_t start = runc_monotonic_ms();
+    int64_t last_try = -1000;
+    int delivered = 0;
+    for (;;) {
+        if (has_exited(rt, id))
+            return 1;
+        int64_t now = runc_monotonic_ms();
+        if (!delivered && now - last_try >= 200) {
+            delivered = runc_signal(rt, id, signal_name) == 0;
+            last_try = now;
+            if (!delivered && supervisor_alive(bundle) == 0)
+                return has_exited(rt, id) ? 1 : -1;
+        }
+        if (now - start >= wait_ms)
+            return 0;
+        sleep_ms(RUNC_POLL_MS);
+    }
+}
+
+static int runc_stop(void *runtime, const char *id, int grace_ms, kl_error_t *err)
+{
+    runc_runtime_t *rt = runtime;
+    char bundle[4096];
+    if (bundle_find(rt, id, bundle, sizeof bundle, err) < 0)
+        return -1;
+    if (grace_ms < 0)
+        grace_ms = 0;
+    int done = grace_ms > 0 ? signal_and_wait(rt, id, bundle, "TERM", grace_ms) : 0;
+    if (done == 0)
+        done = signal_and_wait(rt, id, bundle, "KILL", RUNC_KILL_WAIT_MS);
+    if (done > 0)
+        return 0;
+    if (done < 0)
+        return kl_error_set(err, KL_ERR_UNAVAILABLE,
+                            "container %s cannot be stopped: its supervisor is gone and runc does not know it", id);
+    return kl_error_set(err, KL_ERR_TIMEOUT, "container %s did not exit within %d ms of SIGKILL", id,
+                        RUNC_KILL_WAIT_MS);
+}
+
+static int runc_remove(void *runtime, const char *id, kl_error_t *err)
+{
+    runc_runtime_t *rt = runtime;
+    char bundle[4096];
+    if (bundle_find(rt, id, bundle, sizeof bundle, err) < 0)
+        return -1;
+    kl_error_t stop_err;
+    if (!has_exited(rt, id) && runc_stop(rt, id, 0, &stop_err) < 0)
+        runtime_log(rt, KL_LOG_WARN, stop_err.text);  /* delete --force below kills what is left */
+
+    char message[512];
+    char *argv[] = { (char *)rt->runc, "--root", rt->root, "delete", "--force", (char *)id, NULL };
+    int rc = runc_command_run(argv, RUNC_COMMAND_TIMEOUT_MS, NULL, message, sizeof message);
+    if (rc != 0 && !strstr(message, "does not exist") && !strstr(message, "not found"))
+        return kl_error_set(err, KL_ERR_INTERNAL, "runc delete %s failed: %s", id,
+                            message[0] ? message : "no message");
+    if (runc_tree_remove(bundle) < 0)
+        return kl_error_set(err, KL_ERR_INTERNAL, "cannot remove the bundle %s of container %s: %s", bundle, id,
+                            strerror(errno));
+    return 0;
+}
+
+static const kl_runtime_ops_t runc_ops = {
+    .open = runc_open,
+    .close = runc_close,
+    .start = runc_start,
+    .status = runc_status,
+    .stop = runc_stop,
+    .remove = runc_remove,
+};
+
+KL_RUNTIME_PLUGIN("runc", "0.1.0", "OCI containers run by runc from local image layouts unpacked by umoci",
+                  runc_settings, runc_ops);
