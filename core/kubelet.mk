@@ -1,1 +1,5 @@
-# (placeholder)
+# The kubelet: the actor, its pure pod state machine and its Node object.
+core_libkeelcore_la_SOURCES += \
+	core/kubelet.c core/kubelet.h \
+	core/pod_status.c core/pod_status.h \
+	core/node_info.c core/node_info.h

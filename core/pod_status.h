@@ -42,7 +42,7 @@ typedef struct kl_container_track {
     kl_container_phase_t phase;
     char id[KL_CONTAINER_ID_MAX];  /* the runtime's current container, "" when none */
     char reason[64];               /* while waiting */
-    char message[256];
+    char message[512];
     int64_t started_ms;            /* while running */
     kl_container_exit_t exit;      /* while terminated */
     int has_last;                  /* lastState.terminated is known */

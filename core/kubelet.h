@@ -1,0 +1,37 @@
+/* The kubelet: a czmq actor that registers its Node, heartbeats, watches the
+ * pods bound to it and runs their containers through the runtime plugin,
+ * reporting each pod's status back to the API. */
+#ifndef KL_CORE_KUBELET_H
+#define KL_CORE_KUBELET_H
+
+#include <stdint.h>
+#include <czmq.h>
+#include <jansson.h>
+#include <keelson/error.h>
+#include "loader.h"
+
+#define KL_KUBELET_HEARTBEAT_MS 2000
+#define KL_KUBELET_SYNC_MS 100
+
+typedef struct kl_kubelet_config {
+    const char *bus_endpoint;  /* borrowed; the broker's request endpoint */
+    kl_plugin_t *runtime;      /* borrowed, runtime kind, configured but not opened (the
+                                  actor opens it on its thread); the caller destroys it
+                                  after the actor has ended */
+    const char *node_name;     /* borrowed; NULL or "": the host name */
+    int64_t cpu_milli;         /* capacity; 0 = from the machine */
+    int64_t memory_bytes;      /* 0 = MemTotal of /proc/meminfo */
+    int64_t max_pods;          /* 0 = 110 */
+    const json_t *labels;      /* borrowed, string map, may be NULL */
+    int heartbeat_ms;          /* 0 = 2000 */
+    int sync_ms;               /* runtime status poll; 0 = 100 */
+    int failed;                /* set by the actor before it signals readiness */
+    kl_error_t error;
+} kl_kubelet_config_t;
+
+/* zactor_fn: zactor_new(kl_kubelet_actor, &config) returns once the actor
+ * runs or has failed (config.failed, config.error). Ends on "$TERM",
+ * stopping and removing the containers it started. */
+void kl_kubelet_actor(zsock_t *pipe, void *args);
+
+#endif

@@ -1,0 +1,232 @@
+/* Unit tests of the kubelet's pod state machine: phases per restart policy
+ * and container outcome, restart back-off, and the status object. */
+#include <string.h>
+#include <jansson.h>
+
+#include "pod_status.h"
+#include "tap.h"
+
+#define T0 1700000000000LL
+
+static json_t *make_pod(const char *policy, int containers)
+{
+    json_t *list = json_array();
+    for (int i = 0; i < containers; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "c%d", i);
+        json_array_append_new(list, json_pack("{s:s, s:s}", "name", name, "image", "busybox"));
+    }
+    json_t *spec = json_pack("{s:o}", "containers", list);
+    if (policy)
+        json_object_set_new(spec, "restartPolicy", json_string(policy));
+    return json_pack("{s:{s:s}, s:o}", "metadata", "name", "p", "spec", spec);
+}
+
+static void track_for(kl_pod_track_t *track, const char *policy, int containers)
+{
+    json_t *pod = make_pod(policy, containers);
+    kl_error_t err;
+    if (kl_pod_track_init(track, pod, T0, &err) < 0)
+        diag("init failed: %s", err.text);
+    json_decref(pod);
+}
+
+static kl_container_status_t runtime_status(kl_container_state_t state, int exit_code)
+{
+    kl_container_status_t status = {0};
+    status.state = state;
+    status.exit_code = exit_code;
+    status.started_at_ms = T0 + 100;
+    if (state == KL_CONTAINER_EXITED)
+        status.finished_at_ms = T0 + 5000;
+    return status;
+}
+
+/* Starts container i and reports it running. */
+static void run(kl_pod_track_t *track, size_t i, const char *id)
+{
+    kl_container_status_t running = runtime_status(KL_CONTAINER_RUNNING, 0);
+    kl_container_started(&track->containers[i], id, T0);
+    kl_container_observe(&track->containers[i], track->policy, &running, T0 + 100);
+}
+
+static int exit_with(kl_pod_track_t *track, size_t i, int code, int64_t now)
+{
+    kl_container_status_t exited = runtime_status(KL_CONTAINER_EXITED, code);
+    return kl_container_observe(&track->containers[i], track->policy, &exited, now);
+}
+
+static void test_policy_and_backoff(void)
+{
+    kl_restart_policy_t policy;
+    kl_error_t err;
+    ok(kl_restart_policy_parse(NULL, &policy, &err) == 0 && policy == KL_RESTART_ALWAYS,
+       "no restartPolicy means Always");
+    ok(kl_restart_policy_parse("OnFailure", &policy, &err) == 0
+       && policy == KL_RESTART_ON_FAILURE, "OnFailure parses");
+    ok(kl_restart_policy_parse("Sometimes", &policy, &err) < 0
+       && strstr(err.text, "spec.restartPolicy") && strstr(err.text, "Sometimes"),
+       "an unknown policy is refused naming the field: %s", err.text);
+    ok(kl_restart_wanted(KL_RESTART_ALWAYS, 0) && kl_restart_wanted(KL_RESTART_ALWAYS, 3),
+       "Always restarts any exit");
+    ok(!kl_restart_wanted(KL_RESTART_ON_FAILURE, 0) && kl_restart_wanted(KL_RESTART_ON_FAILURE, 1),
+       "OnFailure restarts only failures");
+    ok(!kl_restart_wanted(KL_RESTART_NEVER, 1), "Never restarts nothing");
+    is_int(kl_restart_backoff_ms(0), 1000, "first restart after 1s");
+    is_int(kl_restart_backoff_ms(1), 2000, "then 2s");
+    is_int(kl_restart_backoff_ms(4), 16000, "then doubling");
+    is_int(kl_restart_backoff_ms(5), 30000, "capped at 30s");
+    is_int(kl_restart_backoff_ms(100), 30000, "and stays capped");
+
+    kl_pod_track_t track;
+    json_t *bad = json_pack("{s:{s:[{s:s}]}}", "spec", "containers", "name", "c");
+    ok(kl_pod_track_init(&track, bad, T0, &err) < 0
+       && strstr(err.text, "spec.containers[0].image"), "a container without image is refused: %s",
+       err.text);
+    json_decref(bad);
+}
+
+static void test_phases(void)
+{
+    kl_pod_track_t track;
+
+    track_for(&track, "Always", 2);
+    kl_pod_track_refresh(&track, T0);
+    is_str(track.phase, "Pending", "a new pod is Pending");
+    run(&track, 0, "a");
+    kl_pod_track_refresh(&track, T0);
+    is_str(track.phase, "Pending", "Pending while one container is still starting");
+    ok(!track.ready, "not ready yet");
+    run(&track, 1, "b");
+    kl_pod_track_refresh(&track, T0 + 200);
+    is_str(track.phase, "Running", "Running when all containers run");
+    ok(track.ready, "and ready");
+    is_int(track.ready_since_ms, T0 + 200, "readiness records its transition time");
+    ok(exit_with(&track, 0, 0, T0 + 6000) == 1, "Always restarts a clean exit");
+    kl_pod_track_refresh(&track, T0 + 6000);
+    is_str(track.phase, "Running", "a restarting container keeps the pod Running");
+    ok(!track.ready, "but not ready");
+    is_str(track.containers[0].reason, "CrashLoopBackOff", "the container waits in back-off");
+    ok(!kl_container_start_due(&track.containers[0], &track, T0 + 6000),
+       "not restarted before the back-off");
+    track.containers[0].id[0] = '\0';  /* the kubelet removed the old container */
+    ok(kl_container_start_due(&track.containers[0], &track, T0 + 7000),
+       "restarted after 1s");
+    kl_container_started(&track.containers[0], "a2", T0 + 7000);
+    is_int(track.containers[0].restart_count, 1, "restartCount counts the restart");
+    kl_pod_track_clear(&track);
+
+    track_for(&track, "Never", 2);
+    run(&track, 0, "a");
+    run(&track, 1, "b");
+    ok(exit_with(&track, 0, 0, T0 + 5000) == 0, "Never does not restart");
+    kl_pod_track_refresh(&track, T0 + 5000);
+    is_str(track.phase, "Running", "one container still running keeps the pod Running");
+    exit_with(&track, 1, 0, T0 + 5000);
+    kl_pod_track_refresh(&track, T0 + 5000);
+    is_str(track.phase, "Succeeded", "Never: all exited 0 is Succeeded");
+    ok(kl_pod_track_finished(&track), "a Succeeded pod is finished");
+    ok(!kl_container_start_due(&track.containers[0], &track, T0 + 100000),
+       "nothing starts in a finished pod");
+    kl_pod_track_clear(&track);
+
+    track_for(&track, "Never", 2);
+    run(&track, 0, "a");
+    run(&track, 1, "b");
+    exit_with(&track, 0, 0, T0 + 5000);
+    exit_with(&track, 1, 2, T0 + 5000);
+    kl_pod_track_refresh(&track, T0 + 5000);
+    is_str(track.phase, "Failed", "Never: any non-zero exit is Failed");
+    kl_pod_track_clear(&track);
+
+    track_for(&track, "OnFailure", 1);
+    run(&track, 0, "a");
+    ok(exit_with(&track, 0, 1, T0 + 5000) == 1, "OnFailure restarts a failure");
+    kl_pod_track_refresh(&track, T0 + 5000);
+    is_str(track.phase, "Running", "OnFailure: a failed container being restarted is Running");
+    track.containers[0].id[0] = '\0';
+    kl_container_started(&track.containers[0], "a2", T0 + 6000);
+    kl_container_status_t running = runtime_status(KL_CONTAINER_RUNNING, 0);
+    kl_container_observe(&track.containers[0], track.policy, &running, T0 + 6000);
+    ok(exit_with(&track, 0, 1, T0 + 9000) == 1, "fails again");
+    is_int(track.containers[0].next_start_ms, T0 + 9000 + 2000,
+           "the second restart backs off 2s");
+    track.containers[0].id[0] = '\0';
+    kl_container_started(&track.containers[0], "a3", T0 + 11000);
+    kl_container_observe(&track.containers[0], track.policy, &running, T0 + 11000);
+    ok(exit_with(&track, 0, 0, T0 + 12000) == 0, "OnFailure does not restart success");
+    kl_pod_track_refresh(&track, T0 + 12000);
+    is_str(track.phase, "Succeeded", "OnFailure: all exited 0 is Succeeded");
+    is_int(track.containers[0].restart_count, 2, "two restarts were counted");
+    kl_pod_track_clear(&track);
+
+    track_for(&track, "Always", 1);
+    kl_error_t err;
+    kl_error_set(&err, KL_ERR_NOT_FOUND, "image \"nope\" not found");
+    kl_container_start_failed(&track.containers[0], &err, T0);
+    is_str(track.containers[0].reason, "ErrImagePull", "a missing image is ErrImagePull");
+    is_str(track.containers[0].message, "image \"nope\" not found", "with the runtime's message");
+    ok(!kl_container_start_due(&track.containers[0], &track, T0 + 500), "retried after back-off");
+    ok(kl_container_start_due(&track.containers[0], &track, T0 + 1000), "after 1s");
+    kl_error_set(&err, KL_ERR_INVALID, "command is empty");
+    kl_container_start_failed(&track.containers[0], &err, T0 + 1000);
+    is_str(track.containers[0].reason, "CreateContainerError", "other failures are CreateContainerError");
+    is_int(track.containers[0].next_start_ms, T0 + 3000, "the second failure backs off 2s");
+    kl_pod_track_refresh(&track, T0 + 1000);
+    is_str(track.phase, "Pending", "a pod whose container cannot start is Pending");
+    kl_pod_track_clear(&track);
+}
+
+static void test_status_json(void)
+{
+    kl_pod_track_t track;
+    track_for(&track, "Always", 2);
+    run(&track, 0, "abc");
+    kl_pod_track_refresh(&track, T0 + 1000);
+    json_t *status = kl_pod_status_build(&track);
+    is_str(json_string_value(json_object_get(status, "phase")), "Pending", "status phase");
+    json_t *conditions = json_object_get(status, "conditions");
+    is_int(json_array_size(conditions), 4, "four conditions");
+    json_t *ready = json_array_get(conditions, 1);
+    is_str(json_string_value(json_object_get(ready, "type")), "Ready", "Ready condition");
+    is_str(json_string_value(json_object_get(ready, "status")), "False", "not ready");
+    is_str(json_string_value(json_object_get(ready, "reason")), "ContainersNotReady", "reason");
+    is_str(json_string_value(json_object_get(ready, "message")),
+           "containers with unready status: [c1]", "names the unready container");
+    json_t *c0 = json_array_get(json_object_get(status, "containerStatuses"), 0);
+    is_str(json_string_value(json_object_get(c0, "containerID")), "keelson://abc",
+           "containerID carries the keelson scheme");
+    is_str(json_string_value(json_object_get(json_object_get(json_object_get(c0, "state"),
+                                                             "running"), "startedAt")),
+           "2023-11-14T22:13:20Z", "running.startedAt is RFC 3339");
+    ok(json_is_true(json_object_get(c0, "ready")), "running container is ready");
+    json_t *c1 = json_array_get(json_object_get(status, "containerStatuses"), 1);
+    json_t *waiting = json_object_get(json_object_get(c1, "state"), "waiting");
+    ok(waiting != NULL, "a container not yet started is waiting");
+    is_str(json_string_value(json_object_get(waiting, "reason")), "ContainerCreating",
+           "with reason ContainerCreating");
+    json_t *again = kl_pod_status_build(&track);
+    ok(json_equal(status, again), "the status is deterministic (no needless writes)");
+    json_decref(again);
+    json_decref(status);
+
+    exit_with(&track, 0, 137, T0 + 9000);
+    status = kl_pod_status_build(&track);
+    c0 = json_array_get(json_object_get(status, "containerStatuses"), 0);
+    json_t *last = json_object_get(json_object_get(c0, "lastState"), "terminated");
+    is_int(json_integer_value(json_object_get(last, "exitCode")), 137, "lastState keeps the exit");
+    is_str(json_string_value(json_object_get(last, "reason")), "Error", "non-zero exit is Error");
+    is_str(json_string_value(json_object_get(json_object_get(json_object_get(c0, "state"),
+                                                             "waiting"), "reason")),
+           "CrashLoopBackOff", "the container waits to restart");
+    json_decref(status);
+    kl_pod_track_clear(&track);
+}
+
+int main(void)
+{
+    test_policy_and_backoff();
+    test_phases();
+    test_status_json();
+    return done_testing();
+}
