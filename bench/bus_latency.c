@@ -45,11 +45,37 @@ static void raw_echo_actor(zsock_t *pipe, void *args)
     zsock_destroy(&rep);
 }
 
+/* A bare zmq_proxy between REQ and REP: the same three threads and four
+ * hops as the keelson broker path, with no protocol or JSON work. */
+static void proxy_actor(zsock_t *pipe, void *args)
+{
+    zsock_t *front = zsock_new_router("inproc://bench-proxy-front");
+    zsock_t *back = zsock_new_dealer("@inproc://bench-proxy-back");
+    zsock_signal(pipe, 0);
+    zmq_pollitem_t items[3] = {{zsock_resolve(pipe), 0, ZMQ_POLLIN, 0},
+                               {zsock_resolve(front), 0, ZMQ_POLLIN, 0},
+                               {zsock_resolve(back), 0, ZMQ_POLLIN, 0}};
+    while (zmq_poll(items, 3, -1) >= 0 && !(items[0].revents & ZMQ_POLLIN)) {
+        if (items[1].revents & ZMQ_POLLIN) {
+            zmsg_t *m = zmsg_recv(front);
+            zmsg_send(&m, back);
+        }
+        if (items[2].revents & ZMQ_POLLIN) {
+            zmsg_t *m = zmsg_recv(back);
+            zmsg_send(&m, front);
+        }
+    }
+    zsock_destroy(&front);
+    zsock_destroy(&back);
+}
+
 static void report(const char *name, int64_t *samples, size_t n, double rate)
 {
     int64_t p50 = bench_percentile(samples, n, 50), p99 = bench_percentile(samples, n, 99);
-    printf("%-28s p50 %7.1f us   p99 %7.1f us   pipelined %9.0f req/s\n", name, p50 / 1000.0,
-           p99 / 1000.0, rate);
+    printf("%-28s p50 %7.1f us   p99 %7.1f us", name, p50 / 1000.0, p99 / 1000.0);
+    if (rate > 0)
+        printf("   pipelined %9.0f req/s", rate);
+    printf("\n");
 }
 
 static void run_bus(const char *name, const char *endpoint, int count)
@@ -87,10 +113,15 @@ static void run_bus(const char *name, const char *endpoint, int count)
     kl_bus_client_destroy(&c);
 }
 
+/* A negative count means: the echo server connects to `endpoint` (behind a
+ * proxy) and the client talks to the proxy's front. */
 static void run_raw(const char *name, const char *endpoint, int count)
 {
+    int behind_proxy = count < 0;
+    if (behind_proxy)
+        count = -count;
     zactor_t *server = zactor_new(raw_echo_actor, (void *)endpoint);
-    zsock_t *req = zsock_new_req(endpoint);
+    zsock_t *req = zsock_new_req(behind_proxy ? "inproc://bench-proxy-front" : endpoint);
     const char *body = "{\"kind\":\"Pod\",\"name\":\"bench-pod-000001\"}";
     int64_t *samples = calloc((size_t)count, sizeof *samples);
     for (int i = 0; i < WARMUP; i++) {
@@ -131,6 +162,9 @@ int main(int argc, char **argv)
     char raw_tcp[64];
     snprintf(raw_tcp, sizeof raw_tcp, "tcp://127.0.0.1:%d", 50000 + (int)(getpid() % 10000));
     run_raw("baseline: bare zmq, inproc", "inproc://bench-raw", count);
+    zactor_t *proxy = zactor_new(proxy_actor, NULL);
+    run_raw("baseline: zmq proxy, inproc", ">inproc://bench-proxy-back", -count);
+    zactor_destroy(&proxy);
     run_raw("baseline: bare zmq, tcp", raw_tcp, count);
     zactor_destroy(&service);
     kl_broker_destroy(&broker);

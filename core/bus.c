@@ -24,44 +24,109 @@ json_t *kl_bus_status_from_error(const kl_error_t *err)
                      kl_error_reason(code), "code", kl_error_http_status(code));
 }
 
-/* Copies a frame into a NUL-terminated string if it is short text. */
-static int frame_text(zframe_t *frame, char *out, size_t size)
+/* ---- raw frames -------------------------------------------------------- */
+
+/* The hot paths use libzmq's zmq_msg_t directly: frames are forwarded by
+ * reference, never copied, and no czmq container is allocated per message. */
+#define MAX_FRAMES 8
+
+typedef struct frames {
+    zmq_msg_t part[MAX_FRAMES];
+    int count;
+    int truncated;  /* more frames arrived than MAX_FRAMES; the rest were dropped */
+} frames_t;
+
+static int frames_recv(void *socket, frames_t *f, int flags)
 {
-    if (!frame)
-        return -1;
-    size_t len = zframe_size(frame);
-    if (len >= size)
-        return -1;
-    memcpy(out, zframe_data(frame), len);
-    out[len] = '\0';
-    if (memchr(out, '\0', len))
-        return -1;
+    f->count = 0;
+    f->truncated = 0;
+    int more = 1;
+    while (more) {
+        zmq_msg_t scratch;
+        zmq_msg_t *m = f->count < MAX_FRAMES ? &f->part[f->count] : &scratch;
+        zmq_msg_init(m);
+        if (zmq_msg_recv(m, socket, flags) < 0) {
+            zmq_msg_close(m);
+            if (f->count == 0)
+                return -1;
+            break;  /* cannot happen mid-message; be safe */
+        }
+        more = zmq_msg_more(m);
+        flags = 0;
+        if (m == &scratch) {
+            f->truncated = 1;
+            zmq_msg_close(m);
+        } else {
+            f->count++;
+        }
+    }
     return 0;
 }
 
-static int frame_is(zframe_t *frame, const char *text)
+static void frames_close(frames_t *f)
+{
+    for (int i = 0; i < f->count; i++)
+        zmq_msg_close(&f->part[i]);
+    f->count = 0;
+}
+
+static int msg_is(zmq_msg_t *m, const char *text)
 {
     size_t len = strlen(text);
-    return frame && zframe_size(frame) == len && memcmp(zframe_data(frame), text, len) == 0;
+    return zmq_msg_size(m) == len && memcmp(zmq_msg_data(m), text, len) == 0;
 }
 
-static zframe_t *frame_from_json(const json_t *body)
+static int msg_text(zmq_msg_t *m, char *out, size_t size)
 {
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    zframe_t *frame = zframe_new(text ? text : "{}", text ? strlen(text) : 2);
+    size_t len = zmq_msg_size(m);
+    if (len >= size || memchr(zmq_msg_data(m), '\0', len))
+        return -1;
+    memcpy(out, zmq_msg_data(m), len);
+    out[len] = '\0';
+    return 0;
+}
+
+/* Sends `m` by reference (the original stays valid for the caller). */
+static int send_copy(void *socket, zmq_msg_t *m, int more)
+{
+    zmq_msg_t copy;
+    zmq_msg_init(&copy);
+    zmq_msg_copy(&copy, m);
+    int rc = zmq_msg_send(&copy, socket, more ? ZMQ_SNDMORE : 0);
+    if (rc < 0)
+        zmq_msg_close(&copy);
+    return rc < 0 ? -1 : 0;
+}
+
+static int send_text(void *socket, const char *text, int more)
+{
+    return zmq_send(socket, text, strlen(text), more ? ZMQ_SNDMORE : 0) < 0 ? -1 : 0;
+}
+
+static int send_bytes(void *socket, const void *data, size_t len, int more)
+{
+    return zmq_send(socket, data, len, more ? ZMQ_SNDMORE : 0) < 0 ? -1 : 0;
+}
+
+static int send_json(void *socket, const json_t *body, int more)
+{
+    if (!body)
+        return send_text(socket, "{}", more);
+    char *text = json_dumps(body, JSON_COMPACT);
+    int rc = text ? send_text(socket, text, more) : send_text(socket, "{}", more);
     free(text);
-    return frame;
+    return rc;
 }
 
-static json_t *json_from_frame(zframe_t *frame, kl_error_t *err)
+static json_t *json_from_bytes(const void *data, size_t len, kl_error_t *err)
 {
-    if (zframe_size(frame) > KL_BUS_MAX_PAYLOAD) {
-        kl_error_set(err, KL_ERR_TOO_LARGE, "payload of %zu bytes exceeds the %d byte limit",
-                     zframe_size(frame), KL_BUS_MAX_PAYLOAD);
+    if (len > KL_BUS_MAX_PAYLOAD) {
+        kl_error_set(err, KL_ERR_TOO_LARGE, "payload of %zu bytes exceeds the %d byte limit", len,
+                     KL_BUS_MAX_PAYLOAD);
         return NULL;
     }
     json_error_t jerr;
-    json_t *body = json_loadb((const char *)zframe_data(frame), zframe_size(frame), 0, &jerr);
+    json_t *body = json_loadb(data, len, 0, &jerr);
     if (!body) {
         kl_error_set(err, KL_ERR_INVALID, "payload is not JSON: %s at line %d column %d", jerr.text,
                      jerr.line, jerr.column);
@@ -98,32 +163,31 @@ struct kl_broker {
 };
 
 typedef struct broker_state {
-    zsock_t *router;
-    zsock_t *pub;
+    void *router;      /* raw handles of the two sockets below */
+    void *pub;
     zhashx_t *services;  /* name -> zframe_t routing id */
 } broker_state_t;
 
-static void broker_send_error(broker_state_t *st, zframe_t *route, const char *request_id, int code,
-                              const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void broker_send_reply(broker_state_t *st, zframe_t *route, const char *request_id, int status,
-                              json_t *body)
+static void broker_send_reply(broker_state_t *st, zmq_msg_t *route, const char *request_id, int status,
+                              const json_t *body)
 {
-    zmsg_t *msg = zmsg_new();
-    zmsg_append(msg, &(zframe_t *){zframe_dup(route)});
-    zmsg_addstr(msg, KL_BUS_PROTOCOL);
-    zmsg_addstr(msg, "REP");
-    zmsg_addstr(msg, request_id);
-    zmsg_addstrf(msg, "%d", status);
-    zframe_t *payload = frame_from_json(body);
-    zmsg_append(msg, &payload);
-    if (zmsg_send(&msg, st->router) != 0) {
+    char status_text[16];
+    snprintf(status_text, sizeof status_text, "%d", status);
+    if (send_copy(st->router, route, 1) < 0) {
         kl_debug(BUS_LOG, "reply to a departed peer dropped");
-        zmsg_destroy(&msg);
+        return;
     }
+    send_text(st->router, KL_BUS_PROTOCOL, 1);
+    send_text(st->router, "REP", 1);
+    send_text(st->router, request_id, 1);
+    send_text(st->router, status_text, 1);
+    send_json(st->router, body, 0);
 }
 
-static void broker_send_error(broker_state_t *st, zframe_t *route, const char *request_id, int code,
+static void broker_send_error(broker_state_t *st, zmq_msg_t *route, const char *request_id, int code,
+                              const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void broker_send_error(broker_state_t *st, zmq_msg_t *route, const char *request_id, int code,
                               const char *fmt, ...)
 {
     kl_error_t err;
@@ -136,7 +200,7 @@ static void broker_send_error(broker_state_t *st, zframe_t *route, const char *r
     json_decref(status);
 }
 
-static void broker_own_request(broker_state_t *st, zframe_t *route, const char *method,
+static void broker_own_request(broker_state_t *st, zmq_msg_t *route, const char *method,
                                const char *request_id)
 {
     json_t *reply = NULL;
@@ -156,32 +220,29 @@ static void broker_own_request(broker_state_t *st, zframe_t *route, const char *
     json_decref(reply);
 }
 
-static void broker_forward_request(broker_state_t *st, zframe_t *route, zmsg_t *msg)
+/* f: route, tag, REQ, method, request-id, payload */
+static void broker_forward_request(broker_state_t *st, frames_t *f)
 {
-    /* msg holds: method, request-id, payload */
+    zmq_msg_t *route = &f->part[0];
     char method[BUS_MAX_NAME], request_id[64];
-    zframe_t *method_frame = zmsg_pop(msg);
-    zframe_t *id_frame = zmsg_pop(msg);
-    zframe_t *payload = zmsg_pop(msg);
-    if (frame_text(id_frame, request_id, sizeof request_id) < 0) {
+    if (f->count < 5 || msg_text(&f->part[4], request_id, sizeof request_id) < 0) {
         kl_warn(BUS_LOG, "request without a valid request id dropped");
-        goto out;
+        return;
     }
-    if (frame_text(method_frame, method, sizeof method) < 0 || !strchr(method, '.')) {
-        broker_send_error(st, route, request_id, KL_ERR_INVALID,
-                          "request names no \"service.method\"");
-        goto out;
+    if (msg_text(&f->part[3], method, sizeof method) < 0 || !strchr(method, '.')) {
+        broker_send_error(st, route, request_id, KL_ERR_INVALID, "request names no \"service.method\"");
+        return;
     }
-    if (!payload || zmsg_size(msg) != 0) {
+    if (f->count != 6 || f->truncated) {
         broker_send_error(st, route, request_id, KL_ERR_INVALID,
                           "request for %s must have exactly one payload frame", method);
-        goto out;
+        return;
     }
-    if (zframe_size(payload) > KL_BUS_MAX_PAYLOAD) {
+    if (zmq_msg_size(&f->part[5]) > KL_BUS_MAX_PAYLOAD) {
         broker_send_error(st, route, request_id, KL_ERR_TOO_LARGE,
                           "request for %s carries %zu bytes, over the %d byte limit", method,
-                          zframe_size(payload), KL_BUS_MAX_PAYLOAD);
-        goto out;
+                          zmq_msg_size(&f->part[5]), KL_BUS_MAX_PAYLOAD);
+        return;
     }
     char service[BUS_MAX_NAME];
     size_t service_len = (size_t)(strchr(method, '.') - method);
@@ -189,120 +250,100 @@ static void broker_forward_request(broker_state_t *st, zframe_t *route, zmsg_t *
     service[service_len] = '\0';
     if (strcmp(service, "bus") == 0) {
         broker_own_request(st, route, method, request_id);
-        goto out;
+        return;
     }
     zframe_t *service_route = zhashx_lookup(st->services, service);
     if (!service_route) {
         broker_send_error(st, route, request_id, KL_ERR_UNAVAILABLE,
                           "no service named \"%s\" is attached to the bus", service);
-        goto out;
+        return;
     }
-    zmsg_t *out = zmsg_new();
-    zmsg_append(out, &(zframe_t *){zframe_dup(service_route)});
-    zmsg_addstr(out, KL_BUS_PROTOCOL);
-    zmsg_addstr(out, "REQ");
-    zmsg_append(out, &(zframe_t *){zframe_dup(route)});
-    zmsg_append(out, &method_frame);
-    zmsg_append(out, &id_frame);
-    zmsg_append(out, &payload);
-    if (zmsg_send(&out, st->router) != 0) {
-        zmsg_destroy(&out);
+    if (send_bytes(st->router, zframe_data(service_route), zframe_size(service_route), 1) < 0) {
         zhashx_delete(st->services, service);
         kl_warn(BUS_LOG, "service \"%s\" is gone; forgetting it", service);
-        broker_send_error(st, route, request_id, KL_ERR_UNAVAILABLE,
-                          "service \"%s\" went away", service);
-    }
-out:
-    zframe_destroy(&method_frame);
-    zframe_destroy(&id_frame);
-    zframe_destroy(&payload);
-}
-
-static void broker_forward_reply(broker_state_t *st, zmsg_t *msg)
-{
-    /* msg holds: return-route, request-id, status, payload */
-    if (zmsg_size(msg) != 4) {
-        kl_warn(BUS_LOG, "reply with %zu frames instead of 4 dropped", zmsg_size(msg));
+        broker_send_error(st, route, request_id, KL_ERR_UNAVAILABLE, "service \"%s\" went away", service);
         return;
     }
-    zframe_t *route = zmsg_pop(msg);
-    zmsg_t *out = zmsg_new();
-    zmsg_append(out, &route);
-    zmsg_addstr(out, KL_BUS_PROTOCOL);
-    zmsg_addstr(out, "REP");
-    zframe_t *frame;
-    while ((frame = zmsg_pop(msg)))
-        zmsg_append(out, &frame);
-    if (zmsg_send(&out, st->router) != 0) {
-        kl_debug(BUS_LOG, "reply to a departed client dropped");
-        zmsg_destroy(&out);
-    }
+    send_text(st->router, KL_BUS_PROTOCOL, 1);
+    send_text(st->router, "REQ", 1);
+    send_copy(st->router, route, 1);
+    send_copy(st->router, &f->part[3], 1);
+    send_copy(st->router, &f->part[4], 1);
+    send_copy(st->router, &f->part[5], 0);
 }
 
-static void broker_register(broker_state_t *st, zframe_t *route, zmsg_t *msg)
+/* f: service-route, tag, REP, return-route, request-id, status, payload */
+static void broker_forward_reply(broker_state_t *st, frames_t *f)
+{
+    if (f->count != 7 || f->truncated) {
+        kl_warn(BUS_LOG, "reply with %d frames instead of 7 dropped", f->count);
+        return;
+    }
+    if (send_copy(st->router, &f->part[3], 1) < 0) {
+        kl_debug(BUS_LOG, "reply to a departed client dropped");
+        return;
+    }
+    send_text(st->router, KL_BUS_PROTOCOL, 1);
+    send_text(st->router, "REP", 1);
+    send_copy(st->router, &f->part[4], 1);
+    send_copy(st->router, &f->part[5], 1);
+    send_copy(st->router, &f->part[6], 0);
+}
+
+/* f: route, tag, HELLO, service, request-id */
+static void broker_register(broker_state_t *st, frames_t *f)
 {
     char service[BUS_MAX_NAME], request_id[64];
-    zframe_t *name_frame = zmsg_pop(msg);
-    zframe_t *id_frame = zmsg_pop(msg);
-    if (frame_text(id_frame, request_id, sizeof request_id) < 0) {
+    if (f->count != 5 || msg_text(&f->part[4], request_id, sizeof request_id) < 0) {
         kl_warn(BUS_LOG, "HELLO without a request id dropped");
-    } else if (frame_text(name_frame, service, sizeof service) < 0 || !*service
-               || strchr(service, '.') || strcmp(service, "bus") == 0) {
-        broker_send_error(st, route, request_id, KL_ERR_INVALID,
+    } else if (msg_text(&f->part[3], service, sizeof service) < 0 || !*service || strchr(service, '.')
+               || strcmp(service, "bus") == 0) {
+        broker_send_error(st, &f->part[0], request_id, KL_ERR_INVALID,
                           "HELLO must name a service without dots (and not \"bus\")");
     } else {
-        zframe_t *copy = zframe_dup(route);
-        zhashx_update(st->services, service, copy);
+        zhashx_update(st->services, service,
+                      zframe_new(zmq_msg_data(&f->part[0]), zmq_msg_size(&f->part[0])));
         kl_debug(BUS_LOG, "service \"%s\" attached", service);
         json_t *body = json_pack("{s:s}", "service", service);
-        broker_send_reply(st, route, request_id, 0, body);
+        broker_send_reply(st, &f->part[0], request_id, 0, body);
         json_decref(body);
     }
-    zframe_destroy(&name_frame);
-    zframe_destroy(&id_frame);
 }
 
-static void broker_publish(broker_state_t *st, zmsg_t *msg)
+/* f: route, tag, PUB, topic, payload */
+static void broker_publish(broker_state_t *st, frames_t *f)
 {
-    if (zmsg_size(msg) != 2) {
-        kl_warn(BUS_LOG, "PUB with %zu frames instead of 2 dropped", zmsg_size(msg));
+    if (f->count != 5 || f->truncated) {
+        kl_warn(BUS_LOG, "PUB with %d frames instead of 5 dropped", f->count);
         return;
     }
-    zmsg_t *out = zmsg_new();
-    zframe_t *frame;
-    while ((frame = zmsg_pop(msg)))
-        zmsg_append(out, &frame);
-    if (zmsg_send(&out, st->pub) != 0)
-        zmsg_destroy(&out);
+    send_copy(st->pub, &f->part[3], 1);
+    send_copy(st->pub, &f->part[4], 0);
 }
 
-static void broker_handle(broker_state_t *st, zmsg_t *msg)
+static void broker_handle(broker_state_t *st, frames_t *f)
 {
-    zframe_t *route = zmsg_pop(msg);
-    zframe_t *tag = zmsg_pop(msg);
-    zframe_t *type = zmsg_pop(msg);
-    if (!route || !tag) {
+    if (f->count < 2) {
         kl_warn(BUS_LOG, "empty message dropped");
-    } else if (!frame_is(tag, KL_BUS_PROTOCOL)) {
+    } else if (!msg_is(&f->part[1], KL_BUS_PROTOCOL)) {
         /* Without our tag we cannot trust the layout; a best-effort error
          * lets a peer speaking another version find out why. */
         kl_warn(BUS_LOG, "message without the %s protocol tag dropped", KL_BUS_PROTOCOL);
-        broker_send_error(st, route, "0", KL_ERR_INVALID,
+        broker_send_error(st, &f->part[0], "0", KL_ERR_INVALID,
                           "unknown protocol tag; this broker speaks %s", KL_BUS_PROTOCOL);
-    } else if (frame_is(type, "REQ")) {
-        broker_forward_request(st, route, msg);
-    } else if (frame_is(type, "REP")) {
-        broker_forward_reply(st, msg);
-    } else if (frame_is(type, "HELLO")) {
-        broker_register(st, route, msg);
-    } else if (frame_is(type, "PUB")) {
-        broker_publish(st, msg);
+    } else if (f->count < 3) {
+        kl_warn(BUS_LOG, "message without a type dropped");
+    } else if (msg_is(&f->part[2], "REQ")) {
+        broker_forward_request(st, f);
+    } else if (msg_is(&f->part[2], "REP")) {
+        broker_forward_reply(st, f);
+    } else if (msg_is(&f->part[2], "HELLO")) {
+        broker_register(st, f);
+    } else if (msg_is(&f->part[2], "PUB")) {
+        broker_publish(st, f);
     } else {
         kl_warn(BUS_LOG, "message of unknown type dropped");
     }
-    zframe_destroy(&route);
-    zframe_destroy(&tag);
-    zframe_destroy(&type);
 }
 
 static void frame_destructor(void **item)
@@ -314,55 +355,56 @@ static void broker_actor(zsock_t *pipe, void *arg)
 {
     broker_args_t *args = arg;
     broker_state_t st = {0};
-    st.router = zsock_new(ZMQ_ROUTER);
-    st.pub = zsock_new(ZMQ_PUB);
+    zsock_t *router = zsock_new(ZMQ_ROUTER);
+    zsock_t *pub = zsock_new(ZMQ_PUB);
+    st.router = zsock_resolve(router);
+    st.pub = zsock_resolve(pub);
     st.services = zhashx_new();
     zhashx_set_destructor(st.services, frame_destructor);
-    set_socket_limits(st.router);
-    set_socket_limits(st.pub);
-    zsock_set_router_mandatory(st.router, 1);
+    set_socket_limits(router);
+    set_socket_limits(pub);
+    zsock_set_router_mandatory(router, 1);
     for (char **ep = args->request_endpoints; ep && *ep && !args->failed; ep++) {
-        if (zsock_bind(st.router, "%s", *ep) < 0) {
+        if (zsock_bind(router, "%s", *ep) < 0) {
             args->failed = 1;
             kl_error_set(&args->error, KL_ERR_UNAVAILABLE, "cannot bind bus endpoint %s: %s", *ep,
                          zmq_strerror(zmq_errno()));
         }
     }
     for (char **ep = args->event_endpoints; ep && *ep && !args->failed; ep++) {
-        if (zsock_bind(st.pub, "%s", *ep) < 0) {
+        if (zsock_bind(pub, "%s", *ep) < 0) {
             args->failed = 1;
             kl_error_set(&args->error, KL_ERR_UNAVAILABLE, "cannot bind event endpoint %s: %s",
                          *ep, zmq_strerror(zmq_errno()));
         }
     }
     zsock_signal(pipe, 0);
-    zpoller_t *poller = args->failed ? NULL : zpoller_new(pipe, st.router, NULL);
-    while (poller) {
-        void *which = zpoller_wait(poller, -1);
-        if (!which) {
-            if (zpoller_terminated(poller))
-                break;
-            continue;  /* interrupted by a signal */
+    zmq_pollitem_t items[2] = {{zsock_resolve(pipe), 0, ZMQ_POLLIN, 0}, {st.router, 0, ZMQ_POLLIN, 0}};
+    while (!args->failed) {
+        if (zmq_poll(items, 2, -1) < 0) {
+            if (zmq_errno() == EINTR)
+                continue;
+            break;
         }
-        if (which == pipe) {
-            zmsg_t *msg = zmsg_recv(pipe);
-            char *command = msg ? zmsg_popstr(msg) : NULL;
+        if (items[0].revents & ZMQ_POLLIN) {
+            char *command = zstr_recv(pipe);
             int term = !command || strcmp(command, "$TERM") == 0;
-            free(command);
-            zmsg_destroy(&msg);
+            zstr_free(&command);
             if (term)
                 break;
-            continue;
         }
-        zmsg_t *msg = zmsg_recv(st.router);
-        if (msg)
-            broker_handle(&st, msg);
-        zmsg_destroy(&msg);
+        if (items[1].revents & ZMQ_POLLIN) {
+            /* Drain a burst without going back to poll for each message. */
+            frames_t f;
+            for (int i = 0; i < 256 && frames_recv(st.router, &f, ZMQ_DONTWAIT) == 0; i++) {
+                broker_handle(&st, &f);
+                frames_close(&f);
+            }
+        }
     }
-    zpoller_destroy(&poller);
     zhashx_destroy(&st.services);
-    zsock_destroy(&st.router);
-    zsock_destroy(&st.pub);
+    zsock_destroy(&router);
+    zsock_destroy(&pub);
 }
 
 static char **copy_list(const char *const *list)
@@ -414,6 +456,7 @@ void kl_broker_destroy(kl_broker_t **self_p)
 
 struct kl_bus_client {
     zsock_t *dealer;
+    void *handle;
     char *endpoint;
     uint64_t next_id;
 };
@@ -434,6 +477,7 @@ kl_bus_client_t *kl_bus_client_new(const char *endpoint, kl_error_t *err)
     }
     kl_bus_client_t *self = calloc(1, sizeof *self);
     self->dealer = dealer;
+    self->handle = zsock_resolve(dealer);
     self->endpoint = strdup(endpoint);
     self->next_id = 1;
     return self;
@@ -461,26 +505,26 @@ int kl_bus_send(kl_bus_client_t *self, const char *service_method, const json_t 
         return kl_error_set(err, KL_ERR_INVALID, "\"%s\" is not of the form service.method",
                             service_method ? service_method : "");
     uint64_t id = self->next_id++;
-    zmsg_t *msg = zmsg_new();
-    zmsg_addstr(msg, KL_BUS_PROTOCOL);
-    zmsg_addstr(msg, "REQ");
-    zmsg_addstr(msg, service_method);
-    zmsg_addstrf(msg, "%" PRIu64, id);
-    zframe_t *body = frame_from_json(payload);
-    zmsg_append(msg, &body);
-    if (zmsg_send(&msg, self->dealer) != 0) {
-        zmsg_destroy(&msg);
+    char id_text[32];
+    snprintf(id_text, sizeof id_text, "%" PRIu64, id);
+    if (send_text(self->handle, KL_BUS_PROTOCOL, 1) < 0 || send_text(self->handle, "REQ", 1) < 0
+        || send_text(self->handle, service_method, 1) < 0 || send_text(self->handle, id_text, 1) < 0
+        || send_json(self->handle, payload, 0) < 0)
         return kl_error_set(err, KL_ERR_UNAVAILABLE, "cannot send to %s: %s", self->endpoint,
                             zmq_strerror(zmq_errno()));
-    }
     if (request_id)
         *request_id = id;
     return 0;
 }
 
-static int wait_readable(zsock_t *sock, int timeout_ms)
+static int wait_readable(void *handle, int timeout_ms)
 {
-    zmq_pollitem_t item = {zsock_resolve(sock), 0, ZMQ_POLLIN, 0};
+    zmq_pollitem_t item = {handle, 0, ZMQ_POLLIN, 0};
+    int events = 0;
+    size_t size = sizeof events;
+    /* Already readable: skip the poll system call. */
+    if (zmq_getsockopt(handle, ZMQ_EVENTS, &events, &size) == 0 && (events & ZMQ_POLLIN))
+        return 1;
     int rc = zmq_poll(&item, 1, timeout_ms);
     return rc > 0 && (item.revents & ZMQ_POLLIN);
 }
@@ -488,35 +532,29 @@ static int wait_readable(zsock_t *sock, int timeout_ms)
 json_t *kl_bus_recv(kl_bus_client_t *self, uint64_t *request_id, int timeout_ms, kl_error_t *err)
 {
     for (;;) {
-        if (!wait_readable(self->dealer, timeout_ms)) {
+        if (!wait_readable(self->handle, timeout_ms)) {
             kl_error_set(err, KL_ERR_TIMEOUT, "no reply from %s within %d ms", self->endpoint,
                          timeout_ms);
             return NULL;
         }
-        zmsg_t *msg = zmsg_recv(self->dealer);
-        if (!msg) {
-            kl_error_set(err, KL_ERR_UNAVAILABLE, "receive from %s interrupted", self->endpoint);
-            return NULL;
-        }
+        frames_t f;
+        if (frames_recv(self->handle, &f, ZMQ_DONTWAIT) < 0)
+            continue;
         char id_text[64], status_text[16];
-        zframe_t *tag = zmsg_first(msg);
-        zframe_t *type = zmsg_next(msg);
-        zframe_t *id = zmsg_next(msg);
-        zframe_t *status = zmsg_next(msg);
-        zframe_t *payload = zmsg_next(msg);
-        if (zmsg_size(msg) != 5 || !frame_is(tag, KL_BUS_PROTOCOL) || !frame_is(type, "REP")
-            || frame_text(id, id_text, sizeof id_text) < 0
-            || frame_text(status, status_text, sizeof status_text) < 0) {
+        /* tag, REP, request-id, status, payload */
+        if (f.count != 5 || f.truncated || !msg_is(&f.part[0], KL_BUS_PROTOCOL) || !msg_is(&f.part[1], "REP")
+            || msg_text(&f.part[2], id_text, sizeof id_text) < 0
+            || msg_text(&f.part[3], status_text, sizeof status_text) < 0) {
             kl_warn(BUS_LOG, "malformed reply from %s dropped", self->endpoint);
-            zmsg_destroy(&msg);
+            frames_close(&f);
             continue;
         }
         if (request_id)
             *request_id = strtoull(id_text, NULL, 10);
         int code = atoi(status_text);
         kl_error_t parse_err;
-        json_t *body = json_from_frame(payload, &parse_err);
-        zmsg_destroy(&msg);
+        json_t *body = json_from_bytes(zmq_msg_data(&f.part[4]), zmq_msg_size(&f.part[4]), &parse_err);
+        frames_close(&f);
         if (code != 0) {
             const char *message = body ? json_string_value(json_object_get(body, "message")) : NULL;
             kl_error_set(err, code, "%s", message ? message : kl_error_reason(code));
@@ -565,13 +603,14 @@ json_t *kl_bus_request(kl_bus_client_t *self, const char *service_method, const 
 
 struct kl_bus_service {
     zsock_t *dealer;
+    void *handle;
     char *name;
     char *endpoint;
 };
 
 struct kl_bus_request {
     kl_bus_service_t *service;
-    zframe_t *route;
+    zmq_msg_t route;
     char request_id[64];
     char method[BUS_MAX_NAME];
     json_t *payload;
@@ -587,12 +626,10 @@ kl_bus_service_t *kl_bus_service_new(const char *endpoint, const char *name, kl_
     kl_bus_client_t *client = kl_bus_client_new(endpoint, err);
     if (!client)
         return NULL;
-    zmsg_t *msg = zmsg_new();
-    zmsg_addstr(msg, KL_BUS_PROTOCOL);
-    zmsg_addstr(msg, "HELLO");
-    zmsg_addstr(msg, name);
-    zmsg_addstr(msg, "1");
-    zmsg_send(&msg, client->dealer);
+    send_text(client->handle, KL_BUS_PROTOCOL, 1);
+    send_text(client->handle, "HELLO", 1);
+    send_text(client->handle, name, 1);
+    send_text(client->handle, "1", 0);
     kl_error_t hello_err;
     kl_error_clear(&hello_err);
     json_t *ack = kl_bus_recv(client, NULL, 5000, &hello_err);
@@ -605,6 +642,7 @@ kl_bus_service_t *kl_bus_service_new(const char *endpoint, const char *name, kl_
     json_decref(ack);
     kl_bus_service_t *self = calloc(1, sizeof *self);
     self->dealer = client->dealer;
+    self->handle = client->handle;
     client->dealer = NULL;
     kl_bus_client_destroy(&client);
     self->name = strdup(name);
@@ -623,125 +661,84 @@ void kl_bus_service_destroy(kl_bus_service_t **self_p)
     *self_p = NULL;
 }
 
-static void service_send_reply(kl_bus_service_t *self, zframe_t *route, const char *request_id,
-                               int status, const json_t *body)
+/* Turns one message from the broker into a request for the handler.
+ * f: tag, REQ, return-route, method, request-id, payload */
+static void service_dispatch(kl_bus_service_t *self, frames_t *f, kl_bus_handler_fn handler, void *arg)
 {
-    zmsg_t *msg = zmsg_new();
-    zmsg_addstr(msg, KL_BUS_PROTOCOL);
-    zmsg_addstr(msg, "REP");
-    zmsg_append(msg, &(zframe_t *){zframe_dup(route)});
-    zmsg_addstr(msg, request_id);
-    zmsg_addstrf(msg, "%d", status);
-    zframe_t *payload = frame_from_json(body);
-    zmsg_append(msg, &payload);
-    if (zmsg_send(&msg, self->dealer) != 0)
-        zmsg_destroy(&msg);
-}
-
-/* Turns one message from the broker into a request for the handler. */
-static void service_dispatch(kl_bus_service_t *self, zmsg_t *msg, kl_bus_handler_fn handler,
-                             void *arg)
-{
-    zframe_t *tag = zmsg_pop(msg);
-    zframe_t *type = zmsg_pop(msg);
-    zframe_t *route = zmsg_pop(msg);
-    zframe_t *method = zmsg_pop(msg);
-    zframe_t *id = zmsg_pop(msg);
-    zframe_t *payload = zmsg_pop(msg);
-    if (frame_is(tag, KL_BUS_PROTOCOL) && frame_is(type, "REP")) {
-        goto out;  /* a late HELLO acknowledgement */
-    }
+    if (f->count >= 2 && msg_is(&f->part[0], KL_BUS_PROTOCOL) && msg_is(&f->part[1], "REP"))
+        return;  /* a late HELLO acknowledgement */
     char request_id[64];
-    if (!frame_is(tag, KL_BUS_PROTOCOL) || !frame_is(type, "REQ") || !route || !payload
-        || zmsg_size(msg) != 0 || frame_text(id, request_id, sizeof request_id) < 0) {
+    if (f->count != 6 || f->truncated || !msg_is(&f->part[0], KL_BUS_PROTOCOL) || !msg_is(&f->part[1], "REQ")
+        || msg_text(&f->part[4], request_id, sizeof request_id) < 0) {
         kl_warn(BUS_LOG, "service %s dropped a malformed request", self->name);
-        goto out;
+        return;
     }
     kl_bus_request_t *request = calloc(1, sizeof *request);
     request->service = self;
-    request->route = route;
-    route = NULL;
+    zmq_msg_init(&request->route);
+    zmq_msg_copy(&request->route, &f->part[2]);
     memcpy(request->request_id, request_id, sizeof request_id);
     char full[BUS_MAX_NAME];
     kl_error_t err;
     kl_error_clear(&err);
-    if (frame_text(method, full, sizeof full) < 0 || !strchr(full, '.')) {
+    if (msg_text(&f->part[3], full, sizeof full) < 0 || !strchr(full, '.')) {
         kl_error_set(&err, KL_ERR_INVALID, "request names no method");
     } else {
         snprintf(request->method, sizeof request->method, "%s", strchr(full, '.') + 1);
-        request->payload = json_from_frame(payload, &err);
+        request->payload = json_from_bytes(zmq_msg_data(&f->part[5]), zmq_msg_size(&f->part[5]), &err);
     }
     if (!request->payload) {
         kl_bus_request_respond(&request, NULL, &err);
-        goto out;
+        return;
     }
     handler(request, arg);
-out:
-    zframe_destroy(&tag);
-    zframe_destroy(&type);
-    zframe_destroy(&route);
-    zframe_destroy(&method);
-    zframe_destroy(&id);
-    zframe_destroy(&payload);
 }
 
 int kl_bus_service_run(kl_bus_service_t *self, zsock_t *pipe, kl_bus_handler_fn handler,
                        kl_bus_tick_fn tick, int tick_ms, void *arg)
 {
-    zpoller_t *poller = zpoller_new(self->dealer, NULL);
-    if (pipe)
-        zpoller_add(poller, pipe);
+    zmq_pollitem_t items[2] = {{self->handle, 0, ZMQ_POLLIN, 0},
+                               {pipe ? zsock_resolve(pipe) : NULL, 0, ZMQ_POLLIN, 0}};
+    int item_count = pipe ? 2 : 1;
     int64_t next_tick = zclock_mono() + tick_ms;
-    int rc = 0;
     for (;;) {
         int timeout = -1;
         if (tick && tick_ms > 0) {
             int64_t left = next_tick - zclock_mono();
             timeout = left > 0 ? (int)left : 0;
         }
-        void *which = zpoller_wait(poller, timeout);
-        if (which == self->dealer) {
+        if (zmq_poll(items, item_count, timeout) < 0) {
+            if (zmq_errno() == EINTR)
+                continue;
+            return -1;
+        }
+        if (items[0].revents & ZMQ_POLLIN) {
             /* Drain what is queued so a burst costs one poll. */
-            for (int i = 0; i < 1000; i++) {
-                zmsg_t *msg = zmsg_recv_nowait(self->dealer);
-                if (!msg)
-                    break;
-                service_dispatch(self, msg, handler, arg);
-                zmsg_destroy(&msg);
+            frames_t f;
+            for (int i = 0; i < 1000 && frames_recv(self->handle, &f, ZMQ_DONTWAIT) == 0; i++) {
+                service_dispatch(self, &f, handler, arg);
+                frames_close(&f);
             }
-        } else if (pipe && which == pipe) {
-            zmsg_t *msg = zmsg_recv(pipe);
-            char *command = msg ? zmsg_popstr(msg) : NULL;
+        }
+        if (pipe && (items[1].revents & ZMQ_POLLIN)) {
+            char *command = zstr_recv(pipe);
             int term = !command || strcmp(command, "$TERM") == 0;
-            free(command);
-            zmsg_destroy(&msg);
+            zstr_free(&command);
             if (term)
-                break;
-        } else if (zpoller_terminated(poller)) {
-            rc = -1;
-            break;
+                return 0;
         }
         if (tick && tick_ms > 0 && zclock_mono() >= next_tick) {
             tick(arg);
             next_tick = zclock_mono() + tick_ms;
         }
     }
-    zpoller_destroy(&poller);
-    return rc;
 }
 
 int kl_bus_service_publish(kl_bus_service_t *self, const char *topic, const json_t *event)
 {
-    zmsg_t *msg = zmsg_new();
-    zmsg_addstr(msg, KL_BUS_PROTOCOL);
-    zmsg_addstr(msg, "PUB");
-    zmsg_addstr(msg, topic);
-    zframe_t *payload = frame_from_json(event);
-    zmsg_append(msg, &payload);
-    if (zmsg_send(&msg, self->dealer) != 0) {
-        zmsg_destroy(&msg);
+    if (send_text(self->handle, KL_BUS_PROTOCOL, 1) < 0 || send_text(self->handle, "PUB", 1) < 0
+        || send_text(self->handle, topic, 1) < 0 || send_json(self->handle, event, 0) < 0)
         return -1;
-    }
     return 0;
 }
 
@@ -760,16 +757,20 @@ void kl_bus_request_respond(kl_bus_request_t **request_p, json_t *body, const kl
     if (!request_p || !*request_p)
         return;
     kl_bus_request_t *request = *request_p;
-    if (err && err->code != KL_OK) {
-        json_t *status = kl_bus_status_from_error(err);
-        service_send_reply(request->service, request->route, request->request_id, err->code,
-                           status);
-        json_decref(status);
-    } else {
-        service_send_reply(request->service, request->route, request->request_id, 0, body);
-    }
+    void *socket = request->service->handle;
+    int failed = err && err->code != KL_OK;
+    char status_text[16];
+    snprintf(status_text, sizeof status_text, "%d", failed ? err->code : 0);
+    json_t *status = failed ? kl_bus_status_from_error(err) : NULL;
+    send_text(socket, KL_BUS_PROTOCOL, 1);
+    send_text(socket, "REP", 1);
+    send_copy(socket, &request->route, 1);
+    send_text(socket, request->request_id, 1);
+    send_text(socket, status_text, 1);
+    send_json(socket, failed ? status : body, 0);
+    json_decref(status);
     json_decref(body);
-    zframe_destroy(&request->route);
+    zmq_msg_close(&request->route);
     json_decref(request->payload);
     free(request);
     *request_p = NULL;
@@ -815,23 +816,23 @@ zsock_t *kl_bus_subscriber_socket(kl_bus_subscriber_t *self)
 json_t *kl_bus_subscriber_recv(kl_bus_subscriber_t *self, char *topic, size_t topic_size,
                                int timeout_ms, kl_error_t *err)
 {
-    if (!wait_readable(self->sub, timeout_ms)) {
+    void *handle = zsock_resolve(self->sub);
+    if (!wait_readable(handle, timeout_ms)) {
         kl_error_set(err, KL_ERR_TIMEOUT, "no event within %d ms", timeout_ms);
         return NULL;
     }
-    zmsg_t *msg = zmsg_recv(self->sub);
-    if (!msg || zmsg_size(msg) != 2) {
-        zmsg_destroy(&msg);
+    frames_t f;
+    if (frames_recv(handle, &f, ZMQ_DONTWAIT) < 0) {
+        kl_error_set(err, KL_ERR_TIMEOUT, "no event within %d ms", timeout_ms);
+        return NULL;
+    }
+    json_t *event = NULL;
+    if (f.count != 2 || f.truncated)
         kl_error_set(err, KL_ERR_INVALID, "malformed event dropped");
-        return NULL;
-    }
-    zframe_t *topic_frame = zmsg_first(msg);
-    if (frame_text(topic_frame, topic, topic_size) < 0) {
-        zmsg_destroy(&msg);
+    else if (msg_text(&f.part[0], topic, topic_size) < 0)
         kl_error_set(err, KL_ERR_INVALID, "event with an unreadable topic dropped");
-        return NULL;
-    }
-    json_t *event = json_from_frame(zmsg_next(msg), err);
-    zmsg_destroy(&msg);
+    else
+        event = json_from_bytes(zmq_msg_data(&f.part[1]), zmq_msg_size(&f.part[1]), err);
+    frames_close(&f);
     return event;
 }

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <jansson.h>
 
+#include "node_info.h"
 #include "pod_status.h"
 #include "tap.h"
 
@@ -223,8 +224,46 @@ static void test_status_json(void)
     kl_pod_track_clear(&track);
 }
 
+static void test_node_object(void)
+{
+    kl_error_t err;
+    json_t *labels = json_pack("{s:s}", "zone", "a");
+    json_t *node = kl_node_object_new("w1", labels, 2500, 4LL << 30, 110, "sim://1.0", T0, &err);
+    ok(node != NULL, "a Node object is built");
+    json_t *status = json_object_get(node, "status");
+    is_str(json_string_value(json_object_get(json_object_get(status, "capacity"), "cpu")),
+           "2500m", "capacity cpu as a quantity");
+    is_str(json_string_value(json_object_get(json_object_get(status, "allocatable"), "memory")),
+           "4Gi", "allocatable memory as a quantity");
+    is_str(json_string_value(json_object_get(json_object_get(status, "capacity"), "pods")),
+           "110", "pod capacity");
+    json_t *node_labels = json_object_get(json_object_get(node, "metadata"), "labels");
+    is_str(json_string_value(json_object_get(node_labels, "kubernetes.io/hostname")), "w1",
+           "hostname label");
+    is_str(json_string_value(json_object_get(node_labels, "zone")), "a", "configured label");
+    is_str(json_string_value(json_object_get(json_object_get(status, "nodeInfo"),
+                                             "kubeletVersion")),
+           "keelson-" KL_VERSION_STRING, "kubelet version");
+    json_t *ready = json_array_get(json_object_get(status, "conditions"), 0);
+    is_str(json_string_value(json_object_get(ready, "reason")), "KubeletReady", "Ready reason");
+    kl_node_heartbeat(node, T0 + 61000);
+    is_str(json_string_value(json_object_get(ready, "lastHeartbeatTime")),
+           "2023-11-14T22:14:21Z", "a heartbeat moves lastHeartbeatTime");
+    is_str(json_string_value(json_object_get(ready, "lastTransitionTime")),
+           "2023-11-14T22:13:20Z", "but not lastTransitionTime");
+    json_decref(node);
+    json_object_set_new(labels, "bad", json_integer(3));
+    ok(kl_node_object_new("w1", labels, 1000, 1 << 20, 110, "sim", T0, &err) == NULL
+       && strstr(err.text, "\"bad\""), "a non-string label is refused: %s", err.text);
+    json_decref(labels);
+    int64_t cpu = 0, memory = 0;
+    ok(kl_node_capacity_detect(&cpu, &memory, &err) == 0 && cpu >= 1000 && memory > 0,
+       "machine capacity is detected");
+}
+
 int main(void)
 {
+    test_node_object();
     test_policy_and_backoff();
     test_phases();
     test_status_json();

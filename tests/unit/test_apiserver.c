@@ -1,0 +1,495 @@
+/* The API server core over the memory store, without a bus: every method of
+ * the protocol, optimistic concurrency, selectors, and long-poll watches
+ * answered through the reply callback. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "apiserver.h"
+#include "objects.h"
+#include "tap.h"
+
+static kl_apiserver_t *api;
+
+static json_t *parse(const char *text)
+{
+    json_error_t jerr;
+    json_t *v = json_loads(text, 0, &jerr);
+    if (!v)
+        diag("bad test JSON: %s: %s", jerr.text, text);
+    return v;
+}
+
+/* Calls a method with a JSON text payload; on error fills `err`. */
+static json_t *call(const char *method, const char *payload, kl_error_t *err)
+{
+    json_t *p = parse(payload);
+    kl_error_clear(err);
+    json_t *reply = kl_apiserver_handle(api, method, p, err);
+    json_decref(p);
+    return reply;
+}
+
+static json_t *must(const char *method, const char *payload)
+{
+    kl_error_t err;
+    json_t *reply = call(method, payload, &err);
+    if (!reply)
+        diag("%s %s failed: %s", method, payload, err.text);
+    return reply;
+}
+
+static void fails(const char *method, const char *payload, int code, const char *expected,
+                  const char *what)
+{
+    kl_error_t err;
+    json_t *reply = call(method, payload, &err);
+    ok(!reply && err.code == code && strstr(err.text, expected), "%s fails: %s", what, expected);
+    if (reply || err.code != code || !strstr(err.text, expected))
+        diag("got code %d \"%s\"", err.code, err.text);
+    json_decref(reply);
+}
+
+static const char *rv(const json_t *object)
+{
+    return json_string_value(json_object_get(json_object_get(object, "metadata"), "resourceVersion"));
+}
+
+static char *pod_json(const char *name, const char *ns, const char *app)
+{
+    char *text = NULL;
+    if (asprintf(&text,
+                 "{\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\","
+                 "\"namespace\":\"%s\",\"labels\":{\"app\":\"%s\"}},\"spec\":{\"containers\":"
+                 "[{\"name\":\"c\",\"image\":\"busybox\"}]}}}", name, ns, app) < 0)
+        return NULL;
+    return text;
+}
+
+static json_t *create_pod(const char *name, const char *ns, const char *app)
+{
+    char *text = pod_json(name, ns, app);
+    json_t *reply = must("create", text);
+    free(text);
+    return reply;
+}
+
+static size_t items(const char *payload)
+{
+    json_t *list = must("list", payload);
+    size_t n = json_array_size(json_object_get(list, "items"));
+    json_decref(list);
+    return n;
+}
+
+/* ---- deferred replies, captured ------------------------------------ */
+
+typedef struct captured {
+    int calls;
+    json_t *reply;
+    kl_error_t err;
+} captured_t;
+
+static void capture(void *token, json_t *reply, const kl_error_t *err, void *arg)
+{
+    (void)arg;
+    captured_t *c = token;
+    c->calls++;
+    json_decref(c->reply);
+    c->reply = reply;
+    if (err)
+        c->err = *err;
+    else
+        kl_error_clear(&c->err);
+}
+
+static void release(captured_t *c)
+{
+    json_decref(c->reply);
+    memset(c, 0, sizeof *c);
+}
+
+static void start_watch(kl_apiserver_t *server, const char *payload, captured_t *c, int64_t now)
+{
+    json_t *p = parse(payload);
+    kl_apiserver_watch(server, p, c, now);
+    json_decref(p);
+}
+
+static size_t event_count(const json_t *reply)
+{
+    return json_array_size(json_object_get(reply, "events"));
+}
+
+static const char *event_type(const json_t *reply, size_t i)
+{
+    return json_string_value(json_object_get(json_array_get(json_object_get(reply, "events"), i), "type"));
+}
+
+static const char *event_name(const json_t *reply, size_t i)
+{
+    const json_t *object = json_object_get(json_array_get(json_object_get(reply, "events"), i), "object");
+    return json_string_value(json_object_get(json_object_get(object, "metadata"), "name"));
+}
+
+typedef struct published {
+    int count;
+    char topic[64];
+    char type[16];
+} published_t;
+
+static void on_publish(const char *topic, const json_t *event, void *arg)
+{
+    published_t *p = arg;
+    p->count++;
+    snprintf(p->topic, sizeof p->topic, "%s", topic);
+    snprintf(p->type, sizeof p->type, "%s", json_string_value(json_object_get(event, "type")));
+}
+
+static kl_plugin_t *load_store(void)
+{
+    kl_error_t err;
+    kl_plugin_t *plugin = kl_plugin_load(KL_KIND_STORE, "memory", NULL, &err);
+    if (!plugin || kl_plugin_configure(plugin, NULL, NULL, NULL, &err) < 0) {
+        diag("cannot load the memory store: %s", err.text);
+        kl_plugin_destroy(&plugin);
+    }
+    return plugin;
+}
+
+static void test_crud(void)
+{
+    kl_error_t err;
+    json_t *web = create_pod("web", "default", "web");
+    ok(web != NULL, "create a pod");
+    is_str(rv(web), "1", "first object has resourceVersion 1");
+    ok(json_string_value(json_object_get(json_object_get(web, "metadata"), "uid")) != NULL, "uid set");
+    is_str(json_string_value(json_object_get(json_object_get(web, "status"), "phase")), "Pending",
+           "status defaulted");
+    fails("create", "{\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"web\"},"
+                    "\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"x\"}]}}}",
+          KL_ERR_EXISTS, "pods \"web\" already exists", "duplicate create");
+    fails("create", "{\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"bad\"},"
+                    "\"spec\":{\"containers\":[{\"name\":\"c\"}]}}}",
+          KL_ERR_INVALID, "Pod \"bad\" is invalid: spec.containers[0].image: Required value",
+          "invalid create");
+    fails("create", "{\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Foo\"}}", KL_ERR_INVALID,
+          "unknown kind \"Foo\": keelson serves Pod and Node", "unknown kind");
+    fails("create", "{\"object\":[]}", KL_ERR_INVALID, "\"object\" must be a JSON object",
+          "object not an object");
+    fails("frobnicate", "{}", KL_ERR_INVALID, "api has no method \"frobnicate\"", "unknown method");
+
+    json_t *got = must("get", "{\"kind\":\"Pod\",\"namespace\":\"default\",\"name\":\"web\"}");
+    ok(got && json_equal(got, web), "get returns what create returned");
+    json_decref(got);
+    got = must("get", "{\"kind\":\"Pod\",\"name\":\"web\"}");
+    ok(got != NULL, "get defaults the namespace");
+    json_decref(got);
+    fails("get", "{\"kind\":\"Pod\",\"name\":\"nope\"}", KL_ERR_NOT_FOUND, "pods \"nope\" not found",
+          "get of an absent pod");
+    fails("get", "{\"kind\":\"Pod\"}", KL_ERR_INVALID, "name is required", "get without a name");
+    fails("get", "{\"kind\":\"Pod\",\"name\":\"web\",\"namespace\":\"Bad_NS\"}", KL_ERR_INVALID,
+          "namespace \"Bad_NS\"", "get with a bad namespace");
+
+    json_decref(create_pod("api", "default", "api"));
+    json_decref(create_pod("web", "prod", "web"));
+    json_decref(must("create", "{\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":"
+                               "{\"name\":\"node-1\"},\"status\":{\"allocatable\":{\"cpu\":\"4\"}}}}"));
+    json_t *list = must("list", "{\"kind\":\"Pod\"}");
+    is_str(json_string_value(json_object_get(list, "kind")), "PodList", "list kind");
+    is_str(json_string_value(json_object_get(json_object_get(list, "metadata"), "resourceVersion")),
+           "4", "list resourceVersion is the store revision");
+    is_int(json_array_size(json_object_get(list, "items")), 3, "list across namespaces");
+    ok(rv(json_array_get(json_object_get(list, "items"), 0)) != NULL, "listed items carry resourceVersion");
+    json_decref(list);
+    is_int(items("{\"kind\":\"Pod\",\"namespace\":\"default\"}"), 2, "list one namespace");
+    is_int(items("{\"kind\":\"Pod\",\"labelSelector\":\"app=web\"}"), 2, "list by label");
+    is_int(items("{\"kind\":\"Pod\",\"labelSelector\":\"app!=web\"}"), 1, "list by label inequality");
+    is_int(items("{\"kind\":\"Pod\",\"fieldSelector\":\"metadata.namespace=prod\"}"), 1, "list by field");
+    is_int(items("{\"kind\":\"Node\"}"), 1, "list nodes");
+    fails("list", "{\"kind\":\"Pod\",\"labelSelector\":\"app in web\"}", KL_ERR_INVALID,
+          "label selector \"app in web\"", "bad label selector");
+    fails("list", "{\"kind\":\"Pod\",\"fieldSelector\":\"spec.image=x\"}", KL_ERR_INVALID,
+          "field \"spec.image\" is not supported", "unsupported field selector");
+
+    /* update: stale resourceVersion, then the right one */
+    json_t *update = json_pack("{s:O}", "object", web);
+    json_t *object = json_object_get(update, "object");
+    json_object_set_new(json_object_get(json_object_get(object, "metadata"), "labels"), "tier",
+                        json_string("front"));
+    json_object_set_new(json_object_get(object, "status"), "phase", json_string("Running"));
+    json_object_set_new(json_object_get(object, "metadata"), "resourceVersion", json_string("999"));
+    kl_error_clear(&err);
+    json_t *updated = kl_apiserver_handle(api, "update", update, &err);
+    ok(!updated && err.code == KL_ERR_CONFLICT, "update with a stale resourceVersion conflicts");
+    is_str(err.text, "Operation cannot be fulfilled on pods \"web\": the object has been modified; "
+                     "please apply your changes to the latest version and try again",
+           "conflict message is Kubernetes'");
+    json_object_set_new(json_object_get(object, "metadata"), "resourceVersion", json_string("1"));
+    updated = kl_apiserver_handle(api, "update", update, &err);
+    ok(updated != NULL, "update with the current resourceVersion");
+    is_str(rv(updated), "5", "update gets a new resourceVersion");
+    is_str(json_string_value(json_object_get(json_object_get(json_object_get(updated, "metadata"),
+                                                             "labels"), "tier")),
+           "front", "metadata replaced");
+    is_str(json_string_value(json_object_get(json_object_get(updated, "status"), "phase")), "Pending",
+           "status kept by update");
+    ok(json_equal(json_object_get(json_object_get(updated, "metadata"), "uid"),
+                  json_object_get(json_object_get(web, "metadata"), "uid")), "uid kept");
+    json_decref(updated);
+    json_object_set_new(json_object_get(object, "metadata"), "uid", json_string("other"));
+    json_object_del(json_object_get(object, "metadata"), "resourceVersion");
+    updated = kl_apiserver_handle(api, "update", update, &err);
+    ok(!updated && err.code == KL_ERR_INVALID && strstr(err.text, "metadata.uid") &&
+       strstr(err.text, "field is immutable"), "uid is immutable: %s", err.text);
+    json_decref(updated);
+    json_decref(update);
+
+    /* update_status replaces only status */
+    json_t *status_update = parse("{\"object\":{\"kind\":\"Pod\",\"apiVersion\":\"v1\",\"metadata\":"
+                                  "{\"name\":\"web\",\"namespace\":\"default\"},\"spec\":{\"containers\":[]},"
+                                  "\"status\":{\"phase\":\"Running\"}}}");
+    updated = kl_apiserver_handle(api, "update_status", status_update, &err);
+    ok(updated != NULL, "update_status");
+    is_str(json_string_value(json_object_get(json_object_get(updated, "status"), "phase")), "Running",
+           "status replaced");
+    is_int(json_array_size(json_object_get(json_object_get(updated, "spec"), "containers")), 1,
+           "spec untouched by update_status");
+    is_str(rv(updated), "6", "update_status writes a new revision");
+    json_decref(updated);
+    json_decref(status_update);
+    fails("update_status", "{\"object\":{\"kind\":\"Pod\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"web\","
+                           "\"resourceVersion\":\"2\"},\"status\":{\"phase\":\"Failed\"}}}",
+          KL_ERR_CONFLICT, "Operation cannot be fulfilled on pods \"web\"", "stale update_status");
+    fails("update_status", "{\"object\":{\"kind\":\"Pod\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"web\"},"
+                           "\"status\":{\"phase\":\"Dancing\"}}}",
+          KL_ERR_INVALID, "status.phase: Unsupported value: \"Dancing\"", "invalid status");
+    fails("update_status", "{\"object\":{\"kind\":\"Pod\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"ghost\"},"
+                           "\"status\":{}}}",
+          KL_ERR_NOT_FOUND, "pods \"ghost\" not found", "update_status of an absent pod");
+
+    /* bind */
+    json_t *bound = must("bind", "{\"namespace\":\"default\",\"name\":\"api\",\"nodeName\":\"node-1\"}");
+    is_str(json_string_value(json_object_get(json_object_get(bound, "spec"), "nodeName")), "node-1",
+           "bind sets spec.nodeName");
+    json_decref(bound);
+    fails("bind", "{\"namespace\":\"default\",\"name\":\"api\",\"nodeName\":\"node-2\"}", KL_ERR_CONFLICT,
+          "pod api is already assigned to node \"node-1\"", "binding to another node");
+    bound = must("bind", "{\"namespace\":\"default\",\"name\":\"api\",\"nodeName\":\"node-1\"}");
+    ok(bound != NULL, "binding again to the same node is accepted");
+    is_str(rv(bound), "7", "... without a new write");
+    json_decref(bound);
+    fails("bind", "{\"name\":\"api\"}", KL_ERR_INVALID, "nodeName must be a valid node name",
+          "bind without nodeName");
+    is_int(items("{\"kind\":\"Pod\",\"fieldSelector\":\"spec.nodeName=node-1\"}"), 1,
+           "list by spec.nodeName");
+
+    /* delete */
+    fails("delete", "{\"kind\":\"Pod\",\"name\":\"web\",\"resourceVersion\":\"1\"}", KL_ERR_CONFLICT,
+          "Operation cannot be fulfilled on pods \"web\"", "delete with a stale resourceVersion");
+    json_t *deleted = must("delete", "{\"kind\":\"Pod\",\"name\":\"web\",\"resourceVersion\":\"6\"}");
+    is_str(kl_object_name(deleted), "web", "delete returns the object");
+    json_decref(deleted);
+    fails("get", "{\"kind\":\"Pod\",\"name\":\"web\"}", KL_ERR_NOT_FOUND, "not found", "deleted pod is gone");
+    fails("delete", "{\"kind\":\"Pod\",\"name\":\"web\"}", KL_ERR_NOT_FOUND, "pods \"web\" not found",
+          "delete of an absent pod");
+    is_int(items("{\"kind\":\"Pod\"}"), 2, "two pods left");
+    json_decref(web);
+}
+
+static void test_watch_history(void)
+{
+    /* Revisions so far: 1 web, 2 api, 3 prod/web, 4 node, 5 update, 6 status, 7 bind, 8 delete. */
+    json_t *reply = must("watch", "{\"kind\":\"Pod\",\"namespace\":\"default\",\"resourceVersion\":\"0\"}");
+    is_int(event_count(reply), 0, "watch from 0 means from now");
+    is_str(json_string_value(json_object_get(reply, "resourceVersion")), "8", "... at the current revision");
+    json_decref(reply);
+
+    reply = must("watch", "{\"kind\":\"Pod\",\"namespace\":\"default\",\"resourceVersion\":\"1\"}");
+    is_int(event_count(reply), 5, "events after revision 1 in namespace default");
+    is_str(event_type(reply, 0), "ADDED", "first: api added");
+    is_str(event_name(reply, 0), "api", "... api");
+    is_str(event_type(reply, 1), "MODIFIED", "then web updated");
+    is_str(event_type(reply, 2), "MODIFIED", "then web status");
+    is_str(event_type(reply, 3), "MODIFIED", "then api bound");
+    is_str(event_type(reply, 4), "DELETED", "then web deleted");
+    const json_t *last = json_object_get(json_array_get(json_object_get(reply, "events"), 4), "object");
+    is_str(json_string_value(json_object_get(json_object_get(last, "status"), "phase")), "Running",
+           "DELETED carries the last state");
+    is_str(json_string_value(json_object_get(reply, "resourceVersion")), "8", "resume at 8");
+    json_decref(reply);
+
+    reply = must("watch", "{\"kind\":\"Pod\",\"resourceVersion\":0,\"labelSelector\":\"app=web\"}");
+    is_int(event_count(reply), 0, "numeric 0 is from now too");
+    json_decref(reply);
+    reply = must("watch", "{\"kind\":\"Pod\",\"resourceVersion\":\"0\",\"labelSelector\":\"app=web\"}");
+    json_decref(reply);
+    reply = must("watch", "{\"kind\":\"Node\",\"resourceVersion\":\"2\"}");
+    is_int(event_count(reply), 1, "node watch sees only nodes");
+    is_str(event_name(reply, 0), "node-1", "... node-1");
+    json_decref(reply);
+    reply = must("watch", "{\"kind\":\"Pod\",\"resourceVersion\":\"2\",\"fieldSelector\":\"spec.nodeName=node-1\"}");
+    is_int(event_count(reply), 1, "field selector filters watch events");
+    json_decref(reply);
+    fails("watch", "{\"kind\":\"Pod\",\"resourceVersion\":\"x1\"}", KL_ERR_INVALID, "resourceVersion",
+          "malformed resourceVersion");
+    fails("watch", "{\"kind\":\"Pod\",\"timeoutMs\":-5}", KL_ERR_INVALID, "timeoutMs", "negative timeout");
+}
+
+static void test_long_poll(void)
+{
+    published_t pub = {0, "", ""};
+    kl_apiserver_set_reply(api, capture, NULL);
+    kl_apiserver_set_publish(api, on_publish, &pub);
+
+    captured_t any = {0}, web = {0}, node1 = {0}, unbound = {0}, nodes = {0}, bad = {0}, now = {0};
+    start_watch(api, "{\"kind\":\"Pod\",\"resourceVersion\":\"0\",\"timeoutMs\":1000}", &any, 0);
+    start_watch(api, "{\"kind\":\"Pod\",\"labelSelector\":\"app=web\",\"timeoutMs\":1000}", &web, 0);
+    start_watch(api, "{\"kind\":\"Pod\",\"fieldSelector\":\"spec.nodeName=node-1\"}", &node1, 0);
+    start_watch(api, "{\"kind\":\"Pod\",\"fieldSelector\":\"spec.nodeName=\",\"namespace\":\"default\"}",
+                &unbound, 0);
+    start_watch(api, "{\"kind\":\"Node\",\"timeoutMs\":500}", &nodes, 0);
+    start_watch(api, "{\"kind\":\"Pod\",\"resourceVersion\":\"3\"}", &now, 0);
+    start_watch(api, "{\"kind\":\"Blob\"}", &bad, 0);
+    is_int(bad.calls, 1, "a bad watch is answered at once");
+    is_int(bad.err.code, KL_ERR_INVALID, "... with an error");
+    ok(bad.reply == NULL, "... and no body");
+    is_int(now.calls, 1, "a watch with events already waiting is answered at once");
+    ok(event_count(now.reply) > 0, "... with them");
+    is_int(kl_apiserver_pending_watches(api), 5, "five watches parked");
+
+    json_decref(create_pod("db", "default", "db"));
+    is_int(any.calls, 1, "an unfiltered watcher is woken by a create");
+    is_int(event_count(any.reply), 1, "... with one event");
+    is_str(event_type(any.reply, 0), "ADDED", "... ADDED");
+    is_str(json_string_value(json_object_get(any.reply, "resourceVersion")), "9", "... resume at 9");
+    is_int(web.calls, 0, "a label-filtered watcher is not woken by a non-match");
+    is_int(unbound.calls, 1, "the unbound-pods watcher sees the new pod");
+    is_int(node1.calls, 0, "the node-1 watcher does not");
+    is_int(nodes.calls, 0, "the node watcher does not");
+    is_int(pub.count, 1, "the change is published");
+    is_str(pub.topic, "api.pod", "... on api.pod");
+    is_str(pub.type, "ADDED", "... as ADDED");
+
+    json_decref(must("bind", "{\"name\":\"db\",\"nodeName\":\"node-1\"}"));
+    is_int(node1.calls, 1, "binding wakes the watcher pinned to that node");
+    is_str(event_type(node1.reply, 0), "MODIFIED", "... with MODIFIED");
+    is_str(event_name(node1.reply, 0), "db", "... for db");
+    is_int(kl_apiserver_pending_watches(api), 2, "two still parked");
+
+    kl_apiserver_tick(api, 499);
+    is_int(nodes.calls, 0, "no timeout before the deadline");
+    kl_apiserver_tick(api, 500);
+    is_int(nodes.calls, 1, "the node watch times out at its deadline");
+    is_int(event_count(nodes.reply), 0, "... with no events");
+    is_str(json_string_value(json_object_get(nodes.reply, "resourceVersion")), "10",
+           "... resuming at the current revision");
+    is_int(web.calls, 0, "the web watch is still parked");
+
+    /* The pod watch resumes from its reply without missing anything. */
+    char payload[128];
+    snprintf(payload, sizeof payload, "{\"kind\":\"Pod\",\"resourceVersion\":\"%s\"}",
+             json_string_value(json_object_get(any.reply, "resourceVersion")));
+    release(&any);
+    start_watch(api, payload, &any, 0);
+    is_int(any.calls, 1, "resuming a watch returns what happened since");
+    is_int(event_count(any.reply), 1, "... the bind");
+    is_str(event_type(any.reply, 0), "MODIFIED", "... as MODIFIED");
+
+    is_int(kl_apiserver_pending_watches(api), 1, "one left before shutdown");
+    kl_apiserver_destroy(&api);
+    is_int(web.calls, 1, "shutdown answers the parked watch");
+    is_int(event_count(web.reply), 0, "... with no events");
+    ok(api == NULL, "destroy nulls the pointer");
+    captured_t *all[] = {&any, &web, &node1, &unbound, &nodes, &bad, &now};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        release(all[i]);
+}
+
+static void test_expired(kl_plugin_t *store)
+{
+    kl_error_t err;
+    api = kl_apiserver_new(store, 3, &err);
+    ok(api != NULL, "an apiserver with a history of 3");
+    if (!api)
+        return;
+    for (int i = 0; i < 5; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "p%d", i);
+        json_decref(create_pod(name, "default", "x"));
+    }
+    fails("watch", "{\"kind\":\"Pod\",\"resourceVersion\":\"1\"}", KL_ERR_EXPIRED,
+          "too old resource version: 1", "watch from before the history window");
+    json_t *reply = must("watch", "{\"kind\":\"Pod\",\"resourceVersion\":\"2\"}");
+    is_int(event_count(reply), 3, "watch from the window's edge gets the 3 kept events");
+    is_str(event_name(reply, 0), "p2", "... starting with p2");
+    json_decref(reply);
+    captured_t c = {0};
+    kl_apiserver_set_reply(api, capture, NULL);
+    start_watch(api, "{\"kind\":\"Pod\",\"resourceVersion\":\"1\"}", &c, 0);
+    is_int(c.err.code, KL_ERR_EXPIRED, "a long-poll watch gets Expired too");
+    release(&c);
+    kl_apiserver_destroy(&api);
+}
+
+static void test_many_creates(kl_plugin_t *store)
+{
+    kl_error_t err;
+    api = kl_apiserver_new(store, 0, &err);
+    json_t *payload = parse("{\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"x\","
+                            "\"labels\":{\"app\":\"bulk\"}},\"spec\":{\"containers\":[{\"name\":\"c\","
+                            "\"image\":\"busybox\",\"resources\":{\"requests\":{\"cpu\":\"100m\"}}}]}}}");
+    json_t *meta = json_object_get(json_object_get(payload, "object"), "metadata");
+    int created = 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 20000; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "bulk-%05d", i);
+        json_object_set_new(meta, "name", json_string(name));
+        json_t *reply = kl_apiserver_handle(api, "create", payload, &err);
+        created += reply != NULL;
+        json_decref(reply);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double elapsed = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    is_int(created, 20000, "20000 creates");
+    diag("20000 creates through the API core in %.3f s (%.1f us each)", elapsed, elapsed * 50.0);
+    is_int(items("{\"kind\":\"Pod\",\"labelSelector\":\"app=bulk\"}"), 20000, "all listed");
+    json_decref(payload);
+    kl_apiserver_destroy(&api);
+}
+
+int main(void)
+{
+    setenv("KEELSON_PLUGIN_PATH", "plugins/store/memory/.libs", 0);
+    kl_error_t err;
+    kl_plugin_t *store = load_store();
+    ok(store != NULL, "memory store loaded");
+    if (!store)
+        return done_testing();
+    ok(kl_apiserver_new(NULL, 0, &err) == NULL && err.code == KL_ERR_INVALID,
+       "an apiserver needs a store");
+    api = kl_apiserver_new(store, 0, &err);
+    ok(api != NULL, "apiserver created");
+    if (!api) {
+        diag("%s", err.text);
+        kl_plugin_destroy(&store);
+        return done_testing();
+    }
+    test_crud();
+    test_watch_history();
+    test_long_poll();
+    kl_plugin_destroy(&store);
+
+    store = load_store();
+    test_expired(store);
+    kl_plugin_destroy(&store);
+
+    store = load_store();
+    test_many_creates(store);
+    kl_plugin_destroy(&store);
+    return done_testing();
+}
