@@ -19,7 +19,9 @@ typedef struct event {
     int64_t revision;
     event_type_t type;
     const kl_kind_info_t *kind;
-    json_t *object;  /* owned reference; resourceVersion set; never modified */
+    json_t *object;    /* owned reference; resourceVersion set; never modified */
+    json_t *previous;  /* MODIFIED only: the state before, so selector watchers
+                        * see objects enter (ADDED) and leave (DELETED) */
 } event_t;
 
 typedef struct watcher watcher_t;
@@ -59,6 +61,11 @@ struct kl_apiserver {
     event_t *ring;
     size_t capacity, first, count;
     int64_t floor;  /* every event with a revision above this is in the ring */
+
+    /* Parsed objects by store key: the API server is the store's only
+     * writer, so reads skip parsing whenever the store still holds the
+     * revision cached. Objects are shared with history and replies. */
+    zhashx_t *cache;  /* key -> cached_t */
 
     watcher_group_t unpinned[KL_KIND_COUNT];
     zhashx_t *pinned[KL_KIND_COUNT];  /* pin -> watcher_group_t */
@@ -161,37 +168,75 @@ static int64_t request_revision(const json_t *payload, kl_error_t *err)
 
 /* ---- store access ---------------------------------------------------- */
 
-typedef struct loaded {
+typedef struct cached {
     json_t *object;
     int64_t mod_revision;
-    const char *key;
+} cached_t;
+
+static void cached_destroy(void **item)
+{
+    cached_t *c = *item;
+    if (c) {
+        json_decref(c->object);
+        free(c);
+        *item = NULL;
+    }
+}
+
+/* Remembers `object` (borrowed; must no longer change) as the key's state. */
+static void cache_put(kl_apiserver_t *self, const char *key, json_t *object, int64_t mod_revision)
+{
+    cached_t *c = malloc(sizeof *c);
+    if (!c)
+        return;  /* the cache is only an optimisation */
+    c->object = json_incref(object);
+    c->mod_revision = mod_revision;
+    zhashx_update(self->cache, key, c);
+}
+
+/* The parsed object for a store entry (caller owns a shared reference). */
+static json_t *object_for(kl_apiserver_t *self, const kl_store_kv_t *kv, kl_error_t *err)
+{
+    cached_t *c = zhashx_lookup(self->cache, kv->key);
+    if (c && c->mod_revision == kv->mod_revision)
+        return json_incref(c->object);
+    json_error_t jerr;
+    json_t *object = json_loadb(kv->value, kv->value_len, 0, &jerr);
+    if (!json_is_object(object)) {
+        json_decref(object);
+        kl_error_set(err, KL_ERR_INTERNAL, "stored value of %.300s is not a JSON object: %s",
+                     kv->key, jerr.text);
+        return NULL;
+    }
+    kl_object_set_resource_version(object, kv->mod_revision);
+    cache_put(self, kv->key, object, kv->mod_revision);
+    return object;
+}
+
+typedef struct loaded {
+    kl_apiserver_t *self;
+    json_t *object;
+    int64_t mod_revision;
     kl_error_t *err;
 } loaded_t;
 
 static int load_visit(const kl_store_kv_t *kv, void *arg)
 {
     loaded_t *l = arg;
-    json_error_t jerr;
-    l->object = json_loadb(kv->value, kv->value_len, 0, &jerr);
-    if (!json_is_object(l->object)) {
-        json_decref(l->object);
-        l->object = NULL;
-        kl_error_set(l->err, KL_ERR_INTERNAL, "stored value of %.300s is not a JSON object: %s",
-                     kv->key, jerr.text);
-        return 1;
-    }
+    l->object = object_for(l->self, kv, l->err);
     l->mod_revision = kv->mod_revision;
-    kl_object_set_resource_version(l->object, kv->mod_revision);
-    return 0;
+    return l->object ? 0 : 1;
 }
 
-/* Reads and parses one object (caller owns), with resourceVersion set. */
+/* One object with resourceVersion set (caller owns a reference; shared with
+ * the cache, so copy with kl_object_copy_for_write before changing it). */
 static json_t *load(kl_apiserver_t *self, const kl_kind_info_t *info, const char *key,
                     const char *name, int64_t *mod_revision, kl_error_t *err)
 {
-    loaded_t l = {NULL, 0, key, err};
+    loaded_t l = {self, NULL, 0, err};
     kl_error_t serr = {0, ""};
     if (self->ops->get(self->store, key, load_visit, &l, &serr) < 0) {
+        zhashx_delete(self->cache, key);
         if (serr.code == KL_ERR_NOT_FOUND)
             not_found(err, info, name);
         else
@@ -208,13 +253,10 @@ static char *dump_for_store(json_t *object, size_t *len, kl_error_t *err)
 {
     json_t *metadata = json_object_get(object, "metadata");
     json_object_del(metadata, "resourceVersion");
-    char *text = json_dumps(object, JSON_COMPACT);
-    if (!text) {
+    char *text = kl_json_encode(object, len);
+    if (!text)
         kl_error_set(err, KL_ERR_INTERNAL, "cannot serialize %s \"%.253s\"",
                      kl_object_kind(object), kl_object_name(object));
-        return NULL;
-    }
-    *len = strlen(text);
     return text;
 }
 
@@ -260,22 +302,31 @@ static void watcher_detach(kl_apiserver_t *self, watcher_t *w)
     self->pending--;
 }
 
-static int event_matches(const event_t *e, const kl_kind_info_t *kind, const char *namespace_name,
-                         const kl_selector_t *selector)
+/* The type a watcher sees for `e`, or -1 when the event is not for it. As in
+ * Kubernetes, an object entering a selector's view is ADDED for that watcher
+ * and one leaving it DELETED (a pod the scheduler watched unbound is bound). */
+static int event_view(const event_t *e, const kl_kind_info_t *kind, const char *namespace_name,
+                      const kl_selector_t *selector)
 {
     if (e->kind != kind)
-        return 0;
+        return -1;
     if (namespace_name && *namespace_name) {
         const char *ns = kl_object_namespace(e->object);
         if (!ns || strcmp(ns, namespace_name) != 0)
-            return 0;
+            return -1;
     }
-    return kl_selector_matches(selector, e->object);
+    int now = kl_selector_matches(selector, e->object);
+    if (e->type != EVENT_MODIFIED || !e->previous || kl_selector_is_empty(selector))
+        return now ? (int)e->type : -1;
+    int before = kl_selector_matches(selector, e->previous);
+    if (now)
+        return before ? EVENT_MODIFIED : EVENT_ADDED;
+    return before ? EVENT_DELETED : -1;
 }
 
-static json_t *event_json(const event_t *e)
+static json_t *event_json(const event_t *e, int type)
 {
-    return json_pack("{s:s,s:O}", "type", event_names[e->type], "object", e->object);
+    return json_pack("{s:s,s:O}", "type", event_names[type], "object", e->object);
 }
 
 static json_t *watch_reply(json_t *events, int64_t revision)
@@ -313,11 +364,12 @@ static json_t *collect(kl_apiserver_t *self, const watch_request_t *req, int64_t
     int64_t last = self->ops->revision(self->store);
     for (size_t i = ring_search(self, req->revision); i < self->count; i++) {
         const event_t *e = ring_at(self, i);
-        if (!event_matches(e, req->kind, req->namespace_name, req->selector))
+        int type = event_view(e, req->kind, req->namespace_name, req->selector);
+        if (type < 0)
             continue;
         if (!events)
             events = json_array();
-        json_array_append_new(events, event_json(e));
+        json_array_append_new(events, event_json(e, type));
         if (++found == KL_APISERVER_WATCH_MAX_EVENTS) {
             last = e->revision;
             break;
@@ -345,22 +397,25 @@ static void notify_group(kl_apiserver_t *self, watcher_group_t *group, const eve
     while (w) {
         /* answer() may free the group when w is its last member. */
         watcher_t *next = w->next;
-        if (event_matches(e, w->kind, w->namespace_name, w->selector)) {
+        int type = event_view(e, w->kind, w->namespace_name, w->selector);
+        if (type >= 0) {
             json_t *events = json_array();
-            json_array_append_new(events, event_json(e));
+            json_array_append_new(events, event_json(e, type));
             answer(self, w, watch_reply(events, e->revision));
         }
         w = next;
     }
 }
 
+/* Keeps the event (object borrowed, previous stolen) and wakes watchers. */
 static void record(kl_apiserver_t *self, event_type_t type, const kl_kind_info_t *info,
-                   json_t *object, int64_t revision)
+                   json_t *object, json_t *previous, int64_t revision)
 {
     if (self->count == self->capacity) {
         event_t *oldest = ring_at(self, 0);
         self->floor = oldest->revision;
         json_decref(oldest->object);
+        json_decref(oldest->previous);
         self->first = (self->first + 1) % self->capacity;
         self->count--;
     }
@@ -369,16 +424,22 @@ static void record(kl_apiserver_t *self, event_type_t type, const kl_kind_info_t
     e->type = type;
     e->kind = info;
     e->object = json_incref(object);
+    e->previous = type == EVENT_MODIFIED ? previous : NULL;
+    if (type != EVENT_MODIFIED)
+        json_decref(previous);
 
     if (self->pending) {
         notify_group(self, &self->unpinned[info->index], e);
         if (info->index == 0 && zhashx_size(self->pinned[0])) {
             const char *node = kl_pod_node_name(object);
+            const char *before = e->previous ? kl_pod_node_name(e->previous) : NULL;
             notify_group(self, zhashx_lookup(self->pinned[0], node ? node : ""), e);
+            if (e->previous && strcmp(before ? before : "", node ? node : "") != 0)
+                notify_group(self, zhashx_lookup(self->pinned[0], before ? before : ""), e);
         }
     }
     if (self->publish) {
-        json_t *event = event_json(e);
+        json_t *event = event_json(e, e->type);
         if (event)
             self->publish(info->topic, event, self->publish_arg);
         json_decref(event);
@@ -410,12 +471,15 @@ kl_apiserver_t *kl_apiserver_new(kl_plugin_t *store, size_t history, kl_error_t 
     self->ops = ops;
     self->capacity = history ? history : KL_APISERVER_DEFAULT_HISTORY;
     self->ring = calloc(self->capacity, sizeof *self->ring);
+    self->cache = zhashx_new();
+    if (self->cache)
+        zhashx_set_destructor(self->cache, cached_destroy);
     for (int i = 0; i < KL_KIND_COUNT; i++) {
         self->pinned[i] = zhashx_new();
         if (self->pinned[i])
             zhashx_set_destructor(self->pinned[i], group_destroy);
     }
-    if (!self->ring || !self->pinned[0] || !self->pinned[1]) {
+    if (!self->ring || !self->cache || !self->pinned[0] || !self->pinned[1]) {
         kl_error_set(err, KL_ERR_INTERNAL, "out of memory for %zu history events", self->capacity);
         kl_apiserver_destroy(&self);
         return NULL;
@@ -440,11 +504,14 @@ void kl_apiserver_destroy(kl_apiserver_t **self_p)
         answer(self, w, watch_reply(json_array(), self->store ? self->ops->revision(self->store)
                                                               : 0));
     }
-    for (size_t i = 0; self->ring && i < self->count; i++)
+    for (size_t i = 0; self->ring && i < self->count; i++) {
         json_decref(ring_at(self, i)->object);
+        json_decref(ring_at(self, i)->previous);
+    }
     free(self->ring);
     for (int i = 0; i < KL_KIND_COUNT; i++)
         zhashx_destroy(&self->pinned[i]);
+    zhashx_destroy(&self->cache);
     free(self);
     *self_p = NULL;
 }
@@ -480,7 +547,7 @@ static json_t *request_object(const json_t *payload, kl_error_t *err)
         kl_error_set(err, KL_ERR_INVALID, "request field \"object\" must be a JSON object");
         return NULL;
     }
-    json_t *copy = json_deep_copy(object);
+    json_t *copy = kl_object_copy_for_write(object);
     if (!copy)
         kl_error_set(err, KL_ERR_INTERNAL, "out of memory copying the request object");
     return copy;
@@ -517,7 +584,8 @@ static json_t *do_create(kl_apiserver_t *self, const json_t *payload, kl_error_t
     }
     free(text);
     kl_object_set_resource_version(object, revision);
-    record(self, EVENT_ADDED, info, object, revision);
+    cache_put(self, key, object, revision);
+    record(self, EVENT_ADDED, info, object, NULL, revision);
     return object;
 fail:
     free(text);
@@ -577,6 +645,7 @@ static json_t *do_get(kl_apiserver_t *self, const json_t *payload, kl_error_t *e
 }
 
 typedef struct list_state {
+    kl_apiserver_t *self;
     json_t *items;
     const kl_selector_t *selector;
     kl_error_t *err;
@@ -586,15 +655,15 @@ typedef struct list_state {
 static int list_visit(const kl_store_kv_t *kv, void *arg)
 {
     list_state_t *ls = arg;
-    loaded_t l = {NULL, 0, kv->key, ls->err};
-    if (load_visit(kv, &l) != 0) {
+    json_t *object = object_for(ls->self, kv, ls->err);
+    if (!object) {
         ls->failed = 1;
         return 1;
     }
-    if (kl_selector_matches(ls->selector, l.object))
-        json_array_append_new(ls->items, l.object);
+    if (kl_selector_matches(ls->selector, object))
+        json_array_append_new(ls->items, object);
     else
-        json_decref(l.object);
+        json_decref(object);
     return 0;
 }
 
@@ -626,7 +695,7 @@ static json_t *do_list(kl_apiserver_t *self, const json_t *payload, kl_error_t *
         snprintf(prefix, sizeof prefix, "/registry/%s/%s/", info->resource, ns);
     else
         snprintf(prefix, sizeof prefix, "/registry/%s/", info->resource);
-    list_state_t ls = {json_array(), selector, err, 0};
+    list_state_t ls = {self, json_array(), selector, err, 0};
     int64_t revision = 0;
     kl_error_t serr = {0, ""};
     int rc = self->ops->range(self->store, prefix, NULL, 0, list_visit, &ls, &revision, &serr);
@@ -643,9 +712,10 @@ static json_t *do_list(kl_apiserver_t *self, const json_t *payload, kl_error_t *
                      KL_API_VERSION, "metadata", "resourceVersion", text, "items", ls.items);
 }
 
-/* Writes `object` over the key at mod_revision and records the change. */
+/* Writes `object` over the key at mod_revision and records the change;
+ * takes both references (`previous`: the state replaced). */
 static json_t *store_update(kl_apiserver_t *self, const target_t *t, json_t *object,
-                            int64_t mod_revision, kl_error_t *err)
+                            json_t *previous, int64_t mod_revision, kl_error_t *err)
 {
     size_t len;
     int64_t revision;
@@ -653,6 +723,7 @@ static json_t *store_update(kl_apiserver_t *self, const target_t *t, json_t *obj
     char *text = dump_for_store(object, &len, err);
     if (!text) {
         json_decref(object);
+        json_decref(previous);
         return NULL;
     }
     int rc = self->ops->update(self->store, t->key, text, len, mod_revision, &revision, &serr);
@@ -665,10 +736,12 @@ static json_t *store_update(kl_apiserver_t *self, const target_t *t, json_t *obj
         else
             kl_error_set(err, serr.code ? serr.code : KL_ERR_INTERNAL, "%s", serr.text);
         json_decref(object);
+        json_decref(previous);
         return NULL;
     }
     kl_object_set_resource_version(object, revision);
-    record(self, EVENT_MODIFIED, t->info, object, revision);
+    cache_put(self, t->key, object, revision);
+    record(self, EVENT_MODIFIED, t->info, object, previous, revision);
     return object;
 }
 
@@ -731,8 +804,7 @@ static json_t *do_update(kl_apiserver_t *self, const json_t *payload, kl_error_t
     json_object_del(json_object_get(object, "metadata"), "resourceVersion");
     if (kl_object_validate(object, err) < 0)
         goto fail;
-    json_decref(current);
-    return store_update(self, &t, object, mod_revision, err);
+    return store_update(self, &t, object, current, mod_revision, err);
 fail:
     json_decref(current);
     json_decref(object);
@@ -747,10 +819,10 @@ static json_t *do_update_status(kl_apiserver_t *self, const json_t *payload, kl_
         return NULL;
     }
     /* Only kind, name, namespace, resourceVersion and status are read. */
-    json_t *probe = json_deep_copy(given);
+    json_t *probe = kl_object_copy_for_write(given);
     target_t t;
     int64_t mod_revision = 0;
-    json_t *current = NULL;
+    json_t *current = NULL, *next = NULL;
     if (!probe || kl_object_set_defaults(probe, err) < 0 || object_target(probe, &t, err) < 0)
         goto fail;
     int64_t expected = kl_object_revision(probe);
@@ -769,14 +841,20 @@ static json_t *do_update_status(kl_apiserver_t *self, const json_t *payload, kl_
     current = load_for_write(self, &t, expected, &mod_revision, err);
     if (!current)
         goto fail;
-    json_object_set(current, "status", status);
+    next = kl_object_copy_for_write(current);
+    if (!next) {
+        kl_error_set(err, KL_ERR_INTERNAL, "out of memory updating a status");
+        goto fail;
+    }
+    json_object_set(next, "status", status);
     json_decref(probe);
     probe = NULL;
-    json_object_del(json_object_get(current, "metadata"), "resourceVersion");
-    if (kl_object_validate(current, err) < 0)
+    json_object_del(json_object_get(next, "metadata"), "resourceVersion");
+    if (kl_object_validate(next, err) < 0)
         goto fail;
-    return store_update(self, &t, current, mod_revision, err);
+    return store_update(self, &t, next, current, mod_revision, err);
 fail:
+    json_decref(next);
     json_decref(current);
     json_decref(probe);
     return NULL;
@@ -807,14 +885,16 @@ static json_t *do_bind(kl_apiserver_t *self, const json_t *payload, kl_error_t *
         json_decref(pod);
         return NULL;
     }
-    json_t *spec = json_object_get(pod, "spec");
+    json_t *next = kl_object_copy_for_write(pod);
+    json_t *spec = json_object_get(next, "spec");
     if (!json_is_object(spec)) {
         kl_error_set(err, KL_ERR_INTERNAL, "stored pod \"%.253s\" has no spec", t.name);
+        json_decref(next);
         json_decref(pod);
         return NULL;
     }
     json_object_set_new(spec, "nodeName", json_string(node));
-    return store_update(self, &t, pod, mod_revision, err);
+    return store_update(self, &t, next, pod, mod_revision, err);
 }
 
 static json_t *do_delete(kl_apiserver_t *self, const json_t *payload, kl_error_t *err)
@@ -840,10 +920,18 @@ static json_t *do_delete(kl_apiserver_t *self, const json_t *payload, kl_error_t
         json_decref(object);
         return NULL;
     }
+    zhashx_delete(self->cache, t.key);
     /* Watchers resume after the deletion, so the event carries its revision. */
-    kl_object_set_resource_version(object, revision);
-    record(self, EVENT_DELETED, t.info, object, revision);
-    return object;
+    json_t *last = kl_object_copy_for_write(object);
+    json_decref(object);
+    if (!last) {
+        kl_error_set(err, KL_ERR_INTERNAL, "out of memory after deleting %s \"%.253s\"",
+                     t.info->resource, t.name);
+        return NULL;
+    }
+    kl_object_set_resource_version(last, revision);
+    record(self, EVENT_DELETED, t.info, last, NULL, revision);
+    return last;
 }
 
 /* ---- watch ----------------------------------------------------------- */

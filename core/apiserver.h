@@ -35,7 +35,9 @@ void kl_apiserver_destroy(kl_apiserver_t **self_p);
 
 /* Handles one request of docs/protocol.md section 3: `method` is "create",
  * "get", "list", "update", "update_status", "bind", "delete" or "watch";
- * `payload` is borrowed. Returns the reply (caller owns a reference) or NULL
+ * `payload` is borrowed, but to spare a deep copy on every write the stored
+ * object may share its deeper parts (containers, labels...) with it: do not
+ * modify the payload after the call (dropping it is fine). Returns the reply (caller owns a reference) or NULL
  * with err filled. Objects in replies are shared with the watch history:
  * treat them as read-only (json_deep_copy to modify). Here "watch" never
  * waits: it returns the events available now, possibly none. */

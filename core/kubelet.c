@@ -32,6 +32,7 @@ typedef struct kpod {
     int valid;             /* track holds the pod's containers */
     int inert;             /* finished before this kubelet saw it: leave alone */
     json_t *reported;      /* the last status written */
+    uint64_t reported_version;  /* kl_pod_track_version() of `reported` */
     int64_t grace_ms;
     uint64_t generation;
 } kpod_t;
@@ -266,8 +267,14 @@ static json_t *status_payload(const kpod_t *pod, json_t *status)
 
 static void pod_report(kubelet_t *self, kpod_t *pod, int64_t now)
 {
+    /* Most pods change nothing most ticks: skip building their status. */
+    uint64_t version = kl_pod_track_version(&pod->track);
+    if (pod->reported && version == pod->reported_version)
+        return;
     json_t *status = kl_pod_status_build(&pod->track);
     if (!status || (pod->reported && json_equal(status, pod->reported))) {
+        if (status)
+            pod->reported_version = version;
         json_decref(status);
         return;
     }
@@ -303,12 +310,14 @@ static void pod_report(kubelet_t *self, kpod_t *pod, int64_t now)
         json_decref(reply);
         json_decref(pod->reported);
         pod->reported = status;
+        pod->reported_version = version;
         return;
     }
     if (err.code == KL_ERR_NOT_FOUND) {
         /* Deleted: the watch brings the DELETED event; stop writing. */
         json_decref(pod->reported);
         pod->reported = status;
+        pod->reported_version = version;
         return;
     }
     kl_warn(COMPONENT, "pod %s: status update failed (%s); will retry", pod->key, err.text);

@@ -417,6 +417,10 @@ static int optional_string(check_t *c, const json_t *parent, const char *field, 
     return v ? expect_type(c, path, v, JSON_STRING, "a string") : 0;
 }
 
+/* Paths are formatted only when something is wrong: validation runs on every
+ * write and snprintf would dominate its cost. */
+#define PATH(buf, ...) (snprintf((buf), sizeof(buf), __VA_ARGS__), (buf))
+
 static int string_map(check_t *c, const json_t *map, const char *path, int labels)
 {
     if (expect_type(c, path, map, JSON_OBJECT, "an object of strings") < 0)
@@ -427,11 +431,12 @@ static int string_map(check_t *c, const json_t *map, const char *path, int label
     json_object_foreach((json_t *)map, key, value) {
         if (kl_label_key_check(key, why, sizeof why) < 0)
             return invalid(c, path, "Invalid value: \"%.100s\": %s", key, why);
-        snprintf(sub, sizeof sub, "%.200s[%.100s]", path, key);
         if (!json_is_string(value))
-            return invalid(c, sub, "Invalid value: %s: must be a string", type_name(value));
+            return invalid(c, PATH(sub, "%.200s[%.100s]", path, key),
+                           "Invalid value: %s: must be a string", type_name(value));
         if (labels && kl_label_value_check(json_string_value(value), why, sizeof why) < 0)
-            return invalid(c, sub, "Invalid value: \"%.100s\": %s", json_string_value(value), why);
+            return invalid(c, PATH(sub, "%.200s[%.100s]", path, key), "Invalid value: \"%.100s\": %s",
+                           json_string_value(value), why);
     }
     return 0;
 }
@@ -523,7 +528,6 @@ static int resource_list(check_t *c, const json_t *list, const char *path, int64
     const json_t *value;
     char sub[400];
     json_object_foreach((json_t *)list, key, value) {
-        snprintf(sub, sizeof sub, "%.200s.%.100s", path, key);
         int slot = strcmp(key, "cpu") == 0 ? 0 : strcmp(key, "memory") == 0 ? 1
                  : strcmp(key, "pods") == 0 ? 2 : -1;
         kl_error_t qerr;
@@ -531,12 +535,13 @@ static int resource_list(check_t *c, const json_t *list, const char *path, int64
         char buf[64];
         const char *text = quantity_text(value, buf, sizeof buf);
         if (!text)
-            return invalid(c, sub, "Invalid value: %s: must be a quantity string",
-                           type_name(value));
+            return invalid(c, PATH(sub, "%.200s.%.100s", path, key),
+                           "Invalid value: %s: must be a quantity string", type_name(value));
         if (slot < 0)
             continue;  /* extended resources pass through unchecked */
         if (parse_quantity(value, slot == 0, &parsed, &qerr) < 0)
-            return invalid(c, sub, "Invalid value: \"%.64s\": %s", text, qerr.text);
+            return invalid(c, PATH(sub, "%.200s.%.100s", path, key), "Invalid value: \"%.64s\": %s",
+                           text, qerr.text);
         out[slot] = parsed;
     }
     return 0;
@@ -550,92 +555,99 @@ static int check_string_array(check_t *c, const json_t *array, const char *path)
     const json_t *item;
     char sub[400];
     json_array_foreach(array, i, item) {
-        if (!json_is_string(item)) {
-            snprintf(sub, sizeof sub, "%.200s[%zu]", path, i);
-            return invalid(c, sub, "Invalid value: %s: must be a string", type_name(item));
-        }
+        if (!json_is_string(item))
+            return invalid(c, PATH(sub, "%.200s[%zu]", path, i),
+                           "Invalid value: %s: must be a string", type_name(item));
     }
     return 0;
 }
 
-static int check_container(check_t *c, const json_t *container, const char *path)
+static int empty_string(const json_t *v)
+{
+    return json_is_string(v) && json_string_length(v) == 0;
+}
+
+static int check_container(check_t *c, const json_t *container, size_t index)
 {
     char sub[400];
-    if (expect_type(c, path, container, JSON_OBJECT, "an object") < 0)
-        return -1;
+    if (!json_is_object(container))
+        return expect_type(c, PATH(sub, "spec.containers[%zu]", index), container, JSON_OBJECT,
+                           "an object");
     const json_t *name = json_object_get(container, "name");
-    snprintf(sub, sizeof sub, "%.200s.name", path);
-    if (!name || (json_is_string(name) && !*json_string_value(name)))
-        return invalid(c, sub, "Required value");
-    if (expect_type(c, sub, name, JSON_STRING, "a string") < 0)
-        return -1;
+    if (!name || empty_string(name))
+        return invalid(c, PATH(sub, "spec.containers[%zu].name", index), "Required value");
+    if (!json_is_string(name))
+        return expect_type(c, PATH(sub, "spec.containers[%zu].name", index), name, JSON_STRING,
+                           "a string");
     if (!kl_name_is_dns1123_label(json_string_value(name)))
-        return invalid(c, sub,
+        return invalid(c, PATH(sub, "spec.containers[%zu].name", index),
                        "Invalid value: \"%.100s\": a lowercase RFC 1123 label must consist of "
                        "lower case alphanumeric characters or '-', must start and end with an "
                        "alphanumeric character and be at most 63 characters",
                        json_string_value(name));
     const json_t *image = json_object_get(container, "image");
-    snprintf(sub, sizeof sub, "%.200s.image", path);
-    if (!image || (json_is_string(image) && !*json_string_value(image)))
-        return invalid(c, sub, "Required value");
-    if (expect_type(c, sub, image, JSON_STRING, "a string") < 0)
-        return -1;
+    if (!image || empty_string(image))
+        return invalid(c, PATH(sub, "spec.containers[%zu].image", index), "Required value");
+    if (!json_is_string(image))
+        return expect_type(c, PATH(sub, "spec.containers[%zu].image", index), image, JSON_STRING,
+                           "a string");
     static const char *const arrays[] = {"command", "args"};
     for (int i = 0; i < 2; i++) {
         const json_t *v = json_object_get(container, arrays[i]);
-        snprintf(sub, sizeof sub, "%.200s.%s", path, arrays[i]);
-        if (v && check_string_array(c, v, sub) < 0)
+        if (v && check_string_array(c, v, PATH(sub, "spec.containers[%zu].%s", index, arrays[i])) < 0)
             return -1;
     }
-    snprintf(sub, sizeof sub, "%.200s.workingDir", path);
-    if (optional_string(c, container, "workingDir", sub) < 0)
-        return -1;
+    const json_t *dir = json_object_get(container, "workingDir");
+    if (dir && !json_is_string(dir))
+        return expect_type(c, PATH(sub, "spec.containers[%zu].workingDir", index), dir,
+                           JSON_STRING, "a string");
     const json_t *env = json_object_get(container, "env");
     if (env) {
-        snprintf(sub, sizeof sub, "%.200s.env", path);
-        if (expect_type(c, sub, env, JSON_ARRAY, "an array of {name, value}") < 0)
-            return -1;
+        if (!json_is_array(env))
+            return expect_type(c, PATH(sub, "spec.containers[%zu].env", index), env, JSON_ARRAY,
+                               "an array of {name, value}");
         size_t i;
         const json_t *var;
         json_array_foreach(env, i, var) {
-            snprintf(sub, sizeof sub, "%.200s.env[%zu]", path, i);
-            if (expect_type(c, sub, var, JSON_OBJECT, "an object with name and value") < 0)
-                return -1;
+            if (!json_is_object(var))
+                return expect_type(c, PATH(sub, "spec.containers[%zu].env[%zu]", index, i), var,
+                                   JSON_OBJECT, "an object with name and value");
             const json_t *var_name = json_object_get(var, "name");
-            snprintf(sub, sizeof sub, "%.200s.env[%zu].name", path, i);
-            if (!var_name || (json_is_string(var_name) && !*json_string_value(var_name)))
-                return invalid(c, sub, "Required value");
-            if (expect_type(c, sub, var_name, JSON_STRING, "a string") < 0)
-                return -1;
+            if (!var_name || empty_string(var_name))
+                return invalid(c, PATH(sub, "spec.containers[%zu].env[%zu].name", index, i),
+                               "Required value");
+            if (!json_is_string(var_name))
+                return expect_type(c, PATH(sub, "spec.containers[%zu].env[%zu].name", index, i),
+                                   var_name, JSON_STRING, "a string");
             if (strchr(json_string_value(var_name), '='))
-                return invalid(c, sub, "Invalid value: \"%.100s\": must not contain '='",
+                return invalid(c, PATH(sub, "spec.containers[%zu].env[%zu].name", index, i),
+                               "Invalid value: \"%.100s\": must not contain '='",
                                json_string_value(var_name));
-            snprintf(sub, sizeof sub, "%.200s.env[%zu].value", path, i);
-            if (optional_string(c, var, "value", sub) < 0)
-                return -1;
+            const json_t *var_value = json_object_get(var, "value");
+            if (var_value && !json_is_string(var_value))
+                return expect_type(c, PATH(sub, "spec.containers[%zu].env[%zu].value", index, i),
+                                   var_value, JSON_STRING, "a string");
         }
     }
     const json_t *resources = json_object_get(container, "resources");
     if (resources) {
-        snprintf(sub, sizeof sub, "%.200s.resources", path);
-        if (expect_type(c, sub, resources, JSON_OBJECT, "an object") < 0)
-            return -1;
+        if (!json_is_object(resources))
+            return expect_type(c, PATH(sub, "spec.containers[%zu].resources", index), resources,
+                               JSON_OBJECT, "an object");
         int64_t requests[3] = {-1, -1, -1}, limits[3] = {-1, -1, -1};
         const json_t *r = json_object_get(resources, "requests");
-        snprintf(sub, sizeof sub, "%.200s.resources.requests", path);
-        if (r && resource_list(c, r, sub, requests) < 0)
+        if (r && resource_list(c, r, PATH(sub, "spec.containers[%zu].resources.requests", index),
+                               requests) < 0)
             return -1;
         const json_t *l = json_object_get(resources, "limits");
-        snprintf(sub, sizeof sub, "%.200s.resources.limits", path);
-        if (l && resource_list(c, l, sub, limits) < 0)
+        if (l && resource_list(c, l, PATH(sub, "spec.containers[%zu].resources.limits", index),
+                               limits) < 0)
             return -1;
         static const char *const names[] = {"cpu", "memory"};
         for (int i = 0; i < 2; i++) {
             if (requests[i] >= 0 && limits[i] >= 0 && requests[i] > limits[i]) {
                 char request_buf[64], limit_buf[64];
-                snprintf(sub, sizeof sub, "%.200s.resources.requests", path);
-                return invalid(c, sub,
+                return invalid(c, PATH(sub, "spec.containers[%zu].resources.requests", index),
                                "Invalid value: \"%s\": must be less than or equal to %s limit of %s",
                                quantity_text(json_object_get(r, names[i]), request_buf,
                                              sizeof request_buf),
@@ -664,8 +676,7 @@ static int check_pod(check_t *c, const json_t *pod)
     const json_t *container;
     char path[64];
     json_array_foreach(containers, i, container) {
-        snprintf(path, sizeof path, "spec.containers[%zu]", i);
-        if (check_container(c, container, path) < 0)
+        if (check_container(c, container, i) < 0)
             return -1;
         const char *name = json_string_value(json_object_get(container, "name"));
         for (size_t j = 0; j < i; j++) {
@@ -847,4 +858,187 @@ int kl_pod_requests(const json_t *pod, int64_t *cpu_milli, int64_t *memory_bytes
     if (memory_bytes)
         *memory_bytes = memory;
     return 0;
+}
+
+/* ---- fast copy and encoding ------------------------------------------ */
+
+json_t *kl_object_copy_for_write(const json_t *object)
+{
+    json_t *copy = json_copy((json_t *)object);
+    if (!json_is_object(copy))
+        return copy;
+    static const char *const fields[] = {"metadata", "spec", "status"};
+    for (int i = 0; i < 3; i++) {
+        json_t *child = json_object_get(copy, fields[i]);
+        if (json_is_object(child) && json_object_set_new(copy, fields[i], json_copy(child)) < 0) {
+            json_decref(copy);
+            return NULL;
+        }
+    }
+    return copy;
+}
+
+typedef struct text_buffer {
+    char *data;
+    size_t length;
+    size_t capacity;
+    int failed;
+} text_buffer_t;
+
+static int reserve(text_buffer_t *b, size_t more)
+{
+    if (b->failed)
+        return -1;
+    if (b->length + more + 1 <= b->capacity)
+        return 0;
+    size_t capacity = b->capacity ? b->capacity : 1024;
+    while (capacity < b->length + more + 1)
+        capacity *= 2;
+    char *data = realloc(b->data, capacity);
+    if (!data) {
+        b->failed = 1;
+        return -1;
+    }
+    b->data = data;
+    b->capacity = capacity;
+    return 0;
+}
+
+static void append(text_buffer_t *b, const char *text, size_t length)
+{
+    if (reserve(b, length) < 0)
+        return;
+    memcpy(b->data + b->length, text, length);
+    b->length += length;
+}
+
+static void append_char(text_buffer_t *b, char c)
+{
+    if (reserve(b, 1) < 0)
+        return;
+    b->data[b->length++] = c;
+}
+
+/* jansson keeps strings valid UTF-8, so only quotes, backslashes and
+ * control characters need escaping; runs between them are copied whole. */
+static void append_string(text_buffer_t *b, const char *s, size_t length)
+{
+    static const char hex[] = "0123456789abcdef";
+    append_char(b, '"');
+    size_t run = 0;
+    for (size_t i = 0; i < length; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        append(b, s + run, i - run);
+        run = i + 1;
+        switch (c) {
+        case '"': append(b, "\\\"", 2); break;
+        case '\\': append(b, "\\\\", 2); break;
+        case '\n': append(b, "\\n", 2); break;
+        case '\t': append(b, "\\t", 2); break;
+        case '\r': append(b, "\\r", 2); break;
+        case '\b': append(b, "\\b", 2); break;
+        case '\f': append(b, "\\f", 2); break;
+        default: {
+            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            append(b, esc, 6);
+        }
+        }
+    }
+    append(b, s + run, length - run);
+    append_char(b, '"');
+}
+
+static void append_integer(text_buffer_t *b, json_int_t value)
+{
+    char digits[24];
+    int n = 0;
+    uint64_t magnitude = value < 0 ? (uint64_t)0 - (uint64_t)value : (uint64_t)value;
+    do {
+        digits[n++] = (char)('0' + magnitude % 10);
+        magnitude /= 10;
+    } while (magnitude);
+    if (value < 0)
+        digits[n++] = '-';
+    if (reserve(b, (size_t)n) < 0)
+        return;
+    while (n)
+        b->data[b->length++] = digits[--n];
+}
+
+static int encode(text_buffer_t *b, const json_t *value, int depth)
+{
+    if (depth > 2048)
+        return -1;  /* as jansson, refuse absurd nesting instead of overflowing the stack */
+    switch (json_typeof(value)) {
+    case JSON_OBJECT: {
+        append_char(b, '{');
+        const char *key;
+        size_t key_length;
+        json_t *child;
+        int first = 1;
+        json_object_keylen_foreach((json_t *)value, key, key_length, child) {
+            if (!first)
+                append_char(b, ',');
+            first = 0;
+            append_string(b, key, key_length);
+            append_char(b, ':');
+            if (encode(b, child, depth + 1) < 0)
+                return -1;
+        }
+        append_char(b, '}');
+        return 0;
+    }
+    case JSON_ARRAY: {
+        append_char(b, '[');
+        size_t n = json_array_size(value);
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                append_char(b, ',');
+            if (encode(b, json_array_get(value, i), depth + 1) < 0)
+                return -1;
+        }
+        append_char(b, ']');
+        return 0;
+    }
+    case JSON_STRING:
+        append_string(b, json_string_value(value), json_string_length(value));
+        return 0;
+    case JSON_INTEGER:
+        append_integer(b, json_integer_value(value));
+        return 0;
+    case JSON_REAL: {
+        /* Rare in objects: let jansson choose the exact shortest form. */
+        char *text = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT);
+        if (!text)
+            return -1;
+        append(b, text, strlen(text));
+        free(text);
+        return 0;
+    }
+    case JSON_TRUE:
+        append(b, "true", 4);
+        return 0;
+    case JSON_FALSE:
+        append(b, "false", 5);
+        return 0;
+    case JSON_NULL:
+        append(b, "null", 4);
+        return 0;
+    }
+    return -1;
+}
+
+char *kl_json_encode(const json_t *value, size_t *length)
+{
+    text_buffer_t b = {NULL, 0, 0, 0};
+    if (!value || encode(&b, value, 0) < 0 || reserve(&b, 0) < 0) {
+        free(b.data);
+        return NULL;
+    }
+    b.data[b.length] = '\0';
+    if (length)
+        *length = b.length;
+    return b.data;
 }

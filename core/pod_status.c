@@ -111,6 +111,7 @@ void kl_container_started(kl_container_track_t *container, const char *id, int64
     snprintf(container->reason, sizeof container->reason, "ContainerCreating");
     container->message[0] = '\0';
     container->start_failures = 0;
+    container->version++;
     if (container->restart_pending) {
         container->restart_count++;
         container->restart_pending = 0;
@@ -127,6 +128,7 @@ void kl_container_start_failed(kl_container_track_t *container, const kl_error_t
     snprintf(container->message, sizeof container->message, "%s", err->text);
     container->next_start_ms = now_ms + kl_restart_backoff_ms(container->start_failures);
     container->start_failures++;
+    container->version++;
 }
 
 int kl_container_observe(kl_container_track_t *container, kl_restart_policy_t policy,
@@ -138,9 +140,11 @@ int kl_container_observe(kl_container_track_t *container, kl_restart_policy_t po
             container->phase = KL_CONTAINER_STARTED;
             container->started_ms = status->started_at_ms > 0 ? status->started_at_ms : now_ms;
             container->reason[0] = container->message[0] = '\0';
+            container->version++;
         }
         return 0;
     case KL_CONTAINER_EXITED: {
+        container->version++;
         kl_container_exit_t exit = {0};
         exit.exit_code = status->exit_code;
         exit.started_ms = status->started_at_ms > 0 ? status->started_at_ms
@@ -229,15 +233,29 @@ const char *kl_pod_phase_of(const kl_pod_track_t *track)
 void kl_pod_track_refresh(kl_pod_track_t *track, int64_t now_ms)
 {
     /* A finished pod stays finished: its containers never run again. */
-    if (!kl_pod_track_finished(track))
-        snprintf(track->phase, sizeof track->phase, "%s", kl_pod_phase_of(track));
+    if (!kl_pod_track_finished(track)) {
+        const char *phase = kl_pod_phase_of(track);
+        if (strcmp(phase, track->phase) != 0) {
+            snprintf(track->phase, sizeof track->phase, "%s", phase);
+            track->version++;
+        }
+    }
     int ready = track->count > 0 && !kl_pod_track_finished(track);
     for (size_t i = 0; ready && i < track->count; i++)
         ready = track->containers[i].phase == KL_CONTAINER_STARTED;
     if (ready != track->ready) {
         track->ready = ready;
         track->ready_since_ms = now_ms;
+        track->version++;
     }
+}
+
+uint64_t kl_pod_track_version(const kl_pod_track_t *track)
+{
+    uint64_t version = track->version;
+    for (size_t i = 0; i < track->count; i++)
+        version += track->containers[i].version;
+    return version;
 }
 
 static json_t *exit_json(const kl_container_exit_t *exit)

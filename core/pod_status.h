@@ -51,6 +51,7 @@ typedef struct kl_container_track {
     int restart_pending;           /* exited, to be started again */
     int start_failures;            /* consecutive failed start() calls */
     int64_t next_start_ms;         /* no start() before this */
+    uint64_t version;              /* bumped on every change the status shows */
 } kl_container_track_t;
 
 /* A pod: its containers and the timestamps its status reports. */
@@ -63,6 +64,7 @@ typedef struct kl_pod_track {
     int64_t start_time_ms;             /* status.startTime */
     int ready;
     int64_t ready_since_ms;            /* lastTransitionTime of Ready */
+    uint64_t version;                  /* bumped when phase or readiness changes */
 } kl_pod_track_t;
 
 int64_t kl_restart_backoff_ms(int attempts);
@@ -96,6 +98,9 @@ int kl_container_start_due(const kl_container_track_t *container, const kl_pod_t
 
 /* Recomputes phase and readiness (and their transition times). */
 void kl_pod_track_refresh(kl_pod_track_t *track, int64_t now_ms);
+/* Changes whenever the status kl_pod_status_build() gives would change, so
+ * a caller can skip building an identical status. */
+uint64_t kl_pod_track_version(const kl_pod_track_t *track);
 /* Phase from the containers alone, as Kubernetes derives it. */
 const char *kl_pod_phase_of(const kl_pod_track_t *track);
 

@@ -15,12 +15,14 @@
 #define MAX_IN_FLIGHT 512      /* binds and status writes awaiting replies */
 #define DECISIONS_PER_ROUND 256 /* then look at the sockets again */
 #define IDLE_POLL_MS 1000
+#define REPLY_LOST_MS 30000     /* a pipelined request unanswered this long is lost */
 
 typedef enum pending_kind { PENDING_BIND, PENDING_STATUS } pending_kind_t;
 
 /* A pipelined request awaiting its reply. */
 typedef struct pending {
     pending_kind_t kind;
+    int64_t sent_ms;
     char key[320];
     char node[256];
 } pending_t;
@@ -35,6 +37,7 @@ typedef struct scheduler {
     kl_bus_client_t *requests;  /* pipelined binds and status writes */
     zhashx_t *pending;          /* request id text -> pending_t */
     uint64_t bound;
+    int listed;  /* lists after the first are relists: log them quietly */
 } scheduler_t;
 
 static int64_t now_ms(void)
@@ -58,8 +61,9 @@ static void on_node_list(json_t *items, void *arg)
 {
     scheduler_t *self = arg;
     int bad = kl_sched_cache_nodes_replace(self->cache, items, now_ms());
-    kl_info(COMPONENT, "listed %zu nodes%s", kl_sched_cache_node_count(self->cache),
-            bad ? " (some malformed, skipped)" : "");
+    kl_log(self->listed & 1 ? KL_LOG_DEBUG : KL_LOG_INFO, COMPONENT, "listed %zu nodes%s",
+           kl_sched_cache_node_count(self->cache), bad ? " (some malformed, skipped)" : "");
+    self->listed |= 1;
 }
 
 static void on_node_event(const char *type, json_t *object, void *arg)
@@ -81,8 +85,10 @@ static void on_pod_list(json_t *items, void *arg)
 {
     scheduler_t *self = arg;
     kl_sched_cache_pods_replace(self->cache, items, now_ms());
-    kl_info(COMPONENT, "listed %zu pods, %zu waiting for a node",
-            kl_sched_cache_pod_count(self->cache), kl_sched_cache_queue_length(self->cache));
+    kl_log(self->listed & 2 ? KL_LOG_DEBUG : KL_LOG_INFO, COMPONENT,
+           "listed %zu pods, %zu waiting for a node", kl_sched_cache_pod_count(self->cache),
+           kl_sched_cache_queue_length(self->cache));
+    self->listed |= 2;
 }
 
 static void on_pod_event(const char *type, json_t *object, void *arg)
@@ -117,6 +123,7 @@ static int send_tracked(scheduler_t *self, const char *method, json_t *payload,
     if (!pending)
         return -1;
     pending->kind = kind;
+    pending->sent_ms = now_ms();
     snprintf(pending->key, sizeof pending->key, "%s", key);
     snprintf(pending->node, sizeof pending->node, "%s", node ? node : "");
     char id_text[32];
@@ -255,6 +262,32 @@ static void handle_replies(scheduler_t *self)
     }
 }
 
+/* A reply that never comes (the broker restarted, the API server died
+ * mid-request) must not hold a reservation forever. */
+static void expire_pending(scheduler_t *self, int64_t now)
+{
+    zlistx_t *lost = zlistx_new();
+    if (!lost)
+        return;
+    zlistx_set_destructor(lost, (zlistx_destructor_fn *)zstr_free);
+    for (pending_t *pending = zhashx_first(self->pending); pending;
+         pending = zhashx_next(self->pending))
+        if (now - pending->sent_ms > REPLY_LOST_MS) {
+            char *id = strdup(zhashx_cursor(self->pending));
+            if (id)
+                zlistx_add_end(lost, id);
+        }
+    for (char *id = zlistx_first(lost); id; id = zlistx_next(lost)) {
+        pending_t *pending = zhashx_lookup(self->pending, id);
+        if (pending->kind == PENDING_BIND) {
+            kl_warn(COMPONENT, "no reply to the bind of pod %s; retrying it", pending->key);
+            kl_sched_cache_forget(self->cache, pending->key, 1, now);
+        }
+        zhashx_delete(self->pending, id);
+    }
+    zlistx_destroy(&lost);
+}
+
 /* ---- the actor -------------------------------------------------------- */
 
 static void pending_destructor(void **item)
@@ -340,8 +373,13 @@ void kl_scheduler_actor(zsock_t *pipe, void *args)
     kl_info(COMPONENT, "running with %s", self.policy.label ? self.policy.label
                                                             : "the built-in first-fit choice");
     int terminated = 0;
+    int64_t next_expiry = now_ms() + REPLY_LOST_MS;
     while (!terminated) {
         int64_t now = now_ms();
+        if (now >= next_expiry) {
+            expire_pending(&self, now);
+            next_expiry = now + REPLY_LOST_MS / 6;
+        }
         int64_t wait = IDLE_POLL_MS;
         int64_t w = kl_list_watch_step(self.nodes, now);
         if (w < wait)

@@ -11,7 +11,8 @@ done
 ok $? "daemon, CLI, plugins, headers and pkg-config file installed"
 
 cp -r "$KEELSON_SRCDIR/examples/plugin-lastfit" "$WORK/lastfit"
-(cd "$WORK/lastfit" && PKG_CONFIG_PATH="$prefix/lib/pkgconfig" make >"$WORK/build.log" 2>&1)
+# --define-prefix: the .pc file names the configured prefix, not this one.
+(cd "$WORK/lastfit" && PKG_CONFIG_PATH="$prefix/lib/pkgconfig" make PKG_CONFIG="pkg-config --define-prefix" >"$WORK/build.log" 2>&1)
 ok $? "example plugin builds with only the installed headers (pkg-config)"
 nm -D --defined-only "$WORK/lastfit/scheduler_lastfit.so" | grep -q " keelson_plugin$"
 ok $? "it exports the descriptor"

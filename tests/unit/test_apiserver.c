@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "apiserver.h"
+#include "bus.h"
 #include "objects.h"
 #include "tap.h"
 
@@ -215,7 +216,8 @@ static void test_crud(void)
           "field \"spec.image\" is not supported", "unsupported field selector");
 
     /* update: stale resourceVersion, then the right one */
-    json_t *update = json_pack("{s:O}", "object", web);
+    /* Replies are shared with the server: change a deep copy. */
+    json_t *update = json_pack("{s:o}", "object", json_deep_copy(web));
     json_t *object = json_object_get(update, "object");
     json_object_set_new(json_object_get(json_object_get(object, "metadata"), "labels"), "tier",
                         json_string("front"));
@@ -333,6 +335,23 @@ static void test_watch_history(void)
     reply = must("watch", "{\"kind\":\"Pod\",\"resourceVersion\":\"2\",\"fieldSelector\":\"spec.nodeName=node-1\"}");
     is_int(event_count(reply), 1, "field selector filters watch events");
     json_decref(reply);
+    /* Objects entering or leaving a selector's view. */
+    reply = must("watch", "{\"kind\":\"Pod\",\"resourceVersion\":\"1\",\"labelSelector\":\"tier=front\"}");
+    is_int(event_count(reply), 3, "a label watch sees web from when it gained tier=front");
+    is_str(event_type(reply, 0), "ADDED", "... gaining the label reads as ADDED");
+    is_str(event_type(reply, 1), "MODIFIED", "... then MODIFIED while it matches");
+    is_str(event_type(reply, 2), "DELETED", "... then its deletion");
+    json_decref(reply);
+    reply = must("watch", "{\"kind\":\"Pod\",\"namespace\":\"default\",\"resourceVersion\":\"6\","
+                          "\"fieldSelector\":\"spec.nodeName=\"}");
+    is_int(event_count(reply), 2, "an unbound-pods watch after revision 6 sees two events");
+    is_str(event_type(reply, 0), "DELETED", "... binding api reads as DELETED (it left the view)");
+    is_str(event_name(reply, 0), "api", "... for api");
+    is_str(json_string_value(json_object_get(json_object_get(json_object_get(json_array_get(
+               json_object_get(reply, "events"), 0), "object"), "spec"), "nodeName")),
+           "node-1", "... carrying the new state");
+    is_str(event_type(reply, 1), "DELETED", "... then web deleted");
+    json_decref(reply);
     fails("watch", "{\"kind\":\"Pod\",\"resourceVersion\":\"x1\"}", KL_ERR_INVALID, "resourceVersion",
           "malformed resourceVersion");
     fails("watch", "{\"kind\":\"Pod\",\"timeoutMs\":-5}", KL_ERR_INVALID, "timeoutMs", "negative timeout");
@@ -375,7 +394,7 @@ static void test_long_poll(void)
 
     json_decref(must("bind", "{\"name\":\"db\",\"nodeName\":\"node-1\"}"));
     is_int(node1.calls, 1, "binding wakes the watcher pinned to that node");
-    is_str(event_type(node1.reply, 0), "MODIFIED", "... with MODIFIED");
+    is_str(event_type(node1.reply, 0), "ADDED", "... as ADDED: the pod entered its view");
     is_str(event_name(node1.reply, 0), "db", "... for db");
     is_int(kl_apiserver_pending_watches(api), 2, "two still parked");
 
@@ -458,8 +477,99 @@ static void test_many_creates(kl_plugin_t *store)
     is_int(created, 20000, "20000 creates");
     diag("20000 creates through the API core in %.3f s (%.1f us each)", elapsed, elapsed * 50.0);
     is_int(items("{\"kind\":\"Pod\",\"labelSelector\":\"app=bulk\"}"), 20000, "all listed");
+    json_t *reply = must("watch", "{\"kind\":\"Pod\",\"resourceVersion\":\"1\"}");
+    is_int(event_count(reply), KL_APISERVER_WATCH_MAX_EVENTS, "a watch reply is capped");
+    is_str(json_string_value(json_object_get(reply, "resourceVersion")), "1001",
+           "... and resumes right after its last event");
+    is_str(event_name(reply, 0), "bulk-00001", "... which starts after the given revision");
+    json_decref(reply);
     json_decref(payload);
     kl_apiserver_destroy(&api);
+}
+
+/* The actor over a real broker: requests, error replies, published events,
+ * a long poll woken by a write, a watch timeout, and a parked watch answered
+ * at shutdown. */
+static void test_bus_actor(void)
+{
+    kl_error_t err;
+    kl_broker_t *broker = kl_broker_new((const char *[]){"inproc://api-test", NULL},
+                                        (const char *[]){"inproc://api-test-events", NULL}, &err);
+    ok(broker != NULL, "broker up");
+    if (!broker) {
+        diag("%s", err.text);
+        return;
+    }
+    kl_plugin_t *store = load_store();
+    kl_apiserver_config_t config = {"inproc://api-test", store, 0, 0, {0, ""}};
+    zactor_t *actor = zactor_new(kl_apiserver_actor, &config);
+    is_int(config.failed, 0, "the API actor starts");
+    if (config.failed)
+        diag("%s", config.error.text);
+    kl_bus_client_t *client = kl_bus_client_new("inproc://api-test", &err);
+    kl_bus_client_t *watcher = kl_bus_client_new("inproc://api-test", &err);
+    kl_bus_subscriber_t *sub = kl_bus_subscriber_new("inproc://api-test-events", "api.", &err);
+    zclock_sleep(100);  /* let the subscription reach the broker */
+
+    char *text = pod_json("web", "default", "web");
+    json_t *payload = parse(text);
+    free(text);
+    json_t *created = kl_bus_request(client, "api.create", payload, 2000, &err);
+    ok(created != NULL, "api.create over the bus");
+    is_str(rv(created), "1", "... stored at revision 1");
+    json_decref(created);
+    json_t *again = kl_bus_request(client, "api.create", payload, 2000, &err);
+    ok(!again && err.code == KL_ERR_EXISTS && strstr(err.text, "pods \"web\" already exists"),
+       "an error reply keeps its code and message: %s", err.text);
+    json_decref(again);
+
+    char topic[64] = "";
+    json_t *event = kl_bus_subscriber_recv(sub, topic, sizeof topic, 2000, &err);
+    is_str(topic, "api.pod", "the create is published on api.pod");
+    is_str(json_string_value(json_object_get(event, "type")), "ADDED", "... as ADDED");
+    json_decref(event);
+
+    json_t *watch = parse("{\"kind\":\"Pod\",\"labelSelector\":\"app=db\",\"timeoutMs\":5000}");
+    uint64_t id = 0;
+    kl_bus_send(watcher, "api.watch", watch, &id, &err);
+    json_decref(watch);
+    zclock_sleep(50);
+    text = pod_json("db", "default", "db");
+    json_t *db = parse(text);
+    free(text);
+    int64_t t0 = zclock_mono();
+    json_decref(kl_bus_request(client, "api.create", db, 2000, &err));
+    json_decref(db);
+    json_t *woken = kl_bus_recv(watcher, NULL, 2000, &err);
+    ok(woken && event_count(woken) == 1 && zclock_mono() - t0 < 1000,
+       "a parked watch is answered by the matching write");
+    is_str(event_name(woken, 0), "db", "... with the db pod");
+    json_decref(woken);
+
+    watch = parse("{\"kind\":\"Node\",\"timeoutMs\":200}");
+    t0 = zclock_mono();
+    json_t *timed_out = kl_bus_request(watcher, "api.watch", watch, 3000, &err);
+    int64_t waited = zclock_mono() - t0;
+    json_decref(watch);
+    ok(timed_out && event_count(timed_out) == 0, "a watch with no events times out empty");
+    ok(waited >= 150 && waited < 1500, "... after about its timeoutMs (%d ms)", (int)waited);
+    json_decref(timed_out);
+
+    watch = parse("{\"kind\":\"Node\",\"timeoutMs\":60000}");
+    kl_bus_send(watcher, "api.watch", watch, &id, &err);
+    json_decref(watch);
+    zclock_sleep(50);
+    zactor_destroy(&actor);
+    json_t *last = kl_bus_recv(watcher, NULL, 2000, &err);
+    ok(last && event_count(last) == 0, "shutdown answers a parked watch with no events");
+    json_decref(last);
+
+    json_decref(payload);
+    kl_bus_subscriber_destroy(&sub);
+    kl_bus_client_destroy(&watcher);
+    kl_bus_client_destroy(&client);
+    kl_plugin_destroy(&store);
+    kl_broker_destroy(&broker);
 }
 
 int main(void)
@@ -491,5 +601,7 @@ int main(void)
     store = load_store();
     test_many_creates(store);
     kl_plugin_destroy(&store);
+
+    test_bus_actor();
     return done_testing();
 }

@@ -50,7 +50,8 @@ int main(void)
     kl_plugin_destroy(&p);
 
     expect_refusal(KL_KIND_SCHEDULER, "nosuchplugin", "not found in", "missing file");
-    expect_refusal(KL_KIND_SCHEDULER, "../etc", "plugin names use only", "path-like name");
+    expect_refusal(KL_KIND_SCHEDULER, "Bad Name", "plugin names use only", "name with bad characters");
+    expect_refusal(KL_KIND_SCHEDULER, "../etc/passwd", "no such file", "a path that does not exist");
     expect_refusal(KL_KIND_SCHEDULER, "wrongkind", "it is a runtime plugin, not a scheduler plugin", "wrong kind");
     expect_refusal(KL_KIND_SCHEDULER, "wrongmajor", "rebuild it", "wrong ABI major");
     expect_refusal(KL_KIND_SCHEDULER, "newerminor", "upgrade keelsond", "newer ABI minor");

@@ -226,8 +226,43 @@ static void test_names(void)
     ok(kl_kind_lookup("pod") == NULL, "kinds are case-sensitive");
 }
 
+static void test_encode_and_copy(void)
+{
+    json_t *v = parse("{\"s\":\"q\\\"b\\\\n\\n\\t\\u0001\\u00e9\\u2028/\",\"i\":-9223372036854775807,"
+                      "\"z\":0,\"r\":1.5,\"e\":1e300,\"t\":true,\"f\":false,\"n\":null,"
+                      "\"a\":[],\"o\":{},\"nested\":[{\"k\":[1,[2,{\"x\":\"y\"}]]}],\"\":\"empty key\"}");
+    size_t length = 0;
+    char *mine = kl_json_encode(v, &length);
+    char *theirs = json_dumps(v, JSON_COMPACT);
+    is_str(mine, theirs, "kl_json_encode writes what json_dumps(JSON_COMPACT) writes");
+    is_int(length, theirs ? strlen(theirs) : 0, "... and reports its length");
+    free(mine);
+    free(theirs);
+    json_t *scalar = json_integer(42);
+    mine = kl_json_encode(scalar, NULL);
+    is_str(mine, "42", "a bare scalar encodes too");
+    free(mine);
+    json_decref(scalar);
+    json_decref(v);
+
+    json_t *pod = parse(base_pod);
+    json_t *copy = kl_object_copy_for_write(pod);
+    json_object_set_new(json_object_get(copy, "metadata"), "name", json_string("other"));
+    json_object_set_new(json_object_get(copy, "spec"), "nodeName", json_string("n1"));
+    json_object_set_new(copy, "status", json_object());
+    is_str(kl_object_name(pod), "web", "changing the copy's metadata leaves the original");
+    ok(kl_pod_node_name(pod) == NULL, "changing the copy's spec leaves the original");
+    ok(json_object_get(pod, "status") == NULL, "changing the copy's top level leaves the original");
+    ok(json_object_get(json_object_get(copy, "spec"), "containers")
+           == json_object_get(json_object_get(pod, "spec"), "containers"),
+       "deeper values are shared, not copied");
+    json_decref(copy);
+    json_decref(pod);
+}
+
 int main(void)
 {
+    test_encode_and_copy();
     test_valid_pod();
     test_requests_from_limits();
     test_invalid_pods();

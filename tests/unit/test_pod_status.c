@@ -103,7 +103,13 @@ static void test_phases(void)
     is_str(track.phase, "Running", "Running when all containers run");
     ok(track.ready, "and ready");
     is_int(track.ready_since_ms, T0 + 200, "readiness records its transition time");
+    uint64_t version = kl_pod_track_version(&track);
+    kl_container_status_t still = runtime_status(KL_CONTAINER_RUNNING, 0);
+    kl_container_observe(&track.containers[0], track.policy, &still, T0 + 300);
+    kl_pod_track_refresh(&track, T0 + 300);
+    ok(kl_pod_track_version(&track) == version, "an unchanged container leaves the version alone");
     ok(exit_with(&track, 0, 0, T0 + 6000) == 1, "Always restarts a clean exit");
+    ok(kl_pod_track_version(&track) != version, "an exit changes the version");
     kl_pod_track_refresh(&track, T0 + 6000);
     is_str(track.phase, "Running", "a restarting container keeps the pod Running");
     ok(!track.ready, "but not ready");

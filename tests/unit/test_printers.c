@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "tap.h"
+#include "keelctl/describe.h"
 #include "keelctl/printers.h"
 
 static void test_age(void)
@@ -211,11 +212,69 @@ static void test_tables(void)
        "an unknown output format is refused naming it: %s", err.text);
 }
 
+static void test_describe(void)
+{
+    json_t *pod = load(
+        "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"exit-seven\",\"namespace\":\"team\","
+        "\"labels\":{\"app\":\"demo\",\"tier\":\"batch\"}},"
+        "\"spec\":{\"nodeName\":\"w1\",\"restartPolicy\":\"Never\",\"containers\":[{\"name\":\"c\","
+        "\"image\":\"busybox:1.35\",\"command\":[\"/bin/sh\",\"-c\",\"exit 7\"],"
+        "\"resources\":{\"requests\":{\"cpu\":\"100m\",\"memory\":\"64Mi\"},"
+        "\"limits\":{\"cpu\":\"1\"}}},{\"name\":\"side\",\"image\":\"sim\","
+        "\"resources\":{\"requests\":{\"cpu\":\"150m\",\"memory\":\"64Mi\"}}}]},"
+        "\"status\":{\"phase\":\"Failed\",\"conditions\":[{\"type\":\"Ready\",\"status\":\"False\"}],"
+        "\"containerStatuses\":[{\"name\":\"c\",\"restartCount\":2,\"state\":{\"terminated\":"
+        "{\"exitCode\":7,\"reason\":\"Error\"}}}]}}");
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream(&text, &size);
+    kl_describe_pod(out, pod);
+    fclose(out);
+    ok(strstr(text, "Name:             exit-seven\n") && strstr(text, "Namespace:        team\n") &&
+           strstr(text, "Node:             w1\n") && strstr(text, "Status:           Failed\n"),
+       "describe pod: name, namespace, node, status");
+    ok(strstr(text, "Labels:           app=demo\n                  tier=batch\n") != NULL,
+       "describe pod: one label per line");
+    ok(strstr(text, "    Image:          busybox:1.35\n") && strstr(text, "      exit 7\n"),
+       "describe pod: image and command");
+    ok(strstr(text, "    State:          Terminated\n      Reason:       Error\n"
+                    "      Exit Code:    7\n") != NULL,
+       "describe pod: state, reason and exit code");
+    ok(strstr(text, "    Restart Count:  2\n") && strstr(text, "    Limits:\n      cpu:     1\n") &&
+           strstr(text, "    Requests:\n      cpu:     100m\n      memory:  64Mi\n"),
+       "describe pod: restart count, limits and requests");
+    ok(strstr(text, "  Ready              False\n") != NULL, "describe pod: conditions");
+    if (!strstr(text, "Exit Code:    7"))
+        diag("%s", text);
+    free(text);
+
+    json_t *node = load("{\"kind\":\"Node\",\"metadata\":{\"name\":\"w1\"},\"status\":{"
+                        "\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}],"
+                        "\"capacity\":{\"cpu\":\"4\",\"memory\":\"8Gi\"}}}");
+    json_t *pods = json_pack("[O]", pod);
+    text = NULL;
+    out = open_memstream(&text, &size);
+    kl_describe_node(out, node, pods);
+    fclose(out);
+    ok(strstr(text, "Status:             Ready\n") && strstr(text, "  cpu:      4\n"),
+       "describe node: status and capacity");
+    ok(strstr(text, "(1 in total)") && strstr(text, "exit-seven") && strstr(text, "250m") &&
+           strstr(text, "128Mi"),
+       "describe node: its pods with requests summed over containers");
+    if (!strstr(text, "250m"))
+        diag("%s", text);
+    free(text);
+    json_decref(pods);
+    json_decref(node);
+    json_decref(pod);
+}
+
 int main(void)
 {
     test_age();
     test_pod_status();
     test_node_status();
     test_tables();
+    test_describe();
     return done_testing();
 }

@@ -179,7 +179,7 @@ int main(void)
     is_int(pages, total / 1000, "150 pages of 1000");
     is_int(seen, total, "paging sees every key once");
     ok(paged_ok, "pages are ordered and continue strictly after start_after");
-    ok(elapsed < 2.0, "paging is not quadratic (%.3f s)", elapsed);
+    ok(elapsed < 5.0, "paging is not quadratic (%.3f s)", elapsed);
     is_str(after, "/registry/pods/ns/pod-149999", "the last page ends at the last key");
 
     page_t one = {"", 0, 1, 1, "/registry/pods/", 0};
