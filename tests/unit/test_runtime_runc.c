@@ -90,6 +90,7 @@ static void test_references(void)
     static const char *bad[] = {
         "", "Busybox", "busy box", "../busybox", "busybox/..", "busybox:", "busybox:../x", "busybox:-x",
         "/busybox", "busybox/", "a//b", "busybox@sha256:abc", "bad..name", "name-", "x:y:z/w",
+        "..", "host:port/busybox", "a..b:1/c", "busy\nbox",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         runc_image_ref_t ref;
@@ -114,6 +115,7 @@ static void test_quantities(void)
     static const struct { const char *text; int64_t bytes; } memory[] = {
         { "64Mi", 64LL << 20 }, { "1G", 1000000000LL }, { "1Gi", 1LL << 30 }, { "1024", 1024 },
         { "1.5Gi", 3LL << 29 }, { "1e3", 1000 }, { "128k", 128000 }, { "2Ki", 2048 },
+        { "2E", 2000000000000000000LL }, { "1e+2", 100 },
     };
     for (size_t i = 0; i < sizeof memory / sizeof memory[0]; i++) {
         int64_t value = -1;

@@ -25,6 +25,8 @@ static int component_valid(const char *text, size_t length)
         size_t run = 0;
         while (i + run < length && strchr("._-", text[i + run]))
             run++;
+        if (run == 0)
+            return 0;  /* neither alphanumeric nor separator */
         int dashes = 1, unders = 1;
         for (size_t k = 0; k < run; k++) {
             dashes &= text[i + k] == '-';
@@ -39,14 +41,33 @@ static int component_valid(const char *text, size_t length)
     return 1;
 }
 
+/* host[:port], the host being dot-separated labels of letters, digits and '-'. */
 static int registry_valid(const char *text, size_t length)
 {
-    if (length == 0)
-        return 0;
-    for (size_t i = 0; i < length; i++) {
+    const char *colon = memchr(text, ':', length);
+    size_t host_length = colon ? (size_t)(colon - text) : length;
+    size_t label = 0;
+    for (size_t i = 0; i < host_length; i++) {
         unsigned char c = (unsigned char)text[i];
-        if (!isalnum(c) && c != '.' && c != '-' && c != ':')
+        if (c == '.') {
+            if (label == 0)
+                return 0;
+            label = 0;
+        } else if (isalnum(c) || c == '-') {
+            label++;
+        } else {
             return 0;
+        }
+    }
+    if (label == 0)
+        return 0;
+    if (colon) {
+        size_t port_length = length - host_length - 1;
+        if (port_length == 0 || port_length > 5)
+            return 0;
+        for (size_t i = 0; i < port_length; i++)
+            if (!isdigit((unsigned char)colon[1 + i]))
+                return 0;
     }
     return 1;
 }
@@ -74,6 +95,11 @@ int runc_image_ref_parse(const char *reference, runc_image_ref_t *ref, kl_error_
     if (length > 512)
         return kl_error_set(err, KL_ERR_INVALID, "image reference \"%.64s...\" is longer than 512 characters",
                             reference);
+    /* Checked first so later messages can quote the reference verbatim. */
+    for (size_t i = 0; i < length; i++)
+        if ((unsigned char)reference[i] <= ' ' || (unsigned char)reference[i] >= 0x7f)
+            return kl_error_set(err, KL_ERR_INVALID,
+                                "image reference has a space or control character at position %zu", i + 1);
     if (strchr(reference, '@'))
         return kl_error_set(err, KL_ERR_INVALID,
                             "image reference \"%s\": digest references are not supported yet, use NAME:TAG",

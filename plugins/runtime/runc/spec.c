@@ -59,7 +59,10 @@ static int quantity_parse(const char *text, const char *what, __int128 *numerato
         return kl_error_set(err, KL_ERR_INVALID,
                             "%s \"%.64s\" is not a quantity like \"500m\", \"2\" or \"64Mi\"%s", what, text,
                             digits ? " (too many digits)" : "");
-    if (*p == 'e' || *p == 'E') {
+    /* "E" alone is exa; an exponent is e or E followed by a number. */
+    int exponent_follows = (*p == 'e' || *p == 'E')
+                           && isdigit((unsigned char)p[1 + (p[1] == '+' || p[1] == '-')]);
+    if (exponent_follows) {
         char *end = NULL;
         errno = 0;
         long exponent = strtol(p + 1, &end, 10);
