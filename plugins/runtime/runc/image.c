@@ -97,9 +97,11 @@ int runc_image_ref_parse(const char *reference, runc_image_ref_t *ref, kl_error_
                             reference);
     /* Checked first so later messages can quote the reference verbatim. */
     for (size_t i = 0; i < length; i++)
-        if ((unsigned char)reference[i] <= ' ' || (unsigned char)reference[i] >= 0x7f)
+        if ((unsigned char)reference[i] < ' ' || (unsigned char)reference[i] >= 0x7f)
             return kl_error_set(err, KL_ERR_INVALID,
-                                "image reference has a space or control character at position %zu", i + 1);
+                                "image reference has a control or non-ASCII character at position %zu", i + 1);
+    if (strchr(reference, ' '))
+        return kl_error_set(err, KL_ERR_INVALID, "image reference \"%s\" has a space", reference);
     if (strchr(reference, '@'))
         return kl_error_set(err, KL_ERR_INVALID,
                             "image reference \"%s\": digest references are not supported yet, use NAME:TAG",

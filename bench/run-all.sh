@@ -1,0 +1,16 @@
+#!/bin/sh
+# Runs every benchmark against a build folder and prints the results.
+# usage: bench/run-all.sh [BUILDDIR]   (default: _build)
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "${1:-$top/_build}" && pwd)
+(cd "$build" && make -j"$(nproc)" >/dev/null && make tests/plugins.stamp >/dev/null) || exit 1
+KEELSON_PLUGIN_PATH="$build/tests/plugins"; export KEELSON_PLUGIN_PATH
+echo "== bus round trip"
+"$build/bench/bus_latency" 20000
+echo
+echo "== API create throughput"
+"$build/bench/api_create" 50000
+echo
+echo "== end to end with simulated workers"
+sh "$top/bench/e2e_sim.sh" "$build" 1000 10
