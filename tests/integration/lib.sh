@@ -13,7 +13,17 @@ ok() {  # ok CONDITION-EXIT-STATUS DESCRIPTION
 }
 diag() { echo "# $*"; }
 skip_all() { echo "1..0 # SKIP $*"; exit 0; }
-done_testing() { echo "1..$tap_count"; [ "$tap_failed" -eq 0 ]; }
+done_testing() {
+    stop_daemons
+    # Daemons built with sanitizers report leaks and undefined behaviour at
+    # exit; any such report fails the test.
+    reports=$(grep -l -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$WORK"/*.log 2>/dev/null)
+    [ -z "$reports" ]
+    ok $? "daemons stopped cleanly with no sanitizer report ${reports:+in $reports}"
+    [ -n "$reports" ] && grep -h -A30 -E "ERROR: (Address|Leak)Sanitizer|runtime error:" $reports | head -80 | sed 's/^/# /'
+    echo "1..$tap_count"
+    [ "$tap_failed" -eq 0 ]
+}
 
 # Each test gets its own folder and ports, so tests may run in parallel.
 WORK=$(mktemp -d /tmp/keelson-it.XXXXXX)
@@ -22,12 +32,17 @@ SERVER="tcp://127.0.0.1:$PORT"
 EVENTS="tcp://127.0.0.1:$((PORT + 1))"
 PIDS=""
 
-cleanup() {
+stop_daemons() {
     for pid in $PIDS; do kill "$pid" 2>/dev/null; done
     for pid in $PIDS; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -9 "$pid" 2>/dev/null
     done
+    PIDS=""
+}
+
+cleanup() {
+    stop_daemons
     if [ -n "${KEEP_WORK:-}" ]; then echo "# work dir kept: $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT INT TERM
