@@ -26,11 +26,6 @@ if [ ! -x "$busybox" ]; then
     echo "$0: $busybox not found: install the Debian package busybox-static" >&2
     exit 1
 fi
-# A dynamically linked busybox would need the host's libraries inside the image.
-if ! "$busybox" 2>&1 | head -n 1 | grep -q . ; then
-    echo "$0: $busybox does not run" >&2
-    exit 1
-fi
 
 # Idempotent: an existing tag is left alone so repeated test runs stay quick.
 if [ -f "$layout/index.json" ] && "$umoci" ls --layout "$layout" 2>/dev/null | grep -qx "$tag"; then

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -373,6 +374,36 @@ static void test_containers(void *rt)
     is_int(st.exit_code, 137, "pid 1 ignores SIGTERM, so SIGKILL ended it (137)");
     ok(ops->stop(rt, id, 200, &err) == 0, "stopping it again is fine");
     remove_container(rt, id);
+
+    /* The supervisor must outlive the process that started the container,
+     * as containers outlive a kubelet restart. */
+    int channel[2];
+    memset(id, 0, KL_CONTAINER_ID_MAX);
+    if (pipe(channel) == 0) {
+        pid_t starter = fork();
+        if (starter == 0) {
+            close(channel[0]);
+            char child_id[KL_CONTAINER_ID_MAX] = "";
+            kl_error_t child_err;
+            if (start_container(rt, "{\"name\": \"orphan\", \"image\": \"busybox\", \"command\": [\"sh\", \"-c\","
+                                    " \"sleep 1; echo survived; exit 5\"]}", child_id, &child_err) == 0)
+                (void)!write(channel[1], child_id, sizeof child_id);
+            _exit(0);
+        }
+        close(channel[1]);
+        ssize_t got = read(channel[0], id, KL_CONTAINER_ID_MAX);
+        close(channel[0]);
+        int child_status;
+        waitpid(starter, &child_status, 0);
+        ok(got == KL_CONTAINER_ID_MAX && id[0], "a child process started container %s and exited", id);
+        is_int(wait_state(rt, id, KL_CONTAINER_EXITED, 10000, &st), KL_CONTAINER_EXITED,
+               "the container ran on after its starter exited");
+        is_int(st.exit_code, 5, "and its exit code 5 was recorded");
+        log = read_log(id);
+        is_str(log, "survived\n", "with its output");
+        free(log);
+        remove_container(rt, id);
+    }
 
     ok(start_container(rt, "{\"name\": \"forever\", \"image\": \"busybox\", \"command\": [\"sleep\", \"100\"]}", id,
                        &err) == 0,
