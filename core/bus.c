@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bus.h"
+#include "json_encode.h"
 #include "log.h"
 
 #define BUS_LOG "bus"
@@ -108,14 +109,26 @@ static int send_bytes(void *socket, const void *data, size_t len, int more)
     return zmq_send(socket, data, len, more ? ZMQ_SNDMORE : 0) < 0 ? -1 : 0;
 }
 
+/* Hands the encoded text to ZeroMQ without copying it; zmq frees it. */
+static void free_text(void *data, void *hint)
+{
+    (void)hint;
+    free(data);
+}
+
 static int send_json(void *socket, const json_t *body, int more)
 {
-    if (!body)
+    size_t len = 0;
+    char *text = body ? kl_json_encode(body, &len) : NULL;
+    if (!text)
         return send_text(socket, "{}", more);
-    char *text = json_dumps(body, JSON_COMPACT);
-    int rc = text ? send_text(socket, text, more) : send_text(socket, "{}", more);
-    free(text);
-    return rc;
+    zmq_msg_t msg;
+    zmq_msg_init_data(&msg, text, len, free_text, NULL);
+    if (zmq_msg_send(&msg, socket, more ? ZMQ_SNDMORE : 0) < 0) {
+        zmq_msg_close(&msg);
+        return -1;
+    }
+    return 0;
 }
 
 static json_t *json_from_bytes(const void *data, size_t len, kl_error_t *err)

@@ -5,6 +5,7 @@ core_libkeelcore_la_CFLAGS = $(AM_CFLAGS) $(KL_CORE_CFLAGS)
 core_libkeelcore_la_LIBADD = $(KL_CORE_LIBS)
 core_libkeelcore_la_SOURCES = \
 	core/log.c core/log.h \
+	core/json_encode.c core/json_encode.h \
 	core/quantity.c core/quantity.h \
 	core/bus.c core/bus.h \
 	core/loader.c core/loader.h \

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
+#include "json_encode.h"
 #include <keelson/error.h>
 
 #define KL_API_VERSION "v1"
@@ -73,12 +74,6 @@ void kl_timestamp_now(char out[KL_TIMESTAMP_SIZE]);
  * parse (validated objects always succeed). */
 int kl_pod_requests(const json_t *pod, int64_t *cpu_milli, int64_t *memory_bytes);
 
-/* Compact JSON text of `value` (same output as json_dumps with
- * JSON_COMPACT, object keys in insertion order) several times faster than
- * jansson's encoder, which matters on the API's write path. Returns a
- * NUL-terminated string (caller frees) and its length in *length (may be
- * NULL), or NULL when out of memory or for a value jansson cannot encode. */
-char *kl_json_encode(const json_t *value, size_t *length);
 
 /* A copy of `object` that may be modified in its top level and in its
  * metadata, spec and status objects (one level deep each); deeper values are

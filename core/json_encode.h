@@ -1,0 +1,15 @@
+/* Fast compact JSON text for jansson values. */
+#ifndef KL_CORE_JSON_ENCODE_H
+#define KL_CORE_JSON_ENCODE_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+/* Compact JSON text of `value` (same output as json_dumps with
+ * JSON_COMPACT, object keys in insertion order) several times faster than
+ * jansson's encoder. Returns a NUL-terminated string (caller frees) and its
+ * length in *length (may be NULL), or NULL when out of memory or for a value
+ * jansson cannot encode. */
+char *kl_json_encode(const json_t *value, size_t *length);
+
+#endif
