@@ -186,6 +186,11 @@ static void pod_kill(kubelet_t *self, kpod_t *pod, int grace_ms)
         if (id[0])
             container_remove(self, pod, id, c->phase == KL_CONTAINER_TERMINATED ? -1 : grace_ms);
         c->id[0] = '\0';
+        /* stop() blocks up to the grace period: keep the node alive
+         * between containers that take their time. */
+        int64_t now = now_ms();
+        if (self->registered && now >= self->next_heartbeat_ms)
+            node_heartbeat(self, now);
         c->exit.id[0] = '\0';
     }
 }
@@ -546,6 +551,7 @@ static int kubelet_setup(kubelet_t *self, kl_kubelet_config_t *config, kl_error_
 
 static void kubelet_cleanup(kubelet_t *self)
 {
+    self->registered = 0;  /* no heartbeats while shutting down */
     if (self->pods && self->runtime) {
         for (kpod_t *pod = zhashx_first(self->pods); pod; pod = zhashx_next(self->pods))
             pod_kill(self, pod, SHUTDOWN_GRACE_MS);

@@ -21,6 +21,27 @@ typedef struct kl_store_kv {
 /* Return 0 to go on, non-zero to stop the range early. */
 typedef int (*kl_store_visit_fn)(const kl_store_kv_t *kv, void *arg);
 
+#define KL_STORE_DURABLE 0x1u
+#define KL_STORE_SHARED 0x2u
+
+typedef enum kl_store_event_type {
+    KL_STORE_PUT = 1,
+    KL_STORE_DELETE = 2
+} kl_store_event_type_t;
+
+/* One change. For a DELETE, kv.value is NULL and kv.mod_revision is the
+ * revision of the delete. prev is the key's previous state when the store
+ * knows it (NULL otherwise, and always NULL for a create). Borrowed for the
+ * duration of the callback. */
+typedef struct kl_store_event {
+    kl_store_event_type_t type;
+    kl_store_kv_t kv;
+    const kl_store_kv_t *prev;
+} kl_store_event_t;
+
+/* Return 0 to go on, non-zero to stop early. */
+typedef int (*kl_store_event_fn)(const kl_store_event_t *event, void *arg);
+
 /* Every write advances one global, strictly increasing revision (starting
  * at 1) and reports it in *revision. Compare-and-swap arguments take the
  * key's mod_revision; 0 means "do not compare". */
@@ -52,6 +73,55 @@ typedef struct kl_store_ops {
 
     /* The revision of the latest write (0 for an empty new store). */
     int64_t (*revision)(void *store);
+
+    /* ---- ABI 1.1: history, durability, leases ---------------------------
+     * A 1.0 plugin lacks these; the core checks ops_size before use. */
+
+    /* What the store promises: KL_STORE_DURABLE (acknowledged writes survive
+     * a crash), KL_STORE_SHARED (other processes may write to it too, so
+     * changes() can return writes this process did not make). */
+    uint32_t (*features)(void *store);
+
+    /* Like range(), read as of `at_revision` (0: the current revision).
+     * KL_ERR_EXPIRED when that revision was compacted away. *more is set
+     * to 1 when `limit` cut the result short. */
+    int (*range_at)(void *store, const char *prefix, const char *start_after, size_t limit,
+                    int64_t at_revision, kl_store_visit_fn visit, void *arg, int64_t *revision,
+                    int *more, kl_error_t *err);
+
+    /* Every change under `prefix` with revision > after_revision, in
+     * revision order, at most `limit` (0: all). Never blocks. *last_revision
+     * receives the revision of the last change delivered, or the store's
+     * current revision when there were none. KL_ERR_EXPIRED when
+     * after_revision is older than the compacted revision. */
+    int (*changes)(void *store, const char *prefix, int64_t after_revision, size_t limit,
+                   kl_store_event_fn visit, void *arg, int64_t *last_revision, kl_error_t *err);
+
+    /* Forgets history up to and including `revision`: changes() and
+     * range_at() before it then give KL_ERR_EXPIRED. */
+    int (*compact)(void *store, int64_t revision, kl_error_t *err);
+    int64_t (*compacted_revision)(void *store);
+
+    /* Makes every write so far durable. The API server acknowledges writes
+     * only after flush() returns, and calls it once per burst of requests,
+     * so a store may batch writes into one group commit. NULL: every write
+     * is durable (or volatile) on return. */
+    int (*flush)(void *store, kl_error_t *err);
+
+    /* Leases: keys written with a lease are deleted (with a DELETE change)
+     * when the lease expires or is revoked. ttl_ms > 0. */
+    int (*lease_grant)(void *store, int64_t ttl_ms, int64_t *lease_id, kl_error_t *err);
+    int (*lease_keepalive)(void *store, int64_t lease_id, kl_error_t *err);
+    int (*lease_revoke)(void *store, int64_t lease_id, kl_error_t *err);
+    /* create() (expected_mod_revision -1) or update() (0: any, >0: CAS)
+     * that attaches the key to lease_id (0: no lease). */
+    int (*put_with_lease)(void *store, const char *key, const char *value, size_t value_len,
+                          int64_t expected_mod_revision, int64_t lease_id, int64_t *revision,
+                          kl_error_t *err);
+
+    /* Housekeeping the API server calls about every 100 ms: expiring
+     * leases, background compaction. May be NULL. */
+    int (*tick)(void *store, kl_error_t *err);
 } kl_store_ops_t;
 
 #define KL_STORE_PLUGIN(NAME, VERSION, DESCRIPTION, SETTINGS, OPS)                         \

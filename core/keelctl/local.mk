@@ -1,0 +1,18 @@
+# keelctl, the command line client. Its logic lives in a small library so the
+# unit tests link the same code the program runs.
+noinst_LTLIBRARIES += core/keelctl/libkeelctl.la
+core_keelctl_libkeelctl_la_CFLAGS = $(AM_CFLAGS) $(KL_CORE_CFLAGS)
+core_keelctl_libkeelctl_la_SOURCES = \
+	core/keelctl/yaml_json.c core/keelctl/yaml_json.h \
+	core/keelctl/manifest.c core/keelctl/manifest.h \
+	core/keelctl/printers.c core/keelctl/printers.h \
+	core/keelctl/describe.c core/keelctl/describe.h \
+	core/keelctl/client_config.c core/keelctl/client_config.h \
+	core/keelctl/commands.c core/keelctl/commands.h
+
+bin_PROGRAMS += core/keelctl/keelctl
+core_keelctl_keelctl_SOURCES = core/keelctl/main.c
+core_keelctl_keelctl_CFLAGS = $(AM_CFLAGS) $(KL_CORE_CFLAGS)
+core_keelctl_keelctl_LDADD = core/keelctl/libkeelctl.la core/libkeelcore.la $(KL_CORE_LIBS)
+
+EXTRA_DIST += examples/manifests/pod-hello.yaml examples/manifests/pods-sim.yaml
