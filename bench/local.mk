@@ -8,3 +8,5 @@ noinst_PROGRAMS += bench/api_create
 bench_api_create_SOURCES = bench/api_create.c bench/bench_util.h
 bench_api_create_CFLAGS = $(AM_CFLAGS) $(KL_CORE_CFLAGS)
 bench_api_create_LDADD = core/libkeelcore.la $(KL_CORE_LIBS)
+
+include bench/store.mk

@@ -77,6 +77,7 @@ struct kl_sched_cache {
     zhashx_t *usage;       /* node name -> usage_t (owned) */
     zlistx_t *active;      /* pod_entry_t, arrival order */
     zlistx_t *backoff;     /* pod_entry_t whose retry is due at due_ms */
+    int64_t backoff_due_ms; /* no backed-off pod is due before this */
     uint64_t generation;
     unsigned plugin_complaints;  /* garbage answers logged so far */
     /* Scratch space reused by every decision so a decision allocates nothing. */
@@ -93,7 +94,7 @@ int64_t kl_sched_backoff_ms(int attempts)
     return ms > KL_SCHED_BACKOFF_MAX_MS ? KL_SCHED_BACKOFF_MAX_MS : ms;
 }
 
-/* ---- pure helpers ------------------------------------------------------- */
+/* ---- parsing ------------------------------------------------------------ */
 
 int kl_time_parse_rfc3339(const char *text, int64_t *ms, kl_error_t *err)
 {
@@ -341,6 +342,8 @@ static void queue_push_backoff(kl_sched_cache_t *self, pod_entry_t *pod, int64_t
     queue_remove(self, pod);
     pod->attempts++;
     pod->due_ms = now_ms + kl_sched_backoff_ms(pod->attempts);
+    if (zlistx_size(self->backoff) == 0 || pod->due_ms < self->backoff_due_ms)
+        self->backoff_due_ms = pod->due_ms;
     pod->queue_handle = zlistx_add_end(self->backoff, pod);
     pod->queue = pod->queue_handle ? QUEUE_BACKOFF : QUEUE_NONE;
 }
@@ -357,19 +360,25 @@ static void queue_wake_all(kl_sched_cache_t *self)
 
 static void queue_promote_due(kl_sched_cache_t *self, int64_t now_ms)
 {
+    int64_t earliest = INT64_MAX;
     pod_entry_t *pod = zlistx_first(self->backoff);
     while (pod) {
         pod_entry_t *next = zlistx_next(self->backoff);
         /* The cursor already sits on `next`, so deleting `pod` keeps it. */
         if (pod->due_ms <= now_ms)
             queue_push_active(self, pod);
+        else if (pod->due_ms < earliest)
+            earliest = pod->due_ms;
         pod = next;
     }
+    self->backoff_due_ms = earliest;
 }
 
 int kl_sched_cache_next(kl_sched_cache_t *self, int64_t now_ms, char *key, size_t key_size)
 {
-    if (zlistx_size(self->active) == 0)
+    /* Due retries join the end of the queue even while new pods keep
+     * arriving, so a steady stream cannot starve them. */
+    if (zlistx_size(self->backoff) > 0 && now_ms >= self->backoff_due_ms)
         queue_promote_due(self, now_ms);
     pod_entry_t *pod = zlistx_first(self->active);
     if (!pod)
@@ -383,13 +392,9 @@ int64_t kl_sched_cache_next_due_ms(kl_sched_cache_t *self, int64_t now_ms)
 {
     if (zlistx_size(self->active) > 0)
         return 0;
-    int64_t best = -1;
-    for (pod_entry_t *pod = zlistx_first(self->backoff); pod; pod = zlistx_next(self->backoff)) {
-        int64_t wait = pod->due_ms > now_ms ? pod->due_ms - now_ms : 0;
-        if (best < 0 || wait < best)
-            best = wait;
-    }
-    return best;
+    if (zlistx_size(self->backoff) == 0)
+        return -1;
+    return self->backoff_due_ms > now_ms ? self->backoff_due_ms - now_ms : 0;
 }
 
 size_t kl_sched_cache_queue_length(kl_sched_cache_t *self)

@@ -92,7 +92,7 @@ size_t kl_sched_cache_pod_count(kl_sched_cache_t *self);
 /* Fills `view` with the node's accounting; -1 when unknown. */
 int kl_sched_cache_node_view(kl_sched_cache_t *self, const char *name, kl_sched_node_t *view);
 
-/* ---- pure helpers ------------------------------------------------------- */
+/* ---- parsing ------------------------------------------------------------ */
 
 /* Sums containers[].resources.requests (limits when a request is absent). */
 int kl_sched_pod_requests(const json_t *pod, int64_t *cpu_milli, int64_t *memory_bytes,

@@ -1,5 +1,7 @@
 # Each plugin folder has its own fragment.
 include plugins/store/memory/local.mk
+include plugins/store/sqlite/local.mk
+include plugins/store/etcd/local.mk
 include plugins/scheduler/firstfit/local.mk
 include plugins/runtime/sim/local.mk
 include plugins/runtime/runc/local.mk

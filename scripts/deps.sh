@@ -3,6 +3,7 @@
 # (only those missing). Sourced by setup.sh and test-all.sh.
 KEELSON_PACKAGES="build-essential autoconf automake libtool pkg-config
  libczmq-dev libzmq3-dev libconfig-dev libjansson-dev libyaml-dev
+ libsqlite3-dev libcurl4-openssl-dev etcd-server
  runc umoci busybox-static jq procps iproute2"
 
 keelson_install_deps() {

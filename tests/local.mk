@@ -10,3 +10,8 @@ include tests/unit/runtime.mk
 include tests/unit/keelctl.mk
 include tests/fixtures/local.mk
 include tests/integration/local.mk
+include tests/conformance/local.mk
+include tests/unit/store_sqlite.mk
+include tests/unit/store_etcd.mk
+include tests/integration/store_sqlite.mk
+include tests/integration/store_etcd.mk

@@ -66,7 +66,7 @@ static kl_sched_outcome_t decide(kl_sched_cache_t *cache, const char *key,
 #define FRESH "2023-11-14T22:13:10Z"  /* 10 s before NOW */
 #define STALE "2023-11-14T22:10:00Z"  /* 200 s before NOW */
 
-static void test_helpers(void)
+static void test_parsing(void)
 {
     int64_t ms = 0;
     kl_error_t err;
@@ -266,6 +266,29 @@ static void test_assume(void)
     kl_sched_cache_destroy(&cache);
 }
 
+static void test_queue_fairness(void)
+{
+    kl_sched_cache_t *cache = kl_sched_cache_new(40000);
+    char key[64];
+    add_pod(cache, make_pod("a", NULL, NULL, NULL));
+    kl_sched_cache_next(cache, NOW, key, sizeof key);
+    kl_sched_cache_backoff(cache, "default/a", NOW);
+    add_pod(cache, make_pod("b", NULL, NULL, NULL));
+    add_pod(cache, make_pod("c", NULL, NULL, NULL));
+    kl_sched_cache_next(cache, NOW + 1000, key, sizeof key);
+    is_str(key, "default/b", "new pods keep their order");
+    add_pod(cache, make_pod("d", NULL, NULL, NULL));
+    kl_sched_cache_next(cache, NOW + 1000, key, sizeof key);
+    is_str(key, "default/c", "then the next new pod");
+    kl_sched_cache_next(cache, NOW + 1000, key, sizeof key);
+    is_str(key, "default/a", "a retry that fell due joins the queue before later arrivals");
+    kl_sched_cache_next(cache, NOW + 1000, key, sizeof key);
+    is_str(key, "default/d", "and the later arrival follows");
+    ok(kl_sched_cache_next(cache, NOW + 1000, key, sizeof key) < 0, "the queue is empty");
+    is_int(kl_sched_cache_next_due_ms(cache, NOW), -1, "nothing is due");
+    kl_sched_cache_destroy(&cache);
+}
+
 /* ---- a fake plugin ---------------------------------------------------- */
 
 typedef struct fake {
@@ -382,10 +405,11 @@ static void test_plugin(void)
 
 int main(void)
 {
-    test_helpers();
+    test_parsing();
     test_fit();
     test_node_filters();
     test_assume();
+    test_queue_fairness();
     test_plugin();
     return done_testing();
 }
