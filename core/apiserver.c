@@ -72,6 +72,10 @@ struct kl_apiserver {
     watcher_t *all;
     size_t pending;
 
+    /* What the store offers beyond ABI 1.0 (absent in older plugins). */
+    int can_changes, can_flush, can_tick, shared;
+    int64_t ingested;  /* shared stores: changes up to here are in the ring */
+
     kl_apiserver_reply_fn reply;
     void *reply_arg;
     kl_apiserver_publish_fn publish;
@@ -355,10 +359,16 @@ static size_t ring_search(kl_apiserver_t *self, int64_t revision)
     return low;
 }
 
+static json_t *collect_from_store(kl_apiserver_t *self, const watch_request_t *req,
+                                  int64_t *resume, kl_error_t *err);
+
 /* Builds the reply for events after req->revision, or NULL when none match
  * (then *resume is where a parked watcher continues from). */
-static json_t *collect(kl_apiserver_t *self, const watch_request_t *req, int64_t *resume)
+static json_t *collect(kl_apiserver_t *self, const watch_request_t *req, int64_t *resume,
+                       kl_error_t *err)
 {
+    if (req->revision < self->floor)
+        return collect_from_store(self, req, resume, err);
     json_t *events = NULL;
     size_t found = 0;
     int64_t last = self->ops->revision(self->store);
@@ -408,8 +418,8 @@ static void notify_group(kl_apiserver_t *self, watcher_group_t *group, const eve
 }
 
 /* Keeps the event (object borrowed, previous stolen) and wakes watchers. */
-static void record(kl_apiserver_t *self, event_type_t type, const kl_kind_info_t *info,
-                   json_t *object, json_t *previous, int64_t revision)
+static void record_event(kl_apiserver_t *self, event_type_t type, const kl_kind_info_t *info,
+                         json_t *object, json_t *previous, int64_t revision)
 {
     if (self->count == self->capacity) {
         event_t *oldest = ring_at(self, 0);
@@ -446,6 +456,178 @@ static void record(kl_apiserver_t *self, event_type_t type, const kl_kind_info_t
     }
 }
 
+/* A write this API server made. With a shared store other writers exist,
+ * so every event comes from the store's change feed instead (ingest()),
+ * which keeps the history in revision order. */
+static void record(kl_apiserver_t *self, event_type_t type, const kl_kind_info_t *info,
+                   json_t *object, json_t *previous, int64_t revision)
+{
+    if (self->shared) {
+        json_decref(previous);
+        return;
+    }
+    record_event(self, type, info, object, previous, revision);
+}
+
+/* ---- events from the store's change feed ----------------------------- */
+
+static const kl_kind_info_t *kind_of_key(const char *key)
+{
+    static const char *const kinds[] = {"Pod", "Node"};
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
+        const kl_kind_info_t *info = kl_kind_lookup(kinds[i]);
+        size_t len = strlen(info->resource);
+        if (strncmp(key, "/registry/", 10) == 0 && strncmp(key + 10, info->resource, len) == 0
+            && key[10 + len] == '/')
+            return info;
+    }
+    return NULL;
+}
+
+static json_t *parse_stored(const char *value, size_t len, int64_t revision)
+{
+    if (!value)
+        return NULL;
+    json_t *object = json_loadb(value, len, 0, NULL);
+    if (!json_is_object(object)) {
+        json_decref(object);
+        return NULL;
+    }
+    kl_object_set_resource_version(object, revision);
+    return object;
+}
+
+/* A store change as an API event (fields owned by the caller), or -1 when
+ * it is not an object keelson serves. */
+static int event_from_change(const kl_store_event_t *change, event_t *e)
+{
+    memset(e, 0, sizeof *e);
+    e->kind = kind_of_key(change->kv.key);
+    if (!e->kind)
+        return -1;
+    e->revision = change->kv.mod_revision;
+    if (change->type == KL_STORE_DELETE) {
+        e->type = EVENT_DELETED;
+        e->object = change->prev ? parse_stored(change->prev->value, change->prev->value_len,
+                                                e->revision) : NULL;
+    } else {
+        e->type = change->kv.create_revision == change->kv.mod_revision ? EVENT_ADDED
+                                                                         : EVENT_MODIFIED;
+        e->object = parse_stored(change->kv.value, change->kv.value_len, e->revision);
+        if (e->type == EVENT_MODIFIED && change->prev)
+            e->previous = parse_stored(change->prev->value, change->prev->value_len,
+                                       change->prev->mod_revision);
+    }
+    if (!e->object) {
+        json_decref(e->previous);
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct replay {
+    kl_apiserver_t *self;
+    const watch_request_t *req;  /* collecting for one watch; NULL: ingesting */
+    json_t *events;
+    size_t found;
+    int64_t last;
+} replay_t;
+
+static int replay_visit(const kl_store_event_t *change, void *arg)
+{
+    replay_t *r = arg;
+    r->last = change->kv.mod_revision;
+    event_t e;
+    if (event_from_change(change, &e) < 0)
+        return 0;
+    if (!r->req) {
+        record_event(r->self, e.type, e.kind, e.object, e.previous, e.revision);
+        json_decref(e.object);
+        return 0;
+    }
+    int type = event_view(&e, r->req->kind, r->req->namespace_name, r->req->selector);
+    if (type >= 0) {
+        if (!r->events)
+            r->events = json_array();
+        json_array_append_new(r->events, event_json(&e, type));
+        r->found++;
+    }
+    json_decref(e.object);
+    json_decref(e.previous);
+    return r->found >= KL_APISERVER_WATCH_MAX_EVENTS;
+}
+
+/* Events older than the ring, read back from the store's own history: a
+ * watch resumes exactly even across an API server restart. */
+static json_t *collect_from_store(kl_apiserver_t *self, const watch_request_t *req,
+                                  int64_t *resume, kl_error_t *err)
+{
+    replay_t r = {self, req, NULL, 0, req->revision};
+    int64_t last = 0;
+    kl_error_t serr = {0, ""};
+    if (self->ops->changes(self->store, "/registry/", req->revision, 5000, replay_visit, &r, &last,
+                           &serr) < 0) {
+        json_decref(r.events);
+        return kl_error_set(err, serr.code == KL_ERR_EXPIRED ? KL_ERR_EXPIRED : KL_ERR_INTERNAL,
+                            "too old resource version: %" PRId64 " (%s)", req->revision, serr.text),
+               NULL;
+    }
+    /* Stopped early on the event limit: resume after the last one taken. */
+    *resume = r.found >= KL_APISERVER_WATCH_MAX_EVENTS ? r.last : (last > r.last ? last : r.last);
+    if (*resume < req->revision)
+        *resume = req->revision;
+    return r.events ? watch_reply(r.events, *resume) : NULL;
+}
+
+/* Shared stores: take in what any writer changed since the last look. */
+static void ingest(kl_apiserver_t *self)
+{
+    if (!self->shared)
+        return;
+    for (int rounds = 0; rounds < 100; rounds++) {
+        replay_t r = {self, NULL, NULL, 0, self->ingested};
+        int64_t last = 0;
+        kl_error_t serr = {0, ""};
+        if (self->ops->changes(self->store, "/registry/", self->ingested, 1000, replay_visit, &r,
+                               &last, &serr) < 0) {
+            if (serr.code == KL_ERR_EXPIRED) {
+                /* Fell behind compaction: watchers of older revisions relist. */
+                kl_warn("api", "store history compacted past %" PRId64 "; watch history restarts at %" PRId64,
+                        self->ingested, self->ops->revision(self->store));
+                self->ingested = self->floor = self->ops->revision(self->store);
+            } else {
+                kl_warn("api", "reading the store's changes failed: %s", serr.text);
+            }
+            return;
+        }
+        int done = r.last == self->ingested || last <= self->ingested;
+        self->ingested = r.last > last ? r.last : last;
+        if (done)
+            return;
+    }
+}
+
+void kl_apiserver_after_burst(kl_apiserver_t *self)
+{
+    ingest(self);
+}
+
+int kl_apiserver_flush(kl_apiserver_t *self, kl_error_t *err)
+{
+    if (!self->can_flush)
+        return 0;
+    kl_error_t serr = {0, ""};
+    if (self->ops->flush(self->store, &serr) < 0)
+        return kl_error_set(err, serr.code ? serr.code : KL_ERR_UNAVAILABLE,
+                            "the store could not make writes durable: %s", serr.text);
+    return 0;
+}
+
+int kl_apiserver_needs_flush(const kl_apiserver_t *self)
+{
+    return self->can_flush;
+}
+
 /* ---- lifecycle ------------------------------------------------------- */
 
 kl_apiserver_t *kl_apiserver_new(kl_plugin_t *store, size_t history, kl_error_t *err)
@@ -455,8 +637,9 @@ kl_apiserver_t *kl_apiserver_new(kl_plugin_t *store, size_t history, kl_error_t 
         return NULL;
     }
     const kl_store_ops_t *ops = store->ops;
-    if (store->ops_size < sizeof(kl_store_ops_t) || !ops->open || !ops->get || !ops->range
-        || !ops->create || !ops->update || !ops->remove || !ops->revision) {
+    if (!KL_PLUGIN_HAS(store, kl_store_ops_t, get) || !KL_PLUGIN_HAS(store, kl_store_ops_t, range)
+        || !KL_PLUGIN_HAS(store, kl_store_ops_t, create) || !KL_PLUGIN_HAS(store, kl_store_ops_t, update)
+        || !KL_PLUGIN_HAS(store, kl_store_ops_t, remove) || !KL_PLUGIN_HAS(store, kl_store_ops_t, revision)) {
         kl_error_set(err, KL_ERR_INVALID,
                      "plugin %s lacks store operations the API server needs", store->label
                      ? store->label : "store");
@@ -490,6 +673,12 @@ kl_apiserver_t *kl_apiserver_new(kl_plugin_t *store, size_t history, kl_error_t 
     }
     self->store = store->state;
     self->floor = ops->revision(self->store);
+    self->ingested = self->floor;
+    self->can_changes = KL_PLUGIN_HAS(store, kl_store_ops_t, changes);
+    self->can_flush = KL_PLUGIN_HAS(store, kl_store_ops_t, flush);
+    self->can_tick = KL_PLUGIN_HAS(store, kl_store_ops_t, tick);
+    uint32_t features = KL_PLUGIN_HAS(store, kl_store_ops_t, features) ? ops->features(self->store) : 0;
+    self->shared = (features & KL_STORE_SHARED) && self->can_changes;
     return self;
 }
 
@@ -960,8 +1149,11 @@ static int parse_watch(kl_apiserver_t *self, const json_t *payload, watch_reques
     int64_t revision = request_revision(payload, err);
     if (revision < 0)
         return -1;
-    req->revision = revision ? revision : self->ops->revision(self->store);
-    if (req->revision < self->floor)
+    /* Absent: from now. Present, even "0" (the list of an empty store):
+     * exactly after that revision, so nothing between list and watch is lost. */
+    req->revision = json_object_get(payload, "resourceVersion") ? revision
+                                                                 : self->ops->revision(self->store);
+    if (req->revision < self->floor && !self->can_changes)
         return kl_error_set(err, KL_ERR_EXPIRED, "too old resource version: %" PRId64 " (%" PRId64 ")",
                             req->revision, self->floor + 1);
     const json_t *timeout = json_object_get(payload, "timeoutMs");
@@ -985,8 +1177,10 @@ static json_t *do_watch_now(kl_apiserver_t *self, const json_t *payload, kl_erro
         return NULL;
     }
     int64_t resume;
-    json_t *reply = collect(self, &req, &resume);
+    json_t *reply = collect(self, &req, &resume, err);
     watch_request_clear(&req);
+    if (!reply && err->code)
+        return NULL;
     return reply ? reply : watch_reply(json_array(), resume);
 }
 
@@ -1001,7 +1195,13 @@ void kl_apiserver_watch(kl_apiserver_t *self, const json_t *payload, void *token
         return;
     }
     int64_t resume;
-    json_t *reply = collect(self, &req, &resume);
+    json_t *reply = collect(self, &req, &resume, &err);
+    if (!reply && err.code) {
+        watch_request_clear(&req);
+        if (self->reply)
+            self->reply(token, NULL, &err, self->reply_arg);
+        return;
+    }
     if (reply || req.timeout_ms == 0) {
         watch_request_clear(&req);
         if (!reply)
@@ -1056,6 +1256,12 @@ void kl_apiserver_watch(kl_apiserver_t *self, const json_t *payload, void *token
 
 void kl_apiserver_tick(kl_apiserver_t *self, int64_t now_ms)
 {
+    if (self->can_tick) {
+        kl_error_t serr = {0, ""};
+        if (self->ops->tick(self->store, &serr) < 0)
+            kl_warn("api", "store housekeeping failed: %s", serr.text);
+    }
+    ingest(self);
     if (!self->pending)
         return;
     int64_t revision = self->ops->revision(self->store);
@@ -1118,10 +1324,52 @@ json_t *kl_apiserver_handle(kl_apiserver_t *self, const char *method, const json
 
 /* ---- bus actor ------------------------------------------------------- */
 
+/* A write's reply, held until the store has made the write durable. */
+typedef struct held_reply {
+    kl_bus_request_t *request;
+    json_t *reply;
+    kl_error_t err;
+} held_reply_t;
+
 typedef struct actor_state {
     kl_apiserver_t *api;
     kl_bus_service_t *service;
+    held_reply_t *held;
+    size_t held_count, held_capacity;
 } actor_state_t;
+
+static int is_write(const char *method)
+{
+    static const char *const writes[] = {"create", "update", "update_status", "bind", "delete"};
+    for (size_t i = 0; method && i < sizeof writes / sizeof *writes; i++)
+        if (strcmp(method, writes[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* End of a burst: one group commit for every write in it, then the
+ * acknowledgements. A failed commit fails every write of the burst. */
+static void actor_drained(void *arg)
+{
+    actor_state_t *state = arg;
+    if (state->held_count) {
+        kl_error_t flush_err = {0, ""};
+        int failed = kl_apiserver_flush(state->api, &flush_err) < 0;
+        if (failed)
+            kl_error_log("api", "%s; failing %zu writes", flush_err.text, state->held_count);
+        for (size_t i = 0; i < state->held_count; i++) {
+            held_reply_t *h = &state->held[i];
+            if (failed && h->reply) {
+                json_decref(h->reply);
+                h->reply = NULL;
+                h->err = flush_err;
+            }
+            kl_bus_request_respond(&h->request, h->reply, h->reply ? NULL : &h->err);
+        }
+        state->held_count = 0;
+    }
+    kl_apiserver_after_burst(state->api);
+}
 
 static void actor_reply(void *token, json_t *reply, const kl_error_t *err, void *arg)
 {
@@ -1149,6 +1397,22 @@ static void actor_handle(kl_bus_request_t *request, void *arg)
     json_t *reply = kl_apiserver_handle(state->api, method, payload, &err);
     if (!reply && err.code == KL_ERR_INTERNAL)
         kl_error_log("api", "api.%s failed: %s", method ? method : "?", err.text);
+    if (reply && is_write(method) && kl_apiserver_needs_flush(state->api)) {
+        if (state->held_count == state->held_capacity) {
+            size_t capacity = state->held_capacity ? state->held_capacity * 2 : 256;
+            held_reply_t *grown = realloc(state->held, capacity * sizeof *grown);
+            if (!grown) {
+                actor_drained(state);  /* flush now rather than lose the ack */
+            } else {
+                state->held = grown;
+                state->held_capacity = capacity;
+            }
+        }
+        if (state->held_count < state->held_capacity) {
+            state->held[state->held_count++] = (held_reply_t){request, reply, {0, ""}};
+            return;
+        }
+    }
     kl_bus_request_respond(&request, reply, reply ? NULL : &err);
 }
 
@@ -1161,7 +1425,7 @@ static void actor_tick(void *arg)
 void kl_apiserver_actor(zsock_t *pipe, void *args)
 {
     kl_apiserver_config_t *config = args;
-    actor_state_t state = {NULL, NULL};
+    actor_state_t state = {NULL, NULL, NULL, 0, 0};
     kl_error_clear(&config->error);
     config->failed = 0;
     state.service = kl_bus_service_new(config->bus_endpoint, "api", &config->error);
@@ -1176,8 +1440,11 @@ void kl_apiserver_actor(zsock_t *pipe, void *args)
     kl_apiserver_set_reply(state.api, actor_reply, &state);
     kl_apiserver_set_publish(state.api, actor_publish, &state);
     zsock_signal(pipe, 0);
+    kl_bus_service_set_drained(state.service, actor_drained, &state);
     if (kl_bus_service_run(state.service, pipe, actor_handle, actor_tick, 100, &state) < 0)
         kl_error_log("api", "the API service stopped on a bus failure");
+    actor_drained(&state);
+    free(state.held);
     /* Destroying the apiserver answers pending watches: the service must
      * still be there to carry those replies. */
     kl_apiserver_destroy(&state.api);

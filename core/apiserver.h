@@ -64,7 +64,17 @@ void kl_apiserver_set_publish(kl_apiserver_t *self, kl_apiserver_publish_fn publ
  * callback the watch is answered by nobody, so set one first. */
 void kl_apiserver_watch(kl_apiserver_t *self, const json_t *payload, void *token, int64_t now_ms);
 
-/* Answers (empty) the watches whose deadline is at or before now_ms. */
+/* Write acknowledgement. A store with flush() batches writes into group
+ * commits: acknowledge a burst of writes only after kl_apiserver_flush()
+ * succeeded. Without flush() every write is final when it returns. */
+int kl_apiserver_needs_flush(const kl_apiserver_t *self);
+int kl_apiserver_flush(kl_apiserver_t *self, kl_error_t *err);
+/* Call after each burst of requests: takes in changes other writers made to
+ * a shared store, waking watchers. */
+void kl_apiserver_after_burst(kl_apiserver_t *self);
+
+/* Store housekeeping (leases, compaction, shared-store changes), then
+ * answers (empty) the watches whose deadline is at or before now_ms. */
 void kl_apiserver_tick(kl_apiserver_t *self, int64_t now_ms);
 
 size_t kl_apiserver_pending_watches(const kl_apiserver_t *self);

@@ -619,7 +619,15 @@ struct kl_bus_service {
     void *handle;
     char *name;
     char *endpoint;
+    kl_bus_drained_fn drained;
+    void *drained_arg;
 };
+
+void kl_bus_service_set_drained(kl_bus_service_t *self, kl_bus_drained_fn drained, void *arg)
+{
+    self->drained = drained;
+    self->drained_arg = arg;
+}
 
 struct kl_bus_request {
     kl_bus_service_t *service;
@@ -732,6 +740,8 @@ int kl_bus_service_run(kl_bus_service_t *self, zsock_t *pipe, kl_bus_handler_fn 
                 service_dispatch(self, &f, handler, arg);
                 frames_close(&f);
             }
+            if (self->drained)
+                self->drained(self->drained_arg);
         }
         if (pipe && (items[1].revents & ZMQ_POLLIN)) {
             char *command = zstr_recv(pipe);

@@ -71,6 +71,12 @@ void kl_bus_service_destroy(kl_bus_service_t **self_p);
 int kl_bus_service_run(kl_bus_service_t *self, zsock_t *pipe, kl_bus_handler_fn handler,
                        kl_bus_tick_fn tick, int tick_ms, void *arg);
 
+/* Called after each burst of requests has been handed to the handler and
+ * before the service waits for more: the place to batch work (a group
+ * commit) over everything the burst brought. */
+typedef void (*kl_bus_drained_fn)(void *arg);
+void kl_bus_service_set_drained(kl_bus_service_t *self, kl_bus_drained_fn drained, void *arg);
+
 /* Publishes an event to every subscriber of `topic` (through the broker).
  * `event` is borrowed. */
 int kl_bus_service_publish(kl_bus_service_t *self, const char *topic, const json_t *event);

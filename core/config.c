@@ -231,17 +231,28 @@ static int load_worker(kl_config_t *self, const config_setting_t *root, kl_error
         || get_int(self, group, "heartbeat_ms", 10, &self->heartbeat_ms, err) < 0
         || get_int(self, group, "sync_ms", 1, &self->sync_ms, err) < 0)
         return -1;
-    const config_setting_t *labels;
-    if (get_group(self, group, "labels", &labels, err) < 0)
-        return -1;
+    /* A group for plain keys (zone = "a";) or a list of "key=value" strings,
+     * since libconfig names cannot hold the '/' and '.' of label prefixes. */
+    const config_setting_t *labels = config_setting_get_member(group, "labels");
     int n = labels ? config_setting_length(labels) : 0;
+    if (labels && !config_setting_is_aggregate(labels))
+        return fail_at(self, labels, err,
+                       "kubelet labels must be a group { zone = \"a\"; } or a list [ \"keelson.io/role=x\" ]");
     for (int i = 0; i < n; i++) {
         const config_setting_t *item = config_setting_get_elem(labels, (unsigned)i);
         if (config_setting_type(item) != CONFIG_TYPE_STRING)
-            return fail_at(self, item, err, "kubelet label \"%s\" must be a string",
-                           config_setting_name(item));
-        json_object_set_new(self->node_labels, config_setting_name(item),
-                            json_string(config_setting_get_string(item)));
+            return fail_at(self, item, err, "kubelet label %d must be a string", i);
+        const char *text = config_setting_get_string(item);
+        if (config_setting_is_group(labels)) {
+            json_object_set_new(self->node_labels, config_setting_name(item), json_string(text));
+            continue;
+        }
+        const char *eq = strchr(text, '=');
+        if (!eq || eq == text)
+            return fail_at(self, item, err, "kubelet label \"%s\" must be key=value", text);
+        char key[320];
+        snprintf(key, sizeof key, "%.*s", (int)(eq - text), text);
+        json_object_set_new(self->node_labels, key, json_string(eq + 1));
     }
     return 0;
 }

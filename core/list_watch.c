@@ -177,14 +177,6 @@ static void handle_list(kl_list_watch_t *self, json_t *reply, int64_t now_ms)
     self->synced = 1;
     self->state = STREAM_NEED_WATCH;
     succeeded(self);
-    if (strcmp(rv, "0") == 0) {
-        /* An empty store lists at revision 0, and a watch from "0" means
-         * "from now" to the API server: a write landing between the two
-         * would be missed. List again shortly instead; this only happens
-         * until the first write of a new cluster. */
-        self->state = STREAM_NEED_LIST;
-        self->retry_at_ms = now_ms + RETRY_MIN_MS;
-    }
 }
 
 static void handle_watch(kl_list_watch_t *self, json_t *reply, int64_t now_ms)

@@ -40,8 +40,10 @@ ok $? "plugin setting of the wrong type: exit $rc with file and line"
 [ $? -ne 0 ]
 ok $? "missing config file refused"
 
-"$KEELSOND" --check -c "$KEELSON_SRCDIR/examples/master.conf" >"$WORK/check.out" 2>&1
-ok $? "--check accepts the example master config"
+for conf in "$KEELSON_SRCDIR"/examples/*.conf; do
+    "$KEELSOND" --check -c "$conf" >"$WORK/check.out" 2>&1
+    ok $? "--check accepts the example $(basename "$conf")"
+done
 
 # --- a running cluster under bad input --------------------------------------
 start_daemon master "$(master_config)"

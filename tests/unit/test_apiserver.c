@@ -305,8 +305,11 @@ static void test_watch_history(void)
 {
     /* Revisions so far: 1 web, 2 api, 3 prod/web, 4 node, 5 update, 6 status, 7 bind, 8 delete. */
     json_t *reply = must("watch", "{\"kind\":\"Pod\",\"namespace\":\"default\",\"resourceVersion\":\"0\"}");
-    is_int(event_count(reply), 0, "watch from 0 means from now");
-    is_str(json_string_value(json_object_get(reply, "resourceVersion")), "8", "... at the current revision");
+    is_int(event_count(reply), 6, "watch from 0 (an empty store's list) returns every event since");
+    is_str(json_string_value(json_object_get(reply, "resourceVersion")), "8", "... resuming at the current revision");
+    json_decref(reply);
+    reply = must("watch", "{\"kind\":\"Pod\",\"namespace\":\"default\"}");
+    is_int(event_count(reply), 0, "watch without a resourceVersion starts from now");
     json_decref(reply);
 
     reply = must("watch", "{\"kind\":\"Pod\",\"namespace\":\"default\",\"resourceVersion\":\"1\"}");
@@ -323,8 +326,8 @@ static void test_watch_history(void)
     is_str(json_string_value(json_object_get(reply, "resourceVersion")), "8", "resume at 8");
     json_decref(reply);
 
-    reply = must("watch", "{\"kind\":\"Pod\",\"resourceVersion\":0,\"labelSelector\":\"app=web\"}");
-    is_int(event_count(reply), 0, "numeric 0 is from now too");
+    reply = must("watch", "{\"kind\":\"Pod\",\"resourceVersion\":8,\"labelSelector\":\"app=web\"}");
+    is_int(event_count(reply), 0, "a numeric resourceVersion is accepted too");
     json_decref(reply);
     reply = must("watch", "{\"kind\":\"Pod\",\"resourceVersion\":\"0\",\"labelSelector\":\"app=web\"}");
     json_decref(reply);
@@ -364,7 +367,7 @@ static void test_long_poll(void)
     kl_apiserver_set_publish(api, on_publish, &pub);
 
     captured_t any = {0}, web = {0}, node1 = {0}, unbound = {0}, nodes = {0}, bad = {0}, now = {0};
-    start_watch(api, "{\"kind\":\"Pod\",\"resourceVersion\":\"0\",\"timeoutMs\":1000}", &any, 0);
+    start_watch(api, "{\"kind\":\"Pod\",\"timeoutMs\":1000}", &any, 0);
     start_watch(api, "{\"kind\":\"Pod\",\"labelSelector\":\"app=web\",\"timeoutMs\":1000}", &web, 0);
     start_watch(api, "{\"kind\":\"Pod\",\"fieldSelector\":\"spec.nodeName=node-1\"}", &node1, 0);
     start_watch(api, "{\"kind\":\"Pod\",\"fieldSelector\":\"spec.nodeName=\",\"namespace\":\"default\"}",

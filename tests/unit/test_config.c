@@ -42,7 +42,7 @@ int main(void)
         "scheduler = { plugin = \"firstfit\"; node_timeout_ms = 5000; };\n"
         "controllers = ( { plugin = \"a\"; settings = { x = 1; }; } );\n"
         "runtime = { plugin = \"sim\"; settings = { run_ms = 100; }; };\n"
-        "kubelet = { cpu = \"4\"; memory = \"8Gi\"; max_pods = 50; labels = { zone = \"a\"; }; };\n",
+        "kubelet = { cpu = \"4\"; memory = \"8Gi\"; max_pods = 50; labels = [ \"zone=a\", \"keelson.io/role=x\" ]; };\n",
         &err);
     ok(c != NULL, "a full single-machine config loads (%s)", c ? "" : err.text);
     if (c) {
@@ -56,6 +56,8 @@ int main(void)
         is_int(c->memory_bytes, 8LL << 30, "kubelet memory");
         is_int(c->max_pods, 50, "max pods");
         is_str(json_string_value(json_object_get(c->node_labels, "zone")), "a", "node label");
+        is_str(json_string_value(json_object_get(c->node_labels, "keelson.io/role")), "x",
+               "prefixed label from a key=value list");
         is_str(c->listen[0], "tcp://127.0.0.1:7400", "listen endpoint");
         is_str(c->events[0], "tcp://127.0.0.1:7401", "a single string is a one-item list");
         ok(c->runtime.settings != NULL, "plugin settings group kept for the plugin");
