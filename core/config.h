@@ -40,6 +40,7 @@ typedef struct kl_config {
     int64_t max_pods;
     int64_t heartbeat_ms;
     int64_t sync_ms;
+    int64_t node_count;      /* simulated nodes this kubelet serves (default 1) */
     json_t *node_labels;     /* string map; owned */
 } kl_config_t;
 

@@ -25,6 +25,7 @@ typedef struct kl_kubelet_config {
     const json_t *labels;      /* borrowed, string map, may be NULL */
     int heartbeat_ms;          /* 0 = 2000 */
     int sync_ms;               /* runtime status poll; 0 = 100 */
+    int node_count;            /* simulated nodes served by this one kubelet; 0 or 1 = one */
     int failed;                /* set by the actor before it signals readiness */
     kl_error_t error;
 } kl_kubelet_config_t;

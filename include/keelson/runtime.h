@@ -36,6 +36,27 @@ typedef struct kl_container_request {
     const json_t *pod;         /* the whole Pod */
 } kl_container_request_t;
 
+typedef enum kl_pull_policy {
+    KL_PULL_IF_NOT_PRESENT = 0,
+    KL_PULL_ALWAYS = 1,
+    KL_PULL_NEVER = 2
+} kl_pull_policy_t;
+
+/* A container the runtime holds for keelson, as list() reports it. Borrowed
+ * for the duration of the visit callback. */
+typedef struct kl_container_info {
+    const char *id;
+    const char *pod_namespace;
+    const char *pod_name;
+    const char *pod_uid;
+    const char *container_name;
+    const char *image;
+    kl_container_status_t status;
+} kl_container_info_t;
+
+/* Return 0 to go on, non-zero to stop early. */
+typedef int (*kl_container_visit_fn)(const kl_container_info_t *info, void *arg);
+
 typedef struct kl_runtime_ops {
     void *(*open)(const kl_host_t *host, kl_error_t *err);
     void (*close)(void *runtime);
@@ -53,6 +74,31 @@ typedef struct kl_runtime_ops {
 
     /* Frees everything the container held. Stops it first if needed. */
     int (*remove)(void *runtime, const char *id, kl_error_t *err);
+
+    /* ---- ABI 1.1: images, adoption, logs, non-blocking stop -------------
+     * A 1.0 plugin lacks these; the kubelet checks ops_size before use. */
+
+    /* Makes `image` available locally according to `policy`. Errors:
+     * KL_ERR_INVALID (bad reference), KL_ERR_NOT_FOUND (no such image or
+     * tag; Never policy and absent), KL_ERR_UNAVAILABLE (registry or daemon
+     * unreachable). The kubelet reports these as ErrImagePull. */
+    int (*pull)(void *runtime, const char *image, kl_pull_policy_t policy, kl_error_t *err);
+
+    /* Every container this runtime holds for keelson (found through the
+     * labels or annotations start() put on it), so a restarted kubelet can
+     * adopt or clean up what it left behind. */
+    int (*list)(void *runtime, kl_container_visit_fn visit, void *arg, kl_error_t *err);
+
+    /* Combined stdout and stderr of the container from byte `offset` on:
+     * copies at most `size` bytes into `buffer` and their count into
+     * *length (0 at the current end). Works after the container exited,
+     * until remove(). */
+    int (*logs)(void *runtime, const char *id, int64_t offset, char *buffer, size_t size,
+                size_t *length, kl_error_t *err);
+
+    /* Sends `signal` (SIGTERM, SIGKILL) and returns at once; the kubelet
+     * follows up with status() and escalates after the grace period. */
+    int (*kill)(void *runtime, const char *id, int signal, kl_error_t *err);
 } kl_runtime_ops_t;
 
 #define KL_RUNTIME_PLUGIN(NAME, VERSION, DESCRIPTION, SETTINGS, OPS)                       \

@@ -1,1 +1,6 @@
-# (placeholder)
+# The sqlite store plugin: durable, one database file in WAL mode.
+plugin_LTLIBRARIES += plugins/store/sqlite/store_sqlite.la
+plugins_store_sqlite_store_sqlite_la_SOURCES = plugins/store/sqlite/sqlite.c
+plugins_store_sqlite_store_sqlite_la_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
+plugins_store_sqlite_store_sqlite_la_LDFLAGS = $(KL_PLUGIN_LDFLAGS)
+plugins_store_sqlite_store_sqlite_la_LIBADD = $(SQLITE_LIBS)

@@ -117,9 +117,11 @@ typedef struct sqlite_store {
     int64_t history;          /* history_revisions */
 } sqlite_store_t;
 
-/* One key's state as read from a row; value is NUL-terminated. */
+/* One key's state as read from a row. `value` points into the statement's
+ * row, or into `copy` once keep_row() has run. */
 typedef struct row_kv {
     const void *value;
+    void *copy;
     size_t value_len;
     int64_t create_revision;
     int64_t mod_revision;
@@ -289,10 +291,13 @@ static int check_folder(sqlite_store_t *s, kl_error_t *err)
             slash[1] = '\0';
         else
             *slash = '\0';
-        if (stat(folder, &st) < 0 || !S_ISDIR(st.st_mode))
-            rc = kl_error_set(err, KL_ERR_INVALID,
-                              "sqlite store (%s): folder \"%s\" %s: create it first", s->path, folder,
-                              errno == ENOENT ? "does not exist" : "is not a folder");
+        int found = stat(folder, &st) == 0;
+        if (!found || !S_ISDIR(st.st_mode))
+            rc = kl_error_set(err, KL_ERR_INVALID, "sqlite store (%s): folder \"%s\" %s", s->path,
+                              folder,
+                              found ? "is not a folder"
+                              : errno == ENOENT ? "does not exist: create it first"
+                                                : strerror(errno));
     }
     free(folder);
     if (rc == 0 && stat(s->path, &st) == 0 && !S_ISREG(st.st_mode))
@@ -398,7 +403,7 @@ static int create_schema(sqlite_store_t *s, kl_error_t *err)
 
 static int load_schema(sqlite_store_t *s, kl_error_t *err)
 {
-    int64_t tables;
+    int64_t tables = 0;
     if (count_tables(s, &tables, err) < 0)
         return -1;
     if (tables == 0)
@@ -529,7 +534,24 @@ static int lookup(sqlite_store_t *s, const char *key, row_kv_t *row, kl_error_t 
     row->create_revision = sqlite3_column_int64(st, 2);
     row->mod_revision = sqlite3_column_int64(st, 3);
     row->lease = sqlite3_column_int64(st, 4);
+    row->copy = NULL;
     return 1;
+}
+
+/* Copies the row's value out of ST_GET, whose row pointers would not survive
+ * the writes to the same table that follow. */
+static int keep_row(sqlite_store_t *s, row_kv_t *row, kl_error_t *err)
+{
+    row->copy = malloc(row->value_len + 1);
+    if (!row->copy) {
+        sqlite3_reset(s->stmt[ST_GET]);
+        return kl_error_set(err, KL_ERR_INTERNAL, "sqlite store: out of memory for a %zu-byte value",
+                            row->value_len);
+    }
+    memcpy(row->copy, row->value, row->value_len + 1);
+    row->value = row->copy;
+    sqlite3_reset(s->stmt[ST_GET]);
+    return 0;
 }
 
 static int sqlite_get(void *store, const char *key, kl_store_visit_fn visit, void *arg, kl_error_t *err)
@@ -744,22 +766,24 @@ static int put(sqlite_store_t *s, const char *key, const char *value, size_t val
     if (expected > 0 && prev.mod_revision != expected)
         return kl_error_set(err, KL_ERR_CONFLICT, "sqlite store: key \"%.200s\" is at revision %lld, not %lld",
                             key, (long long)prev.mod_revision, (long long)expected);
+    if (found && keep_row(s, &prev, err) < 0)
+        return -1;
     int64_t next = s->revision + 1;
     int64_t create_revision = found ? prev.create_revision : next;
-    /* prev's pointers live in ST_GET's row; it is not stepped again until the
-     * change is logged. */
     sqlite3_stmt *st = statement(s, found ? ST_UPDATE_KV : ST_INSERT_KV);
     bind_key(st, 1, key);
     bind_value(st, 2, value, value_len);
     sqlite3_bind_int64(st, 3, next);
     sqlite3_bind_int64(st, 4, lease_id);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        return db_error(s, err, "writing a key");
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(s, err, "writing a key");
     sqlite3_reset(st);
-    if (log_change(s, next, key, KL_STORE_PUT, value, value_len, create_revision, found ? &prev : NULL,
-                   err) < 0)
+    if (rc == 0)
+        rc = log_change(s, next, key, KL_STORE_PUT, value, value_len, create_revision,
+                        found ? &prev : NULL, err);
+    if (found)
+        free(prev.copy);
+    if (rc < 0)
         return -1;
-    sqlite3_reset(s->stmt[ST_GET]);
     s->revision = next;
     if (revision)
         *revision = next;
@@ -778,15 +802,18 @@ static int delete_key(sqlite_store_t *s, const char *key, int64_t expected, int6
     if (expected > 0 && prev.mod_revision != expected)
         return kl_error_set(err, KL_ERR_CONFLICT, "sqlite store: key \"%.200s\" is at revision %lld, not %lld",
                             key, (long long)prev.mod_revision, (long long)expected);
+    if (keep_row(s, &prev, err) < 0)
+        return -1;
     int64_t next = s->revision + 1;
     sqlite3_stmt *st = statement(s, ST_DELETE_KV);
     bind_key(st, 1, key);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        return db_error(s, err, "deleting a key");
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(s, err, "deleting a key");
     sqlite3_reset(st);
-    if (log_change(s, next, key, KL_STORE_DELETE, NULL, 0, prev.create_revision, &prev, err) < 0)
+    if (rc == 0)
+        rc = log_change(s, next, key, KL_STORE_DELETE, NULL, 0, prev.create_revision, &prev, err);
+    free(prev.copy);
+    if (rc < 0)
         return -1;
-    sqlite3_reset(s->stmt[ST_GET]);
     s->revision = next;
     if (revision)
         *revision = next;

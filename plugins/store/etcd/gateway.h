@@ -1,0 +1,45 @@
+/* A client of etcd's v3 JSON gateway over several endpoints: one kept-alive
+ * libcurl handle per endpoint, fail-over to the next endpoint when one does
+ * not answer, and etcd's error replies turned into keelson errors. */
+#ifndef KL_STORE_ETCD_GATEWAY_H
+#define KL_STORE_ETCD_GATEWAY_H
+
+#include <stdint.h>
+#include <jansson.h>
+#include <keelson/error.h>
+
+typedef struct kl_gateway kl_gateway_t;
+
+/* `endpoints`: NULL-terminated list of "http://HOST:PORT" (borrowed, each
+ * checked here). Timeouts in milliseconds: `timeout_ms` bounds one request
+ * on one endpoint, `dial_timeout_ms` its connection. Returns the gateway
+ * (caller owns) or NULL with err filled. */
+kl_gateway_t *kl_gateway_new(const char *const *endpoints, long timeout_ms, long dial_timeout_ms,
+                             kl_error_t *err);
+void kl_gateway_destroy(kl_gateway_t **gw_p);
+
+/* POSTs `body` (borrowed) to `path` ("/v3/kv/range"), starting with the
+ * endpoint that last worked and moving on while an endpoint cannot be
+ * reached, times out or has no leader. Returns the reply object (caller owns)
+ * or NULL with err filled: KL_ERR_UNAVAILABLE naming every endpoint tried
+ * when none answered, or etcd's own error mapped to a keelson code.
+ * *maybe_applied is set to 1 when an earlier attempt failed after sending
+ * the request, so etcd may have applied it: callers make every write a
+ * guarded transaction and read its failure branch with that in mind. */
+json_t *kl_gateway_call(kl_gateway_t *gw, const char *path, const json_t *body, int *maybe_applied,
+                        kl_error_t *err);
+
+/* Reads a streaming reply (/v3/watch, /v3/lease/keepalive): each message's
+ * "result" (borrowed) goes to on_result, which returns 0 for more, 1 when
+ * done, -1 to fail (with err filled). Gives up with KL_ERR_TIMEOUT after
+ * `wait_ms`. Fails over like kl_gateway_call only until the first message.
+ * Returns 0 when on_result said done, -1 otherwise; *messages counts the
+ * results delivered. */
+typedef int (*kl_gateway_result_fn)(const json_t *result, void *arg, kl_error_t *err);
+int kl_gateway_stream(kl_gateway_t *gw, const char *path, const json_t *body, long wait_ms,
+                      kl_gateway_result_fn on_result, void *arg, size_t *messages, kl_error_t *err);
+
+/* The endpoint requests go to first (borrowed). */
+const char *kl_gateway_current(const kl_gateway_t *gw);
+
+#endif
