@@ -10,3 +10,4 @@ bench_api_create_CFLAGS = $(AM_CFLAGS) $(KL_CORE_CFLAGS)
 bench_api_create_LDADD = core/libkeelcore.la $(KL_CORE_LIBS)
 
 include bench/store.mk
+include bench/runtime.mk

@@ -10,6 +10,12 @@ include tests/unit/runtime.mk
 include tests/unit/keelctl.mk
 include tests/fixtures/local.mk
 include tests/integration/local.mk
+include tests/unit/sched_plugins.mk
+include tests/unit/bench_scheduler.mk
+include tests/integration/scheduling.mk
+include tests/integration/kubelet.mk
+include tests/integration/runtime_docker.mk
+include tests/integration/runtime_podman.mk
 include tests/conformance/local.mk
 include tests/unit/store_sqlite.mk
 include tests/unit/store_etcd.mk
