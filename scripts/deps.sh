@@ -4,7 +4,8 @@
 KEELSON_PACKAGES="build-essential autoconf automake libtool pkg-config
  libczmq-dev libzmq3-dev libconfig-dev libjansson-dev libyaml-dev
  libsqlite3-dev libcurl4-openssl-dev etcd-server
- runc umoci busybox-static jq procps iproute2"
+ runc umoci skopeo busybox-static docker.io podman docker-registry
+ jq procps iproute2 curl"
 
 keelson_install_deps() {
     missing=""
