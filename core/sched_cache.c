@@ -24,6 +24,29 @@ typedef struct usage {
     int64_t pods;
 } usage_t;
 
+/* Taint effects; TAINT_EFFECT_ANY stands for a toleration without one. */
+typedef enum taint_effect {
+    TAINT_EFFECT_ANY = 0,
+    TAINT_EFFECT_NO_SCHEDULE,
+    TAINT_EFFECT_PREFER_NO_SCHEDULE,
+    TAINT_EFFECT_NO_EXECUTE
+} taint_effect_t;
+
+/* Strings borrowed from the node object the entry holds a reference to. */
+typedef struct taint {
+    const char *key;
+    const char *value;  /* "" when absent */
+    taint_effect_t effect;
+} taint_t;
+
+/* Strings borrowed from the pod object the entry holds a reference to. */
+typedef struct toleration {
+    const char *key;    /* "" matches every key (operator Exists only) */
+    const char *value;  /* "" when absent */
+    int exists;         /* operator Exists: any value matches */
+    taint_effect_t effect;
+} toleration_t;
+
 typedef struct node_entry {
     char *name;
     json_t *object;
@@ -34,6 +57,10 @@ typedef struct node_entry {
     int unschedulable;
     int ready_condition;   /* Ready condition is "True" */
     int64_t heartbeat_ms;  /* 0 when the node reports none */
+    const json_t *labels;  /* metadata.labels, borrowed from object; may be NULL */
+    taint_t *taints;       /* spec.taints, owned; NULL when none */
+    size_t taint_count;
+    size_t prefer_taint_count;  /* of them PreferNoSchedule, for scoring */
     uint64_t generation;   /* relist sweep */
     usage_t *usage;        /* borrowed from the cache's usage table */
 } node_entry_t;
@@ -50,6 +77,9 @@ typedef struct pod_entry {
     int64_t memory_bytes;
     char *node_name;     /* spec.nodeName, NULL when unbound */
     char *assumed_node;  /* chosen here, bind not yet seen back */
+    const json_t *node_selector;  /* spec.nodeSelector, borrowed; NULL when empty */
+    toleration_t *tolerations;    /* spec.tolerations, owned; NULL when none */
+    size_t toleration_count;
     int terminal;        /* Succeeded or Failed */
     int waiting;         /* unbound, Pending, not being deleted */
     usage_t *counted;    /* where its requests are counted now */
@@ -64,7 +94,7 @@ typedef struct pod_entry {
 
 /* One reason and how many nodes gave it, for the "0/N nodes" message. */
 typedef struct reason_count {
-    char text[128];
+    char text[320];  /* room for a taint's longest key and value */
     int count;
 } reason_count_t;
 
@@ -184,6 +214,133 @@ static int count_from_json(const json_t *value, int64_t *out, const char *where,
     return 0;
 }
 
+/* NULL or "" gives TAINT_EFFECT_ANY; -1 for a name Kubernetes does not know. */
+static int taint_effect_parse(const char *text, taint_effect_t *effect)
+{
+    if (!text || !*text)
+        *effect = TAINT_EFFECT_ANY;
+    else if (strcmp(text, "NoSchedule") == 0)
+        *effect = TAINT_EFFECT_NO_SCHEDULE;
+    else if (strcmp(text, "PreferNoSchedule") == 0)
+        *effect = TAINT_EFFECT_PREFER_NO_SCHEDULE;
+    else if (strcmp(text, "NoExecute") == 0)
+        *effect = TAINT_EFFECT_NO_EXECUTE;
+    else
+        return -1;
+    return 0;
+}
+
+/* Reads spec.taints into a new array (caller owns *taints_p; NULL when the
+ * node has none). Strings stay borrowed from `object`. */
+static int parse_taints(const json_t *object, const char *name, taint_t **taints_p,
+                        size_t *count_p, size_t *prefer_p, kl_error_t *err)
+{
+    *taints_p = NULL;
+    *count_p = *prefer_p = 0;
+    json_t *list = json_object_get(json_object_get(object, "spec"), "taints");
+    if (!list || json_is_null(list) || (json_is_array(list) && json_array_size(list) == 0))
+        return 0;
+    if (!json_is_array(list))
+        return kl_error_set(err, KL_ERR_INVALID, "Node \"%s\": spec.taints: must be an array", name);
+    taint_t *taints = calloc(json_array_size(list), sizeof *taints);
+    if (!taints)
+        return kl_error_set(err, KL_ERR_INTERNAL, "out of memory reading Node \"%s\" taints", name);
+    size_t i, prefer = 0;
+    json_t *item;
+    json_array_foreach(list, i, item) {
+        const char *key = json_string_value(json_object_get(item, "key"));
+        json_t *value = json_object_get(item, "value");
+        const char *effect = json_string_value(json_object_get(item, "effect"));
+        const char *problem = NULL;
+        if (!key || !*key)
+            problem = "key: must be a non-empty string";
+        else if (value && !json_is_string(value))
+            problem = "value: must be a string";
+        else if (!effect || taint_effect_parse(effect, &taints[i].effect) < 0
+                 || taints[i].effect == TAINT_EFFECT_ANY)
+            problem = "effect: must be NoSchedule, PreferNoSchedule or NoExecute";
+        if (problem) {
+            free(taints);
+            return kl_error_set(err, KL_ERR_INVALID, "Node \"%s\": spec.taints[%zu].%s", name, i,
+                                problem);
+        }
+        taints[i].key = key;
+        taints[i].value = value ? json_string_value(value) : "";
+        prefer += taints[i].effect == TAINT_EFFECT_PREFER_NO_SCHEDULE;
+    }
+    *taints_p = taints;
+    *count_p = json_array_size(list);
+    *prefer_p = prefer;
+    return 0;
+}
+
+/* Reads spec.tolerations and spec.nodeSelector of a pod (caller owns
+ * *tolerations_p). Strings and the selector stay borrowed from `object`. */
+static int parse_placement(const json_t *object, toleration_t **tolerations_p, size_t *count_p,
+                           const json_t **selector_p, kl_error_t *err)
+{
+    *tolerations_p = NULL;
+    *count_p = 0;
+    *selector_p = NULL;
+    json_t *spec = json_object_get(object, "spec");
+    json_t *selector = json_object_get(spec, "nodeSelector");
+    if (selector && !json_is_null(selector)) {
+        if (!json_is_object(selector))
+            return kl_error_set(err, KL_ERR_INVALID, "spec.nodeSelector: must be a map of strings");
+        const char *key;
+        json_t *value;
+        json_object_foreach(selector, key, value)
+            if (!json_is_string(value))
+                return kl_error_set(err, KL_ERR_INVALID, "spec.nodeSelector[%s]: must be a string",
+                                    key);
+        if (json_object_size(selector) > 0)
+            *selector_p = selector;
+    }
+    json_t *list = json_object_get(spec, "tolerations");
+    if (!list || json_is_null(list) || (json_is_array(list) && json_array_size(list) == 0))
+        return 0;
+    if (!json_is_array(list))
+        return kl_error_set(err, KL_ERR_INVALID, "spec.tolerations: must be an array");
+    toleration_t *tolerations = calloc(json_array_size(list), sizeof *tolerations);
+    if (!tolerations)
+        return kl_error_set(err, KL_ERR_INTERNAL, "out of memory reading tolerations");
+    size_t i;
+    json_t *item;
+    json_array_foreach(list, i, item) {
+        json_t *key = json_object_get(item, "key");
+        json_t *value = json_object_get(item, "value");
+        json_t *operator = json_object_get(item, "operator");
+        json_t *effect = json_object_get(item, "effect");
+        const char *op = operator ? json_string_value(operator) : "Equal";
+        const char *problem = NULL;
+        if (!json_is_object(item))
+            problem = ": must be an object";
+        else if ((key && !json_is_string(key)) || (value && !json_is_string(value)))
+            problem = ": key and value must be strings";
+        else if (!op || (strcmp(op, "Equal") && strcmp(op, "Exists")))
+            problem = ".operator: must be Equal or Exists";
+        else if ((effect && !json_is_string(effect))
+                 || taint_effect_parse(json_string_value(effect), &tolerations[i].effect) < 0)
+            problem = ".effect: must be NoSchedule, PreferNoSchedule or NoExecute";
+        if (problem) {
+            free(tolerations);
+            return kl_error_set(err, KL_ERR_INVALID, "spec.tolerations[%zu]%s", i, problem);
+        }
+        tolerations[i].key = key ? json_string_value(key) : "";
+        tolerations[i].value = value ? json_string_value(value) : "";
+        tolerations[i].exists = strcmp(op, "Exists") == 0;
+        if (!*tolerations[i].key && !tolerations[i].exists) {
+            free(tolerations);
+            return kl_error_set(err, KL_ERR_INVALID,
+                                "spec.tolerations[%zu].operator: must be Exists when key is empty",
+                                i);
+        }
+    }
+    *tolerations_p = tolerations;
+    *count_p = json_array_size(list);
+    return 0;
+}
+
 int kl_sched_pod_requests(const json_t *pod, int64_t *cpu_milli, int64_t *memory_bytes,
                           kl_error_t *err)
 {
@@ -244,6 +401,7 @@ static void pod_entry_free(pod_entry_t **pod_p)
     free(pod->name);
     free(pod->node_name);
     free(pod->assumed_node);
+    free(pod->tolerations);
     json_decref(pod->object);
     free(pod);
     *pod_p = NULL;
@@ -265,6 +423,7 @@ static void node_entry_free(node_entry_t *node)
     if (!node)
         return;
     free(node->name);
+    free(node->taints);
     json_decref(node->object);
     free(node);
 }
@@ -493,6 +652,14 @@ static int parse_node(const json_t *object, node_entry_t *out, kl_error_t *err)
                                     name, i, inner.text);
         }
     }
+    out->labels = json_object_get(json_object_get(object, "metadata"), "labels");
+    if (out->labels && !json_is_object(out->labels))
+        return kl_error_set(err, KL_ERR_INVALID, "Node \"%s\": metadata.labels: must be a map",
+                            name);
+    /* Last, so that no failure above leaves the array to free. */
+    if (parse_taints(object, name, &out->taints, &out->taint_count, &out->prefer_taint_count,
+                     err) < 0)
+        return -1;
     out->name = (char *)name;  /* borrowed until the caller copies it */
     out->resource_version = resource_version_of(object);
     return 0;
@@ -529,8 +696,10 @@ int kl_sched_cache_node_upsert(kl_sched_cache_t *self, json_t *object, int64_t n
     if (found) {
         node_entry_t *node = self->nodes[at];
         node->generation = self->generation;
-        if (parsed.resource_version > 0 && parsed.resource_version < node->resource_version)
+        if (parsed.resource_version > 0 && parsed.resource_version < node->resource_version) {
+            free(parsed.taints);
             return 0;
+        }
         int changed = node_changed(self, node, &parsed, object, now_ms);
         node->cpu_allocatable = parsed.cpu_allocatable;
         node->memory_allocatable = parsed.memory_allocatable;
@@ -539,6 +708,11 @@ int kl_sched_cache_node_upsert(kl_sched_cache_t *self, json_t *object, int64_t n
         node->ready_condition = parsed.ready_condition;
         node->heartbeat_ms = parsed.heartbeat_ms;
         node->resource_version = parsed.resource_version;
+        node->labels = parsed.labels;
+        free(node->taints);
+        node->taints = parsed.taints;
+        node->taint_count = parsed.taint_count;
+        node->prefer_taint_count = parsed.prefer_taint_count;
         json_incref(object);
         json_decref(node->object);
         node->object = object;
@@ -549,9 +723,11 @@ int kl_sched_cache_node_upsert(kl_sched_cache_t *self, json_t *object, int64_t n
     if (self->node_count == self->node_alloc) {
         size_t alloc = self->node_alloc ? self->node_alloc * 2 : 16;
         node_entry_t **nodes = realloc(self->nodes, alloc * sizeof *nodes);
-        if (!nodes)
+        if (!nodes) {
+            free(parsed.taints);
             return kl_error_set(err, KL_ERR_INTERNAL, "out of memory adding Node \"%s\"",
                                 parsed.name);
+        }
         self->nodes = nodes;
         self->node_alloc = alloc;
     }
@@ -561,6 +737,7 @@ int kl_sched_cache_node_upsert(kl_sched_cache_t *self, json_t *object, int64_t n
     if (!node || !name || !usage) {
         free(node);
         free(name);
+        free(parsed.taints);
         return kl_error_set(err, KL_ERR_INTERNAL, "out of memory adding Node \"%s\"",
                             parsed.name);
     }
@@ -724,6 +901,14 @@ int kl_sched_cache_pod_upsert(kl_sched_cache_t *self, json_t *object, int64_t no
         return kl_error_set(err, KL_ERR_INVALID, "Pod \"%s\": spec.nodeName: must be a string",
                             key);
     }
+    toleration_t *tolerations;
+    size_t toleration_count;
+    const json_t *node_selector;
+    if (parse_placement(object, &tolerations, &toleration_count, &node_selector, &inner) < 0) {
+        if (pod)
+            pod_drop(self, pod);
+        return kl_error_set(err, inner.code, "Pod \"%s\": %s", key, inner.text);
+    }
     const char *node_name = json_string_value(node_value);
     if (node_name && !*node_name)
         node_name = NULL;
@@ -737,6 +922,7 @@ int kl_sched_cache_pod_upsert(kl_sched_cache_t *self, json_t *object, int64_t no
         if (!pod || !(pod->key = strdup(key)) || !(pod->name = strdup(name))
             || !(pod->namespace_name = strdup(namespace_name))) {
             pod_entry_free(&pod);
+            free(tolerations);
             return kl_error_set(err, KL_ERR_INTERNAL, "out of memory caching Pod \"%s\"", key);
         }
         pod->generation = self->generation;
@@ -748,6 +934,10 @@ int kl_sched_cache_pod_upsert(kl_sched_cache_t *self, json_t *object, int64_t no
     pod->resource_version = resource_version;
     pod->cpu_milli = cpu;
     pod->memory_bytes = memory;
+    free(pod->tolerations);
+    pod->tolerations = tolerations;
+    pod->toleration_count = toleration_count;
+    pod->node_selector = node_selector;
     if (!node_name || !pod->node_name || strcmp(node_name, pod->node_name) != 0) {
         free(pod->node_name);
         pod->node_name = node_name ? strdup(node_name) : NULL;

@@ -1,6 +1,8 @@
 # Unit tests of the core's own modules.
-check_PROGRAMS += tests/unit/test_bus tests/unit/test_quantity tests/unit/test_config tests/unit/test_loader
-TESTS += tests/unit/test_bus tests/unit/test_quantity tests/unit/test_config tests/unit/test_loader
+check_PROGRAMS += tests/unit/test_bus tests/unit/test_quantity tests/unit/test_config tests/unit/test_loader \
+	tests/unit/test_controller_host
+TESTS += tests/unit/test_bus tests/unit/test_quantity tests/unit/test_config tests/unit/test_loader \
+	tests/unit/test_controller_host tests/unit/valgrind.sh
 tests_unit_test_bus_CFLAGS = $(KL_TEST_CFLAGS)
 tests_unit_test_bus_LDADD = $(KL_TEST_LDADD)
 tests_unit_test_quantity_CFLAGS = $(KL_TEST_CFLAGS)
@@ -9,3 +11,5 @@ tests_unit_test_config_CFLAGS = $(KL_TEST_CFLAGS)
 tests_unit_test_config_LDADD = $(KL_TEST_LDADD)
 tests_unit_test_loader_CFLAGS = $(KL_TEST_CFLAGS)
 tests_unit_test_loader_LDADD = $(KL_TEST_LDADD)
+tests_unit_test_controller_host_CFLAGS = $(KL_TEST_CFLAGS)
+tests_unit_test_controller_host_LDADD = $(KL_TEST_LDADD)

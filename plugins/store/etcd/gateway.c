@@ -319,7 +319,7 @@ static void note_failure(char *tried, size_t size, const char *why)
 {
     size_t used = strlen(tried);
     if (used + 3 < size)
-        snprintf(tried + used, size - used, "%s%s", used ? "; " : "", why);
+        snprintf(tried + used, size - used, "%s%.*s", used ? "; " : "", (int)(size - used - 3), why);
 }
 
 json_t *kl_gateway_call(kl_gateway_t *gw, const char *path, const json_t *body, int *maybe_applied,

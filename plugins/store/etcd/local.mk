@@ -1,1 +1,8 @@
-# (placeholder)
+# The etcd store plugin: talks to etcd 3.4 through its v3 JSON gateway.
+plugin_LTLIBRARIES += plugins/store/etcd/store_etcd.la
+plugins_store_etcd_store_etcd_la_SOURCES = plugins/store/etcd/etcd.c \
+	plugins/store/etcd/gateway.c plugins/store/etcd/gateway.h \
+	plugins/store/etcd/base64.c plugins/store/etcd/base64.h
+plugins_store_etcd_store_etcd_la_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
+plugins_store_etcd_store_etcd_la_LDFLAGS = $(KL_PLUGIN_LDFLAGS)
+plugins_store_etcd_store_etcd_la_LIBADD = $(CURL_LIBS) $(JANSSON_LIBS)

@@ -369,8 +369,14 @@ static int check_integrity(sqlite_store_t *s, kl_error_t *err)
         sqlite3_finalize(st);
         return 0;
     }
-    kl_error_set(err, KL_ERR_INVALID, "sqlite store (%s): the database is corrupt: %.300s", s->path,
-                 result ? result : sqlite3_errmsg(s->db));
+    /* quick_check reports "*** in database main ***" and then one line per
+     * problem; keep the error to one line. */
+    const char *detail = result ? result : sqlite3_errmsg(s->db);
+    if (strncmp(detail, "*** in database main ***\n", 25) == 0)
+        detail += 25;
+    kl_error_set(err, KL_ERR_INVALID, "sqlite store (%s): the database is corrupt: %.300s", s->path, detail);
+    for (char *nl = strchr(err ? err->text : "", '\n'); nl; nl = strchr(nl, '\n'))
+        *nl = ' ';
     sqlite3_finalize(st);
     return -1;
 }
