@@ -29,9 +29,22 @@ if [ $status -ne 0 ]; then
         echo "---- $log"; grep -E -B2 -A12 "^(not ok|Bail out)" "$log" | head -60
     done
 fi
+# valgrind cannot run sanitized binaries: a plain build serves its check.
+trs_dirs="$build"
+if [ "${KEELSON_SANITIZE:-0}" = 1 ] && command -v valgrind >/dev/null; then
+    plain="$top/_build_plain"
+    mkdir -p "$plain"
+    (cd "$plain" && { [ -f Makefile ] || "$top/configure" -q --enable-werror; } \
+        && make -j"$(nproc)" >make.log 2>&1 \
+        && make check TESTS=tests/unit/valgrind.sh >check.log 2>&1)
+    [ $? -ne 0 ] && status=1
+    grep -E "^(PASS|FAIL|ERROR|SKIP):" "$plain/check.log" | sed 's/^/  /'
+    trs_dirs="$trs_dirs $plain/tests/unit/valgrind.trs"
+fi
+
 # Totals over every TAP result of every test program.
-passed=$(cat $(find . -name '*.trs') 2>/dev/null | grep -c -E '^:test-result: (PASS|XFAIL|SKIP)')
-failed=$(cat $(find . -name '*.trs') 2>/dev/null | grep -c -E '^:test-result: (FAIL|XPASS|ERROR)')
+passed=$(cat $(find $trs_dirs -name '*.trs') 2>/dev/null | grep -c -E '^:test-result: (PASS|XFAIL|SKIP)')
+failed=$(cat $(find $trs_dirs -name '*.trs') 2>/dev/null | grep -c -E '^:test-result: (FAIL|XPASS|ERROR)')
 [ $status -ne 0 ] && [ "$failed" -eq 0 ] && failed=1
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
