@@ -1,7 +1,9 @@
-/* The kubelet actor: node registration and heartbeats, the watch of its
- * pods, container start/poll/restart/stop through the runtime plugin, and
- * pod status reports. Pod rules live in pod_status.c. */
+/* The kubelet actor: registration and heartbeats of the node(s) it serves,
+ * the watch of their pods, container pull/start/poll/restart/stop through
+ * the runtime plugin, adoption after a restart, pod status reports and the
+ * kubelet-<node>.logs service. Pod rules live in pod_status.c. */
 #include <inttypes.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -9,6 +11,7 @@
 
 #include "bus.h"
 #include "kubelet.h"
+#include "kubelet_service.h"
 #include "list_watch.h"
 #include "log.h"
 #include "node_info.h"
@@ -20,45 +23,97 @@
 #define REGISTER_RETRY_MAX_MS 10000
 #define DEFAULT_GRACE_MS 30000
 #define SHUTDOWN_GRACE_MS 1000   /* per container when the kubelet itself stops */
+#define ORPHAN_GRACE_MS 2000     /* containers of pods that are gone, found at start */
+#define KILL_GIVE_UP_MS 10000    /* after SIGKILL, remove() regardless */
+#define NODE_IN_FLIGHT_MAX 128   /* node requests pipelined at once */
+#define NODE_REPLY_TIMEOUT_MS 5000
+#define SERVICE_HELLO_MS 10000   /* re-register the service (the master may restart) */
+#define LOGS_DEFAULT_BYTES (64 * 1024)
+#define LOGS_MAX_BYTES (1024 * 1024)
+#define NODE_ANNOTATION_SERVICE "keelson.io/kubelet-service"
+
+typedef enum node_op {
+    NODE_IDLE = 0,
+    NODE_CREATING,
+    NODE_GETTING,     /* it existed: fetch it to keep its metadata */
+    NODE_REPLACING,   /* write our status over the existing one */
+    NODE_HEARTBEAT
+} node_op_t;
+
+/* One node this kubelet serves. Its API requests are pipelined. */
+typedef struct knode {
+    char *name;
+    size_t index;
+    json_t *object;          /* the Node as last written (or to register) */
+    int registered;
+    node_op_t op;            /* the request in flight */
+    char request_key[32];    /* its id, the key in kubelet_t.node_requests */
+    int64_t sent_ms;
+    int64_t due_ms;          /* next registration attempt or heartbeat */
+    int64_t retry_ms;
+    int complaining;
+} knode_t;
 
 typedef struct kpod {
     char *key;  /* "namespace/name" */
     char *namespace_name;
     char *name;
     char *uid;
+    knode_t *node;         /* borrowed: the node it is bound to */
     json_t *object;        /* the latest Pod seen */
     int64_t resource_version;
     kl_pod_track_t track;
     int valid;             /* track holds the pod's containers */
     int inert;             /* finished before this kubelet saw it: leave alone */
+    zlistx_t *leftovers;   /* ids of adopted containers of an inert pod (strings) */
     json_t *reported;      /* the last status written */
     uint64_t reported_version;  /* kl_pod_track_version() of `reported` */
     int64_t grace_ms;
     uint64_t generation;
 } kpod_t;
 
+/* A container on its way out: SIGTERM sent, SIGKILL when the grace ends. */
+typedef struct kterm {
+    char id[KL_CONTAINER_ID_MAX];
+    char what[160];          /* "pod ns/name container c", for log lines */
+    int64_t kill_at_ms;
+    int64_t give_up_ms;      /* 0 until SIGKILL went out */
+} kterm_t;
+
+/* A container list() reported at start, waiting for the first pod list. */
+typedef struct kfound {
+    char *id, *pod_key, *pod_uid, *container_name;
+    kl_container_status_t status;
+} kfound_t;
+
 typedef struct kubelet {
     kl_kubelet_config_t *config;
+    kl_plugin_t *plugin;
     const kl_runtime_ops_t *runtime;
     void *runtime_state;
-    char node_name[256];
+    int has_pull, has_list, has_logs, has_kill;
+    char node_name[256];     /* the base name */
     int64_t cpu_milli;
     int64_t memory_bytes;
     int64_t max_pods;
     int heartbeat_ms;
     int sync_ms;
     char runtime_version[128];
-    kl_bus_client_t *api;
+    kl_bus_client_t *api;        /* synchronous pod requests */
+    kl_bus_client_t *node_api;   /* pipelined node requests */
     kl_list_watch_t *watch;
+    kl_kubelet_service_t *service;
+    char service_name[300];
+    int64_t next_hello_ms;
+    size_t node_count;
+    knode_t *nodes;              /* node_count entries */
+    zhashx_t *node_by_name;      /* name -> knode_t (borrowed) */
+    zhashx_t *node_requests;     /* request id -> knode_t (borrowed) */
+    size_t node_in_flight;
     zhashx_t *pods;        /* key -> kpod_t (owned) */
+    zlistx_t *terminating; /* kterm_t (owned) */
+    zlistx_t *found;       /* kfound_t (owned); NULL once adoption is done */
     uint64_t generation;
-    json_t *node;          /* the Node as last written */
-    int registered;
-    int64_t register_at_ms;
-    int64_t register_retry_ms;
-    int register_complaining;
-    int heartbeat_complaining;
-    int64_t next_heartbeat_ms;
     int64_t next_sync_ms;
     int64_t api_quiet_until_ms;
 } kubelet_t;
@@ -87,112 +142,326 @@ static json_t *api_request(kubelet_t *self, const char *method, json_t *payload,
     return reply;
 }
 
-/* ---- node ------------------------------------------------------------- */
+/* ---- nodes: pipelined registration and heartbeats ----------------------- */
 
-static void node_register(kubelet_t *self, int64_t now)
+static int node_send(kubelet_t *self, knode_t *node, node_op_t op, const char *method,
+                     json_t *payload, int64_t now)
 {
+    uint64_t id = 0;
     kl_error_t err;
-    kl_node_heartbeat(self->node, now);
-    json_t *payload = json_pack("{s:O}", "object", self->node);
-    json_t *reply = api_request(self, "api.create", payload, &err);
+    int rc = kl_bus_send(self->node_api, method, payload, &id, &err);
     json_decref(payload);
-    if (!reply && err.code == KL_ERR_EXISTS) {
-        /* Registered before (a restart): keep its metadata, replace status. */
-        payload = json_pack("{s:s, s:s}", "kind", "Node", "name", self->node_name);
-        json_t *existing = api_request(self, "api.get", payload, &err);
-        json_decref(payload);
-        if (existing) {
-            json_object_set(existing, "status", json_object_get(self->node, "status"));
-            json_object_del(json_object_get(existing, "metadata"), "resourceVersion");
-            payload = json_pack("{s:o}", "object", existing);
-            reply = api_request(self, "api.update_status", payload, &err);
-            json_decref(payload);
-        }
+    if (rc < 0) {
+        kl_debug(COMPONENT, "node %s: cannot send %s: %s", node->name, method, err.text);
+        return -1;
     }
-    if (!reply) {
-        if (!self->register_complaining)
-            kl_warn(COMPONENT, "cannot register node %s yet (%s); retrying", self->node_name,
-                    err.text);
-        self->register_complaining = 1;
-        self->register_at_ms = now + self->register_retry_ms;
-        self->register_retry_ms = self->register_retry_ms * 2 > REGISTER_RETRY_MAX_MS
-                                      ? REGISTER_RETRY_MAX_MS : self->register_retry_ms * 2;
-        return;
-    }
-    json_decref(self->node);
-    self->node = reply;
-    self->registered = 1;
-    self->register_complaining = 0;
-    self->register_retry_ms = 500;
-    self->next_heartbeat_ms = now + self->heartbeat_ms;
-    kl_info(COMPONENT, "node %s registered", self->node_name);
+    snprintf(node->request_key, sizeof node->request_key, "%" PRIu64, id);
+    zhashx_insert(self->node_requests, node->request_key, node);
+    node->op = op;
+    node->sent_ms = now;
+    self->node_in_flight++;
+    return 0;
 }
 
-static void node_heartbeat(kubelet_t *self, int64_t now)
+/* The Node without its resourceVersion: the kubelet is the only writer of
+ * its node's status, so its writes are unconditional. */
+static json_t *node_write_payload(const json_t *object)
 {
-    kl_node_heartbeat(self->node, now);
-    /* Unconditional: the kubelet is the only writer of its node's status. */
-    json_t *object = json_copy(self->node);
-    json_t *metadata = json_deep_copy(json_object_get(self->node, "metadata"));
+    json_t *copy = json_copy((json_t *)object);
+    json_t *metadata = json_deep_copy(json_object_get(object, "metadata"));
     json_object_del(metadata, "resourceVersion");
-    json_object_set_new(object, "metadata", metadata);
-    json_t *payload = json_pack("{s:o}", "object", object);
-    kl_error_t err;
-    json_t *reply = api_request(self, "api.update_status", payload, &err);
-    json_decref(payload);
-    self->next_heartbeat_ms = now + self->heartbeat_ms;
+    json_object_set_new(copy, "metadata", metadata);
+    return json_pack("{s:o}", "object", copy);
+}
+
+static void node_retry_later(kubelet_t *self, knode_t *node, const char *what,
+                             const kl_error_t *err, int64_t now)
+{
+    if (!node->complaining)
+        kl_warn(COMPONENT, "%s node %s failed (%s); retrying", what, node->name, err->text);
+    node->complaining = 1;
+    if (node->registered) {
+        node->due_ms = now + self->heartbeat_ms;
+        return;
+    }
+    node->due_ms = now + node->retry_ms;
+    node->retry_ms = node->retry_ms * 2 > REGISTER_RETRY_MAX_MS ? REGISTER_RETRY_MAX_MS
+                                                                : node->retry_ms * 2;
+}
+
+static void node_reply(kubelet_t *self, knode_t *node, json_t *reply, const kl_error_t *err,
+                       int64_t now)
+{
+    node_op_t op = node->op;
+    node->op = NODE_IDLE;
+    if (op == NODE_CREATING && !reply && err->code == KL_ERR_EXISTS) {
+        /* Registered before (a restart): keep its metadata, replace status. */
+        json_t *payload = json_pack("{s:s, s:s}", "kind", "Node", "name", node->name);
+        if (node_send(self, node, NODE_GETTING, "api.get", payload, now) == 0)
+            return;
+    }
+    if (op == NODE_GETTING && reply) {
+        json_object_set(reply, "status", json_object_get(node->object, "status"));
+        json_t *annotations = json_object_get(json_object_get(node->object, "metadata"),
+                                              "annotations");
+        json_t *metadata = json_object_get(reply, "metadata");
+        if (json_is_object(metadata) && annotations) {
+            if (!json_is_object(json_object_get(metadata, "annotations")))
+                json_object_set_new(metadata, "annotations", json_object());
+            json_object_update(json_object_get(metadata, "annotations"), annotations);
+        }
+        /* api.update keeps status and update_status keeps metadata: the
+         * annotation naming this kubelet's service rides on the update. */
+        json_t *payload = node_write_payload(reply);
+        json_decref(reply);
+        if (node_send(self, node, NODE_REPLACING, "api.update", payload, now) == 0)
+            return;
+        reply = NULL;
+    }
+    if (op == NODE_REPLACING && reply) {
+        /* The spec and metadata are ours now; write the status. */
+        json_object_set(reply, "status", json_object_get(node->object, "status"));
+        json_decref(node->object);
+        node->object = reply;
+        json_t *payload = node_write_payload(node->object);
+        if (node_send(self, node, NODE_HEARTBEAT, "api.update_status", payload, now) == 0) {
+            node->registered = 1;
+            kl_info(COMPONENT, "node %s registered", node->name);
+            return;
+        }
+        reply = NULL;
+    }
     if (reply) {
-        json_decref(self->node);
-        self->node = reply;
-        if (self->heartbeat_complaining)
-            kl_info(COMPONENT, "heartbeats of node %s are getting through again",
-                    self->node_name);
-        self->heartbeat_complaining = 0;
+        json_decref(node->object);
+        node->object = reply;
+        if (!node->registered)
+            kl_info(COMPONENT, "node %s registered", node->name);
+        else if (node->complaining)
+            kl_info(COMPONENT, "heartbeats of node %s are getting through again", node->name);
+        node->registered = 1;
+        node->complaining = 0;
+        node->retry_ms = 500;
         return;
     }
-    if (err.code == KL_ERR_NOT_FOUND) {
-        kl_warn(COMPONENT, "node %s was deleted from the API; registering it again",
-                self->node_name);
-        self->registered = 0;
-        self->register_at_ms = now;
+    kl_error_t failure = *err;
+    if (failure.code == KL_OK)
+        kl_error_set(&failure, KL_ERR_INTERNAL, "the API replied without the node");
+    if (op == NODE_HEARTBEAT && failure.code == KL_ERR_NOT_FOUND) {
+        kl_warn(COMPONENT, "node %s was deleted from the API; registering it again", node->name);
+        node->registered = 0;
+        node->due_ms = now;
+        node->retry_ms = 500;
         return;
     }
-    if (!self->heartbeat_complaining)
-        kl_warn(COMPONENT, "heartbeat of node %s failed: %s", self->node_name, err.text);
-    self->heartbeat_complaining = 1;
+    node_retry_later(self, node, op == NODE_HEARTBEAT ? "heartbeat of" : "registering",
+                     &failure, now);
+}
+
+/* Handles every node reply that has arrived. */
+static void nodes_receive(kubelet_t *self)
+{
+    for (;;) {
+        uint64_t id = 0;
+        kl_error_t err;
+        kl_error_clear(&err);
+        json_t *reply = kl_bus_recv(self->node_api, &id, 0, &err);
+        if (!reply && (err.code == KL_ERR_TIMEOUT || id == 0))
+            return;
+        char key[32];
+        snprintf(key, sizeof key, "%" PRIu64, id);
+        knode_t *node = zhashx_lookup(self->node_requests, key);
+        if (!node) {
+            json_decref(reply);  /* late: that request was given up */
+            continue;
+        }
+        zhashx_delete(self->node_requests, key);
+        self->node_in_flight--;
+        node_reply(self, node, reply, &err, now_ms());
+    }
+}
+
+/* Sends the registrations and heartbeats that are due; returns the ms until
+ * the next one. Heartbeat times were spread over the interval at start, so
+ * a thousand nodes send a steady trickle instead of a burst. */
+static int64_t nodes_step(kubelet_t *self, int64_t now)
+{
+    int64_t wait = self->heartbeat_ms;
+    for (size_t i = 0; i < self->node_count; i++) {
+        knode_t *node = &self->nodes[i];
+        if (node->op != NODE_IDLE) {
+            if (now - node->sent_ms < NODE_REPLY_TIMEOUT_MS) {
+                if (node->sent_ms + NODE_REPLY_TIMEOUT_MS - now < wait)
+                    wait = node->sent_ms + NODE_REPLY_TIMEOUT_MS - now;
+                continue;
+            }
+            zhashx_delete(self->node_requests, node->request_key);
+            self->node_in_flight--;
+            kl_error_t err;
+            kl_error_set(&err, KL_ERR_TIMEOUT, "no reply within %d ms", NODE_REPLY_TIMEOUT_MS);
+            node_op_t op = node->op;
+            node->op = NODE_IDLE;
+            node_retry_later(self, node, op == NODE_HEARTBEAT ? "heartbeat of" : "registering",
+                             &err, now);
+        }
+        if (node->due_ms > now) {
+            if (node->due_ms - now < wait)
+                wait = node->due_ms - now;
+            continue;
+        }
+        if (self->node_in_flight >= NODE_IN_FLIGHT_MAX) {
+            wait = 0;
+            break;
+        }
+        kl_node_heartbeat(node->object, now);
+        if (!node->registered) {
+            json_t *payload = json_pack("{s:O}", "object", node->object);
+            node_send(self, node, NODE_CREATING, "api.create", payload, now);
+            node->due_ms = now + self->heartbeat_ms;
+        } else {
+            node_send(self, node, NODE_HEARTBEAT, "api.update_status",
+                      node_write_payload(node->object), now);
+            node->due_ms = now + self->heartbeat_ms;
+        }
+    }
+    return wait < 0 ? 0 : wait;
+}
+
+/* Keeps nodes alive while a fallback stop() blocks the loop. */
+static void nodes_pump(kubelet_t *self)
+{
+    nodes_receive(self);
+    nodes_step(self, now_ms());
 }
 
 /* ---- containers ------------------------------------------------------- */
 
-static void container_remove(kubelet_t *self, kpod_t *pod, const char *id, int grace_ms)
+static void container_remove(kubelet_t *self, const char *what, const char *id)
 {
     kl_error_t err;
     kl_error_clear(&err);
-    if (grace_ms >= 0 && self->runtime->stop
-        && self->runtime->stop(self->runtime_state, id, grace_ms, &err) < 0)
-        kl_debug(COMPONENT, "pod %s: stopping container %s: %s", pod->key, id, err.text);
+    if (self->runtime->remove(self->runtime_state, id, &err) < 0 && err.code != KL_ERR_NOT_FOUND)
+        kl_warn(COMPONENT, "%s: removing container %s failed: %s", what, id, err.text);
+}
+
+/* Stops and removes a container. With kill() this only sends SIGTERM and
+ * leaves the rest to terminating_step(), so the loop never waits out a
+ * grace period; without it, stop() blocks as a 1.0 runtime requires. */
+static void container_terminate(kubelet_t *self, const char *what, const char *id, int grace_ms)
+{
+    kl_error_t err;
     kl_error_clear(&err);
-    if (self->runtime->remove && self->runtime->remove(self->runtime_state, id, &err) < 0)
-        kl_warn(COMPONENT, "pod %s: removing container %s failed: %s", pod->key, id, err.text);
+    if (grace_ms < 0) {
+        container_remove(self, what, id);
+        return;
+    }
+    if (!self->has_kill) {
+        if (self->runtime->stop(self->runtime_state, id, grace_ms, &err) < 0)
+            kl_debug(COMPONENT, "%s: stopping container %s: %s", what, id, err.text);
+        container_remove(self, what, id);
+        nodes_pump(self);
+        return;
+    }
+    if (self->runtime->kill(self->runtime_state, id, SIGTERM, &err) < 0) {
+        if (err.code != KL_ERR_NOT_FOUND)
+            kl_debug(COMPONENT, "%s: SIGTERM to container %s: %s", what, id, err.text);
+        container_remove(self, what, id);
+        return;
+    }
+    kterm_t *term = calloc(1, sizeof *term);
+    if (!term) {
+        container_remove(self, what, id);
+        return;
+    }
+    snprintf(term->id, sizeof term->id, "%s", id);
+    snprintf(term->what, sizeof term->what, "%s", what);
+    term->kill_at_ms = now_ms() + grace_ms;
+    zlistx_add_end(self->terminating, term);
+}
+
+/* On the sync tick: removes what has exited, SIGKILLs what outlived its
+ * grace period, and gives up on what even SIGKILL did not end. */
+static void terminating_step(kubelet_t *self, int64_t now)
+{
+    kterm_t *term = zlistx_first(self->terminating);
+    while (term) {
+        void *handle = zlistx_cursor(self->terminating);
+        kl_container_status_t status;
+        memset(&status, 0, sizeof status);
+        kl_error_t err;
+        kl_error_clear(&err);
+        int rc = self->runtime->status(self->runtime_state, term->id, &status, &err);
+        int done = (rc < 0 && err.code == KL_ERR_NOT_FOUND)
+                   || (rc == 0 && status.state == KL_CONTAINER_EXITED);
+        if (!done && term->give_up_ms && now >= term->give_up_ms) {
+            kl_warn(COMPONENT, "%s: container %s outlived SIGKILL by %d ms; removing it anyway",
+                    term->what, term->id, KILL_GIVE_UP_MS);
+            done = 1;
+        } else if (!done && !term->give_up_ms && now >= term->kill_at_ms) {
+            kl_info(COMPONENT, "%s: container %s ignored SIGTERM for its grace period; "
+                    "sending SIGKILL", term->what, term->id);
+            kl_error_clear(&err);
+            if (self->runtime->kill(self->runtime_state, term->id, SIGKILL, &err) < 0)
+                kl_debug(COMPONENT, "%s: SIGKILL to container %s: %s", term->what, term->id,
+                         err.text);
+            term->give_up_ms = now + KILL_GIVE_UP_MS;
+        }
+        if (done)
+            container_remove(self, term->what, term->id);
+        term = zlistx_next(self->terminating);
+        if (done)
+            zlistx_delete(self->terminating, handle);
+    }
 }
 
 static void pod_kill(kubelet_t *self, kpod_t *pod, int grace_ms)
 {
+    char what[160];
+    if (pod->leftovers) {
+        snprintf(what, sizeof what, "pod %s", pod->key);
+        for (char *id = zlistx_first(pod->leftovers); id; id = zlistx_next(pod->leftovers))
+            container_terminate(self, what, id, -1);
+        zlistx_purge(pod->leftovers);
+    }
     if (!pod->valid)
         return;
     for (size_t i = 0; i < pod->track.count; i++) {
         kl_container_track_t *c = &pod->track.containers[i];
         const char *id = c->id[0] ? c->id : c->phase == KL_CONTAINER_TERMINATED ? c->exit.id : "";
+        snprintf(what, sizeof what, "pod %.100s container %.50s", pod->key, c->name);
         if (id[0])
-            container_remove(self, pod, id, c->phase == KL_CONTAINER_TERMINATED ? -1 : grace_ms);
+            container_terminate(self, what, id,
+                                c->phase == KL_CONTAINER_TERMINATED ? -1 : grace_ms);
         c->id[0] = '\0';
-        /* stop() blocks up to the grace period: keep the node alive
-         * between containers that take their time. */
-        int64_t now = now_ms();
-        if (self->registered && now >= self->next_heartbeat_ms)
-            node_heartbeat(self, now);
         c->exit.id[0] = '\0';
     }
+}
+
+/* Pulls the container's image as its imagePullPolicy says, when the
+ * runtime can. 0 to go on with start(). */
+static int container_pull(kubelet_t *self, kpod_t *pod, kl_container_track_t *c,
+                          const json_t *spec, int64_t now)
+{
+    if (!self->has_pull)
+        return 0;
+    kl_pull_policy_t policy;
+    kl_error_t err;
+    kl_error_clear(&err);
+    json_t *policy_text = json_object_get(spec, "imagePullPolicy");
+    if (policy_text && !json_is_string(policy_text)) {
+        kl_error_set(&err, KL_ERR_INVALID, "spec.containers[%s].imagePullPolicy: must be a "
+                     "string", c->name);
+    } else if (kl_pull_policy_parse(json_string_value(policy_text), c->image, &policy,
+                                    &err) == 0
+               && self->runtime->pull(self->runtime_state, c->image, policy, &err) == 0) {
+        return 0;
+    }
+    if (err.code == KL_OK)
+        kl_error_set(&err, KL_ERR_INTERNAL, "the runtime failed to pull without saying why");
+    if (c->start_failures == 0)
+        kl_warn(COMPONENT, "pod %s: image %s of container %s did not pull: %s", pod->key,
+                c->image, c->name, err.text);
+    kl_container_pull_failed(c, &err, now);
+    return -1;
 }
 
 static void container_start(kubelet_t *self, kpod_t *pod, size_t index, int64_t now)
@@ -205,6 +474,8 @@ static void container_start(kubelet_t *self, kpod_t *pod, size_t index, int64_t 
                                                     "containers"), index),
         .pod = pod->object,
     };
+    if (container_pull(self, pod, c, request.container, now) < 0)
+        return;
     char id[KL_CONTAINER_ID_MAX] = "";
     kl_error_t err;
     kl_error_clear(&err);
@@ -257,7 +528,7 @@ static void container_poll(kubelet_t *self, kpod_t *pod, kl_container_track_t *c
         char old[KL_CONTAINER_ID_MAX];
         snprintf(old, sizeof old, "%s", c->id);
         c->id[0] = '\0';
-        container_remove(self, pod, old, -1);
+        container_remove(self, pod->key, old);
     }
 }
 
@@ -362,6 +633,7 @@ static void kpod_free(kpod_t **pod_p)
     kl_pod_track_clear(&pod->track);
     json_decref(pod->object);
     json_decref(pod->reported);
+    zlistx_destroy(&pod->leftovers);
     free(pod->key);
     free(pod->namespace_name);
     free(pod->name);
@@ -373,6 +645,12 @@ static void kpod_free(kpod_t **pod_p)
 static void kpod_destructor(void **item)
 {
     kpod_free((kpod_t **)item);
+}
+
+static void free_destructor(void **item)
+{
+    free(*item);
+    *item = NULL;
 }
 
 static void pod_forget(kubelet_t *self, kpod_t *pod, int grace_ms)
@@ -388,6 +666,8 @@ static void pod_upsert(kubelet_t *self, json_t *object)
     const char *name = json_string_value(json_object_get(metadata, "name"));
     const char *namespace_name = json_string_value(json_object_get(metadata, "namespace"));
     const char *uid = json_string_value(json_object_get(metadata, "uid"));
+    const char *node_name = json_string_value(json_object_get(json_object_get(object, "spec"),
+                                                              "nodeName"));
     if (!name || !*name) {
         kl_warn(COMPONENT, "ignoring a pod without metadata.name");
         return;
@@ -397,6 +677,13 @@ static void pod_upsert(kubelet_t *self, json_t *object)
     char key[512];
     snprintf(key, sizeof key, "%s/%s", namespace_name, name);
     kpod_t *pod = zhashx_lookup(self->pods, key);
+    /* With several nodes the watch sees every pod: keep those of ours. */
+    knode_t *node = node_name ? zhashx_lookup(self->node_by_name, node_name) : NULL;
+    if (!node) {
+        if (pod)
+            pod_forget(self, pod, (int)pod->grace_ms);
+        return;
+    }
     if (pod && uid && pod->uid && strcmp(uid, pod->uid) != 0) {
         /* Same name, new pod: the old one was deleted meanwhile. */
         pod_forget(self, pod, (int)pod->grace_ms);
@@ -419,12 +706,14 @@ static void pod_upsert(kubelet_t *self, json_t *object)
         kpod_free(&pod);
         return;
     }
+    pod->node = node;
     pod->object = json_incref(object);
     pod->resource_version = resource_version;
     pod->generation = self->generation;
     json_t *grace = json_object_get(json_object_get(object, "spec"),
                                     "terminationGracePeriodSeconds");
     pod->grace_ms = json_is_integer(grace) && json_integer_value(grace) >= 0
+                        && json_integer_value(grace) <= 86400
                         ? json_integer_value(grace) * 1000 : DEFAULT_GRACE_MS;
     const char *phase = json_string_value(json_object_get(json_object_get(object, "status"),
                                                           "phase"));
@@ -435,9 +724,116 @@ static void pod_upsert(kubelet_t *self, json_t *object)
         kl_warn(COMPONENT, "cannot run pod %s: %s", key, err.text);
     } else {
         pod->valid = 1;
-        kl_info(COMPONENT, "pod %s assigned; starting %zu container(s)", key, pod->track.count);
+        kl_info(COMPONENT, "pod %s assigned to %s; %zu container(s)", key, node->name,
+                pod->track.count);
     }
     zhashx_insert(self->pods, pod->key, pod);
+}
+
+/* ---- adoption ----------------------------------------------------------- */
+
+static void kfound_destructor(void **item)
+{
+    kfound_t *found = *item;
+    if (!found)
+        return;
+    free(found->id);
+    free(found->pod_key);
+    free(found->pod_uid);
+    free(found->container_name);
+    free(found);
+    *item = NULL;
+}
+
+static int on_container_found(const kl_container_info_t *info, void *arg)
+{
+    kubelet_t *self = arg;
+    if (!info || !info->id || !info->id[0])
+        return 0;
+    kfound_t *found = calloc(1, sizeof *found);
+    char key[512];
+    snprintf(key, sizeof key, "%s/%s", info->pod_namespace && *info->pod_namespace
+             ? info->pod_namespace : "default", info->pod_name ? info->pod_name : "");
+    if (!found || !(found->id = strdup(info->id)) || !(found->pod_key = strdup(key))
+        || !(found->pod_uid = strdup(info->pod_uid ? info->pod_uid : ""))
+        || !(found->container_name = strdup(info->container_name ? info->container_name : ""))) {
+        kfound_destructor((void **)&found);
+        return 1;
+    }
+    found->status = info->status;
+    found->status.reason[sizeof found->status.reason - 1] = '\0';
+    found->status.message[sizeof found->status.message - 1] = '\0';
+    zlistx_add_end(self->found, found);
+    return 0;
+}
+
+static int restart_count_of(const json_t *pod, const char *container_name)
+{
+    size_t i;
+    json_t *status;
+    json_array_foreach(json_object_get(json_object_get(pod, "status"), "containerStatuses"), i,
+                       status) {
+        const char *name = json_string_value(json_object_get(status, "name"));
+        json_t *count = json_object_get(status, "restartCount");
+        if (name && strcmp(name, container_name) == 0 && json_is_integer(count))
+            return (int)json_integer_value(count);
+    }
+    return 0;
+}
+
+/* After the first pod list: each container a previous kubelet left behind
+ * either belongs to a pod still bound here (tracked again, not restarted)
+ * or is stopped and removed. */
+static void adopt_found(kubelet_t *self, int64_t now)
+{
+    size_t adopted = 0, removed = 0;
+    for (kfound_t *found = zlistx_first(self->found); found; found = zlistx_next(self->found)) {
+        kpod_t *pod = zhashx_lookup(self->pods, found->pod_key);
+        int same_pod = pod && (!found->pod_uid[0] || !pod->uid
+                               || strcmp(found->pod_uid, pod->uid) == 0);
+        kl_container_track_t *c = NULL;
+        for (size_t i = 0; same_pod && pod->valid && i < pod->track.count; i++)
+            if (strcmp(pod->track.containers[i].name, found->container_name) == 0
+                && !pod->track.containers[i].id[0])
+                c = &pod->track.containers[i];
+        if (c) {
+            kl_container_adopt(c, found->id, restart_count_of(pod->object, c->name));
+            if (kl_container_observe(c, pod->track.policy, &found->status, now)) {
+                char old[KL_CONTAINER_ID_MAX];
+                snprintf(old, sizeof old, "%s", c->id);
+                c->id[0] = '\0';
+                container_remove(self, pod->key, old);
+            }
+            kl_info(COMPONENT, "pod %s: adopted container %s (%s)", pod->key, c->name,
+                    found->id);
+            adopted++;
+            continue;
+        }
+        if (same_pod && pod->inert) {
+            /* A finished pod keeps its exited containers until it is deleted. */
+            if (!pod->leftovers) {
+                pod->leftovers = zlistx_new();
+                zlistx_set_destructor(pod->leftovers, free_destructor);
+            }
+            char *id = strdup(found->id);
+            if (pod->leftovers && id)
+                zlistx_add_end(pod->leftovers, id);
+            else
+                free(id);
+            continue;
+        }
+        char what[160];
+        snprintf(what, sizeof what, "left-over container %.50s of pod %.100s",
+                 found->container_name, found->pod_key);
+        kl_info(COMPONENT, "%s (%s): its pod is gone or bound elsewhere; removing it", what,
+                found->id);
+        container_terminate(self, what, found->id,
+                            found->status.state == KL_CONTAINER_EXITED ? -1 : ORPHAN_GRACE_MS);
+        removed++;
+    }
+    if (zlistx_size(self->found) > 0)
+        kl_info(COMPONENT, "adoption: %zu container(s) adopted, %zu removed", adopted, removed);
+    zlistx_destroy(&self->found);
 }
 
 static void on_pod_list(json_t *items, void *arg)
@@ -455,6 +851,8 @@ static void on_pod_list(json_t *items, void *arg)
     for (kpod_t *pod = zlistx_first(gone); pod; pod = zlistx_next(gone))
         pod_forget(self, pod, (int)pod->grace_ms);
     zlistx_destroy(&gone);
+    if (self->found)
+        adopt_found(self, now_ms());
 }
 
 static void on_pod_event(const char *type, json_t *object, void *arg)
@@ -467,17 +865,204 @@ static void on_pod_event(const char *type, json_t *object, void *arg)
     json_t *metadata = json_object_get(object, "metadata");
     const char *name = json_string_value(json_object_get(metadata, "name"));
     const char *namespace_name = json_string_value(json_object_get(metadata, "namespace"));
+    const char *uid = json_string_value(json_object_get(metadata, "uid"));
     if (!name)
         return;
     char key[512];
     snprintf(key, sizeof key, "%s/%s", namespace_name && *namespace_name ? namespace_name
                                                                          : "default", name);
     kpod_t *pod = zhashx_lookup(self->pods, key);
-    if (pod)
+    if (pod && (!uid || !pod->uid || strcmp(uid, pod->uid) == 0))
         pod_forget(self, pod, (int)pod->grace_ms);
 }
 
+/* ---- the kubelet service: logs ------------------------------------------ */
+
+/* JSON strings must be UTF-8: bytes that are not become '?', and a
+ * sequence cut by the end of the chunk is left for the next read. Returns
+ * how many input bytes were consumed. */
+static size_t utf8_clean(char *text, size_t length, int at_end)
+{
+    size_t i = 0;
+    while (i < length) {
+        unsigned char byte = (unsigned char)text[i];
+        size_t need = byte < 0x80 ? 1 : (byte & 0xE0) == 0xC0 ? 2 : (byte & 0xF0) == 0xE0 ? 3
+                      : (byte & 0xF8) == 0xF0 ? 4 : 0;
+        if (need == 0 || byte == 0) {
+            text[i++] = '?';
+            continue;
+        }
+        if (i + need > length) {
+            if (!at_end)
+                return i;  /* complete it next time */
+            for (; i < length; i++)
+                text[i] = '?';
+            return length;
+        }
+        size_t k = 1;
+        while (k < need && ((unsigned char)text[i + k] & 0xC0) == 0x80)
+            k++;
+        if (k < need) {
+            text[i++] = '?';
+            continue;
+        }
+        i += need;
+    }
+    return length;
+}
+
+static json_t *serve_logs(kubelet_t *self, const json_t *payload, kl_error_t *err)
+{
+    const char *namespace_name = json_string_value(json_object_get(payload, "namespace"));
+    const char *pod_name = json_string_value(json_object_get(payload, "pod"));
+    const char *container_name = json_string_value(json_object_get(payload, "container"));
+    json_t *offset_json = json_object_get(payload, "offset");
+    json_t *limit_json = json_object_get(payload, "limitBytes");
+    if (!pod_name || !*pod_name) {
+        kl_error_set(err, KL_ERR_INVALID, "logs: \"pod\" must be a non-empty string");
+        return NULL;
+    }
+    if ((offset_json && (!json_is_integer(offset_json) || json_integer_value(offset_json) < 0))
+        || (limit_json && (!json_is_integer(limit_json) || json_integer_value(limit_json) <= 0))) {
+        kl_error_set(err, KL_ERR_INVALID, "logs: \"offset\" must be an integer >= 0 and "
+                     "\"limitBytes\" an integer > 0");
+        return NULL;
+    }
+    if (!self->has_logs) {
+        kl_error_set(err, KL_ERR_UNAVAILABLE, "runtime %s keeps no container logs",
+                     self->plugin->label ? self->plugin->label : "(unnamed)");
+        return NULL;
+    }
+    char key[512];
+    snprintf(key, sizeof key, "%s/%s", namespace_name && *namespace_name ? namespace_name
+                                                                         : "default", pod_name);
+    kpod_t *pod = zhashx_lookup(self->pods, key);
+    if (!pod || (!pod->valid && !pod->leftovers)) {
+        kl_error_set(err, KL_ERR_NOT_FOUND, "pod \"%s\" is not running on %s", key,
+                     self->node_name);
+        return NULL;
+    }
+    if (!pod->valid) {
+        /* Finished before this kubelet started: its one adopted container. */
+        const char *id = zlistx_first(pod->leftovers);
+        if (!id || (container_name && *container_name && pod->leftovers
+                    && zlistx_size(pod->leftovers) > 1)) {
+            kl_error_set(err, KL_ERR_NOT_FOUND, "pod \"%s\": its containers are gone", key);
+            return NULL;
+        }
+        container_name = NULL;
+    }
+    kl_container_track_t *c = NULL;
+    if (pod->valid) {
+        if (!container_name || !*container_name) {
+            if (pod->track.count != 1) {
+                char names[256] = "";
+                size_t used = 0;
+                for (size_t i = 0; i < pod->track.count && used < sizeof names; i++)
+                    used += (size_t)snprintf(names + used, sizeof names - used, "%s%s",
+                                             i ? " " : "", pod->track.containers[i].name);
+                kl_error_set(err, KL_ERR_INVALID, "a container name must be specified for pod "
+                             "%s, choose one of: [%s]", pod->name, names);
+                return NULL;
+            }
+            c = &pod->track.containers[0];
+        }
+        for (size_t i = 0; !c && i < pod->track.count; i++)
+            if (strcmp(pod->track.containers[i].name, container_name) == 0)
+                c = &pod->track.containers[i];
+        if (!c) {
+            kl_error_set(err, KL_ERR_NOT_FOUND, "container \"%s\" is not in pod \"%s\"",
+                         container_name, pod->name);
+            return NULL;
+        }
+    }
+    const char *id = !c ? zlistx_first(pod->leftovers)
+                     : c->id[0] ? c->id
+                     : c->phase == KL_CONTAINER_TERMINATED ? c->exit.id
+                     : c->has_last ? c->last.id : "";
+    if (!id || !id[0]) {
+        kl_error_set(err, KL_ERR_INVALID, "container \"%s\" in pod \"%s\" is waiting to start: "
+                     "%s", c->name, pod->name, c->reason[0] ? c->reason : "ContainerCreating");
+        return NULL;
+    }
+    int64_t offset = offset_json ? json_integer_value(offset_json) : 0;
+    size_t limit = limit_json ? (size_t)json_integer_value(limit_json) : LOGS_DEFAULT_BYTES;
+    if (limit > LOGS_MAX_BYTES)
+        limit = LOGS_MAX_BYTES;
+    char *buffer = malloc(limit + 1);
+    if (!buffer) {
+        kl_error_set(err, KL_ERR_INTERNAL, "out of memory reading logs of pod %s", key);
+        return NULL;
+    }
+    size_t length = 0;
+    if (self->runtime->logs(self->runtime_state, id, offset, buffer, limit, &length, err) < 0) {
+        free(buffer);
+        if (err->code == KL_OK)
+            kl_error_set(err, KL_ERR_INTERNAL, "the runtime failed to read logs without "
+                         "saying why");
+        return NULL;
+    }
+    if (length > limit)
+        length = limit;
+    size_t used = utf8_clean(buffer, length, length < limit);
+    json_t *reply = json_pack("{s:s%, s:I, s:s}", "text", buffer, used, "offset",
+                              (json_int_t)(offset + (int64_t)used), "containerID", id);
+    free(buffer);
+    if (!reply)
+        kl_error_set(err, KL_ERR_INTERNAL, "cannot encode the logs of pod %s", key);
+    return reply;
+}
+
+static json_t *serve_request(const char *method, const json_t *payload, void *arg,
+                             kl_error_t *err)
+{
+    kubelet_t *self = arg;
+    if (strcmp(method, "logs") == 0)
+        return serve_logs(self, payload, err);
+    kl_error_set(err, KL_ERR_INVALID, "%s has no method \"%s\" (it serves: logs)",
+                 self->service_name, method);
+    return NULL;
+}
+
 /* ---- the actor -------------------------------------------------------- */
+
+static int nodes_setup(kubelet_t *self, kl_kubelet_config_t *config, kl_error_t *err)
+{
+    size_t count = config->node_count > 1 ? (size_t)config->node_count : 1;
+    self->nodes = calloc(count, sizeof *self->nodes);
+    self->node_by_name = zhashx_new();
+    self->node_requests = zhashx_new();
+    if (!self->nodes || !self->node_by_name || !self->node_requests)
+        return kl_error_set(err, KL_ERR_INTERNAL, "out of memory for %zu node(s)", count);
+    int64_t now = now_ms();
+    for (size_t i = 0; i < count; i++) {
+        knode_t *node = &self->nodes[i];
+        char name[300];
+        if (count == 1)
+            snprintf(name, sizeof name, "%s", self->node_name);
+        else
+            snprintf(name, sizeof name, "%s-%04zu", self->node_name, i);
+        node->name = strdup(name);
+        node->index = i;
+        node->retry_ms = 500;
+        /* Spread the first registrations and so every later heartbeat. */
+        node->due_ms = now + (int64_t)(i * (size_t)self->heartbeat_ms / count);
+        if (!node->name)
+            return kl_error_set(err, KL_ERR_INTERNAL, "out of memory for node %s", name);
+        node->object = kl_node_object_new(name, config->labels, self->cpu_milli,
+                                          self->memory_bytes, self->max_pods,
+                                          self->runtime_version, now, err);
+        if (!node->object)
+            return -1;
+        json_t *metadata = json_object_get(node->object, "metadata");
+        json_object_set_new(metadata, "annotations",
+                            json_pack("{s:s}", NODE_ANNOTATION_SERVICE, self->service_name));
+        self->node_count = i + 1;
+        if (zhashx_insert(self->node_by_name, node->name, node) < 0)
+            return kl_error_set(err, KL_ERR_INVALID, "node name %s is used twice", name);
+    }
+    return 0;
+}
 
 static int kubelet_setup(kubelet_t *self, kl_kubelet_config_t *config, kl_error_t *err)
 {
@@ -497,6 +1082,14 @@ static int kubelet_setup(kubelet_t *self, kl_kubelet_config_t *config, kl_error_
         || !KL_PLUGIN_HAS(runtime, kl_runtime_ops_t, remove))
         return kl_error_set(err, KL_ERR_INVALID, "plugin %s lacks stop() or remove()",
                             runtime->label ? runtime->label : "(unnamed)");
+    if (config->node_count < 0 || config->node_count > 100000)
+        return kl_error_set(err, KL_ERR_INVALID, "kubelet: node_count %d is not between 1 and "
+                            "100000", config->node_count);
+    self->plugin = runtime;
+    self->has_pull = KL_PLUGIN_HAS(runtime, kl_runtime_ops_t, pull);
+    self->has_list = KL_PLUGIN_HAS(runtime, kl_runtime_ops_t, list);
+    self->has_logs = KL_PLUGIN_HAS(runtime, kl_runtime_ops_t, logs);
+    self->has_kill = KL_PLUGIN_HAS(runtime, kl_runtime_ops_t, kill);
     if (config->node_name && *config->node_name) {
         snprintf(self->node_name, sizeof self->node_name, "%s", config->node_name);
     } else if (gethostname(self->node_name, sizeof self->node_name - 1) < 0
@@ -504,6 +1097,7 @@ static int kubelet_setup(kubelet_t *self, kl_kubelet_config_t *config, kl_error_
         return kl_error_set(err, KL_ERR_INVALID, "kubelet: no node name configured and the host "
                             "name is unknown");
     }
+    kl_kubelet_service_name(self->node_name, self->service_name, sizeof self->service_name);
     self->cpu_milli = config->cpu_milli;
     self->memory_bytes = config->memory_bytes;
     if (config->cpu_milli < 0 || config->memory_bytes < 0 || config->max_pods < 0)
@@ -520,47 +1114,86 @@ static int kubelet_setup(kubelet_t *self, kl_kubelet_config_t *config, kl_error_
     self->max_pods = config->max_pods > 0 ? config->max_pods : KL_NODE_DEFAULT_MAX_PODS;
     self->heartbeat_ms = config->heartbeat_ms > 0 ? config->heartbeat_ms : KL_KUBELET_HEARTBEAT_MS;
     self->sync_ms = config->sync_ms > 0 ? config->sync_ms : KL_KUBELET_SYNC_MS;
+    snprintf(self->runtime_version, sizeof self->runtime_version, "%s://%s",
+             runtime->desc && runtime->desc->name ? runtime->desc->name : "unknown",
+             runtime->desc && runtime->desc->version ? runtime->desc->version : "unknown");
+    self->pods = zhashx_new();
+    self->terminating = zlistx_new();
+    if (!self->pods || !self->terminating)
+        return kl_error_set(err, KL_ERR_INTERNAL, "out of memory starting the kubelet");
+    zhashx_set_destructor(self->pods, kpod_destructor);
+    zlistx_set_destructor(self->terminating, free_destructor);
+    if (nodes_setup(self, config, err) < 0)
+        return -1;
     if (kl_plugin_open(runtime, err) < 0)
         return -1;
     self->runtime = runtime->ops;
     self->runtime_state = runtime->state;
-    snprintf(self->runtime_version, sizeof self->runtime_version, "%s://%s",
-             runtime->desc && runtime->desc->name ? runtime->desc->name : "unknown",
-             runtime->desc && runtime->desc->version ? runtime->desc->version : "unknown");
-    self->node = kl_node_object_new(self->node_name, config->labels, self->cpu_milli,
-                                    self->memory_bytes, self->max_pods, self->runtime_version,
-                                    now_ms(), err);
-    if (!self->node)
-        return -1;
-    self->pods = zhashx_new();
-    if (!self->pods)
-        return kl_error_set(err, KL_ERR_INTERNAL, "out of memory starting the kubelet");
-    zhashx_set_destructor(self->pods, kpod_destructor);
+    if (self->has_list) {
+        self->found = zlistx_new();
+        if (!self->found)
+            return kl_error_set(err, KL_ERR_INTERNAL, "out of memory starting the kubelet");
+        zlistx_set_destructor(self->found, kfound_destructor);
+        if (self->runtime->list(self->runtime_state, on_container_found, self, err) < 0) {
+            kl_warn(COMPONENT, "cannot list the containers runtime %s holds (%s); adopting "
+                    "none", runtime->label ? runtime->label : "", err->text);
+            zlistx_purge(self->found);
+            kl_error_clear(err);
+        }
+    }
     self->api = kl_bus_client_new(config->bus_endpoint, err);
     if (!self->api)
         return -1;
+    self->node_api = kl_bus_client_new(config->bus_endpoint, err);
+    if (!self->node_api)
+        return -1;
+    self->service = kl_kubelet_service_new(config->bus_endpoint, self->service_name, err);
+    if (!self->service)
+        return -1;
+    self->next_hello_ms = now_ms() + SERVICE_HELLO_MS;
+    /* One node: let the API filter. Several: the API has no prefix
+     * selector, so watch every pod and keep those bound to our nodes. */
     char selector[300];
-    snprintf(selector, sizeof selector, "spec.nodeName=%s", self->node_name);
-    self->watch = kl_list_watch_new(config->bus_endpoint, COMPONENT, "Pod", selector,
-                                    on_pod_list, on_pod_event, self, err);
+    snprintf(selector, sizeof selector, "spec.nodeName=%s", self->nodes[0].name);
+    self->watch = kl_list_watch_new(config->bus_endpoint, COMPONENT, "Pod",
+                                    self->node_count == 1 ? selector : NULL, on_pod_list,
+                                    on_pod_event, self, err);
     if (!self->watch)
         return -1;
-    self->register_retry_ms = 500;
     return 0;
 }
 
 static void kubelet_cleanup(kubelet_t *self)
 {
-    self->registered = 0;  /* no heartbeats while shutting down */
     if (self->pods && self->runtime) {
-        for (kpod_t *pod = zhashx_first(self->pods); pod; pod = zhashx_next(self->pods))
-            pod_kill(self, pod, SHUTDOWN_GRACE_MS);
+        /* A runtime that can list() lets the next kubelet adopt what runs;
+         * without it nobody could find these containers again. */
+        if (!self->has_list)
+            for (kpod_t *pod = zhashx_first(self->pods); pod; pod = zhashx_next(self->pods))
+                pod_kill(self, pod, SHUTDOWN_GRACE_MS);
+        for (kterm_t *term = zlistx_first(self->terminating); term;
+             term = zlistx_next(self->terminating)) {
+            kl_error_t err;
+            if (self->runtime->kill(self->runtime_state, term->id, SIGKILL, &err) < 0)
+                kl_debug(COMPONENT, "%s: SIGKILL: %s", term->what, err.text);
+            container_remove(self, term->what, term->id);
+        }
     }
     zhashx_destroy(&self->pods);
+    zlistx_destroy(&self->terminating);
+    zlistx_destroy(&self->found);
     kl_list_watch_destroy(&self->watch);
+    kl_kubelet_service_destroy(&self->service);
     kl_bus_client_destroy(&self->api);
-    json_decref(self->node);
-    self->node = NULL;
+    kl_bus_client_destroy(&self->node_api);
+    zhashx_destroy(&self->node_by_name);
+    zhashx_destroy(&self->node_requests);
+    for (size_t i = 0; self->nodes && i < self->node_count; i++) {
+        free(self->nodes[i].name);
+        json_decref(self->nodes[i].object);
+    }
+    free(self->nodes);
+    self->nodes = NULL;
 }
 
 void kl_kubelet_actor(zsock_t *pipe, void *args)
@@ -579,34 +1212,43 @@ void kl_kubelet_actor(zsock_t *pipe, void *args)
         zsock_signal(pipe, 0);
         return;
     }
-    zpoller_t *poller = zpoller_new(pipe, kl_list_watch_socket(self.watch), NULL);
+    zpoller_t *poller = zpoller_new(pipe, kl_list_watch_socket(self.watch),
+                                    kl_bus_client_socket(self.node_api),
+                                    kl_kubelet_service_socket(self.service), NULL);
     zsock_signal(pipe, 0);
     if (!poller) {
         kl_error_log(COMPONENT, "cannot create a poller; the kubelet is not running");
         kubelet_cleanup(&self);
         return;
     }
-    kl_info(COMPONENT, "node %s: %" PRId64 "m cpu, %" PRId64 " bytes memory, %" PRId64
-            " pods, runtime %s", self.node_name, self.cpu_milli, self.memory_bytes,
-            self.max_pods, self.runtime_version);
+    kl_info(COMPONENT, "%zu node(s) %s%s: %" PRId64 "m cpu, %" PRId64 " bytes memory, %" PRId64
+            " pods each, runtime %s (pull %s, list %s, logs %s, kill %s), service %s",
+            self.node_count, self.nodes[0].name, self.node_count > 1 ? ".." : "",
+            self.cpu_milli, self.memory_bytes, self.max_pods, self.runtime_version,
+            self.has_pull ? "yes" : "no", self.has_list ? "yes" : "no",
+            self.has_logs ? "yes" : "no", self.has_kill ? "yes" : "no", self.service_name);
     for (;;) {
         int64_t now = now_ms();
-        if (!self.registered && now >= self.register_at_ms)
-            node_register(&self, now);
-        if (self.registered && now >= self.next_heartbeat_ms)
-            node_heartbeat(&self, now);
-        int64_t wait = kl_list_watch_step(self.watch, now);
+        nodes_receive(&self);
+        int64_t wait = nodes_step(&self, now);
+        int64_t watch_wait = kl_list_watch_step(self.watch, now);
+        if (watch_wait < wait)
+            wait = watch_wait;
         now = now_ms();
         if (now >= self.next_sync_ms) {
             for (kpod_t *pod = zhashx_first(self.pods); pod; pod = zhashx_next(self.pods))
                 pod_sync(&self, pod, now);
+            if (zlistx_size(self.terminating) > 0)
+                terminating_step(&self, now);
             self.next_sync_ms = now + self.sync_ms;
         }
+        if (now >= self.next_hello_ms) {
+            kl_kubelet_service_hello(self.service);
+            self.next_hello_ms = now + SERVICE_HELLO_MS;
+        }
+        kl_kubelet_service_drain(self.service, 100, serve_request, &self);
         now = now_ms();
         int64_t until = self.next_sync_ms - now;
-        if (until < wait)
-            wait = until;
-        until = (self.registered ? self.next_heartbeat_ms : self.register_at_ms) - now;
         if (until < wait)
             wait = until;
         if (wait < 0)
@@ -622,9 +1264,11 @@ void kl_kubelet_actor(zsock_t *pipe, void *args)
         }
         if (zpoller_terminated(poller))
             break;
-        kl_list_watch_receive(self.watch, now_ms());
+        if (which == kl_list_watch_socket(self.watch))
+            kl_list_watch_receive(self.watch, now_ms());
     }
-    kl_info(COMPONENT, "stopping; removing the containers of %zu pod(s)",
+    kl_info(COMPONENT, "stopping; %s the containers of %zu pod(s)",
+            self.has_list ? "leaving (for the next kubelet to adopt)" : "removing",
             zhashx_size(self.pods));
     zpoller_destroy(&poller);
     kubelet_cleanup(&self);

@@ -17,6 +17,7 @@ include core/scheduling.mk
 include core/kubelet.mk
 include core/controllers.mk
 include core/keelctl/local.mk
+include core/kit/local.mk
 
 sbin_PROGRAMS += core/keelsond
 core_keelsond_SOURCES = core/keelsond.c

@@ -660,6 +660,78 @@ static int check_container(check_t *c, const json_t *container, size_t index)
     return 0;
 }
 
+/* "" (any effect, allowed on tolerations only) or a Kubernetes taint effect. */
+static int check_taint_effect(check_t *c, const json_t *effect, const char *path)
+{
+    if (expect_type(c, path, effect, JSON_STRING, "a string") < 0)
+        return -1;
+    const char *e = json_string_value(effect);
+    if (*e && strcmp(e, "NoSchedule") && strcmp(e, "PreferNoSchedule") && strcmp(e, "NoExecute"))
+        return invalid(c, path, "Unsupported value: \"%.100s\": supported values: "
+                       "\"NoSchedule\", \"PreferNoSchedule\", \"NoExecute\"", e);
+    return 0;
+}
+
+/* Kubernetes' toleration rules: Equal (the default) compares a label value,
+ * Exists takes no value, and an empty key means every key, with Exists. */
+static int check_toleration(check_t *c, const json_t *toleration, size_t i)
+{
+    char path[64], why[256];
+    if (expect_type(c, PATH(path, "spec.tolerations[%zu]", i), toleration, JSON_OBJECT,
+                    "an object") < 0)
+        return -1;
+    const json_t *key = json_object_get(toleration, "key");
+    const json_t *operator = json_object_get(toleration, "operator");
+    const json_t *value = json_object_get(toleration, "value");
+    const json_t *effect = json_object_get(toleration, "effect");
+    const json_t *seconds = json_object_get(toleration, "tolerationSeconds");
+    if (key && expect_type(c, PATH(path, "spec.tolerations[%zu].key", i), key, JSON_STRING,
+                           "a string") < 0)
+        return -1;
+    if (value && expect_type(c, PATH(path, "spec.tolerations[%zu].value", i), value, JSON_STRING,
+                             "a string") < 0)
+        return -1;
+    if (operator && expect_type(c, PATH(path, "spec.tolerations[%zu].operator", i), operator,
+                                JSON_STRING, "a string") < 0)
+        return -1;
+    const char *k = key ? json_string_value(key) : "";
+    const char *op = operator ? json_string_value(operator) : "";
+    const char *v = value ? json_string_value(value) : "";
+    if (*k && kl_label_key_check(k, why, sizeof why) < 0)
+        return invalid(c, PATH(path, "spec.tolerations[%zu].key", i), "Invalid value: \"%.100s\": %s",
+                       k, why);
+    if (!*op || strcmp(op, "Equal") == 0) {
+        if (!*k)
+            return invalid(c, PATH(path, "spec.tolerations[%zu].operator", i),
+                           "Invalid value: \"%.20s\": operator must be Exists when `key` is empty, "
+                           "which means \"match all values and all keys\"", op);
+        if (kl_label_value_check(v, why, sizeof why) < 0)
+            return invalid(c, PATH(path, "spec.tolerations[%zu].value", i),
+                           "Invalid value: \"%.100s\": %s", v, why);
+    } else if (strcmp(op, "Exists") == 0) {
+        if (*v)
+            return invalid(c, PATH(path, "spec.tolerations[%zu].value", i),
+                           "Invalid value: \"%.100s\": value must be empty when `operator` is "
+                           "'Exists'", v);
+    } else {
+        return invalid(c, PATH(path, "spec.tolerations[%zu].operator", i),
+                       "Unsupported value: \"%.100s\": supported values: \"Equal\", \"Exists\"",
+                       op);
+    }
+    if (effect && check_taint_effect(c, effect, PATH(path, "spec.tolerations[%zu].effect", i)) < 0)
+        return -1;
+    if (seconds) {
+        if (!json_is_integer(seconds))
+            return invalid(c, PATH(path, "spec.tolerations[%zu].tolerationSeconds", i),
+                           "Invalid value: %s: must be an integer", type_name(seconds));
+        if (!effect || strcmp(json_string_value(effect), "NoExecute") != 0)
+            return invalid(c, PATH(path, "spec.tolerations[%zu].effect", i),
+                           "Invalid value: \"%.20s\": effect must be 'NoExecute' when "
+                           "`tolerationSeconds` is set", effect ? json_string_value(effect) : "");
+    }
+    return 0;
+}
+
 static int check_pod(check_t *c, const json_t *pod)
 {
     const json_t *spec = json_object_get(pod, "spec");
@@ -703,6 +775,18 @@ static int check_pod(check_t *c, const json_t *pod)
         if (*n && !kl_name_is_dns1123_subdomain(n))
             return invalid(c, "spec.nodeName",
                            "Invalid value: \"%.100s\": must be a lowercase RFC 1123 subdomain", n);
+    }
+    const json_t *selector = json_object_get(spec, "nodeSelector");
+    if (selector && string_map(c, selector, "spec.nodeSelector", 1) < 0)
+        return -1;
+    const json_t *tolerations = json_object_get(spec, "tolerations");
+    if (tolerations) {
+        if (expect_type(c, "spec.tolerations", tolerations, JSON_ARRAY, "an array") < 0)
+            return -1;
+        const json_t *toleration;
+        json_array_foreach(tolerations, i, toleration)
+            if (check_toleration(c, toleration, i) < 0)
+                return -1;
     }
     const json_t *grace = json_object_get(spec, "terminationGracePeriodSeconds");
     if (grace) {

@@ -131,6 +131,65 @@ void kl_container_start_failed(kl_container_track_t *container, const kl_error_t
     container->version++;
 }
 
+void kl_container_pull_failed(kl_container_track_t *container, const kl_error_t *err,
+                               int64_t now_ms)
+{
+    container->id[0] = '\0';
+    container->phase = KL_CONTAINER_WAITING;
+    int first = container->start_failures == 0;
+    snprintf(container->reason, sizeof container->reason, "%s",
+             first ? "ErrImagePull" : "ImagePullBackOff");
+    if (first)
+        snprintf(container->message, sizeof container->message, "%s", err->text);
+    else
+        snprintf(container->message, sizeof container->message,
+                 "Back-off pulling image \"%.200s\": %.250s", container->image, err->text);
+    container->next_start_ms = now_ms + kl_restart_backoff_ms(container->start_failures);
+    container->start_failures++;
+    container->version++;
+}
+
+void kl_container_adopt(kl_container_track_t *container, const char *id, int restart_count)
+{
+    snprintf(container->id, sizeof container->id, "%s", id);
+    container->phase = KL_CONTAINER_WAITING;
+    snprintf(container->reason, sizeof container->reason, "ContainerCreating");
+    container->message[0] = '\0';
+    container->restart_count = restart_count > 0 ? restart_count : 0;
+    container->restart_pending = 0;
+    container->start_failures = 0;
+    container->version++;
+}
+
+int kl_pull_policy_parse(const char *text, const char *image, kl_pull_policy_t *policy,
+                         kl_error_t *err)
+{
+    if (text && strcmp(text, "Always") == 0) {
+        *policy = KL_PULL_ALWAYS;
+    } else if (text && strcmp(text, "IfNotPresent") == 0) {
+        *policy = KL_PULL_IF_NOT_PRESENT;
+    } else if (text && strcmp(text, "Never") == 0) {
+        *policy = KL_PULL_NEVER;
+    } else if (text) {
+        return kl_error_set(err, KL_ERR_INVALID, "imagePullPolicy: \"%s\" is not Always, "
+                            "IfNotPresent or Never", text);
+    } else {
+        /* The tag follows the last ':' after the last '/' (a registry's
+         * port comes before it); a digest pins the image. */
+        const char *name = image ? image : "";
+        const char *slash = strrchr(name, '/');
+        const char *last = slash ? slash + 1 : name;
+        const char *colon = strrchr(last, ':');
+        if (strchr(name, '@'))
+            *policy = KL_PULL_IF_NOT_PRESENT;
+        else if (!colon || strcmp(colon, ":latest") == 0)
+            *policy = KL_PULL_ALWAYS;
+        else
+            *policy = KL_PULL_IF_NOT_PRESENT;
+    }
+    return 0;
+}
+
 int kl_container_observe(kl_container_track_t *container, kl_restart_policy_t policy,
                          const kl_container_status_t *status, int64_t now_ms)
 {

@@ -87,6 +87,13 @@ void kl_container_started(kl_container_track_t *container, const char *id, int64
  * CreateContainerError, retried after a back-off. */
 void kl_container_start_failed(kl_container_track_t *container, const kl_error_t *err,
                                int64_t now_ms);
+/* pull() failed: ErrImagePull the first time, then ImagePullBackOff while
+ * retries keep failing; retried after the same back-off as start(). */
+void kl_container_pull_failed(kl_container_track_t *container, const kl_error_t *err,
+                              int64_t now_ms);
+/* Takes over a container a previous kubelet started (adoption): tracks `id`
+ * with the restart count the pod's status last showed. */
+void kl_container_adopt(kl_container_track_t *container, const char *id, int restart_count);
 /* Applies what the runtime reports. Returns 1 when the container exited and
  * should be restarted (its id is then the old container's, for removal; the
  * caller clears it), else 0. */
@@ -95,6 +102,11 @@ int kl_container_observe(kl_container_track_t *container, kl_restart_policy_t po
 /* Does the container want a start() now? */
 int kl_container_start_due(const kl_container_track_t *container, const kl_pod_track_t *pod,
                            int64_t now_ms);
+
+/* imagePullPolicy: NULL means the Kubernetes default for `image` (Always
+ * for ":latest" or no tag, else IfNotPresent). -1 with err on anything else. */
+int kl_pull_policy_parse(const char *text, const char *image, kl_pull_policy_t *policy,
+                         kl_error_t *err);
 
 /* Recomputes phase and readiness (and their transition times). */
 void kl_pod_track_refresh(kl_pod_track_t *track, int64_t now_ms);

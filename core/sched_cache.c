@@ -113,7 +113,10 @@ struct kl_sched_cache {
     /* Scratch space reused by every decision so a decision allocates nothing. */
     kl_sched_node_t *views;
     const kl_sched_node_t **feasible;
+    node_entry_t **feasible_entries;  /* the cache's entry behind each feasible view */
     size_t scratch_alloc;
+    int sample_percent;   /* of nodes a scoring decision looks for; 0: adaptive */
+    size_t next_start;    /* where the next sampled search begins */
 };
 
 int64_t kl_sched_backoff_ms(int attempts)
@@ -461,6 +464,7 @@ void kl_sched_cache_destroy(kl_sched_cache_t **self_p)
     free(self->nodes);
     free(self->views);
     free(self->feasible);
+    free(self->feasible_entries);
     free(self);
     *self_p = NULL;
 }
@@ -1036,12 +1040,14 @@ void kl_sched_cache_backoff(kl_sched_cache_t *self, const char *key, int64_t now
 
 /* ---- decisions ---------------------------------------------------------- */
 
-enum { REASON_NOT_READY, REASON_UNSCHEDULABLE, REASON_CPU, REASON_MEMORY, REASON_PODS,
-       BUILTIN_REASONS };
+enum { REASON_NOT_READY, REASON_UNSCHEDULABLE, REASON_SELECTOR, REASON_CPU, REASON_MEMORY,
+       REASON_PODS, BUILTIN_REASONS };
 static const char *const builtin_reasons[BUILTIN_REASONS] = {
-    "node(s) were not ready", "node(s) were unschedulable", "Insufficient cpu",
+    "node(s) were not ready", "node(s) were unschedulable",
+    "node(s) didn't match Pod's node affinity/selector", "Insufficient cpu",
     "Insufficient memory", "Too many pods",
 };
+#define MAX_REASONS 16
 
 /* Adds one to `text`'s count; reasons past the table's end are folded into
  * the last slot rather than lost. */
@@ -1108,8 +1114,156 @@ static int scratch_reserve(kl_sched_cache_t *self, size_t count)
     if (!feasible)
         return -1;
     self->feasible = feasible;
+    node_entry_t **entries = realloc(self->feasible_entries, alloc * sizeof *entries);
+    if (!entries)
+        return -1;
+    self->feasible_entries = entries;
     self->scratch_alloc = alloc;
     return 0;
+}
+
+void kl_sched_cache_set_sample_percent(kl_sched_cache_t *self, int percent)
+{
+    self->sample_percent = percent < 0 ? 0 : percent > 100 ? 100 : percent;
+}
+
+/* How many feasible nodes a scoring decision looks for before it stops
+ * filtering, like Kubernetes' percentageOfNodesToScore: every node in small
+ * clusters, a shrinking share (never under 5%) of big ones. Scoring every
+ * node of a 5,000-node cluster for each pod would cap throughput far below
+ * what the cluster needs, for a barely better choice. */
+static size_t feasible_wanted(const kl_sched_cache_t *self)
+{
+    size_t n = self->node_count;
+    if (n <= KL_SCHED_MIN_FEASIBLE_NODES)
+        return n;
+    size_t percent = (size_t)self->sample_percent;
+    if (percent == 0) {
+        size_t shrink = n / 125;
+        percent = shrink >= 45 ? 5 : 50 - shrink;
+    }
+    size_t wanted = n * percent / 100;
+    return wanted < KL_SCHED_MIN_FEASIBLE_NODES ? KL_SCHED_MIN_FEASIBLE_NODES : wanted;
+}
+
+/* Kubernetes' ToleratesTaint: an empty toleration effect matches every
+ * effect, an empty key (with Exists) every key. */
+static int toleration_matches(const toleration_t *t, const char *key, const char *value,
+                              taint_effect_t effect)
+{
+    if (t->effect != TAINT_EFFECT_ANY && t->effect != effect)
+        return 0;
+    if (*t->key && strcmp(t->key, key) != 0)
+        return 0;
+    return t->exists || strcmp(t->value, value) == 0;
+}
+
+static int pod_tolerates(const pod_entry_t *pod, const char *key, const char *value,
+                         taint_effect_t effect)
+{
+    for (size_t i = 0; i < pod->toleration_count; i++)
+        if (toleration_matches(&pod->tolerations[i], key, value, effect))
+            return 1;
+    return 0;
+}
+
+/* The first NoSchedule or NoExecute taint the pod does not tolerate. */
+static const taint_t *untolerated_taint(const pod_entry_t *pod, const node_entry_t *node)
+{
+    for (size_t i = 0; i < node->taint_count; i++) {
+        const taint_t *taint = &node->taints[i];
+        if (taint->effect != TAINT_EFFECT_PREFER_NO_SCHEDULE
+            && !pod_tolerates(pod, taint->key, taint->value, taint->effect))
+            return taint;
+    }
+    return NULL;
+}
+
+static int64_t prefer_no_schedule_penalty(const pod_entry_t *pod, const node_entry_t *node)
+{
+    int64_t penalty = 0;
+    for (size_t i = 0; node->prefer_taint_count > 0 && i < node->taint_count; i++) {
+        const taint_t *taint = &node->taints[i];
+        if (taint->effect == TAINT_EFFECT_PREFER_NO_SCHEDULE
+            && !pod_tolerates(pod, taint->key, taint->value, taint->effect))
+            penalty += KL_SCHED_PREFER_NO_SCHEDULE_PENALTY;
+    }
+    return penalty;
+}
+
+/* Every nodeSelector pair must be a label of the node with the same value. */
+static int selector_matches(const pod_entry_t *pod, const node_entry_t *node)
+{
+    const char *key;
+    json_t *wanted;
+    json_object_foreach((json_t *)pod->node_selector, key, wanted) {
+        const char *have = json_string_value(json_object_get(node->labels, key));
+        if (!have || strcmp(have, json_string_value(wanted)) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* Runs the built-in filters and the plugin's filter on one node. Returns 1
+ * when the pod may go there; otherwise counts every reason and returns 0. */
+static int node_feasible(kl_sched_cache_t *self, const pod_entry_t *pod,
+                         const kl_sched_pod_t *pod_view, const node_entry_t *node,
+                         const kl_sched_node_t *view, const kl_scheduler_ops_t *ops, void *state,
+                         int64_t now_ms, reason_count_t *reasons, size_t *reason_count)
+{
+    if (!node_is_ready(self, node, now_ms)) {
+        reason_add(reasons, reason_count, MAX_REASONS, builtin_reasons[REASON_NOT_READY]);
+        return 0;
+    }
+    /* A pod that tolerates the cordon taint may go on a cordoned node, as
+     * DaemonSet pods do in Kubernetes. */
+    if (node->unschedulable
+        && !pod_tolerates(pod, "node.kubernetes.io/unschedulable", "", TAINT_EFFECT_NO_SCHEDULE)) {
+        reason_add(reasons, reason_count, MAX_REASONS, builtin_reasons[REASON_UNSCHEDULABLE]);
+        return 0;
+    }
+    if (node->taint_count > node->prefer_taint_count) {
+        const taint_t *taint = untolerated_taint(pod, node);
+        if (taint) {
+            char reason[sizeof reasons[0].text];
+            snprintf(reason, sizeof reason, "node(s) had untolerated taint {%s: %s}", taint->key,
+                     taint->value);
+            reason_add(reasons, reason_count, MAX_REASONS, reason);
+            return 0;
+        }
+    }
+    if (pod->node_selector && !selector_matches(pod, node)) {
+        reason_add(reasons, reason_count, MAX_REASONS, builtin_reasons[REASON_SELECTOR]);
+        return 0;
+    }
+    /* Like Kubernetes' resource fit: every shortage on a node is counted. */
+    int fits = 1;
+    if (view->pods_count + 1 > view->pods_allocatable) {
+        reason_add(reasons, reason_count, MAX_REASONS, builtin_reasons[REASON_PODS]);
+        fits = 0;
+    }
+    if (pod->cpu_milli > 0
+        && view->cpu_requested_milli + pod->cpu_milli > view->cpu_allocatable_milli) {
+        reason_add(reasons, reason_count, MAX_REASONS, builtin_reasons[REASON_CPU]);
+        fits = 0;
+    }
+    if (pod->memory_bytes > 0
+        && view->memory_requested_bytes + pod->memory_bytes > view->memory_allocatable_bytes) {
+        reason_add(reasons, reason_count, MAX_REASONS, builtin_reasons[REASON_MEMORY]);
+        fits = 0;
+    }
+    if (!fits)
+        return 0;
+    if (ops && ops->filter) {
+        char reason[128] = "";
+        if (ops->filter(state, pod_view, view, reason, sizeof reason) != 0) {
+            reason[sizeof reason - 1] = '\0';
+            reason_add(reasons, reason_count, MAX_REASONS,
+                       reason[0] ? reason : "node(s) were rejected by the scheduler plugin");
+            return 0;
+        }
+    }
+    return 1;
 }
 
 kl_sched_outcome_t kl_sched_cache_decide(kl_sched_cache_t *self, const char *key,
@@ -1132,50 +1286,31 @@ kl_sched_outcome_t kl_sched_cache_decide(kl_sched_cache_t *self, const char *key
         .cpu_request_milli = pod->cpu_milli, .memory_request_bytes = pod->memory_bytes,
         .object = pod->object,
     };
-    reason_count_t reasons[16];
+    /* select() sees every feasible node and the built-in choice takes the
+     * first in name order; only scoring samples, from a rotating start so
+     * every node gets its turn. */
+    int scoring = ops && !ops->select && ops->score;
+    int choosing = ops && (ops->select || ops->score);
+    size_t wanted = scoring ? feasible_wanted(self) : choosing ? self->node_count : 1;
+    size_t start = scoring && wanted < self->node_count ? self->next_start % self->node_count : 0;
+    reason_count_t reasons[MAX_REASONS];
     size_t reason_count = 0;
-    size_t feasible = 0;
-    for (size_t i = 0; i < self->node_count; i++) {
+    size_t feasible = 0, examined = 0;
+    for (; examined < self->node_count && feasible < wanted; examined++) {
+        size_t i = start + examined;
+        if (i >= self->node_count)
+            i -= self->node_count;
         node_entry_t *node = self->nodes[i];
-        kl_sched_node_t *view = &self->views[i];
+        kl_sched_node_t *view = &self->views[feasible];
         node_view(node, view);
-        if (!node_is_ready(self, node, now_ms)) {
-            reason_add(reasons, &reason_count, 16, builtin_reasons[REASON_NOT_READY]);
-            continue;
+        if (node_feasible(self, pod, &pod_view, node, view, ops, state, now_ms, reasons,
+                          &reason_count)) {
+            self->feasible_entries[feasible] = node;
+            self->feasible[feasible++] = view;
         }
-        if (node->unschedulable) {
-            reason_add(reasons, &reason_count, 16, builtin_reasons[REASON_UNSCHEDULABLE]);
-            continue;
-        }
-        /* Like Kubernetes' resource fit: every shortage on a node is counted. */
-        int fits = 1;
-        if (view->pods_count + 1 > view->pods_allocatable) {
-            reason_add(reasons, &reason_count, 16, builtin_reasons[REASON_PODS]);
-            fits = 0;
-        }
-        if (pod->cpu_milli > 0
-            && view->cpu_requested_milli + pod->cpu_milli > view->cpu_allocatable_milli) {
-            reason_add(reasons, &reason_count, 16, builtin_reasons[REASON_CPU]);
-            fits = 0;
-        }
-        if (pod->memory_bytes > 0
-            && view->memory_requested_bytes + pod->memory_bytes > view->memory_allocatable_bytes) {
-            reason_add(reasons, &reason_count, 16, builtin_reasons[REASON_MEMORY]);
-            fits = 0;
-        }
-        if (!fits)
-            continue;
-        if (ops && ops->filter) {
-            char reason[128] = "";
-            if (ops->filter(state, &pod_view, view, reason, sizeof reason) != 0) {
-                reason[sizeof reason - 1] = '\0';
-                reason_add(reasons, &reason_count, 16,
-                           reason[0] ? reason : "node(s) were rejected by the scheduler plugin");
-                continue;
-            }
-        }
-        self->feasible[feasible++] = view;
     }
+    if (start > 0 || wanted < self->node_count)
+        self->next_start = (start + examined) % (self->node_count ? self->node_count : 1);
     if (feasible == 0) {
         format_reasons(reasons, reason_count, self->node_count, message, message_size);
         return KL_SCHED_UNSCHEDULABLE;
@@ -1201,18 +1336,26 @@ kl_sched_outcome_t kl_sched_cache_decide(kl_sched_cache_t *self, const char *key
             return KL_SCHED_UNSCHEDULABLE;
         }
         chosen = (size_t)index;
-    } else if (ops && ops->score) {
+    } else if (scoring) {
         int64_t best = -1;
         for (size_t i = 0; i < feasible; i++) {
-            int64_t score = ops->score(state, &pod_view, self->feasible[i]);
+            const kl_sched_node_t *view = self->feasible[i];
+            int64_t score = ops->score(state, &pod_view, view);
             if (score < 0 || score > 100) {
                 if (complain(self))
                     kl_warn(COMPONENT, "%s: score() gave %" PRId64 " for pod %s on node %s, outside "
-                            "0..100; using %d", label, score, key, self->feasible[i]->name,
+                            "0..100; using %d", label, score, key, view->name,
                             score < 0 ? 0 : 100);
                 score = score < 0 ? 0 : 100;
             }
-            if (score > best) {
+            if (self->feasible_entries[i]->prefer_taint_count > 0) {
+                score -= prefer_no_schedule_penalty(pod, self->feasible_entries[i]);
+                if (score < 0)
+                    score = 0;
+            }
+            /* The sample may wrap around the name order: compare names. */
+            if (score > best || (score == best && strcmp(view->name,
+                                                         self->feasible[chosen]->name) < 0)) {
                 best = score;
                 chosen = i;
             }

@@ -68,7 +68,23 @@ int kl_sched_cache_next(kl_sched_cache_t *self, int64_t now_ms, char *key, size_
 int64_t kl_sched_cache_next_due_ms(kl_sched_cache_t *self, int64_t now_ms);
 size_t kl_sched_cache_queue_length(kl_sched_cache_t *self);
 
-/* Runs the filters and the policy for pod `key` at time now_ms. */
+/* A scoring decision stops filtering once it has found this many feasible
+ * nodes, or the share set below of a bigger cluster. */
+#define KL_SCHED_MIN_FEASIBLE_NODES 100
+/* Points a score loses per PreferNoSchedule taint the pod does not
+ * tolerate: enough to break near-ties, not to override a clear preference. */
+#define KL_SCHED_PREFER_NO_SCHEDULE_PENALTY 10
+
+/* Share (1..100) of the nodes of a cluster bigger than
+ * KL_SCHED_MIN_FEASIBLE_NODES that a scoring decision looks for; 0 (the
+ * default) shrinks it with the cluster size like Kubernetes does: 50% minus
+ * 1% per 125 nodes, never under 5%. */
+void kl_sched_cache_set_sample_percent(kl_sched_cache_t *self, int percent);
+
+/* Runs the built-in filters (ready, cordon, taints, nodeSelector, resources,
+ * pod count), the plugin's filter, then its select() over every feasible
+ * node or its score() over a sample of them (see above; ties go to the first
+ * name), or without either the first feasible node in name order. */
 kl_sched_outcome_t kl_sched_cache_decide(kl_sched_cache_t *self, const char *key,
                                          const kl_sched_policy_t *policy, int64_t now_ms,
                                          char *node_name, size_t node_name_size,

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <czmq.h>
 
+#include "bench_scheduler.h"
 #include "commands.h"
 #include "log.h"
 
@@ -22,6 +23,7 @@ static const char help_text[] =
     "  delete TYPE NAME... | -f FILE\n"
     "                               delete objects\n"
     "  version                      print the client version and check the server\n"
+    "  bench scheduler --plugins A,B  compare scheduler plugins (see bench scheduler --help)\n"
     "  help                         print this help\n"
     "\n"
     "Flags:\n"
@@ -81,6 +83,9 @@ int main(int argc, char **argv)
      * a request should stop on Ctrl-C, not wait out its timeout. */
     zsys_handler_set(NULL);
     kl_log_set_level(KL_LOG_WARN);
+    /* bench has flags of its own and needs no server. */
+    if (argc > 1 && strcmp(argv[1], "bench") == 0)
+        return kl_cmd_bench(argc - 1, argv + 1);
 
     const char *server = NULL, *output = NULL;
     bool help = false;

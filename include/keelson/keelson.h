@@ -10,5 +10,6 @@
 #include <keelson/scheduler.h>
 #include <keelson/runtime.h>
 #include <keelson/controller.h>
+#include <keelson/kit.h>
 
 #endif

@@ -425,7 +425,7 @@ void kl_group_keys(kl_conformance_t *c)
     long_key[sizeof long_key - 1] = '\0';
     static const char *const suffixes[] = {
         "with spaces  and  more",
-        "\xc3\xbcn\xc3\xafc\xc3\xb6""d\xc3\xa9/\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e",
+        "\xc3\xbcn\xc3\xaf""c\xc3\xb6""d\xc3\xa9/\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e",
         "high\xff\xfe\x80\x81",
         "//slashes///everywhere//",
         "url?chars#and%20+&=",

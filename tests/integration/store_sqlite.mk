@@ -1,1 +1,2 @@
-# (placeholder)
+# Crash safety of the sqlite store: keelsond killed with SIGKILL under load.
+TESTS += tests/integration/store_crash.sh

@@ -164,6 +164,48 @@ static void test_invalid_pods(void)
             "nodeName not a string");
     rejects(base_pod, "{\"status\":{\"phase\":\"Dancing\"}}", "status.phase: Unsupported value",
             "bad phase");
+    rejects(base_pod, "{\"spec\":{\"nodeSelector\":{\"disk\":1}}}",
+            "Pod \"web\" is invalid: spec.nodeSelector[disk]: Invalid value: integer: must be a string",
+            "a nodeSelector value that is not a string");
+    rejects(base_pod, "{\"spec\":{\"nodeSelector\":[\"disk=ssd\"]}}",
+            "spec.nodeSelector: Invalid value: array", "a nodeSelector that is not a map");
+    rejects(base_pod, "{\"spec\":{\"nodeSelector\":{\"bad key\":\"x\"}}}",
+            "spec.nodeSelector: Invalid value: \"bad key\"", "a nodeSelector key that is no label key");
+    rejects(base_pod, "{\"spec\":{\"tolerations\":{}}}", "spec.tolerations: Invalid value: object",
+            "tolerations not an array");
+    rejects(base_pod, "{\"spec\":{\"tolerations\":[{\"key\":\"gpu\",\"operator\":\"Maybe\"}]}}",
+            "spec.tolerations[0].operator: Unsupported value: \"Maybe\": supported values: "
+            "\"Equal\", \"Exists\"", "a bad toleration operator");
+    rejects(base_pod, "{\"spec\":{\"tolerations\":[{\"key\":\"gpu\",\"operator\":\"Exists\"},"
+            "{\"key\":\"gpu\",\"effect\":\"Sometimes\"}]}}",
+            "spec.tolerations[1].effect: Unsupported value: \"Sometimes\"", "a bad toleration effect");
+    rejects(base_pod, "{\"spec\":{\"tolerations\":[{\"operator\":\"Equal\",\"value\":\"x\"}]}}",
+            "spec.tolerations[0].operator: Invalid value: \"Equal\": operator must be Exists when "
+            "`key` is empty", "Equal without a key");
+    rejects(base_pod, "{\"spec\":{\"tolerations\":[{\"key\":\"gpu\",\"operator\":\"Exists\","
+            "\"value\":\"yes\"}]}}", "spec.tolerations[0].value: Invalid value: \"yes\": value must "
+            "be empty", "Exists with a value");
+    rejects(base_pod, "{\"spec\":{\"tolerations\":[{\"key\":\"gpu\",\"value\":7}]}}",
+            "spec.tolerations[0].value: Invalid value: integer", "a toleration value that is no string");
+    rejects(base_pod, "{\"spec\":{\"tolerations\":[{\"key\":\"gpu\",\"effect\":\"NoSchedule\","
+            "\"tolerationSeconds\":30}]}}",
+            "spec.tolerations[0].effect: Invalid value: \"NoSchedule\": effect must be 'NoExecute'",
+            "tolerationSeconds without NoExecute");
+    {
+        json_t *pod = parse(base_pod);
+        json_t *patch = parse("{\"spec\":{\"nodeSelector\":{\"disktype\":\"ssd\"},\"tolerations\":["
+                              "{\"key\":\"gpu\",\"operator\":\"Equal\",\"value\":\"yes\",\"effect\":\"NoSchedule\"},"
+                              "{\"key\":\"spot\",\"operator\":\"Exists\"},{\"operator\":\"Exists\"},"
+                              "{\"key\":\"gone\",\"operator\":\"Exists\",\"effect\":\"NoExecute\","
+                              "\"tolerationSeconds\":60}]}}");
+        json_object_update_recursive(pod, patch);
+        kl_error_t perr = {0, ""};
+        is_int(kl_object_validate(pod, &perr), 0, "a pod with a nodeSelector and tolerations is valid");
+        if (perr.code)
+            diag("%s", perr.text);
+        json_decref(patch);
+        json_decref(pod);
+    }
 
     kl_error_t e = {0, ""};
     json_t *array = json_array();

@@ -267,8 +267,60 @@ static void test_node_object(void)
        "machine capacity is detected");
 }
 
+static void test_pull(void)
+{
+    kl_pull_policy_t policy = KL_PULL_NEVER;
+    kl_error_t err;
+    ok(kl_pull_policy_parse(NULL, "busybox", &policy, &err) == 0 && policy == KL_PULL_ALWAYS,
+       "no tag defaults to Always");
+    kl_pull_policy_parse(NULL, "busybox:latest", &policy, &err);
+    is_int(policy, KL_PULL_ALWAYS, ":latest defaults to Always");
+    kl_pull_policy_parse(NULL, "busybox:1.35", &policy, &err);
+    is_int(policy, KL_PULL_IF_NOT_PRESENT, "a tag defaults to IfNotPresent");
+    kl_pull_policy_parse(NULL, "127.0.0.1:5000/busybox", &policy, &err);
+    is_int(policy, KL_PULL_ALWAYS, "a registry port is not a tag");
+    kl_pull_policy_parse(NULL, "127.0.0.1:5000/busybox:1.35", &policy, &err);
+    is_int(policy, KL_PULL_IF_NOT_PRESENT, "a tag after a registry port");
+    kl_pull_policy_parse(NULL, "busybox@sha256:abcd", &policy, &err);
+    is_int(policy, KL_PULL_IF_NOT_PRESENT, "a digest defaults to IfNotPresent");
+    kl_pull_policy_parse("Never", "busybox", &policy, &err);
+    is_int(policy, KL_PULL_NEVER, "an explicit Never wins over the default");
+    ok(kl_pull_policy_parse("Sometimes", "busybox", &policy, &err) < 0
+       && strstr(err.text, "imagePullPolicy") && strstr(err.text, "Sometimes"),
+       "a bad policy is refused: %s", err.text);
+
+    kl_pod_track_t track;
+    track_for(&track, "Always", 1);
+    kl_container_track_t *c = &track.containers[0];
+    kl_error_set(&err, KL_ERR_NOT_FOUND, "image \"nope:1\" not found");
+    kl_container_pull_failed(c, &err, T0);
+    is_str(c->reason, "ErrImagePull", "the first failed pull is ErrImagePull");
+    is_str(c->message, "image \"nope:1\" not found", "with the runtime's message");
+    ok(!kl_container_start_due(c, &track, T0 + 500), "no retry inside the back-off");
+    ok(kl_container_start_due(c, &track, T0 + 1000), "a retry after it");
+    kl_container_pull_failed(c, &err, T0 + 1000);
+    is_str(c->reason, "ImagePullBackOff", "a failing retry is ImagePullBackOff");
+    ok(strstr(c->message, "Back-off pulling image") != NULL, "its message: %s", c->message);
+    ok(!kl_container_start_due(c, &track, T0 + 2500), "the back-off doubles");
+    kl_pod_track_refresh(&track, T0 + 1000);
+    is_str(track.phase, "Pending", "a pod whose image does not pull stays Pending");
+    kl_pod_track_clear(&track);
+
+    track_for(&track, "Always", 1);
+    c = &track.containers[0];
+    kl_container_adopt(c, "ctr-7", 3);
+    kl_container_status_t running = runtime_status(KL_CONTAINER_RUNNING, 0);
+    kl_container_observe(c, track.policy, &running, T0 + 200);
+    is_str(c->id, "ctr-7", "an adopted container keeps its id");
+    is_int(c->restart_count, 3, "and the restart count the pod showed");
+    is_int(c->started_ms, T0 + 100, "and its start time from the runtime");
+    ok(!kl_container_start_due(c, &track, T0 + 300), "it is not started again");
+    kl_pod_track_clear(&track);
+}
+
 int main(void)
 {
+    test_pull();
     test_node_object();
     test_policy_and_backoff();
     test_phases();

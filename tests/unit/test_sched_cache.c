@@ -403,8 +403,229 @@ static void test_plugin(void)
     kl_sched_cache_destroy(&cache);
 }
 
+/* A node with labels and taints given as JSON texts (either may be NULL). */
+static json_t *make_placed_node(const char *name, const char *labels, const char *taints)
+{
+    json_t *node = make_node(name, "4", "8Gi", 110, 1, FRESH, 0);
+    if (labels)
+        json_object_set_new(json_object_get(node, "metadata"), "labels",
+                            json_loads(labels, 0, NULL));
+    if (taints)
+        json_object_set_new(json_object_get(node, "spec"), "taints", json_loads(taints, 0, NULL));
+    return node;
+}
+
+/* A pod with a nodeSelector and tolerations given as JSON texts. */
+static json_t *make_placed_pod(const char *name, const char *selector, const char *tolerations)
+{
+    json_t *pod = make_pod(name, "100m", "1Mi", NULL);
+    json_t *spec = json_object_get(pod, "spec");
+    if (selector)
+        json_object_set_new(spec, "nodeSelector", json_loads(selector, 0, NULL));
+    if (tolerations)
+        json_object_set_new(spec, "tolerations", json_loads(tolerations, 0, NULL));
+    return pod;
+}
+
+/* Places a fresh pod and returns the outcome; node and message are filled. */
+static kl_sched_outcome_t place(kl_sched_cache_t *cache, const kl_sched_policy_t *policy,
+                                const char *selector, const char *tolerations, char *node,
+                                char *message)
+{
+    static int serial;
+    char name[32];
+    snprintf(name, sizeof name, "placed-%d", ++serial);
+    add_pod(cache, make_placed_pod(name, selector, tolerations));
+    char key[64];
+    snprintf(key, sizeof key, "default/%s", name);
+    kl_sched_outcome_t outcome = decide(cache, key, policy, node, message);
+    kl_sched_cache_pod_remove(cache, "default", name);
+    return outcome;
+}
+
+static void test_selector_filter(void)
+{
+    kl_sched_cache_t *cache = kl_sched_cache_new(40000);
+    char node[64], message[256];
+    add_node(cache, make_placed_node("n1", "{\"disk\":\"hdd\",\"zone\":\"a\"}", NULL));
+    add_node(cache, make_placed_node("n2", "{\"disk\":\"ssd\",\"zone\":\"a\"}", NULL));
+    add_node(cache, make_placed_node("n3", "{\"disk\":\"ssd\",\"zone\":\"b\"}", NULL));
+    add_node(cache, make_placed_node("n4", NULL, NULL));
+
+    is_int(place(cache, NULL, "{\"disk\":\"ssd\"}", NULL, node, message), KL_SCHED_PLACED,
+           "a pod selecting disk=ssd is placed");
+    is_str(node, "n2", "on the first node labelled disk=ssd");
+    place(cache, NULL, "{\"disk\":\"ssd\",\"zone\":\"b\"}", NULL, node, message);
+    is_str(node, "n3", "every selector pair must match");
+    place(cache, NULL, "{}", NULL, node, message);
+    is_str(node, "n1", "an empty selector matches every node");
+    is_int(place(cache, NULL, "{\"disk\":\"nvme\"}", NULL, node, message), KL_SCHED_UNSCHEDULABLE,
+           "a selector no node matches leaves the pod unschedulable");
+    is_str(message, "0/4 nodes are available: 4 node(s) didn't match Pod's node affinity/selector.",
+           "in Kubernetes' words");
+
+    /* A label change is seen at the next decision. */
+    json_t *relabelled = make_placed_node("n4", "{\"disk\":\"nvme\"}", NULL);
+    json_object_set_new(json_object_get(relabelled, "metadata"), "resourceVersion",
+                        json_string("5"));
+    add_node(cache, relabelled);
+    is_int(place(cache, NULL, "{\"disk\":\"nvme\"}", NULL, node, message), KL_SCHED_PLACED,
+           "relabelling a node makes it match");
+    is_str(node, "n4", "the relabelled node is chosen");
+
+    kl_error_t err;
+    json_t *bad = make_placed_pod("bad-selector", "{\"disk\":7}", NULL);
+    ok(kl_sched_cache_pod_upsert(cache, bad, NOW, &err) < 0
+       && strstr(err.text, "spec.nodeSelector[disk]"), "a malformed selector is refused: %s",
+       err.text);
+    json_decref(bad);
+    kl_sched_cache_destroy(&cache);
+}
+
+static void test_taint_filter(void)
+{
+    kl_sched_cache_t *cache = kl_sched_cache_new(40000);
+    char node[64], message[256];
+    add_node(cache, make_placed_node("n1", NULL,
+                                     "[{\"key\":\"gpu\",\"value\":\"yes\",\"effect\":\"NoSchedule\"}]"));
+    add_node(cache, make_placed_node("n2", NULL,
+                                     "[{\"key\":\"maint\",\"effect\":\"NoExecute\"}]"));
+    is_int(place(cache, NULL, NULL, NULL, node, message), KL_SCHED_UNSCHEDULABLE,
+           "a pod without tolerations fits on no tainted node");
+    is_str(message, "0/2 nodes are available: 1 node(s) had untolerated taint {gpu: yes}, "
+           "1 node(s) had untolerated taint {maint: }.",
+           "each untolerated taint is named like Kubernetes does");
+
+    place(cache, NULL, NULL, "[{\"key\":\"gpu\",\"operator\":\"Equal\",\"value\":\"yes\","
+          "\"effect\":\"NoSchedule\"}]", node, message);
+    is_str(node, "n1", "Equal with the same key, value and effect tolerates NoSchedule");
+    place(cache, NULL, NULL, "[{\"key\":\"gpu\",\"value\":\"yes\"}]", node, message);
+    is_str(node, "n1", "the default operator is Equal, and no effect matches every effect");
+    is_int(place(cache, NULL, NULL, "[{\"key\":\"gpu\",\"value\":\"no\"}]", node, message),
+           KL_SCHED_UNSCHEDULABLE, "Equal with another value does not tolerate");
+    is_int(place(cache, NULL, NULL, "[{\"key\":\"gpu\",\"value\":\"yes\",\"effect\":\"NoExecute\"}]",
+                 node, message), KL_SCHED_UNSCHEDULABLE, "a toleration of another effect does not");
+    place(cache, NULL, NULL, "[{\"key\":\"gpu\",\"operator\":\"Exists\"}]", node, message);
+    is_str(node, "n1", "Exists tolerates any value of its key");
+    place(cache, NULL, NULL, "[{\"key\":\"maint\",\"operator\":\"Exists\",\"effect\":\"NoExecute\"}]",
+          node, message);
+    is_str(node, "n2", "a NoExecute taint is tolerated by a NoExecute toleration");
+    place(cache, NULL, NULL, "[{\"operator\":\"Exists\"}]", node, message);
+    is_str(node, "n1", "an empty key with Exists tolerates every taint");
+
+    /* Only the first untolerated taint of a node is reported. */
+    add_node(cache, make_placed_node("n3", NULL,
+                                     "[{\"key\":\"a\",\"value\":\"1\",\"effect\":\"NoSchedule\"},"
+                                     "{\"key\":\"b\",\"value\":\"2\",\"effect\":\"NoSchedule\"}]"));
+    place(cache, NULL, NULL, "[{\"key\":\"a\",\"operator\":\"Exists\"}]", node, message);
+    ok(strstr(message, "1 node(s) had untolerated taint {b: 2}") != NULL,
+       "a node needs every hard taint tolerated: %s", message);
+
+    /* PreferNoSchedule never filters; it only costs score. */
+    add_node(cache, make_placed_node("n0", NULL,
+                                     "[{\"key\":\"old\",\"effect\":\"PreferNoSchedule\"}]"));
+    add_node(cache, make_placed_node("n7", NULL, NULL));
+    is_int(place(cache, NULL, NULL, NULL, node, message), KL_SCHED_PLACED,
+           "a PreferNoSchedule taint does not filter");
+    is_str(node, "n0", "so the built-in choice still takes the first name");
+    fake_t fake = {0};
+    kl_scheduler_ops_t ops = {.score = fake_score};
+    kl_sched_policy_t policy = {.ops = &ops, .state = &fake, .label = "scheduler/fake"};
+    fake.scores[0] = 50;
+    fake.scores[7] = 50;
+    place(cache, &policy, NULL, NULL, node, message);
+    is_str(node, "n7", "with equal scores the node without the soft taint wins");
+    fake.scores[0] = 50 + KL_SCHED_PREFER_NO_SCHEDULE_PENALTY + 1;
+    place(cache, &policy, NULL, NULL, node, message);
+    is_str(node, "n0", "but the soft taint only lowers the score a little");
+    fake.scores[0] = 50;
+    place(cache, &policy, NULL, "[{\"key\":\"old\",\"operator\":\"Exists\","
+          "\"effect\":\"PreferNoSchedule\"}]", node, message);
+    is_str(node, "n0", "a tolerated soft taint costs nothing");
+
+    kl_error_t err;
+    json_t *bad = make_placed_pod("bad-toleration", NULL, "[{\"key\":\"a\",\"operator\":\"Maybe\"}]");
+    ok(kl_sched_cache_pod_upsert(cache, bad, NOW, &err) < 0
+       && strstr(err.text, "spec.tolerations[0].operator"), "a malformed toleration is refused: %s",
+       err.text);
+    json_decref(bad);
+    bad = make_placed_node("n5", NULL, "[{\"key\":\"a\",\"effect\":\"Sometimes\"}]");
+    ok(kl_sched_cache_node_upsert(cache, bad, NOW, &err) < 0
+       && strstr(err.text, "Node \"n5\": spec.taints[0].effect"),
+       "a malformed taint is refused: %s", err.text);
+    json_decref(bad);
+    kl_sched_cache_destroy(&cache);
+}
+
+static void test_cordon_filter(void)
+{
+    kl_sched_cache_t *cache = kl_sched_cache_new(40000);
+    char node[64], message[256];
+    add_node(cache, make_node("n1", "4", "8Gi", 110, 1, FRESH, 1));
+    is_int(place(cache, NULL, NULL, NULL, node, message), KL_SCHED_UNSCHEDULABLE,
+           "a cordoned node takes no pod");
+    is_str(message, "0/1 nodes are available: 1 node(s) were unschedulable.", "in Kubernetes' words");
+    is_int(place(cache, NULL, NULL, "[{\"key\":\"node.kubernetes.io/unschedulable\","
+                 "\"operator\":\"Exists\",\"effect\":\"NoSchedule\"}]", node, message),
+           KL_SCHED_PLACED, "unless the pod tolerates the cordon");
+    json_t *uncordoned = make_node("n1", "4", "8Gi", 110, 1, FRESH, 0);
+    json_object_set_new(json_object_get(uncordoned, "metadata"), "resourceVersion",
+                        json_string("3"));
+    add_node(cache, uncordoned);
+    is_int(place(cache, NULL, NULL, NULL, node, message), KL_SCHED_PLACED,
+           "uncordoning lets pods in again");
+    kl_sched_cache_destroy(&cache);
+}
+
+/* Many nodes: scoring looks at a sample from a rotating start, the choice
+ * among equal scores is still the first name, and the built-in choice stays
+ * the first feasible node. */
+static int64_t score_fifty(void *state, const kl_sched_pod_t *pod, const kl_sched_node_t *node)
+{
+    int *calls = state;
+    (void)pod;
+    (*calls)++;
+    return strcmp(node->name, "n0150") == 0 ? 60 : 50;
+}
+
+static void test_sampling(void)
+{
+    kl_sched_cache_t *cache = kl_sched_cache_new(40000);
+    char node[64], message[256], name[16];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(name, sizeof name, "n%04d", i);
+        add_node(cache, make_node(name, "4", "8Gi", 110, 1, FRESH, 0));
+    }
+    int calls = 0;
+    kl_scheduler_ops_t ops = {.score = score_fifty};
+    kl_sched_policy_t policy = {.ops = &ops, .state = &calls, .label = "scheduler/fifty"};
+    place(cache, &policy, NULL, NULL, node, message);
+    is_int(calls, 420, "1000 nodes: 42% of them are scored (50% less 1% per 125 nodes)");
+    is_str(node, "n0150", "the best of the sample wins");
+    calls = 0;
+    place(cache, &policy, NULL, NULL, node, message);
+    is_int(calls, 420, "the next decision scores as many");
+    is_str(node, "n0420", "from where the last one stopped; ties go to the first name");
+    kl_sched_cache_set_sample_percent(cache, 100);
+    calls = 0;
+    place(cache, &policy, NULL, NULL, node, message);
+    is_int(calls, 1000, "a sample of 100% scores every node");
+    is_str(node, "n0150", "and finds the best");
+    place(cache, NULL, NULL, NULL, node, message);
+    is_str(node, "n0000", "the built-in choice is the first feasible node in name order");
+    is_int(place(cache, &policy, "{\"disk\":\"none\"}", NULL, node, message),
+           KL_SCHED_UNSCHEDULABLE, "no feasible node anywhere");
+    is_str(message, "0/1000 nodes are available: 1000 node(s) didn't match Pod's node "
+           "affinity/selector.", "every node was examined for the message");
+    kl_sched_cache_destroy(&cache);
+}
+
 int main(void)
 {
+    test_selector_filter();
+    test_taint_filter();
+    test_cordon_filter();
+    test_sampling();
     test_parsing();
     test_fit();
     test_node_filters();

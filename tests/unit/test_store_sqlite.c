@@ -332,6 +332,15 @@ static void test_history(void)
         }
     }
     ok(all, "range_at gives the state at every past revision");
+    memset(&l, 0, sizeof l);
+    int paged_more = 0;
+    int64_t paged_at = 0;
+    ops->range_at(s, "/h/", "/h/a", 1, 3, list_visit, &l, &paged_at, &paged_more, &err);
+    ok(strcmp(l.text, "/h/b=b1;") == 0 && paged_more == 0 && paged_at == 3,
+       "range_at pages from start_after at a past revision (%s)", l.text);
+    memset(&l, 0, sizeof l);
+    ops->range_at(s, "/h/", NULL, 1, 7, list_visit, &l, &paged_at, &paged_more, &err);
+    ok(strcmp(l.text, "/h/a=a2;") == 0 && paged_more == 1, "range_at at a past revision sets more");
     int more = 0;
     is_int(ops->range_at(s, "/h/", NULL, 0, 9, list_visit, &l, &last, &more, &err), -1,
            "range_at a future revision is refused");
@@ -366,6 +375,10 @@ static void test_history(void)
     is_int(o->ops->tick(o->s, &err), 0, "tick");
     is_int(o->ops->compacted_revision(o->s), 70, "tick compacted to keep the last 10 revisions");
     is_int(o->ops->changes(o->s, "", 0, 0, event_visit, &l, &last, &err), -1, "old changes are gone");
+    memset(&l, 0, sizeof l);
+    o->ops->changes(o->s, "", 70, 0, event_visit, &l, &last, &err);
+    ok(l.count == 10 && last == 80, "the kept 10 are there under the empty prefix (%zu, last %lld)", l.count,
+       (long long)last);
     close_store(&o);
 }
 

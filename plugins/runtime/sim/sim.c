@@ -1,9 +1,12 @@
 /* runtime/sim: a container runtime that runs nothing. Containers live in a hash
  * map and move CREATED -> RUNNING -> EXITED on a clock, for scale tests and
- * scheduler benchmarks where thousands of pods must cost almost nothing. */
+ * scheduler benchmarks where thousands of pods must cost almost nothing.
+ * Images named in the missing_images setting fail to pull, so ErrImagePull
+ * paths can be tested without a registry. */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +20,7 @@
 /* A day is far beyond any simulated container lifetime; a bigger value is a typo. */
 #define SIM_MAX_DURATION_MS (24LL * 3600 * 1000)
 #define SIM_EXIT_TERMINATED 143  /* 128 + SIGTERM, as a real runtime reports a stop */
+#define SIM_REFERENCE_MAX 512
 
 typedef struct sim_container {
     char *id;
@@ -26,7 +30,13 @@ typedef struct sim_container {
     int64_t run_ms;              /* 0: runs until stopped */
     int exit_code;
     int stopped;
+    int stopped_code;            /* 128 + the signal that stopped it */
     int64_t stopped_mono_ms;
+    char *pod_namespace;         /* what list() reports, copied at start */
+    char *pod_name;
+    char *pod_uid;
+    char *container_name;
+    char *image;
     struct sim_container *next;  /* hash chain */
 } sim_container_t;
 
@@ -35,6 +45,7 @@ typedef struct sim_runtime {
     int64_t start_delay_ms;
     int64_t run_ms;
     int exit_code;
+    char **missing_images;       /* NULL-terminated copy of the setting */
     sim_container_t **buckets;
     size_t bucket_count;         /* a power of two */
     size_t count;
@@ -45,6 +56,8 @@ static const kl_setting_spec_t sim_settings[] = {
     { "start_delay_ms", KL_SETTING_INT, 0, "milliseconds a container stays CREATED before RUNNING (default 0)" },
     { "run_ms", KL_SETTING_INT, 0, "milliseconds a container runs before it exits; 0 runs until stopped (default 0)" },
     { "exit_code", KL_SETTING_INT, 0, "exit code of a container that ends by itself (default 0)" },
+    { "missing_images", KL_SETTING_STRING_LIST, 0,
+      "image references (NAME or NAME:TAG) whose pull fails with NotFound (default none)" },
     KL_SETTINGS_END
 };
 
@@ -98,6 +111,134 @@ static int sim_check_range(const char *what, long long value, long long max, kl_
     return 0;
 }
 
+/* The checks a registry would make, so a typo fails here as it would with a
+ * real runtime: [host[:port]/]path[:tag], lower-case path components, a tag
+ * of letters, digits, '_', '.' or '-'. Digests are not simulated. */
+static int sim_reference_check(const char *reference, kl_error_t *err)
+{
+    if (!reference || reference[0] == '\0')
+        return kl_error_set(err, KL_ERR_INVALID, "container image is empty");
+    size_t length = strlen(reference);
+    if (length > SIM_REFERENCE_MAX)
+        return kl_error_set(err, KL_ERR_INVALID, "image reference \"%.64s...\" is longer than %d characters",
+                            reference, SIM_REFERENCE_MAX);
+    for (size_t i = 0; i < length; i++) {
+        unsigned char c = (unsigned char)reference[i];
+        if (c <= ' ' || c >= 0x7f)
+            return kl_error_set(err, KL_ERR_INVALID,
+                                "image reference has a space, control or non-ASCII character at position %zu",
+                                i + 1);
+    }
+    const char *slash = strrchr(reference, '/');
+    const char *colon = strrchr(slash ? slash : reference, ':');
+    size_t path_length = colon ? (size_t)(colon - reference) : length;
+    if (colon) {
+        const char *tag = colon + 1;
+        int good = tag[0] != '\0' && tag[0] != '.' && tag[0] != '-' && strlen(tag) < 128;
+        for (const char *t = tag; good && *t; t++)
+            good = (*t >= 'a' && *t <= 'z') || (*t >= 'A' && *t <= 'Z') || (*t >= '0' && *t <= '9')
+                   || *t == '_' || *t == '.' || *t == '-';
+        if (!good)
+            return kl_error_set(err, KL_ERR_INVALID,
+                                "image reference \"%s\" has a bad tag \"%s\": a tag is up to 127 letters, digits, "
+                                "'_', '.' or '-'", reference, tag);
+    }
+    /* The first component is a registry when more follow and it has '.' or ':'. */
+    const char *first_slash = memchr(reference, '/', path_length);
+    size_t head = first_slash ? (size_t)(first_slash - reference) : 0;
+    int registry = first_slash && (memchr(reference, '.', head) || memchr(reference, ':', head));
+    const char *end = reference + path_length;
+    for (const char *start = registry ? first_slash + 1 : reference;;) {
+        const char *next = memchr(start, '/', (size_t)(end - start));
+        const char *stop = next ? next : end;
+        int good = stop > start && *start != '.' && *start != '_' && *start != '-' && stop[-1] != '.'
+                   && stop[-1] != '_' && stop[-1] != '-';
+        for (const char *c = start; good && c < stop; c++)
+            good = (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '.' || *c == '_' || *c == '-';
+        if (!good)
+            return kl_error_set(err, KL_ERR_INVALID,
+                                "image reference \"%s\" is not NAME[:TAG]: path component \"%.*s\" must be "
+                                "lower-case letters and digits separated by '.', '_' or '-'",
+                                reference, (int)(stop - start > 64 ? 64 : stop - start), start);
+        if (!next)
+            break;
+        start = next + 1;
+    }
+    return 0;
+}
+
+/* A missing_images entry matches the reference itself or, without a tag,
+ * every tag of that name. */
+static int sim_image_missing(const sim_runtime_t *sim, const char *reference)
+{
+    for (char **item = sim->missing_images; item && *item; item++) {
+        size_t length = strlen(*item);
+        if (strcmp(*item, reference) == 0)
+            return 1;
+        const char *slash = strrchr(*item, '/');
+        int has_tag = strchr(slash ? slash : *item, ':') != NULL;
+        if (!has_tag && strncmp(*item, reference, length) == 0 && reference[length] == ':'
+            && !strchr(reference + length + 1, '/'))
+            return 1;
+    }
+    return 0;
+}
+
+static void sim_container_free(sim_container_t *c)
+{
+    if (!c)
+        return;
+    free(c->id);
+    free(c->pod_namespace);
+    free(c->pod_name);
+    free(c->pod_uid);
+    free(c->container_name);
+    free(c->image);
+    free(c);
+}
+
+static void sim_close(void *runtime)
+{
+    sim_runtime_t *sim = runtime;
+    if (!sim)
+        return;
+    for (size_t i = 0; sim->buckets && i < sim->bucket_count; i++) {
+        sim_container_t *c = sim->buckets[i];
+        while (c) {
+            sim_container_t *next = c->next;
+            sim_container_free(c);
+            c = next;
+        }
+    }
+    for (char **item = sim->missing_images; item && *item; item++)
+        free(*item);
+    free(sim->missing_images);
+    free(sim->buckets);
+    free(sim);
+}
+
+static int sim_load_missing_images(sim_runtime_t *sim, const kl_host_t *host, kl_error_t *err)
+{
+    if (!host->setting_list_item || host->size < offsetof(kl_host_t, setting_list_item) + sizeof(void *))
+        return 0;
+    size_t count = 0;
+    while (host->setting_list_item(host, "missing_images", count))
+        count++;
+    sim->missing_images = calloc(count + 1, sizeof *sim->missing_images);
+    if (!sim->missing_images)
+        return kl_error_set(err, KL_ERR_INTERNAL, "runtime/sim: out of memory");
+    for (size_t i = 0; i < count; i++) {
+        const char *item = host->setting_list_item(host, "missing_images", i);
+        kl_error_t why;
+        if (sim_reference_check(item, &why) < 0)
+            return kl_error_set(err, KL_ERR_INVALID, "setting missing_images[%zu]: %s", i, why.text);
+        sim->missing_images[i] = strdup(item);
+        if (!sim->missing_images[i])
+            return kl_error_set(err, KL_ERR_INTERNAL, "runtime/sim: out of memory");
+    }
+    return 0;
+}
+
 static void *sim_open(const kl_host_t *host, kl_error_t *err)
 {
     if (!host || !host->setting_int || !host->monotonic_ms || !host->realtime_ms) {
@@ -125,25 +266,11 @@ static void *sim_open(const kl_host_t *host, kl_error_t *err)
     sim->start_delay_ms = delay;
     sim->run_ms = run;
     sim->exit_code = (int)code;
-    return sim;
-}
-
-static void sim_close(void *runtime)
-{
-    sim_runtime_t *sim = runtime;
-    if (!sim)
-        return;
-    for (size_t i = 0; i < sim->bucket_count; i++) {
-        sim_container_t *c = sim->buckets[i];
-        while (c) {
-            sim_container_t *next = c->next;
-            free(c->id);
-            free(c);
-            c = next;
-        }
+    if (sim_load_missing_images(sim, host, err) < 0) {
+        sim_close(sim);
+        return NULL;
     }
-    free(sim->buckets);
-    free(sim);
+    return sim;
 }
 
 /* Reads one integer annotation of the pod into *value, leaving it alone when
@@ -181,6 +308,14 @@ static int sim_start(void *runtime, const kl_container_request_t *request, char 
     if (request->pod && !json_is_object(request->pod))
         return kl_error_set(err, KL_ERR_INVALID, "pod of container %s is not a JSON object",
                             request->container_name);
+    const char *image = json_string_value(json_object_get(request->container, "image"));
+    if (!image)
+        return kl_error_set(err, KL_ERR_INVALID, "container \"%.64s\" has no image", request->container_name);
+    if (sim_reference_check(image, err) < 0)
+        return -1;
+    if (sim_image_missing(sim, image))
+        return kl_error_set(err, KL_ERR_NOT_FOUND, "image \"%s\" not found (listed in runtime/sim missing_images)",
+                            image);
     if (sim_annotation_int(request->pod, SIM_ANNOTATION_START_DELAY, SIM_MAX_DURATION_MS, &delay, err) < 0
         || sim_annotation_int(request->pod, SIM_ANNOTATION_RUN, SIM_MAX_DURATION_MS, &run, err) < 0
         || sim_annotation_int(request->pod, SIM_ANNOTATION_EXIT_CODE, 255, &code, err) < 0)
@@ -196,10 +331,16 @@ static int sim_start(void *runtime, const kl_container_request_t *request, char 
     if (sim->count >= sim->bucket_count && sim_grow(sim) < 0)
         return kl_error_set(err, KL_ERR_INTERNAL, "runtime/sim: out of memory growing the container table");
     sim_container_t *c = calloc(1, sizeof *c);
-    if (c)
+    if (c) {
         c->id = strdup(new_id);
-    if (!c || !c->id) {
-        free(c);
+        c->pod_namespace = strdup(request->pod_namespace ? request->pod_namespace : "");
+        c->pod_name = strdup(request->pod_name ? request->pod_name : "");
+        c->pod_uid = strdup(request->pod_uid ? request->pod_uid : "");
+        c->container_name = strdup(request->container_name);
+        c->image = strdup(image);
+    }
+    if (!c || !c->id || !c->pod_namespace || !c->pod_name || !c->pod_uid || !c->container_name || !c->image) {
+        sim_container_free(c);
         return kl_error_set(err, KL_ERR_INTERNAL, "runtime/sim: out of memory starting container %s",
                             request->container_name);
     }
@@ -251,7 +392,7 @@ static int sim_status(void *runtime, const char *id, kl_container_status_t *stat
         status->started_at_ms = end > running_at ? running_at + to_real : 0;
         status->finished_at_ms = end + to_real;
         if (c->stopped) {
-            status->exit_code = SIM_EXIT_TERMINATED;
+            status->exit_code = c->stopped_code;
             snprintf(status->reason, sizeof status->reason, "Terminated");
         } else {
             status->exit_code = c->exit_code;
@@ -266,6 +407,19 @@ static int sim_status(void *runtime, const char *id, kl_container_status_t *stat
     return 0;
 }
 
+/* Ends the container now with 128 + signal, unless it already ended: one
+ * that did keeps its own exit code, as with a real process. */
+static void sim_end(sim_runtime_t *sim, sim_container_t *c, int signal_number)
+{
+    int64_t now = sim->host->monotonic_ms(sim->host);
+    int64_t end = sim_natural_end(c);
+    if (!c->stopped && (end < 0 || now < end)) {
+        c->stopped = 1;
+        c->stopped_code = 128 + signal_number;
+        c->stopped_mono_ms = now;
+    }
+}
+
 static int sim_stop(void *runtime, const char *id, int grace_ms, kl_error_t *err)
 {
     (void)grace_ms;  /* nothing runs, so nothing needs time to shut down */
@@ -273,13 +427,7 @@ static int sim_stop(void *runtime, const char *id, int grace_ms, kl_error_t *err
     sim_container_t *c = sim_find(sim, id, err);
     if (!c)
         return -1;
-    int64_t now = sim->host->monotonic_ms(sim->host);
-    int64_t end = sim_natural_end(c);
-    /* One that already ended keeps its own exit code, as with a real process. */
-    if (!c->stopped && (end < 0 || now < end)) {
-        c->stopped = 1;
-        c->stopped_mono_ms = now;
-    }
+    sim_end(sim, c, SIM_EXIT_TERMINATED - 128);
     return 0;
 }
 
@@ -292,8 +440,85 @@ static int sim_remove(void *runtime, const char *id, kl_error_t *err)
     sim_container_t *c = *slot;
     *slot = c->next;
     sim->count--;
-    free(c->id);
-    free(c);
+    sim_container_free(c);
+    return 0;
+}
+
+static int sim_pull(void *runtime, const char *image, kl_pull_policy_t policy, kl_error_t *err)
+{
+    sim_runtime_t *sim = runtime;
+    if (policy != KL_PULL_IF_NOT_PRESENT && policy != KL_PULL_ALWAYS && policy != KL_PULL_NEVER)
+        return kl_error_set(err, KL_ERR_INVALID, "pull policy %d of image \"%.64s\" is not one of "
+                            "IfNotPresent, Always, Never", (int)policy, image ? image : "");
+    if (sim_reference_check(image, err) < 0)
+        return -1;
+    if (sim_image_missing(sim, image))
+        return kl_error_set(err, KL_ERR_NOT_FOUND, "image \"%s\" not found (listed in runtime/sim missing_images)",
+                            image);
+    return 0;
+}
+
+static int sim_list(void *runtime, kl_container_visit_fn visit, void *arg, kl_error_t *err)
+{
+    sim_runtime_t *sim = runtime;
+    if (!visit)
+        return kl_error_set(err, KL_ERR_INVALID, "list needs a visit function");
+    for (size_t i = 0; i < sim->bucket_count; i++) {
+        for (sim_container_t *c = sim->buckets[i]; c; c = c->next) {
+            kl_container_info_t info = {
+                .id = c->id, .pod_namespace = c->pod_namespace, .pod_name = c->pod_name,
+                .pod_uid = c->pod_uid, .container_name = c->container_name, .image = c->image,
+            };
+            if (sim_status(sim, c->id, &info.status, err) < 0)
+                return -1;
+            if (visit(&info, arg) != 0)
+                return 0;
+        }
+    }
+    return 0;
+}
+
+/* The log is made up from the state, one line per change, so it costs no
+ * memory however long a container runs. */
+static int sim_logs(void *runtime, const char *id, int64_t offset, char *buffer, size_t size, size_t *length,
+                    kl_error_t *err)
+{
+    sim_runtime_t *sim = runtime;
+    sim_container_t *c = sim_find(sim, id, err);
+    if (!c)
+        return -1;
+    if (offset < 0 || !length || (!buffer && size > 0))
+        return kl_error_set(err, KL_ERR_INVALID, "logs of container %s: offset %lld or buffer is invalid", id,
+                            (long long)offset);
+    kl_container_status_t st;
+    if (sim_status(sim, id, &st, err) < 0)
+        return -1;
+    char text[512];
+    int used = snprintf(text, sizeof text, "sim container %s created\n", c->container_name);
+    if (st.state == KL_CONTAINER_RUNNING || (st.state == KL_CONTAINER_EXITED && st.started_at_ms > 0))
+        used += snprintf(text + used, sizeof text - (size_t)used, "sim container %s running\n", c->container_name);
+    if (st.state == KL_CONTAINER_EXITED)
+        used += snprintf(text + used, sizeof text - (size_t)used, "sim container %s exited with code %d\n",
+                         c->container_name, st.exit_code);
+    size_t total = strlen(text);
+    size_t from = (uint64_t)offset < total ? (size_t)offset : total;
+    size_t count = total - from < size ? total - from : size;
+    if (count)
+        memcpy(buffer, text + from, count);
+    *length = count;
+    return 0;
+}
+
+static int sim_kill(void *runtime, const char *id, int signal_number, kl_error_t *err)
+{
+    sim_runtime_t *sim = runtime;
+    sim_container_t *c = sim_find(sim, id, err);
+    if (!c)
+        return -1;
+    if (signal_number <= 0 || signal_number > 64)
+        return kl_error_set(err, KL_ERR_INVALID, "signal %d sent to container %s is not between 1 and 64",
+                            signal_number, id);
+    sim_end(sim, c, signal_number);
     return 0;
 }
 
@@ -304,6 +529,10 @@ static const kl_runtime_ops_t sim_ops = {
     .status = sim_status,
     .stop = sim_stop,
     .remove = sim_remove,
+    .pull = sim_pull,
+    .list = sim_list,
+    .logs = sim_logs,
+    .kill = sim_kill,
 };
 
 KL_RUNTIME_PLUGIN("sim", "0.1.0", "simulated containers: no processes, state on a clock", sim_settings, sim_ops);

@@ -1,0 +1,7 @@
+# The controller kit: the one library plugins may link (libkeelson-kit).
+lib_LTLIBRARIES += core/kit/libkeelson-kit.la
+core_kit_libkeelson_kit_la_SOURCES = core/kit/informer.c core/kit/workqueue.c core/kit/events.c
+core_kit_libkeelson_kit_la_CFLAGS = $(AM_CFLAGS) -fvisibility=default
+core_kit_libkeelson_kit_la_LIBADD = $(JANSSON_LIBS)
+core_kit_libkeelson_kit_la_LDFLAGS = -version-info 0:0:0
+keelsoninclude_HEADERS += include/keelson/kit.h
