@@ -473,7 +473,7 @@ static void record(kl_apiserver_t *self, event_type_t type, const kl_kind_info_t
 
 static const kl_kind_info_t *kind_of_key(const char *key)
 {
-    static const char *const kinds[] = {"Pod", "Node"};
+    static const char *const kinds[] = {"Pod", "Node", "ReplicaSet", "Deployment", "Event"};
     for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
         const kl_kind_info_t *info = kl_kind_lookup(kinds[i]);
         size_t len = strlen(info->resource);
@@ -898,7 +898,7 @@ static json_t *do_list(kl_apiserver_t *self, const json_t *payload, kl_error_t *
     char text[24];
     snprintf(text, sizeof text, "%" PRId64, revision);
     return json_pack("{s:s,s:s,s:{s:s},s:o}", "kind", info->list_kind, "apiVersion",
-                     KL_API_VERSION, "metadata", "resourceVersion", text, "items", ls.items);
+                     info->api_version, "metadata", "resourceVersion", text, "items", ls.items);
 }
 
 /* Writes `object` over the key at mod_revision and records the change;

@@ -75,7 +75,7 @@ typedef struct kpod {
 /* A container on its way out: SIGTERM sent, SIGKILL when the grace ends. */
 typedef struct kterm {
     char id[KL_CONTAINER_ID_MAX];
-    char what[160];          /* "pod ns/name container c", for log lines */
+    char what[256];          /* "pod ns/name container c", for log lines */
     int64_t kill_at_ms;
     int64_t give_up_ms;      /* 0 until SIGKILL went out */
 } kterm_t;
@@ -415,7 +415,7 @@ static void terminating_step(kubelet_t *self, int64_t now)
 
 static void pod_kill(kubelet_t *self, kpod_t *pod, int grace_ms)
 {
-    char what[160];
+    char what[256];
     if (pod->leftovers) {
         snprintf(what, sizeof what, "pod %s", pod->key);
         for (char *id = zlistx_first(pod->leftovers); id; id = zlistx_next(pod->leftovers))
@@ -822,7 +822,7 @@ static void adopt_found(kubelet_t *self, int64_t now)
                 free(id);
             continue;
         }
-        char what[160];
+        char what[256];
         snprintf(what, sizeof what, "left-over container %.50s of pod %.100s",
                  found->container_name, found->pod_key);
         kl_info(COMPONENT, "%s (%s): its pod is gone or bound elsewhere; removing it", what,

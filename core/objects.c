@@ -15,8 +15,11 @@
 #include "quantity.h"
 
 static const kl_kind_info_t kinds[KL_KIND_COUNT] = {
-    {0, "Pod", "pods", "PodList", "api.pod", 1},
-    {1, "Node", "nodes", "NodeList", "api.node", 0},
+    {KL_KIND_POD, "Pod", "pods", "PodList", "api.pod", 1, "v1"},
+    {KL_KIND_NODE, "Node", "nodes", "NodeList", "api.node", 0, "v1"},
+    {KL_KIND_REPLICASET, "ReplicaSet", "replicasets", "ReplicaSetList", "api.replicaset", 1, "apps/v1"},
+    {KL_KIND_DEPLOYMENT, "Deployment", "deployments", "DeploymentList", "api.deployment", 1, "apps/v1"},
+    {KL_KIND_EVENT, "Event", "events", "EventList", "api.event", 1, "v1"},
 };
 
 const kl_kind_info_t *kl_kind_lookup(const char *kind)
@@ -346,6 +349,27 @@ int kl_object_set_defaults(json_t *object, kl_error_t *err)
         json_t *status = ensure_object(object, "status");
         if (status && !json_object_get(status, "phase"))
             json_object_set_new(status, "phase", json_string("Pending"));
+    } else if (info->index == KL_KIND_REPLICASET || info->index == KL_KIND_DEPLOYMENT) {
+        json_t *spec = json_object_get(object, "spec");
+        if (json_is_object(spec) && !json_object_get(spec, "replicas"))
+            json_object_set_new(spec, "replicas", json_integer(1));
+        if (info->index == KL_KIND_DEPLOYMENT && json_is_object(spec)) {
+            if (!json_object_get(spec, "revisionHistoryLimit"))
+                json_object_set_new(spec, "revisionHistoryLimit", json_integer(10));
+            json_t *strategy = ensure_object(spec, "strategy");
+            if (strategy && !json_object_get(strategy, "type"))
+                json_object_set_new(strategy, "type", json_string("RollingUpdate"));
+            if (strategy && strcmp(json_string_value(json_object_get(strategy, "type")) ?
+                                   json_string_value(json_object_get(strategy, "type")) : "",
+                                   "RollingUpdate") == 0) {
+                json_t *rolling = ensure_object(strategy, "rollingUpdate");
+                if (rolling && !json_object_get(rolling, "maxSurge"))
+                    json_object_set_new(rolling, "maxSurge", json_string("25%"));
+                if (rolling && !json_object_get(rolling, "maxUnavailable"))
+                    json_object_set_new(rolling, "maxUnavailable", json_string("25%"));
+            }
+        }
+        ensure_object(object, "status");
     }
     return 0;
 }
@@ -374,6 +398,7 @@ typedef struct check {
     const char *kind;
     const char *name;
     kl_error_t *err;
+    const char *prefix;  /* "spec.template." while checking a pod template */
 } check_t;
 
 __attribute__((format(printf, 3, 4)))
@@ -384,8 +409,8 @@ static int invalid(check_t *c, const char *path, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(reason, sizeof reason, fmt, ap);
     va_end(ap);
-    return kl_error_set(c->err, KL_ERR_INVALID, "%s \"%.100s\" is invalid: %s: %s", c->kind,
-                        c->name ? c->name : "", path, reason);
+    return kl_error_set(c->err, KL_ERR_INVALID, "%s \"%.100s\" is invalid: %s%s: %s", c->kind,
+                        c->name ? c->name : "", c->prefix ? c->prefix : "", path, reason);
 }
 
 static const char *type_name(const json_t *v)
@@ -441,6 +466,50 @@ static int string_map(check_t *c, const json_t *map, const char *path, int label
     return 0;
 }
 
+/* ownerReferences: [{apiVersion, kind, name, uid, controller?}]; at most
+ * one controller, and never the object itself. Longer cycles are caught by
+ * the API server, which can look the owners up. */
+static int check_owner_references(check_t *c, const json_t *metadata)
+{
+    const json_t *refs = json_object_get(metadata, "ownerReferences");
+    if (!refs)
+        return 0;
+    if (expect_type(c, "metadata.ownerReferences", refs, JSON_ARRAY, "an array") < 0)
+        return -1;
+    const char *own_uid = json_string_value(json_object_get(metadata, "uid"));
+    int controllers = 0;
+    size_t i;
+    const json_t *ref;
+    char path[96];
+    json_array_foreach(refs, i, ref) {
+        snprintf(path, sizeof path, "metadata.ownerReferences[%zu]", i);
+        if (expect_type(c, path, ref, JSON_OBJECT, "an object") < 0)
+            return -1;
+        static const char *const required[] = {"apiVersion", "kind", "name", "uid"};
+        for (size_t k = 0; k < 4; k++) {
+            const json_t *v = json_object_get(ref, required[k]);
+            snprintf(path, sizeof path, "metadata.ownerReferences[%zu].%s", i, required[k]);
+            if (!v || (json_is_string(v) && !*json_string_value(v)))
+                return invalid(c, path, "Required value");
+            if (expect_type(c, path, v, JSON_STRING, "a string") < 0)
+                return -1;
+        }
+        const json_t *controller = json_object_get(ref, "controller");
+        snprintf(path, sizeof path, "metadata.ownerReferences[%zu].controller", i);
+        if (controller && expect_type(c, path, controller, JSON_TRUE, "a boolean") < 0)
+            return -1;
+        controllers += json_is_true(controller);
+        const char *uid = json_string_value(json_object_get(ref, "uid"));
+        if (own_uid && strcmp(uid, own_uid) == 0) {
+            snprintf(path, sizeof path, "metadata.ownerReferences[%zu].uid", i);
+            return invalid(c, path, "Invalid value: \"%.60s\": an object cannot own itself", uid);
+        }
+    }
+    if (controllers > 1)
+        return invalid(c, "metadata.ownerReferences", "Invalid value: only one reference can have controller set to true");
+    return 0;
+}
+
 static int check_metadata(check_t *c, const json_t *object, const kl_kind_info_t *info)
 {
     const json_t *metadata = json_object_get(object, "metadata");
@@ -487,7 +556,7 @@ static int check_metadata(check_t *c, const json_t *object, const kl_kind_info_t
     const json_t *annotations = json_object_get(metadata, "annotations");
     if (annotations && string_map(c, annotations, "metadata.annotations", 0) < 0)
         return -1;
-    return 0;
+    return check_owner_references(c, metadata);
 }
 
 /* Quantities are strings in Kubernetes, but YAML turns "cpu: 1" into a
@@ -878,6 +947,122 @@ static int check_node(check_t *c, const json_t *node)
     return 0;
 }
 
+/* An int or a percentage string ("25%"), as maxSurge/maxUnavailable take. */
+static int int_or_percent(check_t *c, const json_t *v, const char *path)
+{
+    if (json_is_integer(v))
+        return json_integer_value(v) < 0 ? invalid(c, path, "Invalid value: %" JSON_INTEGER_FORMAT
+                                                   ": must be greater than or equal to 0",
+                                                   json_integer_value(v)) : 0;
+    const char *text = json_string_value(v);
+    if (text) {
+        char *end;
+        long n = strtol(text, &end, 10);
+        if (end != text && n >= 0 && n <= 100 && strcmp(end, "%") == 0)
+            return 0;
+    }
+    return invalid(c, path, "Invalid value: must be a non-negative integer or a percentage such as \"25%%\"");
+}
+
+/* ReplicaSet and Deployment share replicas, selector and template. */
+static int check_replicaset(check_t *c, const json_t *object, int deployment)
+{
+    const json_t *spec = json_object_get(object, "spec");
+    if (!spec)
+        return invalid(c, "spec.selector", "Required value");
+    if (expect_type(c, "spec", spec, JSON_OBJECT, "an object") < 0)
+        return -1;
+    const json_t *replicas = json_object_get(spec, "replicas");
+    if (replicas) {
+        if (expect_type(c, "spec.replicas", replicas, JSON_INTEGER, "an integer") < 0)
+            return -1;
+        if (json_integer_value(replicas) < 0)
+            return invalid(c, "spec.replicas", "Invalid value: %" JSON_INTEGER_FORMAT
+                           ": must be greater than or equal to 0", json_integer_value(replicas));
+    }
+    const json_t *selector = json_object_get(spec, "selector");
+    if (!selector)
+        return invalid(c, "spec.selector", "Required value");
+    if (expect_type(c, "spec.selector", selector, JSON_OBJECT, "an object") < 0)
+        return -1;
+    const json_t *match = json_object_get(selector, "matchLabels");
+    if (!match || (json_is_object(match) && json_object_size(match) == 0))
+        return invalid(c, "spec.selector.matchLabels", "Required value: empty selector is invalid");
+    if (string_map(c, match, "spec.selector.matchLabels", 1) < 0)
+        return -1;
+    const json_t *template = json_object_get(spec, "template");
+    if (!template)
+        return invalid(c, "spec.template", "Required value");
+    if (expect_type(c, "spec.template", template, JSON_OBJECT, "an object") < 0)
+        return -1;
+    const json_t *labels = json_object_get(json_object_get(template, "metadata"), "labels");
+    if (labels && string_map(c, labels, "spec.template.metadata.labels", 1) < 0)
+        return -1;
+    const char *key;
+    const json_t *value;
+    json_object_foreach((json_t *)match, key, value) {
+        const char *have = json_string_value(json_object_get(labels, key));
+        if (!have || strcmp(have, json_string_value(value)) != 0)
+            return invalid(c, "spec.template.metadata.labels",
+                           "Invalid value: `selector` does not match template `labels` (%.100s=%.100s)",
+                           key, json_string_value(value));
+    }
+    /* The template's spec is a pod spec: check it as one, with paths under
+     * spec.template. */
+    json_t *pod = json_pack("{s:O?}", "spec", json_object_get(template, "spec"));
+    check_t inner = *c;
+    inner.prefix = "spec.template.";
+    int rc = check_pod(&inner, pod);
+    json_decref(pod);
+    if (rc < 0)
+        return -1;
+    if (!deployment)
+        return 0;
+    const json_t *strategy = json_object_get(spec, "strategy");
+    if (strategy) {
+        if (expect_type(c, "spec.strategy", strategy, JSON_OBJECT, "an object") < 0)
+            return -1;
+        const char *type = json_string_value(json_object_get(strategy, "type"));
+        if (type && strcmp(type, "RollingUpdate") != 0 && strcmp(type, "Recreate") != 0)
+            return invalid(c, "spec.strategy.type", "Unsupported value: \"%.60s\": supported values: "
+                           "\"Recreate\", \"RollingUpdate\"", type);
+        const json_t *rolling = json_object_get(strategy, "rollingUpdate");
+        if (rolling) {
+            const json_t *surge = json_object_get(rolling, "maxSurge");
+            const json_t *unavailable = json_object_get(rolling, "maxUnavailable");
+            if ((surge && int_or_percent(c, surge, "spec.strategy.rollingUpdate.maxSurge") < 0)
+                || (unavailable && int_or_percent(c, unavailable,
+                                                  "spec.strategy.rollingUpdate.maxUnavailable") < 0))
+                return -1;
+            int zero_surge = surge && ((json_is_integer(surge) && json_integer_value(surge) == 0)
+                                       || (json_is_string(surge) && strcmp(json_string_value(surge), "0%") == 0));
+            int zero_unavailable = unavailable && ((json_is_integer(unavailable) && json_integer_value(unavailable) == 0)
+                                       || (json_is_string(unavailable) && strcmp(json_string_value(unavailable), "0%") == 0));
+            if (zero_surge && zero_unavailable)
+                return invalid(c, "spec.strategy.rollingUpdate.maxUnavailable",
+                               "Invalid value: may not be 0 when maxSurge is 0");
+        }
+    }
+    const json_t *history = json_object_get(spec, "revisionHistoryLimit");
+    if (history && (!json_is_integer(history) || json_integer_value(history) < 0))
+        return invalid(c, "spec.revisionHistoryLimit", "Invalid value: must be a non-negative integer");
+    return 0;
+}
+
+static int check_event(check_t *c, const json_t *object)
+{
+    const json_t *involved = json_object_get(object, "involvedObject");
+    if (!involved)
+        return invalid(c, "involvedObject", "Required value");
+    if (expect_type(c, "involvedObject", involved, JSON_OBJECT, "an object") < 0)
+        return -1;
+    static const char *const strings[] = {"reason", "message", "type"};
+    for (size_t i = 0; i < 3; i++)
+        if (optional_string(c, object, strings[i], strings[i]) < 0)
+            return -1;
+    return 0;
+}
+
 int kl_object_validate(const json_t *object, kl_error_t *err)
 {
     if (!json_is_object(object))
@@ -887,26 +1072,33 @@ int kl_object_validate(const json_t *object, kl_error_t *err)
     const char *kind = json_string_value(kind_value);
     if (!kind_value || (kind && !*kind))
         return kl_error_set(err, KL_ERR_INVALID,
-                            "object has no kind: keelson serves Pod and Node");
+                            "object has no kind: keelson serves " KL_KINDS_SERVED);
     if (!kind)
         return kl_error_set(err, KL_ERR_INVALID, "object kind must be a string, not %s",
                             type_name(kind_value));
     const kl_kind_info_t *info = kl_kind_lookup(kind);
     if (!info)
-        return kl_error_set(err, KL_ERR_INVALID, "unknown kind \"%.100s\": keelson serves Pod and Node",
+        return kl_error_set(err, KL_ERR_INVALID, "unknown kind \"%.100s\": keelson serves " KL_KINDS_SERVED,
                             kind);
-    check_t c = {info->kind, NULL, err};
+    check_t c = {info->kind, NULL, err, NULL};
     const json_t *metadata = json_object_get(object, "metadata");
     c.name = json_string_value(json_object_get(metadata, "name"));
     const json_t *api = json_object_get(object, "apiVersion");
     if (!api || (json_is_string(api) && !*json_string_value(api)))
         return invalid(&c, "apiVersion", "Required value");
-    if (!json_is_string(api) || strcmp(json_string_value(api), KL_API_VERSION) != 0)
-        return invalid(&c, "apiVersion", "Unsupported value: \"%.100s\": supported values: \"v1\"",
-                       json_is_string(api) ? json_string_value(api) : type_name(api));
+    if (!json_is_string(api) || strcmp(json_string_value(api), info->api_version) != 0)
+        return invalid(&c, "apiVersion", "Unsupported value: \"%.100s\": supported values: \"%s\"",
+                       json_is_string(api) ? json_string_value(api) : type_name(api),
+                       info->api_version);
     if (check_metadata(&c, object, info) < 0)
         return -1;
-    return info->index == 0 ? check_pod(&c, object) : check_node(&c, object);
+    switch (info->index) {
+    case KL_KIND_POD: return check_pod(&c, object);
+    case KL_KIND_NODE: return check_node(&c, object);
+    case KL_KIND_REPLICASET: return check_replicaset(&c, object, 0);
+    case KL_KIND_DEPLOYMENT: return check_replicaset(&c, object, 1);
+    default: return check_event(&c, object);
+    }
 }
 
 /* ---- resource requests ----------------------------------------------- */

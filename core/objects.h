@@ -21,9 +21,12 @@ typedef struct kl_kind_info {
     const char *list_kind;  /* "PodList" */
     const char *topic;      /* "api.pod": where changes are published */
     int namespaced;
+    const char *api_version;  /* "v1", "apps/v1" */
 } kl_kind_info_t;
 
-#define KL_KIND_COUNT 2
+enum { KL_KIND_POD, KL_KIND_NODE, KL_KIND_REPLICASET, KL_KIND_DEPLOYMENT, KL_KIND_EVENT };
+#define KL_KIND_COUNT 5
+#define KL_KINDS_SERVED "Pod, Node, ReplicaSet, Deployment and Event"
 #define KL_DEFAULT_NAMESPACE "default"
 
 /* NULL when `kind` (may be NULL) is not served. Borrowed, static. */

@@ -1296,10 +1296,15 @@ kl_sched_outcome_t kl_sched_cache_decide(kl_sched_cache_t *self, const char *key
     reason_count_t reasons[MAX_REASONS];
     size_t reason_count = 0;
     size_t feasible = 0, examined = 0;
+    /* Feasible nodes from `wrapped` on come before the others in name order. */
+    size_t wrapped = SIZE_MAX;
     for (; examined < self->node_count && feasible < wanted; examined++) {
         size_t i = start + examined;
-        if (i >= self->node_count)
+        if (i >= self->node_count) {
             i -= self->node_count;
+            if (wrapped == SIZE_MAX)
+                wrapped = feasible;
+        }
         node_entry_t *node = self->nodes[i];
         kl_sched_node_t *view = &self->views[feasible];
         node_view(node, view);
@@ -1353,9 +1358,9 @@ kl_sched_outcome_t kl_sched_cache_decide(kl_sched_cache_t *self, const char *key
                 if (score < 0)
                     score = 0;
             }
-            /* The sample may wrap around the name order: compare names. */
-            if (score > best || (score == best && strcmp(view->name,
-                                                         self->feasible[chosen]->name) < 0)) {
+            /* Ties go to the first name: the earliest one, unless the sample
+             * wrapped around the end of the name order after it. */
+            if (score > best || (score == best && i >= wrapped && chosen < wrapped)) {
                 best = score;
                 chosen = i;
             }

@@ -162,9 +162,6 @@ static void print_table(FILE *out, const kl_bench_result_t *results, size_t coun
         }
         fprintf(out, "\n");
     }
-    for (size_t i = 0; i < count; i++)
-        if (results[i].error[0])
-            fprintf(out, "%s: %s\n", results[i].plugin, results[i].error);
 }
 
 /* CSV field: quoted when it holds a separator, a quote or a line break. */
@@ -276,14 +273,25 @@ void kl_bench_report_svg(FILE *out, const kl_bench_result_t *results, size_t cou
             "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\">\n"
             "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", width, height, width,
             height);
-    fprintf(out, "<text x=\"%d\" y=\"30\" font-size=\"20\" font-weight=\"bold\">", margin);
-    xml_text(out, title ? title : "keelson scheduler benchmark");
+    /* "what: details" goes on two lines so a long title stays inside. */
+    const char *heading = title ? title : "keelson scheduler benchmark";
+    const char *colon = strstr(heading, ": ");
+    fprintf(out, "<text x=\"%d\" y=\"26\" font-size=\"18\" font-weight=\"bold\">", margin);
+    if (colon) {
+        char first[256];
+        snprintf(first, sizeof first, "%.*s", (int)(colon - heading), heading);
+        xml_text(out, first);
+        fprintf(out, "</text>\n<text x=\"%d\" y=\"44\" font-size=\"13\">", margin);
+        xml_text(out, colon + 2);
+    } else {
+        xml_text(out, heading);
+    }
     fprintf(out, "</text>\n");
     /* Legend: one swatch per plugin. */
     int x = margin;
     for (size_t i = 0; i < count; i++) {
-        fprintf(out, "<rect x=\"%d\" y=\"48\" width=\"14\" height=\"14\" fill=\"%s\"/>"
-                "<text x=\"%d\" y=\"60\" font-size=\"14\">", x, palette[i % PALETTE_SIZE], x + 20);
+        fprintf(out, "<rect x=\"%d\" y=\"56\" width=\"14\" height=\"14\" fill=\"%s\"/>"
+                "<text x=\"%d\" y=\"68\" font-size=\"14\">", x, palette[i % PALETTE_SIZE], x + 20);
         xml_text(out, results[i].plugin);
         if (results[i].error[0])
             fputs(" (failed)", out);
@@ -329,8 +337,11 @@ void kl_bench_report_svg(FILE *out, const kl_bench_result_t *results, size_t cou
             fprintf(out, ": %s</title></rect>\n<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" "
                     "text-anchor=\"middle\">%s</text>\n", value, bx + bar / 2,
                     plot_bottom - h - 4, value);
-            fprintf(out, "<text x=\"%.1f\" y=\"%d\" font-size=\"12\" text-anchor=\"middle\">",
-                    bx + bar / 2, plot_bottom + 16);
+            /* Shrink a name to its slot rather than let names overlap. */
+            double fit = slot / (0.62 * (double)(strlen(results[i].plugin) + 1));
+            fprintf(out, "<text x=\"%.1f\" y=\"%d\" font-size=\"%.1f\" "
+                    "text-anchor=\"middle\">", bx + bar / 2, plot_bottom + 16,
+                    fit < 12 ? fit : 12);
             xml_text(out, results[i].plugin);
             fprintf(out, "</text>\n");
         }

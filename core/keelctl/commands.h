@@ -51,5 +51,9 @@ int kl_cmd_get(kl_cli_t *cli, int argc, char **args);
 int kl_cmd_delete(kl_cli_t *cli, int argc, char **args);
 int kl_cmd_describe(kl_cli_t *cli, int argc, char **args);
 int kl_cmd_version(kl_cli_t *cli, int argc, char **args);
+/* cordon/uncordon NODE...: set or clear spec.unschedulable. */
+int kl_cmd_cordon(kl_cli_t *cli, int argc, char **args, bool cordon);
+/* taint nodes NODE key=value:Effect | key:Effect | key[=value][:Effect]- ... */
+int kl_cmd_taint(kl_cli_t *cli, int argc, char **args);
 
 #endif

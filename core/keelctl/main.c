@@ -8,6 +8,7 @@
 
 #include "bench_scheduler.h"
 #include "commands.h"
+#include "logs.h"
 #include "log.h"
 
 static const char help_text[] =
@@ -22,6 +23,10 @@ static const char help_text[] =
     "  describe TYPE NAME...        show one object in detail\n"
     "  delete TYPE NAME... | -f FILE\n"
     "                               delete objects\n"
+    "  logs POD [-c C] [-f]         print a container's output; -f follows it\n"
+    "  cordon NODE / uncordon NODE  stop / resume placing new pods on a node\n"
+    "  taint nodes NODE key=value:Effect | key:Effect | key[:Effect]-\n"
+    "                               add or (with a trailing -) remove node taints\n"
     "  version                      print the client version and check the server\n"
     "  bench scheduler --plugins A,B  compare scheduler plugins (see bench scheduler --help)\n"
     "  help                         print this help\n"
@@ -83,6 +88,8 @@ int main(int argc, char **argv)
      * a request should stop on Ctrl-C, not wait out its timeout. */
     zsys_handler_set(NULL);
     kl_log_set_level(KL_LOG_WARN);
+    if (kl_logs_command_is(argc, argv))
+        return kl_cmd_logs_main(argc, argv);
     /* bench has flags of its own and needs no server. */
     if (argc > 1 && strcmp(argv[1], "bench") == 0)
         return kl_cmd_bench(argc - 1, argv + 1);
@@ -145,6 +152,10 @@ int main(int argc, char **argv)
         rc = kl_cmd_delete(&cli, rest_count, rest);
     else if (strcmp(command, "describe") == 0)
         rc = kl_cmd_describe(&cli, rest_count, rest);
+    else if (strcmp(command, "cordon") == 0 || strcmp(command, "uncordon") == 0)
+        rc = kl_cmd_cordon(&cli, rest_count, rest, strcmp(command, "cordon") == 0);
+    else if (strcmp(command, "taint") == 0)
+        rc = kl_cmd_taint(&cli, rest_count, rest);
     else if (strcmp(command, "version") == 0)
         rc = kl_cmd_version(&cli, rest_count, rest);
     else

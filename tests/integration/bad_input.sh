@@ -64,7 +64,7 @@ ok $? "malformed YAML: exit $rc, error names the file and line: $(head -1 "$WORK
 printf 'apiVersion: v1\nkind: Deploymint\nmetadata: {name: x}\n' >"$WORK/kind.yaml"
 keelctl apply -f "$WORK/kind.yaml" >"$WORK/kind.out" 2>&1
 rc=$?
-[ $rc -ne 0 ] && grep -q 'unknown kind "Deploymint"' "$WORK/kind.out"
+[ $rc -ne 0 ] && grep -q 'unknown kind "Deploymint": keelson serves' "$WORK/kind.out"
 ok $? "unknown kind refused: $(head -1 "$WORK/kind.out")"
 
 printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: noimage}\nspec:\n  containers: [{name: c}]\n' >"$WORK/invalid.yaml"

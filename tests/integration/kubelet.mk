@@ -1,1 +1,3 @@
-# (placeholder)
+# Kubelet integration tests: many simulated nodes in one process, and
+# adoption and logs of real runc containers across a kubelet restart.
+TESTS += tests/integration/kubelet_nodes.sh tests/integration/kubelet_runc.sh

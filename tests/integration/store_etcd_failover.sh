@@ -61,6 +61,12 @@ WRITER=$!
 acked_at_least() { [ "$(wc -l <"$WORK/acked")" -ge "$1" ]; }
 wait_for 60 acked_at_least $KILL_AT
 ok $? "writer load under way: $(wc -l <"$WORK/acked") pods created before the kill"
+if command -v ss >/dev/null 2>&1; then
+    ss -tnp state established "( dport = :$ETCD_BASE )" 2>/dev/null | grep -q "pid=$PID_master,"
+    ok $? "keelsond holds a connection to member0 when it is killed"
+fi
+leader=$(curl -s -m 2 "$E0/v3/maintenance/status" -d '{}' | jq -r '.leader == .header.member_id')
+diag "member0 was the raft leader: $leader"
 kill -9 "$(cat "$ETCD_DIR/member0.pid")"
 killed_at=$(wc -l <"$WORK/acked")
 diag "killed etcd member0 (the endpoint in use) after $killed_at acknowledged creates"

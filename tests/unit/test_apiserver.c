@@ -177,7 +177,7 @@ static void test_crud(void)
           KL_ERR_INVALID, "Pod \"bad\" is invalid: spec.containers[0].image: Required value",
           "invalid create");
     fails("create", "{\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Foo\"}}", KL_ERR_INVALID,
-          "unknown kind \"Foo\": keelson serves Pod and Node", "unknown kind");
+          "unknown kind \"Foo\": keelson serves Pod, Node, ReplicaSet, Deployment and Event", "unknown kind");
     fails("create", "{\"object\":[]}", KL_ERR_INVALID, "\"object\" must be a JSON object",
           "object not an object");
     fails("frobnicate", "{}", KL_ERR_INVALID, "api has no method \"frobnicate\"", "unknown method");
@@ -442,9 +442,19 @@ static void test_expired(kl_plugin_t *store)
         snprintf(name, sizeof name, "p%d", i);
         json_decref(create_pod(name, "default", "x"));
     }
+    /* Older than the in-memory window: read back from the store's history. */
+    json_t *reply = must("watch", "{\"kind\":\"Pod\",\"resourceVersion\":\"1\"}");
+    is_int(event_count(reply), 4, "watch from before the window is served from the store's history");
+    is_str(event_name(reply, 0), "p1", "... starting right after revision 1");
+    is_str(event_type(reply, 0), "ADDED", "... as ADDED");
+    json_decref(reply);
+    /* Once the store compacted that history too, the watch has expired. */
+    const kl_store_ops_t *ops = store->ops;
+    kl_error_t cerr;
+    ok(ops->compact && ops->compact(store->state, 3, &cerr) == 0, "store compacted up to revision 3");
     fails("watch", "{\"kind\":\"Pod\",\"resourceVersion\":\"1\"}", KL_ERR_EXPIRED,
-          "too old resource version: 1", "watch from before the history window");
-    json_t *reply = must("watch", "{\"kind\":\"Pod\",\"resourceVersion\":\"2\"}");
+          "too old resource version: 1", "watch from before the compacted history");
+    reply = must("watch", "{\"kind\":\"Pod\",\"resourceVersion\":\"2\"}");
     is_int(event_count(reply), 3, "watch from the window's edge gets the 3 kept events");
     is_str(event_name(reply, 0), "p2", "... starting with p2");
     json_decref(reply);

@@ -113,7 +113,7 @@ static void test_invalid_pods(void)
            "missing image message is exactly Kubernetes'");
     json_decref(noimage);
 
-    rejects(base_pod, "{\"kind\":\"Foo\"}", "unknown kind \"Foo\": keelson serves Pod and Node",
+    rejects(base_pod, "{\"kind\":\"Foo\"}", "unknown kind \"Foo\": keelson serves Pod, Node, ReplicaSet, Deployment and Event",
             "unknown kind");
     rejects(base_pod, "{\"apiVersion\":\"v2\"}", "apiVersion: Unsupported value: \"v2\"",
             "wrong apiVersion");
@@ -200,7 +200,9 @@ static void test_invalid_pods(void)
                               "\"tolerationSeconds\":60}]}}");
         json_object_update_recursive(pod, patch);
         kl_error_t perr = {0, ""};
-        is_int(kl_object_validate(pod, &perr), 0, "a pod with a nodeSelector and tolerations is valid");
+        int rc = kl_object_set_defaults(pod, &perr);
+        is_int(rc < 0 ? rc : kl_object_validate(pod, &perr), 0,
+               "a pod with a nodeSelector and tolerations is valid");
         if (perr.code)
             diag("%s", perr.text);
         json_decref(patch);
@@ -302,9 +304,60 @@ static void test_encode_and_copy(void)
     json_decref(pod);
 }
 
+static const char *base_replicaset =
+    "{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"metadata\":{\"name\":\"web\"},"
+    "\"spec\":{\"replicas\":3,\"selector\":{\"matchLabels\":{\"app\":\"web\"}},"
+    "\"template\":{\"metadata\":{\"labels\":{\"app\":\"web\"}},"
+    "\"spec\":{\"containers\":[{\"name\":\"main\",\"image\":\"busybox\"}]}}}}";
+
+static void test_workload_kinds(void)
+{
+    kl_error_t err = {0, ""};
+    json_t *rs = parse(base_replicaset);
+    ok(kl_object_set_defaults(rs, &err) == 0 && kl_object_validate(rs, &err) == 0,
+       "a valid ReplicaSet (%s)", err.text);
+    json_decref(rs);
+    json_t *deployment = parse(base_replicaset);
+    json_object_set_new(deployment, "kind", json_string("Deployment"));
+    json_object_del(json_object_get(deployment, "spec"), "replicas");
+    ok(kl_object_set_defaults(deployment, &err) == 0 && kl_object_validate(deployment, &err) == 0,
+       "a valid Deployment (%s)", err.text);
+    const json_t *spec = json_object_get(deployment, "spec");
+    is_int(json_integer_value(json_object_get(spec, "replicas")), 1, "replicas default to 1");
+    is_str(json_string_value(json_object_get(json_object_get(json_object_get(spec, "strategy"), "rollingUpdate"),
+                                             "maxSurge")), "25%", "maxSurge defaults to 25%");
+    json_decref(deployment);
+    rejects(base_replicaset, "{\"spec\":{\"replicas\":-2}}",
+            "ReplicaSet \"web\" is invalid: spec.replicas: Invalid value: -2: must be greater than or equal to 0",
+            "negative replicas");
+    rejects(base_replicaset, "{\"spec\":{\"selector\":{\"matchLabels\":{\"app\":\"db\"}}}}",
+            "spec.template.metadata.labels: Invalid value: `selector` does not match template `labels`",
+            "selector not matching its template");
+    rejects(base_replicaset, "{\"spec\":{\"selector\":{\"matchLabels\":{}}}}",
+            "spec.selector.matchLabels: Required value", "empty selector");
+    rejects(base_replicaset, "{\"spec\":{\"selector\":{\"matchLabels\":{\"bad key!\":\"x\"}}}}",
+            "spec.selector.matchLabels", "invalid selector key");
+    rejects(base_replicaset, "{\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"main\"}]}}}}",
+            "ReplicaSet \"web\" is invalid: spec.template.spec.containers[0].image: Required value",
+            "the template is checked as a pod spec, with its path");
+    rejects(base_replicaset, "{\"apiVersion\":\"v1\"}",
+            "apiVersion: Unsupported value: \"v1\": supported values: \"apps/v1\"", "wrong apiVersion");
+    rejects(base_replicaset, "{\"kind\":\"Deployment\",\"spec\":{\"strategy\":{\"type\":\"Sideways\"}}}",
+            "spec.strategy.type: Unsupported value: \"Sideways\"", "unknown strategy");
+    rejects(base_replicaset, "{\"kind\":\"Deployment\",\"spec\":{\"strategy\":{\"rollingUpdate\":{\"maxSurge\":\"lots\"}}}}",
+            "spec.strategy.rollingUpdate.maxSurge: Invalid value", "bad maxSurge");
+    rejects(base_replicaset, "{\"kind\":\"Deployment\",\"spec\":{\"strategy\":{\"rollingUpdate\":{\"maxSurge\":0,\"maxUnavailable\":0}}}}",
+            "may not be 0 when maxSurge is 0", "zero surge and zero unavailable");
+    rejects(base_pod, "{\"metadata\":{\"uid\":\"u1\",\"ownerReferences\":[{\"apiVersion\":\"v1\",\"kind\":\"Pod\","
+            "\"name\":\"web\",\"uid\":\"u1\"}]}}", "an object cannot own itself", "owner cycle of one");
+    rejects(base_pod, "{\"metadata\":{\"ownerReferences\":[{\"kind\":\"ReplicaSet\",\"name\":\"x\",\"uid\":\"u\"}]}}",
+            "metadata.ownerReferences[0].apiVersion: Required value", "owner reference without apiVersion");
+}
+
 int main(void)
 {
     test_encode_and_copy();
+    test_workload_kinds();
     test_valid_pod();
     test_requests_from_limits();
     test_invalid_pods();

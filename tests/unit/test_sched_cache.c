@@ -600,7 +600,7 @@ static void test_sampling(void)
     kl_scheduler_ops_t ops = {.score = score_fifty};
     kl_sched_policy_t policy = {.ops = &ops, .state = &calls, .label = "scheduler/fifty"};
     place(cache, &policy, NULL, NULL, node, message);
-    is_int(calls, 420, "1000 nodes: 42% of them are scored (50% less 1% per 125 nodes)");
+    is_int(calls, 420, "1000 nodes: 42%% of them are scored (50%% less 1%% per 125 nodes)");
     is_str(node, "n0150", "the best of the sample wins");
     calls = 0;
     place(cache, &policy, NULL, NULL, node, message);
@@ -609,7 +609,7 @@ static void test_sampling(void)
     kl_sched_cache_set_sample_percent(cache, 100);
     calls = 0;
     place(cache, &policy, NULL, NULL, node, message);
-    is_int(calls, 1000, "a sample of 100% scores every node");
+    is_int(calls, 1000, "a sample of 100%% scores every node");
     is_str(node, "n0150", "and finds the best");
     place(cache, NULL, NULL, NULL, node, message);
     is_str(node, "n0000", "the built-in choice is the first feasible node in name order");

@@ -1,10 +1,12 @@
 /* The memory store plugin, loaded through the loader as keelsond loads it:
- * revisions, compare-and-swap, byte-ordered prefix ranges with paging, and
- * binary-safe values. */
+ * revisions, compare-and-swap, byte-ordered prefix ranges with paging,
+ * binary-safe values, and the ABI 1.1 history, compaction and leases. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <libconfig.h>
 
 #include "loader.h"
 #include "tap.h"
@@ -56,6 +58,181 @@ static double seconds(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+
+/* Opens another memory store with `settings` text (a libconfig group body). */
+static kl_plugin_t *open_with(const char *settings, config_t *cfg, kl_error_t *err)
+{
+    char text[256];
+    snprintf(text, sizeof text, "settings = { %s };", settings);
+    config_init(cfg);
+    if (!config_read_string(cfg, text)) {
+        kl_error_set(err, KL_ERR_INVALID, "bad test settings: %s", config_error_text(cfg));
+        return NULL;
+    }
+    kl_plugin_t *p = kl_plugin_load(KL_KIND_STORE, "memory", NULL, err);
+    if (p && (kl_plugin_configure(p, config_lookup(cfg, "settings"), NULL, NULL, err) < 0
+              || kl_plugin_open(p, err) < 0))
+        kl_plugin_destroy(&p);
+    return p;
+}
+
+typedef struct events {
+    int count;
+    int deletes;
+    int64_t first, last;
+    int with_prev;
+} events_t;
+
+static int count_event(const kl_store_event_t *ev, void *arg)
+{
+    events_t *e = arg;
+    if (!e->count)
+        e->first = ev->kv.mod_revision;
+    e->last = ev->kv.mod_revision;
+    e->count++;
+    e->deletes += ev->type == KL_STORE_DELETE;
+    e->with_prev += ev->prev != NULL;
+    return 0;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {0, (long)ms * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* The history is bounded by history_revisions: older changes are compacted
+ * on their own, and reads before them expire. */
+static void test_history_bound(void)
+{
+    config_t cfg;
+    kl_error_t err = {0, ""};
+    kl_plugin_t *p = open_with("history_revisions = 10;", &cfg, &err);
+    ok(p != NULL, "opens with history_revisions = 10");
+    if (!p) {
+        diag("%s", err.text);
+        config_destroy(&cfg);
+        return;
+    }
+    const kl_store_ops_t *ops = p->ops;
+    void *s = p->state;
+    is_int(ops->features(s), 0, "features: volatile and private");
+    ok(ops->flush == NULL, "no flush: writes are done on return");
+    int64_t rev = 0;
+    char key[32];
+    for (int i = 0; i < 25; i++) {
+        snprintf(key, sizeof key, "/h/%d", i % 4);
+        if (i < 4)
+            ops->create(s, key, "c", 1, &rev, &err);
+        else if (i % 5 == 0)
+            ops->remove(s, key, 0, &rev, &err), ops->create(s, key, "r", 1, &rev, &err);
+        else
+            ops->update(s, key, "u", 1, 0, &rev, &err);
+    }
+    int64_t top = ops->revision(s);
+    is_int(ops->compacted_revision(s), top - 10, "only the last 10 changes are kept");
+    events_t ev = {0};
+    is_int(ops->changes(s, "/h/", top - 11, 0, count_event, &ev, NULL, &err), -1,
+           "changes before the kept history fails");
+    is_int(err.code, KL_ERR_EXPIRED, "... with EXPIRED");
+    ok(strstr(err.text, "compacted") != NULL, "... saying why: %s", err.text);
+    memset(&ev, 0, sizeof ev);
+    is_int(ops->changes(s, "/h/", top - 10, 0, count_event, &ev, NULL, &err), 0,
+           "changes from the oldest kept revision works");
+    is_int(ev.count, 10, "... and gives the 10 kept changes");
+    page_t all = {"", 0, 1, 1, "/h/", 0};
+    is_int(ops->range_at(s, "/h/", NULL, 0, top - 10, page_visit, &all, NULL, NULL, &err), 0,
+           "range_at the oldest kept revision works");
+    is_int(all.count, 4, "... with the four keys");
+    is_int(ops->range_at(s, "/h/", NULL, 0, top - 11, page_visit, &all, NULL, NULL, &err), -1,
+           "range_at before it fails");
+    is_int(err.code, KL_ERR_EXPIRED, "... with EXPIRED");
+    is_int(ops->range_at(s, "/h/", NULL, 0, top + 1, page_visit, &all, NULL, NULL, &err), -1,
+           "range_at a future revision fails");
+    is_int(err.code, KL_ERR_INVALID, "... as invalid");
+    is_int(ops->compact(s, top + 1, &err), -1, "compacting past the current revision fails");
+    is_int(ops->compact(s, top - 2, &err), 0, "compact within the history");
+    is_int(ops->compacted_revision(s), top - 2, "compacted_revision follows");
+    is_int(ops->compact(s, top - 5, &err), 0, "compacting an older revision again is harmless");
+    is_int(ops->compacted_revision(s), top - 2, "... and does not go back");
+    kl_plugin_destroy(&p);
+    config_destroy(&cfg);
+
+    p = open_with("history_revisions = 0;", &cfg, &err);
+    ok(p != NULL, "opens with history_revisions = 0 (no history)");
+    if (p) {
+        ops = p->ops;
+        ops->create(p->state, "/x", "1", 1, &rev, &err);
+        ops->update(p->state, "/x", "2", 1, 0, &rev, &err);
+        is_int(ops->compacted_revision(p->state), 2, "every change is compacted at once");
+        memset(&ev, 0, sizeof ev);
+        is_int(ops->changes(p->state, "", 2, 0, count_event, &ev, NULL, &err), 0,
+               "changes from now still works");
+        is_int(ev.count, 0, "... and is empty");
+        kl_plugin_destroy(&p);
+    }
+    config_destroy(&cfg);
+    p = open_with("history_revisions = -3;", &cfg, &err);
+    ok(p == NULL, "a negative history_revisions is refused");
+    ok(strstr(err.text, "history_revisions is -3") != NULL, "... naming the setting: %s", err.text);
+    config_destroy(&cfg);
+}
+
+/* Leases expire on tick() with DELETE changes; update() detaches a key. */
+static void test_leases(void)
+{
+    config_t cfg;
+    kl_error_t err = {0, ""};
+    kl_plugin_t *p = open_with("", &cfg, &err);
+    if (!ok(p != NULL, "opens with default settings")) {
+        config_destroy(&cfg);
+        return;
+    }
+    const kl_store_ops_t *ops = p->ops;
+    void *s = p->state;
+    int64_t lease = 0, rev = 0;
+    is_int(ops->lease_grant(s, 0, &lease, &err), -1, "a lease needs a positive time to live");
+    is_int(ops->lease_grant(s, 150, &lease, &err), 0, "grant a 150 ms lease");
+    ops->put_with_lease(s, "/l/a", "a", 1, -1, lease, &rev, &err);
+    ops->put_with_lease(s, "/l/b", "b", 1, -1, lease, &rev, &err);
+    ops->put_with_lease(s, "/l/detached", "d", 1, -1, lease, &rev, &err);
+    is_int(ops->update(s, "/l/detached", "d2", 2, 0, &rev, &err), 0, "a plain update detaches a key");
+    /* Churn under one lease must not grow its key list without bound. */
+    for (int i = 0; i < 1000; i++) {
+        ops->put_with_lease(s, "/l/churn", "c", 1, -1, lease, &rev, &err);
+        ops->remove(s, "/l/churn", 0, &rev, &err);
+    }
+    int64_t before = ops->revision(s);
+    is_int(ops->tick(s, &err), 0, "tick before expiry");
+    is_int(ops->get(s, "/l/a", NULL, NULL, &err), 0, "the leased key is still there");
+    sleep_ms(200);
+    is_int(ops->tick(s, &err), 0, "tick after expiry");
+    is_int(ops->get(s, "/l/a", NULL, NULL, &err), -1, "the leased key is gone");
+    is_int(ops->get(s, "/l/b", NULL, NULL, &err), -1, "so is the second");
+    is_int(ops->get(s, "/l/detached", NULL, NULL, &err), 0, "the detached key stays");
+    events_t ev = {0};
+    ops->changes(s, "/l/", before, 0, count_event, &ev, NULL, &err);
+    is_int(ev.deletes, 2, "expiry made two DELETE changes");
+    is_int(ev.with_prev, 2, "... each with the value before it");
+    is_int(ops->lease_keepalive(s, lease, &err), -1, "the expired lease is gone");
+    is_int(err.code, KL_ERR_NOT_FOUND, "... NOT_FOUND");
+    is_int(ops->put_with_lease(s, "/l/c", "c", 1, -1, lease, &rev, &err), -1,
+           "a write with the expired lease fails");
+    is_int(ops->get(s, "/l/c", NULL, NULL, &err), -1, "... and creates nothing");
+
+    /* An expired lease is gone even before tick() runs. */
+    ops->lease_grant(s, 50, &lease, &err);
+    ops->put_with_lease(s, "/l/e", "e", 1, -1, lease, &rev, &err);
+    sleep_ms(80);
+    is_int(ops->lease_keepalive(s, lease, &err), -1, "keepalive after expiry, before tick, fails");
+    is_int(ops->get(s, "/l/e", NULL, NULL, &err), -1, "... and its key is deleted");
+    is_int(ops->put_with_lease(s, "/l/f", "f", 1, -2, 0, &rev, &err), -1,
+           "an expected revision below -1 is refused");
+    is_int(err.code, KL_ERR_INVALID, "... as invalid");
+    kl_plugin_destroy(&p);
+    config_destroy(&cfg);
 }
 
 int main(void)
@@ -215,7 +392,19 @@ int main(void)
     is_int(ops->create(s, "", "x", 1, &rev, &err), -1, "empty key rejected");
     is_int(err.code, KL_ERR_INVALID, "... as invalid");
 
+    /* Past reads after heavy churn: range_at the revision before the
+     * removals sees every key again. */
+    page_t past = {"", 0, 1, 1, "/registry/pods/ns/", 0};
+    int64_t before_removals = ops->revision(s) - (int64_t)(total / 2);
+    t0 = seconds();
+    is_int(ops->range_at(s, "/registry/pods/ns/", NULL, 0, before_removals, page_visit, &past,
+                         NULL, NULL, &err), 0, "range_at before the removals");
+    is_int(past.count, total, "... sees all %zu keys", total);
+    ok(past.ordered, "... in byte order");
+    diag("range_at over %zu later changes in %.3f s", total / 2, seconds() - t0);
     kl_plugin_destroy(&plugin);
     ok(plugin == NULL, "destroy closes and frees the plugin");
+    test_history_bound();
+    test_leases();
     return done_testing();
 }

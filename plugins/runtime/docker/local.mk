@@ -1,1 +1,12 @@
-# (placeholder)
+# runtime/docker: containers run by dockerd, driven over its Engine API on a unix socket.
+plugin_LTLIBRARIES += plugins/runtime/docker/runtime_docker.la
+plugins_runtime_docker_runtime_docker_la_SOURCES = \
+	plugins/runtime/docker/docker.h \
+	plugins/runtime/docker/docker.c \
+	plugins/runtime/docker/http.c \
+	plugins/runtime/docker/quantity.c
+plugins_runtime_docker_runtime_docker_la_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
+plugins_runtime_docker_runtime_docker_la_LDFLAGS = $(KL_PLUGIN_LDFLAGS)
+plugins_runtime_docker_runtime_docker_la_LIBADD = $(CURL_LIBS) $(JANSSON_LIBS)
+
+dist_noinst_SCRIPTS += scripts/registry.sh scripts/push-test-image.sh scripts/dockerd.sh

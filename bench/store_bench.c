@@ -1,0 +1,336 @@
+/* Store plugins compared through the keelson API: pod writes and reads per
+ * second with p50/p99 latency on memory, sqlite and etcd, and the same load
+ * sent straight to etcd's JSON gateway as the baseline.
+ * usage: store_bench [OBJECTS [IN_FLIGHT]]   (needs /usr/bin/etcd for etcd) */
+#include <czmq.h>
+#include <curl/curl.h>
+#include <libconfig.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "apiserver.h"
+#include "bench_util.h"
+#include "bus.h"
+#include "loader.h"
+#include "log.h"
+
+typedef struct result {
+    double rate;      /* requests per second; 0: not run */
+    int64_t p50_ns;
+    int64_t p99_ns;
+    int failed;
+} result_t;
+
+static json_t *make_pod(int i)
+{
+    char name[64];
+    snprintf(name, sizeof name, "bench-%07d", i);
+    return json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:{s:s, s:[{s:s, s:s, s:{s:{s:s, s:s}}}]}}",
+                     "apiVersion", "v1", "kind", "Pod", "metadata", "name", name, "namespace",
+                     "default", "labels", "app", "bench", "spec", "restartPolicy", "Never",
+                     "containers", "name", "main", "image", "busybox:1.35", "resources",
+                     "requests", "cpu", "100m", "memory", "64Mi");
+}
+
+static json_t *make_request(int write, int i)
+{
+    if (write)
+        return json_pack("{s:o}", "object", make_pod(i));
+    char name[64];
+    snprintf(name, sizeof name, "bench-%07d", i);
+    return json_pack("{s:s, s:s, s:s}", "kind", "Pod", "namespace", "default", "name", name);
+}
+
+/* `count` api.create (write) or api.get requests with `window` in flight. */
+static result_t run_api(const char *endpoint, int write, int count, int window)
+{
+    result_t r = {0};
+    kl_error_t err;
+    kl_bus_client_t *c = kl_bus_client_new(endpoint, &err);
+    int64_t *sent_at = calloc((size_t)count, sizeof *sent_at);
+    int64_t *lat = calloc((size_t)count, sizeof *lat);
+    if (!c || !sent_at || !lat) {
+        r.failed = count;
+        goto out;
+    }
+    uint64_t first_id = 0;
+    int sent = 0, done = 0;
+    int64_t t0 = bench_now_ns();
+    while (done < count) {
+        while (sent < count && sent - done < window) {
+            json_t *req = make_request(write, sent);
+            uint64_t id;
+            kl_bus_send(c, write ? "api.create" : "api.get", req, &id, &err);
+            if (sent == 0)
+                first_id = id;
+            sent_at[sent++] = bench_now_ns();
+            json_decref(req);
+        }
+        uint64_t id = 0;
+        json_t *reply = kl_bus_recv(c, &id, 30000, &err);
+        if (!reply) {
+            if (err.code == KL_ERR_TIMEOUT) {
+                fprintf(stderr, "store_bench: %s\n", err.text);
+                r.failed += count - done;
+                break;
+            }
+            if (r.failed++ < 3)
+                fprintf(stderr, "store_bench: request failed: %s\n", err.text);
+        }
+        if (id >= first_id && id < first_id + (uint64_t)count)
+            lat[done] = bench_now_ns() - sent_at[id - first_id];
+        json_decref(reply);
+        done++;
+    }
+    r.rate = done / ((bench_now_ns() - t0) / 1e9);
+    r.p50_ns = bench_percentile(lat, (size_t)done, 50);
+    r.p99_ns = bench_percentile(lat, (size_t)done, 99);
+out:
+    free(sent_at);
+    free(lat);
+    kl_bus_client_destroy(&c);
+    return r;
+}
+
+/* Starts an API server on `plugin` with `settings_text`, runs writes then
+ * reads. Returns 0, or -1 when the plugin cannot be loaded (reported). */
+static int bench_plugin(const char *plugin, const char *settings_text, int count, int window,
+                        result_t *writes, result_t *reads)
+{
+    kl_error_t err = {0, ""};
+    config_t cfg;
+    config_init(&cfg);
+    char text[1024];
+    snprintf(text, sizeof text, "settings = { %s };", settings_text);
+    if (!config_read_string(&cfg, text)) {
+        fprintf(stderr, "store_bench: settings of %s: %s\n", plugin, config_error_text(&cfg));
+        config_destroy(&cfg);
+        return -1;
+    }
+    char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "inproc://bench-store-%s", plugin);
+    kl_broker_t *broker = kl_broker_new((const char *[]){endpoint, NULL}, NULL, &err);
+    kl_plugin_t *store = broker ? kl_plugin_load(KL_KIND_STORE, plugin, NULL, &err) : NULL;
+    if (!store || kl_plugin_configure(store, config_lookup(&cfg, "settings"), NULL, NULL, &err) < 0) {
+        fprintf(stderr, "store_bench: skipping the %s store: %s\n", plugin, err.text);
+        kl_plugin_destroy(&store);
+        kl_broker_destroy(&broker);
+        config_destroy(&cfg);
+        return -1;
+    }
+    kl_apiserver_config_t config = {.bus_endpoint = endpoint, .store = store, .history = 100000};
+    zactor_t *api = zactor_new(kl_apiserver_actor, &config);
+    int rc = 0;
+    if (config.failed) {
+        fprintf(stderr, "store_bench: skipping the %s store: %s\n", plugin, config.error.text);
+        rc = -1;
+    } else {
+        *writes = run_api(endpoint, 1, count, window);
+        *reads = run_api(endpoint, 0, count, window);
+    }
+    zactor_destroy(&api);
+    kl_plugin_destroy(&store);
+    kl_broker_destroy(&broker);
+    config_destroy(&cfg);
+    return rc;
+}
+
+/* ---- baseline: the same load straight into etcd's gateway --------------- */
+
+typedef struct slot {
+    CURL *curl;
+    char *body;
+    int index;
+    int64_t started;
+} slot_t;
+
+static size_t discard(char *data, size_t size, size_t count, void *arg)
+{
+    (void)data;
+    (void)arg;
+    return size * count;
+}
+
+static char *b64(const char *data, size_t len)
+{
+    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *out = malloc((len + 2) / 3 * 4 + 1), *p = out;
+    for (size_t i = 0; out && i < len; i += 3) {
+        unsigned v = (unsigned char)data[i] << 16 | (i + 1 < len ? (unsigned char)data[i + 1] << 8 : 0)
+                     | (i + 2 < len ? (unsigned char)data[i + 2] : 0);
+        *p++ = a[v >> 18 & 63];
+        *p++ = a[v >> 12 & 63];
+        *p++ = i + 1 < len ? a[v >> 6 & 63] : '=';
+        *p++ = i + 2 < len ? a[v & 63] : '=';
+    }
+    if (out)
+        *p = '\0';
+    return out;
+}
+
+/* The request the etcd store would send: a guarded create, or a get. */
+static char *direct_body(int write, int i)
+{
+    char key[128];
+    snprintf(key, sizeof key, "/direct/registry/pods/default/bench-%07d", i);
+    char *k = b64(key, strlen(key));
+    json_t *body;
+    if (write) {
+        json_t *pod = make_pod(i);
+        char *text = json_dumps(pod, JSON_COMPACT);
+        char *v = b64(text, strlen(text));
+        body = json_pack("{s:[{s:s, s:s, s:s, s:s}], s:[{s:{s:s, s:s}}], s:[{s:{s:s}}]}", "compare",
+                         "target", "CREATE", "key", k, "result", "EQUAL", "create_revision", "0",
+                         "success", "request_put", "key", k, "value", v, "failure", "request_range",
+                         "key", k);
+        free(v);
+        free(text);
+        json_decref(pod);
+    } else {
+        body = json_pack("{s:s}", "key", k);
+    }
+    char *out = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    free(k);
+    return out;
+}
+
+static void slot_start(CURLM *multi, slot_t *s, const char *base, int write, int index)
+{
+    char url[256];
+    snprintf(url, sizeof url, "%s%s", base, write ? "/v3/kv/txn" : "/v3/kv/range");
+    free(s->body);
+    s->body = direct_body(write, index);
+    s->index = index;
+    curl_easy_setopt(s->curl, CURLOPT_URL, url);
+    curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, s->body);
+    s->started = bench_now_ns();
+    curl_multi_add_handle(multi, s->curl);
+}
+
+static result_t run_direct(const char *base, int write, int count, int window)
+{
+    result_t r = {0};
+    CURLM *multi = curl_multi_init();
+    slot_t *slots = calloc((size_t)window, sizeof *slots);
+    int64_t *lat = calloc((size_t)count, sizeof *lat);
+    struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
+    headers = curl_slist_append(headers, "Expect:");
+    int next = 0, done = 0;
+    int64_t t0 = bench_now_ns();
+    for (int i = 0; i < window && next < count; i++) {
+        slots[i].curl = curl_easy_init();
+        curl_easy_setopt(slots[i].curl, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(slots[i].curl, CURLOPT_WRITEFUNCTION, discard);
+        curl_easy_setopt(slots[i].curl, CURLOPT_PRIVATE, &slots[i]);
+        curl_easy_setopt(slots[i].curl, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(slots[i].curl, CURLOPT_TIMEOUT_MS, 10000L);
+        slot_start(multi, &slots[i], base, write, next++);
+    }
+    while (done < count) {
+        int running;
+        curl_multi_perform(multi, &running);
+        CURLMsg *m;
+        int left;
+        while ((m = curl_multi_info_read(multi, &left))) {
+            if (m->msg != CURLMSG_DONE)
+                continue;
+            slot_t *s;
+            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+            long status = 0;
+            curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+            if (m->data.result != CURLE_OK || status != 200)
+                r.failed++;
+            lat[done++] = bench_now_ns() - s->started;
+            curl_multi_remove_handle(multi, m->easy_handle);
+            if (next < count)
+                slot_start(multi, s, base, write, next++);
+        }
+        if (done < count)
+            curl_multi_poll(multi, NULL, 0, 100, NULL);
+    }
+    r.rate = done / ((bench_now_ns() - t0) / 1e9);
+    r.p50_ns = bench_percentile(lat, (size_t)done, 50);
+    r.p99_ns = bench_percentile(lat, (size_t)done, 99);
+    for (int i = 0; i < window; i++) {
+        if (slots[i].curl)
+            curl_easy_cleanup(slots[i].curl);
+        free(slots[i].body);
+    }
+    free(slots);
+    free(lat);
+    curl_slist_free_all(headers);
+    curl_multi_cleanup(multi);
+    return r;
+}
+
+static void print_row(const char *name, const char *op, const result_t *r)
+{
+    if (!r->rate) {
+        printf("%-26s %-6s %12s\n", name, op, "skipped");
+        return;
+    }
+    printf("%-26s %-6s %10.0f/s %10.0f %10.0f %8d\n", name, op, r->rate, r->p50_ns / 1000.0,
+           r->p99_ns / 1000.0, r->failed);
+}
+
+int main(int argc, char **argv)
+{
+    zsys_handler_set(NULL);
+    kl_log_set_level(KL_LOG_ERROR);
+    int count = argc > 1 ? atoi(argv[1]) : 2000;
+    int window = argc > 2 ? atoi(argv[2]) : 32;
+    if (count < 1 || window < 1) {
+        fprintf(stderr, "usage: store_bench [OBJECTS [IN_FLIGHT]]\n");
+        return 2;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    char work[] = "/tmp/keelson-store-bench.XXXXXX";
+    if (!mkdtemp(work)) {
+        perror("store_bench: mkdtemp");
+        return 1;
+    }
+    const char *srcdir = getenv("KEELSON_SRCDIR") ? getenv("KEELSON_SRCDIR") : "..";
+    int port = 52000 + (int)(getpid() % 1000) * 2;
+    char cmd[1024], etcd[64], settings[256];
+    snprintf(etcd, sizeof etcd, "http://127.0.0.1:%d", port);
+    snprintf(cmd, sizeof cmd, "sh '%s/scripts/etcd-cluster.sh' start '%s/etcd' 1 %d >/dev/null", srcdir,
+             work, port);
+    int have_etcd = access("/usr/bin/etcd", X_OK) == 0 && system(cmd) == 0;
+    if (!have_etcd)
+        fprintf(stderr, "store_bench: no etcd could be started: skipping etcd\n");
+
+    result_t w[4] = {{0}}, r[4] = {{0}};
+    const char *names[4] = {"keelson API, memory", "keelson API, sqlite", "keelson API, etcd",
+                            "etcd gateway direct"};
+    bench_plugin("memory", "", count, window, &w[0], &r[0]);
+    snprintf(settings, sizeof settings, "path = \"%s/bench.db\";", work);
+    bench_plugin("sqlite", settings, count, window, &w[1], &r[1]);
+    if (have_etcd) {
+        snprintf(settings, sizeof settings, "endpoints = [ \"%s\" ];", etcd);
+        bench_plugin("etcd", settings, count, window, &w[2], &r[2]);
+        w[3] = run_direct(etcd, 1, count, window);
+        r[3] = run_direct(etcd, 0, count, window);
+    }
+
+    printf("pod objects through each store, %d objects, %d requests in flight\n", count, window);
+    printf("%-26s %-6s %12s %10s %10s %8s\n", "path", "op", "rate", "p50 us", "p99 us", "failed");
+    for (int i = 0; i < 4; i++) {
+        print_row(names[i], "write", &w[i]);
+        print_row(names[i], "read", &r[i]);
+    }
+    if (w[2].rate && w[3].rate)
+        printf("keelson-on-etcd / etcd direct: writes %.2f, reads %.2f (throughput)\n",
+               w[2].rate / w[3].rate, r[2].rate / r[3].rate);
+
+    snprintf(cmd, sizeof cmd, "sh '%s/scripts/etcd-cluster.sh' stop '%s/etcd' >/dev/null 2>&1; rm -rf '%s'",
+             srcdir, work, work);
+    if (system(cmd) != 0)
+        fprintf(stderr, "store_bench: cleaning up %s failed\n", work);
+    curl_global_cleanup();
+    int failed = 0;
+    for (int i = 0; i < 4; i++)
+        failed += w[i].failed + r[i].failed;
+    return failed != 0;
+}
