@@ -1,6 +1,6 @@
-/* The kubelet: a czmq actor that registers its Node, heartbeats, watches the
- * pods bound to it and runs their containers through the runtime plugin,
- * reporting each pod's status back to the API. */
+/* The kubelet: a czmq actor that registers its Node(s), heartbeats, watches
+ * the pods bound to them and runs their containers through the runtime
+ * plugin, reporting each pod's status back to the API. */
 #ifndef KL_CORE_KUBELET_H
 #define KL_CORE_KUBELET_H
 
@@ -31,8 +31,9 @@ typedef struct kl_kubelet_config {
 } kl_kubelet_config_t;
 
 /* zactor_fn: zactor_new(kl_kubelet_actor, &config) returns once the actor
- * runs or has failed (config.failed, config.error). Ends on "$TERM",
- * stopping and removing the containers it started. */
+ * runs or has failed (config.failed, config.error). Ends on "$TERM"; with a
+ * runtime that has list() its containers keep running for the next kubelet
+ * to adopt, otherwise it stops and removes the containers it started. */
 void kl_kubelet_actor(zsock_t *pipe, void *args);
 
 #endif

@@ -986,7 +986,7 @@ static int check_replicaset(check_t *c, const json_t *object, int deployment)
     if (expect_type(c, "spec.selector", selector, JSON_OBJECT, "an object") < 0)
         return -1;
     const json_t *match = json_object_get(selector, "matchLabels");
-    if (!match || (json_is_object(match) && json_object_size(match) == 0))
+    if (!match || json_is_null(match) || (json_is_object(match) && json_object_size(match) == 0))
         return invalid(c, "spec.selector.matchLabels", "Required value: empty selector is invalid");
     if (string_map(c, match, "spec.selector.matchLabels", 1) < 0)
         return -1;

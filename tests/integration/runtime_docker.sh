@@ -105,9 +105,14 @@ limit=$(engine "/containers/$id/json" | jq -r .HostConfig.Memory)
 [ "$limit" = 33554432 ]
 ok $? "dockerd holds the limit as 33554432 bytes (got $limit)"
 
-no_image_reason() { [ "$(pod_field no-image '.status.containerStatuses[0].state.waiting.reason')" = ErrImagePull ]; }
+# The kubelet reports ErrImagePull first, then ImagePullBackOff between retries.
+no_image_reason() {
+    case $(pod_field no-image '.status.containerStatuses[0].state.waiting.reason') in
+        ErrImagePull|ImagePullBackOff) true ;; *) false ;;
+    esac
+}
 wait_for 30 no_image_reason
-ok $? "an image the registry lacks leaves the pod waiting with ErrImagePull"
+ok $? "an image the registry lacks leaves the pod waiting with ErrImagePull or ImagePullBackOff ($(pod_field no-image '.status.containerStatuses[0].state.waiting.reason'))"
 message=$(pod_field no-image '.status.containerStatuses[0].state.waiting.message')
 diag "ErrImagePull message: $message"
 case $message in *nosuch*) true ;; *) false ;; esac

@@ -325,7 +325,7 @@ static void test_workload_kinds(void)
     const json_t *spec = json_object_get(deployment, "spec");
     is_int(json_integer_value(json_object_get(spec, "replicas")), 1, "replicas default to 1");
     is_str(json_string_value(json_object_get(json_object_get(json_object_get(spec, "strategy"), "rollingUpdate"),
-                                             "maxSurge")), "25%", "maxSurge defaults to 25%");
+                                             "maxSurge")), "25%", "maxSurge defaults to 25%%");
     json_decref(deployment);
     rejects(base_replicaset, "{\"spec\":{\"replicas\":-2}}",
             "ReplicaSet \"web\" is invalid: spec.replicas: Invalid value: -2: must be greater than or equal to 0",
@@ -333,7 +333,7 @@ static void test_workload_kinds(void)
     rejects(base_replicaset, "{\"spec\":{\"selector\":{\"matchLabels\":{\"app\":\"db\"}}}}",
             "spec.template.metadata.labels: Invalid value: `selector` does not match template `labels`",
             "selector not matching its template");
-    rejects(base_replicaset, "{\"spec\":{\"selector\":{\"matchLabels\":{}}}}",
+    rejects(base_replicaset, "{\"spec\":{\"selector\":{\"matchLabels\":null}}}",
             "spec.selector.matchLabels: Required value", "empty selector");
     rejects(base_replicaset, "{\"spec\":{\"selector\":{\"matchLabels\":{\"bad key!\":\"x\"}}}}",
             "spec.selector.matchLabels", "invalid selector key");
