@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <keelson/version.h>
+
 #include "apiserver.h"
 #include "bus.h"
 #include "log.h"
@@ -75,6 +77,8 @@ struct kl_apiserver {
     /* What the store offers beyond ABI 1.0 (absent in older plugins). */
     int can_changes, can_flush, can_tick, shared;
     int64_t ingested;  /* shared stores: changes up to here are in the ring */
+
+    const char *const *controllers;
 
     kl_apiserver_reply_fn reply;
     void *reply_arg;
@@ -715,6 +719,24 @@ void kl_apiserver_set_publish(kl_apiserver_t *self, kl_apiserver_publish_fn publ
 {
     self->publish = publish;
     self->publish_arg = arg;
+}
+
+void kl_apiserver_set_controllers(kl_apiserver_t *self, const char *const *controllers)
+{
+    self->controllers = controllers;
+}
+
+static json_t *do_info(kl_apiserver_t *self)
+{
+    json_t *controllers = json_array();
+    for (size_t i = 0; self->controllers && self->controllers[i]; i++)
+        json_array_append_new(controllers, json_string(self->controllers[i]));
+    json_t *kinds = json_array();
+    static const char *const served[] = {"Pod", "Node", "ReplicaSet", "Deployment", "Event"};
+    for (size_t i = 0; i < sizeof served / sizeof *served; i++)
+        json_array_append_new(kinds, json_string(served[i]));
+    return json_pack("{s:s, s:o, s:o, s:s}", "version", KL_VERSION_STRING, "controllers", controllers,
+                     "kinds", kinds, "store", self->plugin && self->plugin->label ? self->plugin->label : "");
 }
 
 size_t kl_apiserver_pending_watches(const kl_apiserver_t *self)
@@ -1447,10 +1469,14 @@ json_t *kl_apiserver_handle(kl_apiserver_t *self, const char *method, const json
         if (strcmp(method, "watch") == 0)
             return do_watch_now(self, payload, err);
         break;
+    case 'i':
+        if (strcmp(method, "info") == 0)
+            return do_info(self);
+        break;
     }
     kl_error_set(err, KL_ERR_INVALID,
                  "api has no method \"%.50s\" (create, get, list, update, update_status, bind, "
-                 "delete, watch)", method);
+                 "delete, watch, info)", method);
     return NULL;
 }
 
@@ -1570,6 +1596,7 @@ void kl_apiserver_actor(zsock_t *pipe, void *args)
         return;
     }
     kl_apiserver_set_reply(state.api, actor_reply, &state);
+    kl_apiserver_set_controllers(state.api, config->controllers);
     kl_apiserver_set_publish(state.api, actor_publish, &state);
     zsock_signal(pipe, 0);
     kl_bus_service_set_drained(state.service, actor_drained, &state);

@@ -79,6 +79,11 @@ void kl_apiserver_tick(kl_apiserver_t *self, int64_t now_ms);
 
 size_t kl_apiserver_pending_watches(const kl_apiserver_t *self);
 
+/* Names of the controllers running beside this API server (borrowed,
+ * NULL-terminated), reported by "info" so clients can warn about kinds that
+ * nothing acts on. */
+void kl_apiserver_set_controllers(kl_apiserver_t *self, const char *const *controllers);
+
 /* The store revision of the latest write. */
 int64_t kl_apiserver_revision(const kl_apiserver_t *self);
 
@@ -88,6 +93,7 @@ typedef struct kl_apiserver_config {
     const char *bus_endpoint;  /* broker request endpoint */
     kl_plugin_t *store;        /* borrowed, see kl_apiserver_new */
     size_t history;
+    const char *const *controllers;  /* names of the controller plugins running (NULL-terminated, may be NULL) */
     int failed;                /* set by the actor before it signals */
     kl_error_t error;
 } kl_apiserver_config_t;

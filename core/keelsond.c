@@ -28,6 +28,7 @@ typedef struct daemon_state {
     kl_plugin_t *scheduler_plugin;
     kl_plugin_t *runtime;
     kl_plugin_t **controller_plugins;
+    const char **controller_names;
     kl_broker_t *broker;
     kl_apiserver_config_t api_config;
     zactor_t *apiserver;
@@ -99,8 +100,12 @@ static int start_master(daemon_state_t *d)
         kl_error_log(LOG, "%s", err.text);
         return -1;
     }
+    d->controller_names = calloc(c->controller_count + 1, sizeof *d->controller_names);
+    for (size_t i = 0; i < c->controller_count; i++)
+        d->controller_names[i] = d->controller_plugins[i]->desc->name;
     d->api_config = (kl_apiserver_config_t){.bus_endpoint = INPROC_REQUESTS, .store = d->store,
-                                            .history = (size_t)c->api_history};
+                                            .history = (size_t)c->api_history,
+                                            .controllers = d->controller_names};
     d->apiserver = zactor_new(kl_apiserver_actor, &d->api_config);
     if (d->api_config.failed) {
         kl_error_log(LOG, "API server: %s", d->api_config.error.text);
@@ -158,6 +163,7 @@ static void stop_all(daemon_state_t *d)
     for (size_t i = 0; d->controller_plugins && i < d->config->controller_count; i++)
         kl_plugin_destroy(&d->controller_plugins[i]);
     free(d->controller_plugins);
+    free(d->controller_names);
     kl_plugin_destroy(&d->scheduler_plugin);
     kl_plugin_destroy(&d->store);
     kl_config_destroy(&d->config);

@@ -1,0 +1,173 @@
+#!/bin/sh
+# Times real runtimes end to end: from `keelctl apply` of a short-lived pod
+# (`true`) to Running and to Succeeded, RUNS times, p50 and p99, beside the
+# runtime's own tool doing the same as the baseline; then 100 pods at once.
+# usage: bench/runtime_bench.sh BUILDDIR [RUNS]      (root; default 30 runs)
+# Environment: RUNTIMES (default "docker"). A runtime NAME plugs in with four
+# hooks below: NAME_available, NAME_setup, NAME_worker_runtime (the worker's
+# `runtime = {...};` line), NAME_baseline (one run of the raw tool) and
+# NAME_teardown. podman and runc have their hooks stubbed for their owners.
+set -u
+build=$(cd "${1:?usage: runtime_bench.sh BUILDDIR [RUNS]}" && pwd) || exit 1
+runs=${2:-30}
+case $runs in ''|*[!0-9]*) echo "runtime_bench.sh: RUNS \"$runs\" must be a number" >&2; exit 2 ;; esac
+[ "$runs" -ge 1 ] || { echo "runtime_bench.sh: RUNS must be at least 1" >&2; exit 2; }
+[ "$(id -u)" -eq 0 ] || { echo "runtime_bench.sh: real runtimes need root" >&2; exit 1; }
+top=$(cd "$(dirname "$0")/.." && pwd)
+scripts=$top/scripts
+work=$(mktemp -d /tmp/keelson-bench.XXXXXX)
+port=$((43000 + $$ % 1000 * 8))
+server="tcp://127.0.0.1:$port"
+registry="127.0.0.1:$((port + 4))"
+image="$registry/busybox:1.35"
+pids=""
+KEELSON_PLUGIN_PATH="$build/tests/plugins"; export KEELSON_PLUGIN_PATH
+kc() { "$build/core/keelctl/keelctl" --server "$server" "$@"; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# ---- runtime hooks --------------------------------------------------------
+docker_available() { command -v dockerd >/dev/null && command -v docker >/dev/null; }
+docker_setup() { sh "$scripts/dockerd.sh" start "$work/docker" "$registry" >"$work/dockerd-start.log" 2>&1; }
+docker_worker_runtime() { echo "runtime = { plugin = \"docker\"; settings = { socket = \"$work/docker/docker.sock\"; }; };"; }
+docker_baseline() { docker -H "unix://$work/docker/docker.sock" run --rm --network host "$image" true >/dev/null 2>&1; }
+docker_baseline_prepare() { docker -H "unix://$work/docker/docker.sock" pull "$image" >/dev/null 2>&1; }
+docker_teardown() { sh "$scripts/dockerd.sh" stop "$work/docker" >/dev/null 2>&1; }
+
+# Hooks for the podman and runc runtimes: fill in when their plugins land.
+podman_available() { false; }
+runc_available() { false; }
+
+# ---- helpers --------------------------------------------------------------
+teardown_all() {
+    for p in $pids; do kill "$p" 2>/dev/null; done
+    for p in $pids; do
+        for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$p" 2>/dev/null
+    done
+    pids=""
+}
+cleanup() {
+    teardown_all
+    [ -n "${current:-}" ] && "${current}_teardown"
+    sh "$scripts/registry.sh" stop "$work/registry" >/dev/null 2>&1
+    rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+percentiles() {  # percentiles FILE: "p50 X ms, p99 Y ms (n N)"
+    sort -n "$1" | awk '{ v[NR] = $1 } END {
+        if (NR == 0) { print "no samples"; exit }
+        i50 = int(NR * 0.50 + 0.999999); i99 = int(NR * 0.99 + 0.999999)
+        printf "p50 %d ms, p99 %d ms, min %d ms, max %d ms (n %d)\n", v[i50], v[i99], v[1], v[NR], NR }'
+}
+
+pod_yaml() {  # pod_yaml NAME
+    printf -- '---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: %s\n  labels: {run: bench}\nspec:\n  restartPolicy: Never\n  containers:\n  - name: c\n    image: %s\n    command: ["true"]\n' "$1" "$image"
+}
+
+phase_of() { kc get pod "$1" -o json 2>/dev/null | jq -r .status.phase; }
+
+count_succeeded() {
+    kc get pods -l run=bench -o json 2>/dev/null | jq '[.items[] | select(.status.phase == "Succeeded")] | length'
+}
+
+delete_bench_pods() {
+    for name in $(kc get pods -l run=bench -o name 2>/dev/null); do
+        kc delete "${name%%/*}" "${name#*/}" >/dev/null 2>&1 || kc delete pod "${name#*/}" >/dev/null 2>&1
+    done
+}
+
+bench_runtime() {
+    rt=$1
+    if ! "${rt}_available"; then
+        echo "== runtime $rt: skipped (hooks not implemented or tools missing)"
+        return 0
+    fi
+    current=$rt
+    "${rt}_setup" || { echo "== runtime $rt: setup failed"; current=""; return 1; }
+    cat >"$work/master.conf" <<CONF
+node_name = "master";
+roles = [ "master" ];
+bus = { listen = [ "$server" ]; };
+store = { plugin = "memory"; };
+scheduler = { plugin = "firstfit"; };
+CONF
+    cat >"$work/worker.conf" <<CONF
+node_name = "bench-$rt";
+roles = [ "worker" ];
+bus = { master = "$server"; };
+$("${rt}_worker_runtime")
+kubelet = { cpu = "64"; memory = "64Gi"; max_pods = 250; sync_ms = 20; heartbeat_ms = 1000; };
+CONF
+    "$build/core/keelsond" -c "$work/master.conf" -l warn 2>"$work/master.log" &
+    pids="$pids $!"
+    "$build/core/keelsond" -c "$work/worker.conf" -l warn 2>"$work/worker-$rt.log" &
+    pids="$pids $!"
+    for _ in $(seq 100); do
+        [ "$(kc get nodes -o json 2>/dev/null | jq '.items | length')" = 1 ] && break
+        sleep 0.2
+    done
+    "${rt}_baseline_prepare"
+
+    echo "== runtime $rt: $runs short-lived pods (true), one at a time"
+    : >"$work/running.ms"; : >"$work/succeeded.ms"; : >"$work/baseline.ms"
+    # One warm-up pod so the image is pulled before timing starts.
+    pod_yaml warmup | kc apply -f - >/dev/null 2>&1
+    for _ in $(seq 300); do [ "$(phase_of warmup)" = Succeeded ] && break; sleep 0.1; done
+    for i in $(seq 1 "$runs"); do
+        name=$(printf 'bench-%04d' "$i")
+        pod_yaml "$name" >"$work/pod.yaml"
+        start=$(now_ms)
+        kc apply -f "$work/pod.yaml" >/dev/null 2>&1
+        running="" deadline=$((start + 60000))
+        while [ "$(now_ms)" -lt "$deadline" ]; do
+            phase=$(phase_of "$name")
+            t=$(now_ms)
+            case $phase in
+                Running) [ -z "$running" ] && running=$((t - start)) ;;
+                Succeeded) [ -z "$running" ] && running=$((t - start)); echo $((t - start)) >>"$work/succeeded.ms"; break ;;
+                Failed) echo "# pod $name failed"; break ;;
+            esac
+            sleep 0.01
+        done
+        [ -n "$running" ] && echo "$running" >>"$work/running.ms"
+        start=$(now_ms)
+        "${rt}_baseline" && echo $(($(now_ms) - start)) >>"$work/baseline.ms"
+    done
+    echo "apply -> Running:     $(percentiles "$work/running.ms")"
+    echo "apply -> Succeeded:   $(percentiles "$work/succeeded.ms")"
+    echo "baseline ($rt run):   $(percentiles "$work/baseline.ms")"
+    echo "  (polling with keelctl adds about $(
+        s=$(now_ms); phase_of warmup >/dev/null; echo $(($(now_ms) - s))) ms per sample)"
+    delete_bench_pods
+    kc delete pod warmup >/dev/null 2>&1
+
+    echo "== runtime $rt: 100 pods at once"
+    for i in $(seq 1 100); do pod_yaml "$(printf 'burst-%03d' "$i")"; done >"$work/burst.yaml"
+    start=$(now_ms)
+    kc apply -f "$work/burst.yaml" >/dev/null 2>&1
+    done_count=0 deadline=$((start + 300000))
+    while [ "$(now_ms)" -lt "$deadline" ]; do
+        done_count=$(count_succeeded)
+        [ "$done_count" = 100 ] && break
+        sleep 0.2
+    done
+    echo "apply -> 100 Succeeded: $(($(now_ms) - start)) ms ($done_count of 100 done)"
+    start=$(now_ms)
+    for _ in $(seq 1 100); do "${rt}_baseline" & done
+    wait
+    echo "baseline: 100 $rt runs at once: $(($(now_ms) - start)) ms"
+    delete_bench_pods
+
+    teardown_all
+    "${rt}_teardown"
+    current=""
+}
+
+command -v jq >/dev/null || { echo "runtime_bench.sh: jq not found" >&2; exit 1; }
+sh "$scripts/registry.sh" start "$work/registry" "$((port + 4))" >"$work/registry-start.log" 2>&1 \
+    || { cat "$work/registry-start.log" >&2; exit 1; }
+sh "$scripts/push-test-image.sh" "$registry" >"$work/push.log" 2>&1 || { cat "$work/push.log" >&2; exit 1; }
+for rt in ${RUNTIMES:-docker}; do
+    bench_runtime "$rt"
+done
