@@ -514,7 +514,7 @@ static void test_bus_actor(void)
         return;
     }
     kl_plugin_t *store = load_store();
-    kl_apiserver_config_t config = {"inproc://api-test", store, 0, 0, {0, ""}};
+    kl_apiserver_config_t config = {.bus_endpoint = "inproc://api-test", .store = store};
     zactor_t *actor = zactor_new(kl_apiserver_actor, &config);
     is_int(config.failed, 0, "the API actor starts");
     if (config.failed)
