@@ -63,7 +63,8 @@ typedef struct kl_store_ops {
                   int64_t *revision, kl_error_t *err);
 
     /* KL_ERR_NOT_FOUND when absent, KL_ERR_CONFLICT when the key's
-     * mod_revision differs from a non-zero expected_mod_revision. */
+     * mod_revision differs from a non-zero expected_mod_revision. Detaches
+     * the key from any lease, as etcd's put does. */
     int (*update)(void *store, const char *key, const char *value, size_t value_len,
                   int64_t expected_mod_revision, int64_t *revision, kl_error_t *err);
 
@@ -113,8 +114,10 @@ typedef struct kl_store_ops {
     int (*lease_grant)(void *store, int64_t ttl_ms, int64_t *lease_id, kl_error_t *err);
     int (*lease_keepalive)(void *store, int64_t lease_id, kl_error_t *err);
     int (*lease_revoke)(void *store, int64_t lease_id, kl_error_t *err);
-    /* create() (expected_mod_revision -1) or update() (0: any, >0: CAS)
-     * that attaches the key to lease_id (0: no lease). */
+    /* create() (expected_mod_revision -1: KL_ERR_EXISTS when present) or
+     * update() (0: the key must exist, any revision; >0: CAS; both
+     * KL_ERR_NOT_FOUND when absent) that attaches the key to lease_id (0:
+     * no lease). */
     int (*put_with_lease)(void *store, const char *key, const char *value, size_t value_len,
                           int64_t expected_mod_revision, int64_t lease_id, int64_t *revision,
                           kl_error_t *err);

@@ -526,11 +526,12 @@ static int etcd_create(void *store, const char *key, const char *value, size_t v
     return etcd_write(store, WRITE_CREATE, key, value, value_len, 0, 0, 0, revision, err);
 }
 
-/* update() knows nothing of leases, so it keeps the key's lease, if any. */
+/* A plain update detaches the key from any lease, like etcd's own put and
+ * as store.h specifies for every store. */
 static int etcd_update(void *store, const char *key, const char *value, size_t value_len,
                        int64_t expected_mod_revision, int64_t *revision, kl_error_t *err)
 {
-    return etcd_write(store, WRITE_UPDATE, key, value, value_len, expected_mod_revision, 0, 1,
+    return etcd_write(store, WRITE_UPDATE, key, value, value_len, expected_mod_revision, 0, 0,
                       revision, err);
 }
 
