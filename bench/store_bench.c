@@ -22,10 +22,13 @@ typedef struct result {
     int failed;
 } result_t;
 
+/* Each run writes its own names, so runs against one etcd never collide. */
+static int run_number;
+
 static json_t *make_pod(int i)
 {
     char name[64];
-    snprintf(name, sizeof name, "bench-%07d", i);
+    snprintf(name, sizeof name, "bench%d-%07d", run_number, i);
     return json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:{s:s, s:[{s:s, s:s, s:{s:{s:s, s:s}}}]}}",
                      "apiVersion", "v1", "kind", "Pod", "metadata", "name", name, "namespace",
                      "default", "labels", "app", "bench", "spec", "restartPolicy", "Never",
@@ -38,7 +41,7 @@ static json_t *make_request(int write, int i)
     if (write)
         return json_pack("{s:o}", "object", make_pod(i));
     char name[64];
-    snprintf(name, sizeof name, "bench-%07d", i);
+    snprintf(name, sizeof name, "bench%d-%07d", run_number, i);
     return json_pack("{s:s, s:s, s:s}", "kind", "Pod", "namespace", "default", "name", name);
 }
 
@@ -95,8 +98,8 @@ out:
 
 /* Starts an API server on `plugin` with `settings_text`, runs writes then
  * reads. Returns 0, or -1 when the plugin cannot be loaded (reported). */
-static int bench_plugin(const char *plugin, const char *settings_text, int count, int window,
-                        result_t *writes, result_t *reads)
+static int bench_plugin(const char *plugin, const char *settings_text, int workers, int count,
+                        int window, result_t *writes, result_t *reads)
 {
     kl_error_t err = {0, ""};
     config_t cfg;
@@ -109,28 +112,39 @@ static int bench_plugin(const char *plugin, const char *settings_text, int count
         return -1;
     }
     char endpoint[64];
-    snprintf(endpoint, sizeof endpoint, "inproc://bench-store-%s", plugin);
+    snprintf(endpoint, sizeof endpoint, "inproc://bench-store-%s-%d", plugin, workers);
     kl_broker_t *broker = kl_broker_new((const char *[]){endpoint, NULL}, NULL, &err);
-    kl_plugin_t *store = broker ? kl_plugin_load(KL_KIND_STORE, plugin, NULL, &err) : NULL;
-    if (!store || kl_plugin_configure(store, config_lookup(&cfg, "settings"), NULL, NULL, &err) < 0) {
-        fprintf(stderr, "store_bench: skipping the %s store: %s\n", plugin, err.text);
-        kl_plugin_destroy(&store);
-        kl_broker_destroy(&broker);
-        config_destroy(&cfg);
-        return -1;
-    }
-    kl_apiserver_config_t config = {.bus_endpoint = endpoint, .store = store, .history = 100000};
-    zactor_t *api = zactor_new(kl_apiserver_actor, &config);
+    kl_plugin_t *stores[8] = {NULL};
+    zactor_t *apis[8] = {NULL};
+    kl_apiserver_config_t configs[8];
     int rc = 0;
-    if (config.failed) {
-        fprintf(stderr, "store_bench: skipping the %s store: %s\n", plugin, config.error.text);
-        rc = -1;
-    } else {
+    if (workers < 1 || workers > 8)
+        workers = 1;
+    for (int i = 0; i < workers && rc == 0; i++) {
+        stores[i] = broker ? kl_plugin_load(KL_KIND_STORE, plugin, NULL, &err) : NULL;
+        if (!stores[i] || kl_plugin_configure(stores[i], config_lookup(&cfg, "settings"), NULL, NULL, &err) < 0) {
+            fprintf(stderr, "store_bench: skipping the %s store: %s\n", plugin, err.text);
+            rc = -1;
+            break;
+        }
+        /* Several API servers on one shared store, as apiserver.workers runs them. */
+        configs[i] = (kl_apiserver_config_t){.bus_endpoint = endpoint, .store = stores[i],
+                                             .history = 100000, .replicas = workers};
+        apis[i] = zactor_new(kl_apiserver_actor, &configs[i]);
+        if (configs[i].failed) {
+            fprintf(stderr, "store_bench: skipping the %s store: %s\n", plugin, configs[i].error.text);
+            rc = -1;
+        }
+    }
+    run_number++;
+    if (rc == 0) {
         *writes = run_api(endpoint, 1, count, window);
         *reads = run_api(endpoint, 0, count, window);
     }
-    zactor_destroy(&api);
-    kl_plugin_destroy(&store);
+    for (int i = workers - 1; i >= 0; i--) {
+        zactor_destroy(&apis[i]);
+        kl_plugin_destroy(&stores[i]);
+    }
     kl_broker_destroy(&broker);
     config_destroy(&cfg);
     return rc;
@@ -301,28 +315,30 @@ int main(int argc, char **argv)
     if (!have_etcd)
         fprintf(stderr, "store_bench: no etcd could be started: skipping etcd\n");
 
-    result_t w[4] = {{0}}, r[4] = {{0}};
-    const char *names[4] = {"keelson API, memory", "keelson API, sqlite", "keelson API, etcd",
-                            "etcd gateway direct"};
-    bench_plugin("memory", "", count, window, &w[0], &r[0]);
+    result_t w[5] = {{0}}, r[5] = {{0}};
+    const char *names[5] = {"keelson API, memory", "keelson API, sqlite", "keelson API, etcd",
+                            "keelson API x4, etcd", "etcd gateway direct"};
+    bench_plugin("memory", "", 1, count, window, &w[0], &r[0]);
     snprintf(settings, sizeof settings, "path = \"%s/bench.db\";", work);
-    bench_plugin("sqlite", settings, count, window, &w[1], &r[1]);
+    bench_plugin("sqlite", settings, 1, count, window, &w[1], &r[1]);
     if (have_etcd) {
         snprintf(settings, sizeof settings, "endpoints = [ \"%s\" ];", etcd);
-        bench_plugin("etcd", settings, count, window, &w[2], &r[2]);
-        w[3] = run_direct(etcd, 1, count, window);
-        r[3] = run_direct(etcd, 0, count, window);
+        bench_plugin("etcd", settings, 1, count, window, &w[2], &r[2]);
+        bench_plugin("etcd", settings, 4, count, window, &w[3], &r[3]);
+        w[4] = run_direct(etcd, 1, count, window);
+        r[4] = run_direct(etcd, 0, count, window);
     }
 
     printf("pod objects through each store, %d objects, %d requests in flight\n", count, window);
     printf("%-26s %-6s %12s %10s %10s %8s\n", "path", "op", "rate", "p50 us", "p99 us", "failed");
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         print_row(names[i], "write", &w[i]);
         print_row(names[i], "read", &r[i]);
     }
-    if (w[2].rate && w[3].rate)
-        printf("keelson-on-etcd / etcd direct: writes %.2f, reads %.2f (throughput)\n",
-               w[2].rate / w[3].rate, r[2].rate / r[3].rate);
+    if (w[2].rate && w[4].rate)
+        printf("keelson-on-etcd / etcd direct: writes %.2f, reads %.2f (one API server); "
+               "writes %.2f, reads %.2f (apiserver.workers = 4)\n",
+               w[2].rate / w[4].rate, r[2].rate / r[4].rate, w[3].rate / w[4].rate, r[3].rate / r[4].rate);
 
     snprintf(cmd, sizeof cmd, "sh '%s/scripts/etcd-cluster.sh' stop '%s/etcd' >/dev/null 2>&1; rm -rf '%s'",
              srcdir, work, work);
@@ -330,7 +346,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "store_bench: cleaning up %s failed\n", work);
     curl_global_cleanup();
     int failed = 0;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         failed += w[i].failed + r[i].failed;
     return failed != 0;
 }

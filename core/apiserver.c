@@ -611,9 +611,13 @@ static void ingest(kl_apiserver_t *self)
     }
 }
 
+/* Reading a shared store's change feed costs a request to it, so it is read
+ * only when someone waits for events: parked watchers after each burst and
+ * tick, and each new watch before it is answered. */
 void kl_apiserver_after_burst(kl_apiserver_t *self)
 {
-    ingest(self);
+    if (self->pending)
+        ingest(self);
 }
 
 int kl_apiserver_flush(kl_apiserver_t *self, kl_error_t *err)
@@ -625,6 +629,11 @@ int kl_apiserver_flush(kl_apiserver_t *self, kl_error_t *err)
         return kl_error_set(err, serr.code ? serr.code : KL_ERR_UNAVAILABLE,
                             "the store could not make writes durable: %s", serr.text);
     return 0;
+}
+
+int kl_apiserver_shared(const kl_apiserver_t *self)
+{
+    return self->shared;
 }
 
 int kl_apiserver_needs_flush(const kl_apiserver_t *self)
@@ -1325,6 +1334,7 @@ static int parse_watch(kl_apiserver_t *self, const json_t *payload, watch_reques
 
 static json_t *do_watch_now(kl_apiserver_t *self, const json_t *payload, kl_error_t *err)
 {
+    ingest(self);
     watch_request_t req;
     if (parse_watch(self, payload, &req, err) < 0) {
         watch_request_clear(&req);
@@ -1341,6 +1351,7 @@ static json_t *do_watch_now(kl_apiserver_t *self, const json_t *payload, kl_erro
 void kl_apiserver_watch(kl_apiserver_t *self, const json_t *payload, void *token, int64_t now_ms)
 {
     kl_error_t err = {0, ""};
+    ingest(self);
     watch_request_t req;
     if (parse_watch(self, payload, &req, &err) < 0) {
         watch_request_clear(&req);
@@ -1415,9 +1426,9 @@ void kl_apiserver_tick(kl_apiserver_t *self, int64_t now_ms)
         if (self->ops->tick(self->store, &serr) < 0)
             kl_warn("api", "store housekeeping failed: %s", serr.text);
     }
-    ingest(self);
     if (!self->pending)
         return;
+    ingest(self);
     int64_t revision = self->ops->revision(self->store);
     watcher_t *w = self->all;
     while (w) {
@@ -1589,6 +1600,13 @@ void kl_apiserver_actor(zsock_t *pipe, void *args)
     state.service = kl_bus_service_new(config->bus_endpoint, "api", &config->error);
     if (state.service)
         state.api = kl_apiserver_new(config->store, config->history, &config->error);
+    if (state.api && config->replicas > 1 && !kl_apiserver_shared(state.api)) {
+        kl_error_set(&config->error, KL_ERR_INVALID,
+                     "apiserver.workers = %d needs a store several API servers can share (such as "
+                     "etcd); plugin %s serves one", config->replicas,
+                     config->store->label ? config->store->label : "store");
+        kl_apiserver_destroy(&state.api);
+    }
     if (!state.service || !state.api) {
         config->failed = 1;
         kl_bus_service_destroy(&state.service);
@@ -1600,7 +1618,9 @@ void kl_apiserver_actor(zsock_t *pipe, void *args)
     kl_apiserver_set_publish(state.api, actor_publish, &state);
     zsock_signal(pipe, 0);
     kl_bus_service_set_drained(state.service, actor_drained, &state);
-    if (kl_bus_service_run(state.service, pipe, actor_handle, actor_tick, 100, &state) < 0)
+    /* A shared store is polled for other writers' changes on every tick. */
+    int tick_ms = kl_apiserver_shared(state.api) ? 20 : 100;
+    if (kl_bus_service_run(state.service, pipe, actor_handle, actor_tick, tick_ms, &state) < 0)
         kl_error_log("api", "the API service stopped on a bus failure");
     actor_drained(&state);
     free(state.held);

@@ -84,6 +84,9 @@ size_t kl_apiserver_pending_watches(const kl_apiserver_t *self);
  * nothing acts on. */
 void kl_apiserver_set_controllers(kl_apiserver_t *self, const char *const *controllers);
 
+/* Non-zero when the store may be written by others (KL_STORE_SHARED). */
+int kl_apiserver_shared(const kl_apiserver_t *self);
+
 /* The store revision of the latest write. */
 int64_t kl_apiserver_revision(const kl_apiserver_t *self);
 
@@ -94,6 +97,7 @@ typedef struct kl_apiserver_config {
     kl_plugin_t *store;        /* borrowed, see kl_apiserver_new */
     size_t history;
     const char *const *controllers;  /* names of the controller plugins running (NULL-terminated, may be NULL) */
+    int replicas;              /* API servers sharing the store; >1 needs KL_STORE_SHARED */
     int failed;                /* set by the actor before it signals */
     kl_error_t error;
 } kl_apiserver_config_t;

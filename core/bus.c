@@ -175,10 +175,36 @@ struct kl_broker {
     broker_args_t args;
 };
 
+/* A service name and the peers serving it: several peers may register the
+ * same name (replicas of a service); requests go to them in turn. */
+#define BUS_MAX_WORKERS 32
+typedef struct service {
+    zframe_t *workers[BUS_MAX_WORKERS];
+    size_t count;
+    size_t next;
+} service_t;
+
+static void service_destructor(void **item)
+{
+    service_t *service = *item;
+    if (!service)
+        return;
+    for (size_t i = 0; i < service->count; i++)
+        zframe_destroy(&service->workers[i]);
+    free(service);
+    *item = NULL;
+}
+
+static void service_drop_worker(service_t *service, size_t index)
+{
+    zframe_destroy(&service->workers[index]);
+    service->workers[index] = service->workers[--service->count];
+}
+
 typedef struct broker_state {
     void *router;      /* raw handles of the two sockets below */
     void *pub;
-    zhashx_t *services;  /* name -> zframe_t routing id */
+    zhashx_t *services;  /* name -> service_t */
 } broker_state_t;
 
 static void broker_send_reply(broker_state_t *st, zmq_msg_t *route, const char *request_id, int status,
@@ -265,16 +291,23 @@ static void broker_forward_request(broker_state_t *st, frames_t *f)
         broker_own_request(st, route, method, request_id);
         return;
     }
-    zframe_t *service_route = zhashx_lookup(st->services, service);
-    if (!service_route) {
+    service_t *entry = zhashx_lookup(st->services, service);
+    int delivered = 0;
+    while (entry && entry->count && !delivered) {
+        size_t index = entry->next++ % entry->count;
+        zframe_t *worker = entry->workers[index];
+        if (send_bytes(st->router, zframe_data(worker), zframe_size(worker), 1) == 0) {
+            delivered = 1;
+        } else {
+            kl_warn(BUS_LOG, "a peer serving \"%s\" is gone; forgetting it", service);
+            service_drop_worker(entry, index);
+        }
+    }
+    if (!delivered) {
+        if (entry)
+            zhashx_delete(st->services, service);
         broker_send_error(st, route, request_id, KL_ERR_UNAVAILABLE,
                           "no service named \"%s\" is attached to the bus", service);
-        return;
-    }
-    if (send_bytes(st->router, zframe_data(service_route), zframe_size(service_route), 1) < 0) {
-        zhashx_delete(st->services, service);
-        kl_warn(BUS_LOG, "service \"%s\" is gone; forgetting it", service);
-        broker_send_error(st, route, request_id, KL_ERR_UNAVAILABLE, "service \"%s\" went away", service);
         return;
     }
     send_text(st->router, KL_BUS_PROTOCOL, 1);
@@ -314,9 +347,22 @@ static void broker_register(broker_state_t *st, frames_t *f)
         broker_send_error(st, &f->part[0], request_id, KL_ERR_INVALID,
                           "HELLO must name a service without dots (and not \"bus\")");
     } else {
-        zhashx_update(st->services, service,
-                      zframe_new(zmq_msg_data(&f->part[0]), zmq_msg_size(&f->part[0])));
-        kl_debug(BUS_LOG, "service \"%s\" attached", service);
+        service_t *entry = zhashx_lookup(st->services, service);
+        if (!entry) {
+            entry = calloc(1, sizeof *entry);
+            zhashx_insert(st->services, service, entry);
+        }
+        int known = 0;
+        for (size_t i = 0; i < entry->count; i++)
+            known |= zframe_size(entry->workers[i]) == zmq_msg_size(&f->part[0])
+                     && memcmp(zframe_data(entry->workers[i]), zmq_msg_data(&f->part[0]),
+                               zmq_msg_size(&f->part[0])) == 0;
+        if (!known && entry->count == BUS_MAX_WORKERS)
+            service_drop_worker(entry, 0);  /* the oldest is the likeliest to be gone */
+        if (!known)
+            entry->workers[entry->count++] = zframe_new(zmq_msg_data(&f->part[0]),
+                                                        zmq_msg_size(&f->part[0]));
+        kl_debug(BUS_LOG, "service \"%s\" attached (%zu peers)", service, entry->count);
         json_t *body = json_pack("{s:s}", "service", service);
         broker_send_reply(st, &f->part[0], request_id, 0, body);
         json_decref(body);
@@ -359,11 +405,6 @@ static void broker_handle(broker_state_t *st, frames_t *f)
     }
 }
 
-static void frame_destructor(void **item)
-{
-    zframe_destroy((zframe_t **)item);
-}
-
 static void broker_actor(zsock_t *pipe, void *arg)
 {
     broker_args_t *args = arg;
@@ -373,7 +414,7 @@ static void broker_actor(zsock_t *pipe, void *arg)
     st.router = zsock_resolve(router);
     st.pub = zsock_resolve(pub);
     st.services = zhashx_new();
-    zhashx_set_destructor(st.services, frame_destructor);
+    zhashx_set_destructor(st.services, service_destructor);
     set_socket_limits(router);
     set_socket_limits(pub);
     zsock_set_router_mandatory(router, 1);

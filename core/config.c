@@ -169,9 +169,13 @@ static int load_master(kl_config_t *self, const config_setting_t *root, kl_error
         return -1;
     if (get_group(self, root, "apiserver", &group, err) < 0)
         return -1;
-    if (group && (check_keys(self, group, "apiserver", (const char *[]){"history", NULL}, err) < 0
-                  || get_int(self, group, "history", 16, &self->api_history, err) < 0))
+    if (group && (check_keys(self, group, "apiserver", (const char *[]){"history", "workers", NULL}, err) < 0
+                  || get_int(self, group, "history", 16, &self->api_history, err) < 0
+                  || get_int(self, group, "workers", 1, &self->api_workers, err) < 0))
         return -1;
+    if (self->api_workers > 16)
+        return fail_at(self, config_setting_get_member(group, "workers"), err,
+                       "apiserver.workers must be at most 16, not %lld", (long long)self->api_workers);
     const config_setting_t *list = config_setting_get_member(root, "controllers");
     if (list) {
         if (!config_setting_is_list(list))
@@ -339,6 +343,7 @@ kl_config_t *kl_config_load(const char *path, kl_error_t *err)
     self->path = strdup(path ? path : "");
     self->log_level = KL_LOG_INFO;
     self->api_history = 100000;
+    self->api_workers = 1;
     self->node_timeout_ms = 40000;
     self->max_pods = 110;
     self->heartbeat_ms = 2000;

@@ -33,6 +33,7 @@ typedef struct kl_config {
     kl_plugin_choice_t *controllers;
     size_t controller_count;
     int64_t api_history;
+    int64_t api_workers;     /* API server replicas on a shared store */
     int64_t node_timeout_ms;
     /* kubelet */
     int64_t cpu_milli;       /* 0: from the machine */

@@ -25,6 +25,9 @@
 typedef struct daemon_state {
     kl_config_t *config;
     kl_plugin_t *store;
+    kl_plugin_t **extra_stores;      /* one store instance per extra API server */
+    kl_apiserver_config_t *extra_api_configs;
+    zactor_t **extra_apiservers;
     kl_plugin_t *scheduler_plugin;
     kl_plugin_t *runtime;
     kl_plugin_t **controller_plugins;
@@ -74,6 +77,9 @@ static int load_plugins(daemon_state_t *d, const char *bus_endpoint)
     int failures = 0;
     if (c->master) {
         failures += !(d->store = load_plugin(d, KL_KIND_STORE, &c->store, bus_endpoint));
+        d->extra_stores = calloc((size_t)c->api_workers, sizeof *d->extra_stores);
+        for (int64_t i = 1; i < c->api_workers; i++)
+            failures += !(d->extra_stores[i - 1] = load_plugin(d, KL_KIND_STORE, &c->store, bus_endpoint));
         failures += !(d->scheduler_plugin = load_plugin(d, KL_KIND_SCHEDULER, &c->scheduler, bus_endpoint));
         d->controller_plugins = calloc(c->controller_count + 1, sizeof *d->controller_plugins);
         for (size_t i = 0; i < c->controller_count; i++)
@@ -106,10 +112,25 @@ static int start_master(daemon_state_t *d)
     d->api_config = (kl_apiserver_config_t){.bus_endpoint = INPROC_REQUESTS, .store = d->store,
                                             .history = (size_t)c->api_history,
                                             .controllers = d->controller_names};
+    d->api_config.replicas = (int)c->api_workers;
     d->apiserver = zactor_new(kl_apiserver_actor, &d->api_config);
     if (d->api_config.failed) {
         kl_error_log(LOG, "API server: %s", d->api_config.error.text);
         return -1;
+    }
+    /* Replicas of the API service on a shared store: the broker hands
+     * requests to them in turn, and each follows the store's change feed. */
+    d->extra_api_configs = calloc((size_t)c->api_workers, sizeof *d->extra_api_configs);
+    d->extra_apiservers = calloc((size_t)c->api_workers, sizeof *d->extra_apiservers);
+    for (int64_t i = 1; i < c->api_workers; i++) {
+        kl_apiserver_config_t *config = &d->extra_api_configs[i - 1];
+        *config = d->api_config;
+        config->store = d->extra_stores[i - 1];
+        d->extra_apiservers[i - 1] = zactor_new(kl_apiserver_actor, config);
+        if (config->failed) {
+            kl_error_log(LOG, "API server %lld: %s", (long long)i + 1, config->error.text);
+            return -1;
+        }
     }
     d->scheduler_config = (kl_scheduler_config_t){.bus_endpoint = INPROC_REQUESTS,
                                                   .plugin = d->scheduler_plugin,
@@ -157,6 +178,10 @@ static void stop_all(daemon_state_t *d)
         kl_controller_host_destroy(&d->controllers[i]);
     free(d->controllers);
     zactor_destroy(&d->scheduler);
+    for (int64_t i = 1; d->extra_apiservers && i < d->config->api_workers; i++)
+        zactor_destroy(&d->extra_apiservers[i - 1]);
+    free(d->extra_apiservers);
+    free(d->extra_api_configs);
     zactor_destroy(&d->apiserver);
     kl_broker_destroy(&d->broker);
     kl_plugin_destroy(&d->runtime);
@@ -165,6 +190,9 @@ static void stop_all(daemon_state_t *d)
     free(d->controller_plugins);
     free(d->controller_names);
     kl_plugin_destroy(&d->scheduler_plugin);
+    for (int64_t i = 1; d->extra_stores && i < d->config->api_workers; i++)
+        kl_plugin_destroy(&d->extra_stores[i - 1]);
+    free(d->extra_stores);
     kl_plugin_destroy(&d->store);
     kl_config_destroy(&d->config);
 }

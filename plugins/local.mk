@@ -11,3 +11,4 @@ include plugins/runtime/sim/local.mk
 include plugins/runtime/runc/local.mk
 include plugins/runtime/docker/local.mk
 include plugins/runtime/podman/local.mk
+include plugins/controllers/local.mk

@@ -16,6 +16,7 @@ make -j"$(nproc)" >make.log 2>&1 || { tail -30 make.log; exit 1; }
 make install >install.log 2>&1 || { tail -30 install.log; exit 1; }
 PATH="/usr/local/sbin:/usr/local/bin:$PATH"
 
+mkdir -p /var/lib/keelson
 echo "== building the busybox image into /var/lib/keelson/images"
 sh "$top/scripts/build-busybox-image.sh" /var/lib/keelson/images/busybox 1.35 >/dev/null
 

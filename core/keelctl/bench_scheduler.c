@@ -754,9 +754,10 @@ static int parse_count(const char *flag, const char *text, int64_t max, int64_t 
     char *end;
     errno = 0;
     long long v = strtoll(text, &end, 10);
-    if (errno || end == text || *end || v < 1 || v > max)
-        return bench_fail("%s \"%s\" must be a whole number from 1 to %lld", flag, text,
-                          (long long)max);
+    if (errno || end == text || *end || v < 1 || v > max) {
+        bench_fail("%s \"%s\" must be a whole number from 1 to %lld", flag, text, (long long)max);
+        return -1;
+    }
     *out = v;
     return 0;
 }

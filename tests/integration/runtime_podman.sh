@@ -50,7 +50,7 @@ spec:
   - name: main
     image: $REGISTRY/busybox:1.35
     command: ["/bin/sh", "-c"]
-    args: ["echo \"\$GREETING \$0\" > /tmp/out; test \"\$(cat /tmp/out)\" = \"hello sh\" || exit 9; echo said \$GREETING"]
+    args: ["echo \"\$GREETING \$1\" > /tmp/out; test \"\$(cat /tmp/out)\" = \"hello world\" || exit 9", "argv0", "world"]
     env:
     - {name: GREETING, value: hello}
 ---
@@ -117,9 +117,12 @@ code=$(pod_field hog '.status.containerStatuses[0].state.terminated.exitCode')
 [ "$reason" = OOMKilled ] && [ "$code" = 137 ]
 ok $? "it is reported OOMKilled with exit code 137 (got $reason, $code)"
 
-no_image_waiting() { [ "$(pod_field no-image '.status.containerStatuses[0].state.waiting.reason')" = ErrImagePull ]; }
+no_image_waiting() {
+    case "$(pod_field no-image '.status.containerStatuses[0].state.waiting.reason')" in
+        ErrImagePull|ImagePullBackOff) true ;; *) false ;; esac
+}
 wait_for 60 no_image_waiting
-ok $? "an unknown tag is reported as ErrImagePull"
+ok $? "an unknown tag is reported as ErrImagePull (or its back-off)"
 message=$(pod_field no-image '.status.containerStatuses[0].state.waiting.message')
 case "$message" in *"busybox:9.9"*) true ;; *) false ;; esac
 ok $? "the message names the image: $message"

@@ -25,7 +25,7 @@ start_cluster() {  # start_cluster PLUGIN
 
 # pod_yaml NAME [SPEC-LINES]: a pod asking 500m cpu and 512Mi.
 pod_yaml() {
-    printf -- '---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: %s\n  labels: {test: sched}\nspec:\n%s  containers:\n  - name: c\n    image: sim\n    resources: {requests: {cpu: 500m, memory: 512Mi}}\n' "$1" "${2:-}"
+    printf -- '---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: %s\n  labels: {test: sched}\nspec:\n%b  containers:\n  - name: c\n    image: sim\n    resources: {requests: {cpu: 500m, memory: 512Mi}}\n' "$1" "${2:-}"
 }
 node_of() { pod_field "$1" '.spec.nodeName // ""'; }
 bound() { [ -n "$(node_of "$1")" ]; }
@@ -103,8 +103,7 @@ keelctl taint nodes w2 dedicated- >/dev/null 2>&1
 [ $? -ne 0 ]
 ok $? "removing a taint that is not there is an error"
 
-keelctl delete pods -l test=sched >/dev/null 2>&1 || \
-    keelctl get pods -l test=sched -o name | sed 's|^pod/||' | xargs keelctl delete pods >/dev/null
+keelctl delete pods $(keelctl get pods -l test=sched -o json | jq -r '.items[].metadata.name') >/dev/null
 no_pods() { [ "$(keelctl get pods -l test=sched -o json | jq '.items | length')" = 0 ]; }
 wait_for 15 no_pods
 sleep 1

@@ -5,8 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bench_profile.h"
-#include "bench_scheduler.h"
+#include "keelctl/bench_profile.h"
+#include "keelctl/bench_scheduler.h"
 #include "tap.h"
 
 static char dir[] = "/tmp/keelson-bench-test.XXXXXX";
@@ -87,7 +87,7 @@ static void test_refusals(void)
     refused("fraction.conf", "node_shapes = ( { name = \"a\"; } );\nworkload = {\n"
             "  node_selector = { fraction = 1.5; labels = { a = \"b\"; }; };\n};\n", 3,
             "between 0 and 1");
-    refused("syntax.conf", "nodes = 4\nnode_shapes = ( );\n", 2, "syntax error");
+    refused("syntax.conf", "nodes = 4;\npods = = 3;\n", 2, "syntax error");
     refused("name.conf", "node_shapes = ( { name = \"Big_Nodes\"; } );\n", 1,
             "must use only a-z");
     refused("range.conf", "node_shapes = ( { name = \"a\"; } );\nworkload = {\n"

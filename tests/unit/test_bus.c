@@ -10,6 +10,17 @@
 static char tcp_endpoint[64], event_endpoint[64];
 static kl_bus_request_t *parked;  /* a deferred request held by the echo service */
 
+static const char *worker_names[8];
+static kl_bus_service_t *worker_services[8];
+
+static const char *svc_name(kl_bus_service_t *svc)
+{
+    for (int i = 0; i < 8; i++)
+        if (worker_services[i] == svc)
+            return worker_names[i];
+    return "?";
+}
+
 /* echo.*: replies with the payload; echo.fail replies NotFound; echo.park
  * holds the request until echo.release answers it; echo.ignore never replies. */
 static void echo_handler(kl_bus_request_t *req, void *arg)
@@ -27,6 +38,8 @@ static void echo_handler(kl_bus_request_t *req, void *arg)
         kl_bus_request_respond(&req, NULL, NULL);
     } else if (strcmp(method, "ignore") == 0) {
         kl_bus_request_respond(&req, NULL, NULL);  /* answered, but only after the client gave up */
+    } else if (strcmp(method, "who") == 0) {
+        kl_bus_request_respond(&req, json_pack("{s:s}", "worker", (const char *)svc_name(svc)), NULL);
     } else if (strcmp(method, "publish") == 0) {
         kl_bus_service_publish(svc, "test.topic", kl_bus_request_payload(req));
         kl_bus_request_respond(&req, NULL, NULL);
@@ -39,6 +52,12 @@ static void echo_actor(zsock_t *pipe, void *args)
 {
     kl_error_t err;
     kl_bus_service_t *svc = kl_bus_service_new("inproc://test-bus", "echo", &err);
+    for (int i = 0; i < 8; i++)
+        if (!worker_services[i]) {
+            worker_services[i] = svc;
+            worker_names[i] = args ? (const char *)args : "first";
+            break;
+        }
     zsock_signal(pipe, 0);
     if (!svc)
         return;
@@ -247,6 +266,29 @@ int main(void)
     kl_bus_client_destroy(&lost);
     ok(kl_bus_client_new("bogus://x", &err) == NULL && err.code == KL_ERR_INVALID,
        "a malformed endpoint is refused (%s)", err.text);
+
+    /* Two peers serving one name share its requests, and losing one leaves
+     * the other serving. */
+    zactor_t *second_echo = zactor_new(echo_actor, "second");
+    int first_seen = 0, second_seen = 0;
+    for (int i = 0; i < 10; i++) {
+        reply = kl_bus_request(tcp, "echo.who", NULL, 2000, &err);
+        const char *who = reply ? json_string_value(json_object_get(reply, "worker")) : "";
+        first_seen += who && strcmp(who, "first") == 0;
+        second_seen += who && strcmp(who, "second") == 0;
+        json_decref(reply);
+    }
+    ok(first_seen == 5 && second_seen == 5, "two replicas of a service take requests in turn (%d/%d)",
+       first_seen, second_seen);
+    zactor_destroy(&second_echo);
+    usleep(100000);
+    int answered = 0;
+    for (int i = 0; i < 4; i++) {
+        reply = kl_bus_request(tcp, "echo.who", NULL, 2000, &err);
+        answered += reply && strcmp(json_string_value(json_object_get(reply, "worker")), "first") == 0;
+        json_decref(reply);
+    }
+    ok(answered == 4, "after one replica leaves, the other answers everything (%d/4)", answered);
 
     json_decref(payload);
     kl_bus_client_destroy(&inproc);

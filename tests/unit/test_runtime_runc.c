@@ -311,6 +311,15 @@ static void remove_container(void *rt, const char *id)
         diag("remove %s: %s", id, err.text);
 }
 
+static int list_visit(const kl_container_info_t *info, void *arg)
+{
+    if (!strcmp(info->pod_namespace, "default") && !strcmp(info->pod_name, "web")
+        && !strcmp(info->pod_uid, "6a1f0c2e-1111-2222-3333-444455556666") && !strcmp(info->container_name, "talker")
+        && !strcmp(info->image, "busybox") && info->status.state == KL_CONTAINER_RUNNING)
+        (*(int *)arg)++;
+    return 0;
+}
+
 static void test_containers(void *rt)
 {
     char id[KL_CONTAINER_ID_MAX];
@@ -446,6 +455,54 @@ static void test_containers(void *rt)
     ok(ops->status(rt, "kl-a/b", &st, &err) < 0 && err.code == KL_ERR_INVALID, "an id with / is Invalid");
     ok(ops->remove(rt, "kl-nothing-here-0", &err) < 0 && err.code == KL_ERR_NOT_FOUND,
        "removing an unknown id is NotFound");
+
+    /* ABI 1.1: kill, logs, list and pull from the image store. */
+    ok(start_container(rt, "{\"name\": \"talker\", \"image\": \"busybox\", \"command\": [\"sh\", \"-c\","
+                           " \"echo one; echo two >&2; exec sleep 100\"]}", id, &err) == 0,
+       "start a container that talks and sleeps");
+    is_int(wait_state(rt, id, KL_CONTAINER_RUNNING, 10000, &st), KL_CONTAINER_RUNNING, "it runs");
+    char text[64];
+    size_t length = 0;
+    int64_t end = clock_ms(CLOCK_MONOTONIC) + 5000;
+    while (clock_ms(CLOCK_MONOTONIC) < end && ops->logs(rt, id, 0, text, sizeof text - 1, &length, &err) == 0
+           && length < 8)
+        usleep(20000);
+    text[length] = '\0';
+    is_str(text, "one\ntwo\n", "logs return stdout and stderr");
+    ok(ops->logs(rt, id, 4, text, 2, &length, &err) == 0 && length == 2 && !strncmp(text, "tw", 2),
+       "logs honour offset and size");
+    ok(ops->logs(rt, id, 100, text, 10, &length, &err) == 0 && length == 0, "logs past the end are empty");
+    int listed = 0;
+    ok(ops->list(rt, list_visit, &listed, &err) == 0, "list succeeds: %s", err.text);
+    is_int(listed, 1, "list reports the container with its pod, name and image");
+    ok(ops->kill(rt, id, 9, &err) == 0, "kill with SIGKILL returns at once: %s", err.text);
+    is_int(wait_state(rt, id, KL_CONTAINER_EXITED, 10000, &st), KL_CONTAINER_EXITED, "it exits");
+    is_int(st.exit_code, 137, "with 137");
+    ok(ops->kill(rt, id, 15, &err) == 0, "killing an exited container is fine");
+    ok(ops->kill(rt, id, 0, &err) < 0 && err.code == KL_ERR_INVALID, "signal 0 is Invalid");
+    remove_container(rt, id);
+    ok(ops->logs(rt, id, 0, text, 10, &length, &err) < 0 && err.code == KL_ERR_NOT_FOUND,
+       "logs of a removed container are NotFound");
+
+    ok(ops->pull(rt, "busybox", KL_PULL_NEVER, &err) == 0, "pull Never of a present image succeeds");
+    ok(ops->pull(rt, "busybox:latest", KL_PULL_ALWAYS, &err) == 0, "pull Always without a registry uses the store");
+    ok(ops->pull(rt, "busybox:9.9", KL_PULL_IF_NOT_PRESENT, &err) < 0 && err.code == KL_ERR_NOT_FOUND,
+       "an absent tag without a registry is NotFound: %s", err.text);
+    ok(ops->pull(rt, "127.0.0.1:9/busybox:9.9", KL_PULL_NEVER, &err) < 0 && err.code == KL_ERR_NOT_FOUND
+           && strstr(err.text, "Never"),
+       "Never with an absent image is NotFound: %s", err.text);
+    ok(ops->pull(rt, "Bad Ref", KL_PULL_IF_NOT_PRESENT, &err) < 0 && err.code == KL_ERR_INVALID,
+       "a bad reference is Invalid");
+    if (tool_works("skopeo")) {
+        /* Port 9 (discard) has no listener on loopback: unreachable. */
+        ok(ops->pull(rt, "127.0.0.1:9/busybox:1.0", KL_PULL_IF_NOT_PRESENT, &err) < 0
+               && err.code == KL_ERR_UNAVAILABLE && strstr(err.text, "127.0.0.1:9"),
+           "an unreachable registry is Unavailable: %s", err.text);
+        struct stat unused;
+        char layout[1024];
+        snprintf(layout, sizeof layout, "%s/busybox", image_store);
+        ok(stat(layout, &unused) == 0, "a failed pull leaves the existing layout alone");
+    }
 
     /* Nothing but the runc root may be left behind. */
     char path[1024];

@@ -40,11 +40,24 @@ static long long fake_setting_int(const kl_host_t *host, const char *name, long 
     return fallback;
 }
 
+static const char *const *fake_missing_images;  /* NULL-terminated, per test */
+
 static const char *fake_setting_string(const kl_host_t *host, const char *name, const char *fallback)
 {
     (void)host;
     (void)name;
     return fallback;
+}
+
+static const char *fake_setting_list_item(const kl_host_t *host, const char *name, size_t index)
+{
+    (void)host;
+    if (strcmp(name, "missing_images") != 0 || !fake_missing_images)
+        return NULL;
+    for (size_t i = 0; i <= index; i++)
+        if (!fake_missing_images[i])
+            return NULL;
+    return fake_missing_images[index];
 }
 
 static int64_t clock_ms(clockid_t id)
@@ -74,6 +87,7 @@ static const kl_host_t host = {
     .log = fake_log,
     .setting_string = fake_setting_string,
     .setting_int = fake_setting_int,
+    .setting_list_item = fake_setting_list_item,
     .monotonic_ms = fake_monotonic_ms,
     .realtime_ms = fake_realtime_ms,
 };
@@ -276,6 +290,111 @@ static void test_many(void)
     ops->close(rt);
 }
 
+static int count_visit(const kl_container_info_t *info, void *arg)
+{
+    int *count = arg;
+    if (!strcmp(info->pod_namespace, "default") && !strcmp(info->pod_name, "web")
+        && !strcmp(info->pod_uid, "0123456789abcdef") && !strcmp(info->container_name, "app")
+        && !strcmp(info->image, "busybox") && info->status.state == KL_CONTAINER_RUNNING)
+        (*count)++;
+    return 0;
+}
+
+static int stop_visit(const kl_container_info_t *info, void *arg)
+{
+    (void)info;
+    (*(int *)arg)++;
+    return 1;
+}
+
+static char *logs_of(void *rt, const char *id, int64_t offset, size_t size)
+{
+    static char text[1024];
+    size_t length = 0;
+    kl_error_t err;
+    if (ops->logs(rt, id, offset, text, size < sizeof text ? size : sizeof text - 1, &length, &err) < 0)
+        snprintf(text, sizeof text, "error: %s", err.text);
+    else
+        text[length] = '\0';
+    return text;
+}
+
+static void test_abi_1_1(void)
+{
+    static const char *const missing[] = { "127.0.0.1:5000/nosuch", "busybox:9.9", NULL };
+    fake_missing_images = missing;
+    kl_error_t err;
+    void *rt = open_with(NULL, &err);
+    ok(rt != NULL, "open with missing_images");
+    ok(ops->pull(rt, "busybox", KL_PULL_IF_NOT_PRESENT, &err) == 0, "pull of busybox succeeds");
+    ok(ops->pull(rt, "127.0.0.1:5000/busybox:1.35", KL_PULL_ALWAYS, &err) == 0, "pull from a registry succeeds");
+    ok(ops->pull(rt, "busybox:9.9", KL_PULL_IF_NOT_PRESENT, &err) < 0 && err.code == KL_ERR_NOT_FOUND
+           && strstr(err.text, "busybox:9.9"),
+       "a listed NAME:TAG is NotFound: %s", err.text);
+    ok(ops->pull(rt, "127.0.0.1:5000/nosuch:2", KL_PULL_NEVER, &err) < 0 && err.code == KL_ERR_NOT_FOUND,
+       "a listed NAME is NotFound for every tag");
+    ok(ops->pull(rt, "busybox:1.0", KL_PULL_IF_NOT_PRESENT, &err) == 0, "another tag of a listed NAME:TAG is fine");
+    static const char *bad[] = { "", "Busybox", "busy box", "busybox:", "busybox:-x", "a//b", "/busybox", "name-" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        kl_error_clear(&err);
+        ok(ops->pull(rt, bad[i], KL_PULL_IF_NOT_PRESENT, &err) < 0 && err.code == KL_ERR_INVALID,
+           "bad reference \"%s\" is Invalid: %s", bad[i], err.text);
+    }
+    ok(ops->pull(rt, "busybox", (kl_pull_policy_t)7, &err) < 0 && err.code == KL_ERR_INVALID,
+       "an unknown pull policy is Invalid");
+
+    json_t *container = json_pack("{s:s, s:s}", "name", "app", "image", "busybox:9.9");
+    kl_container_request_t request = {
+        .pod_namespace = "default", .pod_name = "web", .pod_uid = "0123456789abcdef",
+        .container_name = "app", .container = container, .pod = NULL,
+    };
+    char id[KL_CONTAINER_ID_MAX];
+    ok(ops->start(rt, &request, id, &err) < 0 && err.code == KL_ERR_NOT_FOUND,
+       "start with a missing image is NotFound, as ErrImagePull needs");
+    json_decref(container);
+
+    char first[KL_CONTAINER_ID_MAX], second[KL_CONTAINER_ID_MAX];
+    ok(start_pod(rt, NULL, first, &err) == 0 && start_pod(rt, NULL, second, &err) == 0, "start two containers");
+    int count = 0;
+    ok(ops->list(rt, count_visit, &count, &err) == 0, "list succeeds");
+    is_int(count, 2, "list reports both with their pod, container and image");
+    count = 0;
+    ops->list(rt, stop_visit, &count, &err);
+    is_int(count, 1, "a visit returning non-zero stops the listing");
+
+    is_str(logs_of(rt, first, 0, 1000), "sim container app created\nsim container app running\n",
+           "logs of a running container");
+    is_str(logs_of(rt, first, 4, 5), "conta", "logs honour offset and size");
+    is_str(logs_of(rt, first, 1000, 100), "", "logs past the end are empty");
+    is_str(logs_of(rt, "sim-0-none", 0, 100), "error: container sim-0-none not found in runtime/sim",
+           "logs of an unknown id are NotFound");
+    size_t length;
+    ok(ops->logs(rt, first, -1, NULL, 0, &length, &err) < 0 && err.code == KL_ERR_INVALID,
+       "a negative offset is Invalid");
+
+    kl_container_status_t st;
+    ok(ops->kill(rt, first, 15, &err) == 0, "kill with SIGTERM");
+    is_int(state_of(rt, first, &st), KL_CONTAINER_EXITED, "it has exited");
+    is_int(st.exit_code, 143, "with 143");
+    ok(ops->kill(rt, second, 9, &err) == 0, "kill with SIGKILL");
+    state_of(rt, second, &st);
+    is_int(st.exit_code, 137, "with 137");
+    ok(ops->kill(rt, second, 15, &err) == 0, "killing an exited container is fine");
+    state_of(rt, second, &st);
+    is_int(st.exit_code, 137, "and keeps its first exit code");
+    ok(strstr(logs_of(rt, first, 0, 1000), "sim container app exited with code 143\n") != NULL,
+       "the log records the exit");
+    ok(ops->kill(rt, first, 0, &err) < 0 && err.code == KL_ERR_INVALID, "signal 0 is Invalid");
+    ok(ops->kill(rt, "sim-0-none", 9, &err) < 0 && err.code == KL_ERR_NOT_FOUND, "kill of an unknown id is NotFound");
+    ops->close(rt);
+
+    static const char *const bad_setting[] = { "Not Valid", NULL };
+    fake_missing_images = bad_setting;
+    ok(open_with(NULL, &err) == NULL && err.code == KL_ERR_INVALID && strstr(err.text, "missing_images[0]"),
+       "a bad missing_images entry is refused: %s", err.text);
+    fake_missing_images = NULL;
+}
+
 int main(void)
 {
     ops = keelson_plugin.ops;
@@ -285,5 +404,6 @@ int main(void)
     test_annotations();
     test_bad_settings();
     test_many();
+    test_abi_1_1();
     return done_testing();
 }

@@ -595,6 +595,9 @@ static void cgroup_parent_remove(const char *name)
             }
         closedir(inner);
         rmdir(parent);
+        /* The shared folder goes with the last container; busy, it stays. */
+        snprintf(path, sizeof path, CGROUP_ROOT "/%.255s/" CGROUP_PARENT, entry->d_name);
+        rmdir(path);
     }
     closedir(dir);
 }

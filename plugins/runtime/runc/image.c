@@ -2,11 +2,14 @@
  * image layouts named after the image (busybox -> IMAGE_STORE/busybox). */
 #include <ctype.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "runc.h"
+
+#define RUNC_PULL_TIMEOUT_MS 300000
 
 /* A path component of a reference: lower-case alphanumerics joined by one
  * '.', '_', up to two '_' or any number of '-', as the distribution spec has it.
@@ -124,6 +127,7 @@ int runc_image_ref_parse(const char *reference, runc_image_ref_t *ref, kl_error_
     const char *last = NULL;
     size_t last_length = 0;
     int first = 1;
+    ref->registry[0] = '\0';
     while (p <= end) {
         const char *next = memchr(p, '/', (size_t)(end - p));
         size_t part = next ? (size_t)(next - p) : (size_t)(end - p);
@@ -138,6 +142,9 @@ int runc_image_ref_parse(const char *reference, runc_image_ref_t *ref, kl_error_
         if (!is_registry) {
             last = p;
             last_length = part;
+        } else if (part < sizeof ref->registry) {
+            memcpy(ref->registry, p, part);
+            ref->registry[part] = '\0';
         }
         first = 0;
         if (!next)
@@ -218,4 +225,69 @@ json_t *runc_image_config_load(const char *layout, const char *tag, const char *
     json_t *config = blob_load(layout, json_object_get(manifest, "config"), "config", err);
     json_decref(manifest);
     return config;
+}
+
+/* skopeo reports failures as text: map them onto the runtime ABI's codes. */
+static int copy_error_code(const char *message)
+{
+    static const char *const unavailable[] = { "connection refused", "no such host", "dial tcp", "i/o timeout",
+                                               "network is unreachable", "pinging container registry",
+                                               "did not finish", NULL };
+    static const char *const not_found[] = { "manifest unknown", "name unknown", "not found", "unauthorized", NULL };
+    for (size_t i = 0; unavailable[i]; i++)
+        if (strstr(message, unavailable[i]))
+            return KL_ERR_UNAVAILABLE;
+    for (size_t i = 0; not_found[i]; i++)
+        if (strstr(message, not_found[i]))
+            return KL_ERR_NOT_FOUND;
+    if (strstr(message, "invalid reference") || strstr(message, "Invalid source name"))
+        return KL_ERR_INVALID;
+    return KL_ERR_UNAVAILABLE;
+}
+
+/* skopeo logs `time=... level=fatal msg="..."`: the msg is the sentence. */
+static void skopeo_message(const char *raw, char *out, size_t size)
+{
+    const char *msg = strstr(raw, "msg=\"");
+    if (!msg) {
+        snprintf(out, size, "%.1000s", raw[0] ? raw : "it failed without a message");
+        return;
+    }
+    msg += 5;
+    size_t n = 0;
+    for (const char *p = msg; *p && *p != '\n' && n + 1 < size; p++) {
+        if (*p == '\\' && p[1]) {
+            p++;
+        } else if (*p == '"') {
+            break;
+        }
+        out[n++] = *p;
+    }
+    out[n] = '\0';
+}
+
+int runc_image_copy(const char *skopeo, const char *reference, const runc_image_ref_t *ref,
+                    const char *image_store, kl_error_t *err)
+{
+    if (!ref->registry[0])
+        return kl_error_set(err, KL_ERR_NOT_FOUND, "image \"%s\" names no registry to pull from", reference);
+    char layout[4096], source[1024], destination[4096 + RUNC_IMAGE_TAG_MAX + 8];
+    snprintf(layout, sizeof layout, "%s/%s", image_store, ref->name);
+    struct stat st;
+    int existed = stat(layout, &st) == 0;
+    if (mkdir(image_store, 0755) < 0 && errno != EEXIST)
+        return kl_error_set(err, KL_ERR_INTERNAL, "cannot create image store %s: %s", image_store, strerror(errno));
+    /* The reference was checked by runc_image_ref_parse: no spaces, no options. */
+    snprintf(source, sizeof source, "docker://%s%s", reference, strchr(strrchr(reference, '/') ? strrchr(reference, '/') : reference, ':') ? "" : ":latest");
+    snprintf(destination, sizeof destination, "oci:%s:%s", layout, ref->tag);
+    char *argv[] = { (char *)skopeo, "copy", "--quiet", "--src-tls-verify=false", source, destination, NULL };
+    char raw[2048], message[1024];
+    int rc = runc_command_run(argv, RUNC_PULL_TIMEOUT_MS, NULL, raw, sizeof raw);
+    if (rc == 0)
+        return 0;
+    /* A failed copy leaves an empty layout behind that would hide the next one. */
+    if (!existed)
+        runc_tree_remove(layout);
+    skopeo_message(raw, message, sizeof message);
+    return kl_error_set(err, copy_error_code(message), "cannot pull image \"%s\": %s", reference, message);
 }

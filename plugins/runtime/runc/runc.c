@@ -2,6 +2,7 @@
  * unpacks from a local image store. All state lives in files under state_dir,
  * so containers and their status outlive a kubelet restart. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -27,6 +28,7 @@ typedef struct runc_runtime {
     const char *state_dir;
     const char *runc;
     const char *umoci;
+    const char *skopeo;
     char root[4096];          /* runc --root: keeps our containers apart from others' */
 } runc_runtime_t;
 
@@ -36,6 +38,8 @@ static const kl_setting_spec_t runc_settings[] = {
     { "state_dir", KL_SETTING_STRING, 0, "folder for container bundles and logs (default /run/keelson/runc)" },
     { "runc", KL_SETTING_STRING, 0, "runc program, found on PATH unless a path (default runc)" },
     { "umoci", KL_SETTING_STRING, 0, "umoci program, found on PATH unless a path (default umoci)" },
+    { "skopeo", KL_SETTING_STRING, 0,
+      "skopeo program that copies images from a registry, found on PATH unless a path (default skopeo)" },
     KL_SETTINGS_END
 };
 
@@ -86,9 +90,11 @@ static void *runc_open(const kl_host_t *host, kl_error_t *err)
     rt->state_dir = host->setting_string(host, "state_dir", "/run/keelson/runc");
     rt->runc = host->setting_string(host, "runc", "runc");
     rt->umoci = host->setting_string(host, "umoci", "umoci");
+    rt->skopeo = host->setting_string(host, "skopeo", "skopeo");
     if (check_dir_setting("image_store", rt->image_store, err) < 0
         || check_dir_setting("state_dir", rt->state_dir, err) < 0
-        || check_program_setting("runc", rt->runc, err) < 0 || check_program_setting("umoci", rt->umoci, err) < 0) {
+        || check_program_setting("runc", rt->runc, err) < 0 || check_program_setting("umoci", rt->umoci, err) < 0
+        || check_program_setting("skopeo", rt->skopeo, err) < 0) {
         free(rt);
         return NULL;
     }
@@ -191,6 +197,33 @@ static int id_make(const kl_container_request_t *request, char id[KL_CONTAINER_I
     return 0;
 }
 
+/* IfNotPresent skips the copy when the layout already has the tag; a
+ * reference without a registry resolves to the image store alone. */
+static int runc_pull(void *runtime, const char *image, kl_pull_policy_t policy, kl_error_t *err)
+{
+    runc_runtime_t *rt = runtime;
+    if (policy != KL_PULL_IF_NOT_PRESENT && policy != KL_PULL_ALWAYS && policy != KL_PULL_NEVER)
+        return kl_error_set(err, KL_ERR_INVALID, "pull policy %d of image \"%.64s\" is not IfNotPresent, Always "
+                            "or Never", (int)policy, image ? image : "");
+    runc_image_ref_t ref;
+    if (runc_image_ref_parse(image, &ref, err) < 0)
+        return -1;
+    char layout[4096];
+    snprintf(layout, sizeof layout, "%s/%s", rt->image_store, ref.name);
+    kl_error_t load_err;
+    json_t *config = runc_image_config_load(layout, ref.tag, image, rt->image_store, &load_err);
+    int present = config != NULL;
+    json_decref(config);
+    if (!present && load_err.code != KL_ERR_NOT_FOUND)
+        return kl_error_set(err, load_err.code, "%s", load_err.text);
+    if (present && (policy != KL_PULL_ALWAYS || !ref.registry[0]))
+        return 0;
+    if (policy == KL_PULL_NEVER || !ref.registry[0])
+        return kl_error_set(err, KL_ERR_NOT_FOUND, "%s%s", load_err.text,
+                            policy == KL_PULL_NEVER ? " and the pull policy is Never" : "");
+    return runc_image_copy(rt->skopeo, image, &ref, rt->image_store, err);
+}
+
 static int runc_start(void *runtime, const kl_container_request_t *request, char id[KL_CONTAINER_ID_MAX],
                       kl_error_t *err)
 {
@@ -209,6 +242,8 @@ static int runc_start(void *runtime, const kl_container_request_t *request, char
 
     runc_image_ref_t ref;
     if (runc_image_ref_parse(image, &ref, err) < 0)
+        return -1;
+    if (ref.registry[0] && runc_pull(rt, image, KL_PULL_IF_NOT_PRESENT, err) < 0)
         return -1;
     char layout[4096];
     snprintf(layout, sizeof layout, "%s/%s", rt->image_store, ref.name);
@@ -478,6 +513,110 @@ static int runc_remove(void *runtime, const char *id, kl_error_t *err)
     return 0;
 }
 
+static int runc_kill(void *runtime, const char *id, int signal_number, kl_error_t *err)
+{
+    runc_runtime_t *rt = runtime;
+    char bundle[4096], name[16], message[512];
+    if (bundle_find(rt, id, bundle, sizeof bundle, err) < 0)
+        return -1;
+    if (signal_number <= 0 || signal_number > 64)
+        return kl_error_set(err, KL_ERR_INVALID, "signal %d sent to container %s is not between 1 and 64",
+                            signal_number, id);
+    if (has_exited(rt, id))
+        return 0;  /* nothing left to signal */
+    snprintf(name, sizeof name, "%d", signal_number);
+    char *argv[] = { (char *)rt->runc, "--root", rt->root, "kill", (char *)id, name, NULL };
+    if (runc_command_run(argv, RUNC_COMMAND_TIMEOUT_MS, NULL, message, sizeof message) == 0 || has_exited(rt, id))
+        return 0;
+    return kl_error_set(err, KL_ERR_UNAVAILABLE, "runc kill %s %d failed: %s", id, signal_number,
+                        message[0] ? message : "no message");
+}
+
+static int runc_logs(void *runtime, const char *id, int64_t offset, char *buffer, size_t size, size_t *length,
+                     kl_error_t *err)
+{
+    runc_runtime_t *rt = runtime;
+    char bundle[4096], path[4096];
+    if (bundle_find(rt, id, bundle, sizeof bundle, err) < 0)
+        return -1;
+    if (offset < 0 || !length || (!buffer && size > 0))
+        return kl_error_set(err, KL_ERR_INVALID, "logs of container %s: offset %lld or buffer is invalid", id,
+                            (long long)offset);
+    *length = 0;
+    bundle_path(rt, id, "container.log", path, sizeof path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : kl_error_set(err, KL_ERR_INTERNAL, "cannot read %s: %s", path, strerror(errno));
+    size_t done = 0;
+    while (done < size) {
+        ssize_t got = pread(fd, buffer + done, size - done, (off_t)offset + (off_t)done);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            int saved = errno;
+            close(fd);
+            return kl_error_set(err, KL_ERR_INTERNAL, "cannot read %s: %s", path, strerror(saved));
+        }
+        if (got == 0)
+            break;
+        done += (size_t)got;
+    }
+    close(fd);
+    *length = done;
+    return 0;
+}
+
+typedef struct bundle_info {
+    char namespace_[256], name[256], uid[256], container[256], image[600];
+} bundle_info_t;
+
+static void annotation_copy(const json_t *annotations, const char *key, char *out, size_t size)
+{
+    const char *value = json_string_value(json_object_get(annotations, key));
+    snprintf(out, size, "%s", value ? value : "");
+}
+
+static int runc_list(void *runtime, kl_container_visit_fn visit, void *arg, kl_error_t *err)
+{
+    runc_runtime_t *rt = runtime;
+    if (!visit)
+        return kl_error_set(err, KL_ERR_INVALID, "list needs a visit function");
+    DIR *dir = opendir(rt->state_dir);
+    if (!dir)
+        return kl_error_set(err, KL_ERR_UNAVAILABLE, "cannot read state_dir %s: %s", rt->state_dir, strerror(errno));
+    struct dirent *entry;
+    int stop = 0;
+    while (!stop && (entry = readdir(dir))) {
+        if (id_check(entry->d_name, NULL) < 0)
+            continue;
+        char path[4096];
+        bundle_path(rt, entry->d_name, "config.json", path, sizeof path);
+        json_t *spec = json_load_file(path, 0, NULL);
+        const json_t *annotations = json_object_get(spec, "annotations");
+        if (!json_object_get(annotations, "io.keelson.pod.uid")) {
+            json_decref(spec);
+            continue;  /* still being unpacked, or not ours */
+        }
+        bundle_info_t b;
+        annotation_copy(annotations, "io.keelson.pod.namespace", b.namespace_, sizeof b.namespace_);
+        annotation_copy(annotations, "io.keelson.pod.name", b.name, sizeof b.name);
+        annotation_copy(annotations, "io.keelson.pod.uid", b.uid, sizeof b.uid);
+        annotation_copy(annotations, "io.keelson.container.name", b.container, sizeof b.container);
+        annotation_copy(annotations, "io.keelson.image", b.image, sizeof b.image);
+        json_decref(spec);
+        kl_container_info_t info = {
+            .id = entry->d_name, .pod_namespace = b.namespace_, .pod_name = b.name, .pod_uid = b.uid,
+            .container_name = b.container, .image = b.image,
+        };
+        kl_error_t status_err;
+        if (runc_status(rt, entry->d_name, &info.status, &status_err) < 0)
+            continue;  /* removed meanwhile */
+        stop = visit(&info, arg) != 0;
+    }
+    closedir(dir);
+    return 0;
+}
+
 static const kl_runtime_ops_t runc_ops = {
     .open = runc_open,
     .close = runc_close,
@@ -485,6 +624,10 @@ static const kl_runtime_ops_t runc_ops = {
     .status = runc_status,
     .stop = runc_stop,
     .remove = runc_remove,
+    .pull = runc_pull,
+    .list = runc_list,
+    .logs = runc_logs,
+    .kill = runc_kill,
 };
 
 KL_RUNTIME_PLUGIN("runc", "0.1.0", "OCI containers run by runc from local image layouts unpacked by umoci",

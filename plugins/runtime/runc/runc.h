@@ -14,13 +14,14 @@
 
 /* An image reference split into what a local image store needs. */
 typedef struct runc_image_ref {
+    char registry[RUNC_IMAGE_NAME_MAX];  /* host[:port], "" when the reference names none */
     char name[RUNC_IMAGE_NAME_MAX];  /* last path component: the layout's folder name */
     char tag[RUNC_IMAGE_TAG_MAX];    /* "latest" when the reference has none */
 } runc_image_ref_t;
 
 /* image.c */
 
-/* Parses `[host[:port]/]path[:tag]`; the registry part is checked but unused. */
+/* Parses `[host[:port]/]path[:tag]`. */
 int runc_image_ref_parse(const char *reference, runc_image_ref_t *ref, kl_error_t *err);
 
 /* Loads the OCI image config (the blob with Entrypoint, Cmd, Env...) of
@@ -28,6 +29,12 @@ int runc_image_ref_parse(const char *reference, runc_image_ref_t *ref, kl_error_
  * Caller owns the result. */
 json_t *runc_image_config_load(const char *layout, const char *tag, const char *reference,
                                const char *image_store, kl_error_t *err);
+
+/* Copies docker://REFERENCE from its registry into the layout
+ * IMAGE_STORE/NAME with skopeo. Errors: KL_ERR_NOT_FOUND (no such image or
+ * tag), KL_ERR_UNAVAILABLE (registry unreachable), with skopeo's message. */
+int runc_image_copy(const char *skopeo, const char *reference, const runc_image_ref_t *ref,
+                    const char *image_store, kl_error_t *err);
 
 /* spec.c */
 

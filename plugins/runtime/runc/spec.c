@@ -310,6 +310,9 @@ int runc_spec_apply(json_t *spec, const kl_container_request_t *request, const j
     json_object_set_new(annotations, "io.keelson.pod.name", json_string(request->pod_name));
     json_object_set_new(annotations, "io.keelson.pod.uid", json_string(request->pod_uid));
     json_object_set_new(annotations, "io.keelson.container.name", json_string(name));
+    const char *image = json_string_value(json_object_get(container, "image"));
+    if (image)
+        json_object_set_new(annotations, "io.keelson.image", json_string(image));
     return 0;
 }
 
