@@ -154,8 +154,11 @@ CONF
     done
     echo "apply -> 100 Succeeded: $(($(now_ms) - start)) ms ($done_count of 100 done)"
     start=$(now_ms)
-    for _ in $(seq 1 100); do "${rt}_baseline" & done
-    wait
+    # Wait for these runs only: the keelsond daemons are children too.
+    baseline_pids=""
+    for _ in $(seq 1 100); do "${rt}_baseline" & baseline_pids="$baseline_pids $!"; done
+    # shellcheck disable=SC2086 # a list of pids
+    wait $baseline_pids
     echo "baseline: 100 $rt runs at once: $(($(now_ms) - start)) ms"
     delete_bench_pods
 

@@ -785,6 +785,7 @@ static json_t *do_create(kl_apiserver_t *self, const json_t *payload, kl_error_t
     kl_error_t serr = {0, ""};
     if (kl_object_prepare_create(object, err) < 0)
         goto fail;
+    json_object_set_new(json_object_get(object, "metadata"), "generation", json_integer(1));
     const kl_kind_info_t *info = kl_kind_lookup(kl_object_kind(object));
     const char *name = kl_object_name(object);
     if (make_key(key, info, kl_object_namespace(object), name) < 0) {
@@ -1080,6 +1081,15 @@ static json_t *do_update(kl_apiserver_t *self, const json_t *payload, kl_error_t
     else
         json_object_del(object, "status");
     json_object_del(json_object_get(object, "metadata"), "resourceVersion");
+    /* generation counts changes of the desired state (spec), as in
+     * Kubernetes, so controllers can report observedGeneration. */
+    json_int_t generation = json_integer_value(json_object_get(json_object_get(current, "metadata"),
+                                                               "generation"));
+    if (generation < 1)
+        generation = 1;
+    if (!json_equal(json_object_get(object, "spec"), json_object_get(current, "spec")))
+        generation++;
+    json_object_set_new(json_object_get(object, "metadata"), "generation", json_integer(generation));
     if (kl_object_validate(object, err) < 0 || check_owner_chain(self, object, err) < 0)
         goto fail;
     return store_update(self, &t, object, current, mod_revision, err);

@@ -21,3 +21,5 @@ include tests/unit/store_sqlite.mk
 include tests/unit/store_etcd.mk
 include tests/integration/store_sqlite.mk
 include tests/integration/store_etcd.mk
+include tests/integration/nodefail.mk
+include tests/integration/controllers.mk

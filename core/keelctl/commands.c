@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "describe.h"
 #include "manifest.h"
+#include "workloads.h"
 
 /* How long one watch long poll may wait on the server (protocol maximum is 60 s). */
 #define KL_CLI_WATCH_POLL_MS 30000
@@ -74,7 +75,7 @@ const char *kl_cli_kind_of(const char *resource)
     for (size_t i = 0; resource && nodes[i]; i++)
         if (strcmp(resource, nodes[i]) == 0)
             return "Node";
-    return NULL;
+    return kl_workload_kind_of(resource);
 }
 
 static bool is_cluster_scoped(const char *kind)
@@ -138,7 +139,7 @@ static int parse_targets(kl_cli_t *cli, int argc, char **args, const char *verb,
     targets->kind = NULL;
     targets->names = json_array();
     if (argc < 1)
-        return kl_cli_usage_error(cli, "you must specify the type of resource to %s (pods or nodes)",
+        return kl_cli_usage_error(cli, "you must specify the type of resource to %s (pods, nodes, replicasets, deployments or events)",
                                   verb);
     if (strchr(args[0], '/')) {
         for (int i = 0; i < argc; i++) {
@@ -151,7 +152,7 @@ static int parse_targets(kl_cli_t *cli, int argc, char **args, const char *verb,
             type[length] = '\0';
             const char *kind = kl_cli_kind_of(type);
             if (!kind)
-                return kl_cli_usage_error(cli, "unknown resource type \"%s\" (pods or nodes)", type);
+                return kl_cli_usage_error(cli, "unknown resource type \"%s\" (pods, nodes, replicasets, deployments or events)", type);
             if (targets->kind && strcmp(kind, targets->kind) != 0)
                 return kl_cli_usage_error(cli, "give resources of one type at a time");
             targets->kind = kind;
@@ -161,7 +162,7 @@ static int parse_targets(kl_cli_t *cli, int argc, char **args, const char *verb,
     }
     targets->kind = kl_cli_kind_of(args[0]);
     if (!targets->kind)
-        return kl_cli_usage_error(cli, "unknown resource type \"%s\" (pods or nodes)", args[0]);
+        return kl_cli_usage_error(cli, "unknown resource type \"%s\" (pods, nodes, replicasets, deployments or events)", args[0]);
     for (int i = 1; i < argc; i++)
         json_array_append_new(targets->names, json_string(args[i]));
     if (need_names && json_array_size(targets->names) == 0)
@@ -235,6 +236,7 @@ static int apply_one(kl_cli_t *cli, const json_t *manifest_object, const char *w
     if (reply) {
         fprintf(cli->out, "%s created\n", ref);
         json_decref(reply);
+        kl_workloads_warn_missing_controller(cli, kind); /* kind lives in object */
         json_decref(object);
         return 0;
     }
@@ -256,6 +258,7 @@ static int apply_one(kl_cli_t *cli, const json_t *manifest_object, const char *w
         if (reply) {
             fprintf(cli->out, "%s configured\n", ref);
             json_decref(reply);
+            kl_workloads_warn_missing_controller(cli, kind); /* kind lives in object */
             json_decref(object);
             return 0;
         }
@@ -459,6 +462,7 @@ int kl_cmd_get(kl_cli_t *cli, int argc, char **args)
                                                        "resourceVersion"));
         json_decref(list);
     }
+    kl_workloads_warn_missing_controller(cli, kind);
     time_t now = time(NULL);
     size_t widths[16] = {0};
     bool table = cli->format == KL_OUTPUT_TABLE || cli->format == KL_OUTPUT_WIDE;
@@ -500,12 +504,17 @@ int kl_cmd_get(kl_cli_t *cli, int argc, char **args)
 
 /* ---- delete ------------------------------------------------------------ */
 
+/* propagationPolicy of the running delete (--cascade); NULL: the server's default. */
+static const char *delete_policy;
+
 static int delete_one(kl_cli_t *cli, const char *kind, const char *name, const char *namespace_name,
                       const char *where)
 {
     kl_error_t err;
-    json_t *reply = call(cli, "api.delete", object_key(cli, kind, name, namespace_name),
-                         cli->timeout_ms, &err);
+    json_t *payload = object_key(cli, kind, name, namespace_name);
+    if (delete_policy)
+        json_object_set_new(payload, "propagationPolicy", json_string(delete_policy));
+    json_t *reply = call(cli, "api.delete", payload, cli->timeout_ms, &err);
     if (!reply) {
         if (where && !cli->unreachable)
             fail(cli, "%s: %s", where, err.text);
@@ -519,6 +528,17 @@ static int delete_one(kl_cli_t *cli, const char *kind, const char *name, const c
     fflush(cli->out);
     json_decref(reply);
     return 0;
+}
+
+int kl_cmd_delete_cascade(kl_cli_t *cli, int argc, char **args, const char *cascade)
+{
+    int rc;
+    delete_policy = kl_workloads_propagation_policy(cli, cascade, &rc);
+    if (rc)
+        return rc;
+    rc = kl_cmd_delete(cli, argc, args);
+    delete_policy = NULL;
+    return rc;
 }
 
 int kl_cmd_delete(kl_cli_t *cli, int argc, char **args)
@@ -603,9 +623,12 @@ int kl_cmd_describe(kl_cli_t *cli, int argc, char **args)
                                 cli->timeout_ms, &err);
             kl_describe_node(cli->out, object, json_object_get(pods, "items"));
             json_decref(pods);
-        } else {
+        } else if (strcmp(targets.kind, "Pod") == 0) {
             kl_describe_pod(cli->out, object);
+        } else {
+            kl_describe_workload(cli->out, object);
         }
+        kl_workloads_print_events(cli, object);
         json_decref(object);
     }
     json_decref(targets.names);

@@ -10,6 +10,7 @@ core_keelctl_libkeelctl_la_SOURCES = \
 	core/keelctl/client_config.c core/keelctl/client_config.h \
 	core/keelctl/commands.c core/keelctl/commands.h \
 	core/keelctl/logs.c core/keelctl/logs.h \
+	core/keelctl/workloads.c core/keelctl/workloads.h \
 	core/keelctl/bench_profile.c core/keelctl/bench_profile.h \
 	core/keelctl/bench_report.c core/keelctl/bench_report.h \
 	core/keelctl/bench_scheduler.c core/keelctl/bench_scheduler.h

@@ -9,6 +9,7 @@
 #include "bench_scheduler.h"
 #include "commands.h"
 #include "logs.h"
+#include "workloads.h"
 #include "log.h"
 
 static const char help_text[] =
@@ -27,6 +28,10 @@ static const char help_text[] =
     "  cordon NODE / uncordon NODE  stop / resume placing new pods on a node\n"
     "  taint nodes NODE key=value:Effect | key:Effect | key[:Effect]-\n"
     "                               add or (with a trailing -) remove node taints\n"
+    "  scale deploy/NAME|rs/NAME --replicas=N\n"
+    "                               set the number of replicas\n"
+    "  rollout status|history|undo deploy/NAME [--timeout=T] [--to-revision=N]\n"
+    "                               follow, list or roll back a deployment's rollout\n"
     "  version                      print the client version and check the server\n"
     "  bench scheduler --plugins A,B  compare scheduler plugins (see bench scheduler --help)\n"
     "  help                         print this help\n"
@@ -46,7 +51,8 @@ static const char help_text[] =
     "      --client                 version: do not contact the server\n"
     "  -h, --help                   print this help\n";
 
-enum { OPT_REQUEST_TIMEOUT = 256, OPT_FIELD_SELECTOR, OPT_CLIENT };
+enum { OPT_REQUEST_TIMEOUT = 256, OPT_FIELD_SELECTOR, OPT_CLIENT, OPT_REPLICAS, OPT_TIMEOUT,
+       OPT_TO_REVISION, OPT_CASCADE };
 
 static const struct option long_options[] = {
     {"server", required_argument, NULL, 's'},
@@ -59,6 +65,10 @@ static const struct option long_options[] = {
     {"field-selector", required_argument, NULL, OPT_FIELD_SELECTOR},
     {"watch", no_argument, NULL, 'w'},
     {"client", no_argument, NULL, OPT_CLIENT},
+    {"replicas", required_argument, NULL, OPT_REPLICAS},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"to-revision", required_argument, NULL, OPT_TO_REVISION},
+    {"cascade", required_argument, NULL, OPT_CASCADE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -95,6 +105,9 @@ int main(int argc, char **argv)
         return kl_cmd_bench(argc - 1, argv + 1);
 
     const char *server = NULL, *output = NULL;
+    kl_workload_flags_t workload_flags;
+    kl_workload_flags_init(&workload_flags);
+    char *number_end;
     bool help = false;
     int opt;
     opterr = 0;
@@ -110,6 +123,24 @@ int main(int argc, char **argv)
         case 'h': help = true; break;
         case OPT_FIELD_SELECTOR: cli.field_selector = optarg; break;
         case OPT_CLIENT: cli.client_only = true; break;
+        case OPT_REPLICAS:
+            workload_flags.replicas = strtoll(optarg, &number_end, 10);
+            if (number_end == optarg || *number_end || workload_flags.replicas < 0
+                || workload_flags.replicas > 1000000)
+                return kl_cli_usage_error(&cli, "--replicas \"%s\" is not a number between 0 and 1000000",
+                                          optarg);
+            break;
+        case OPT_TIMEOUT:
+            if (parse_timeout(optarg, &workload_flags.timeout_ms) < 0)
+                return kl_cli_usage_error(&cli, "--timeout \"%s\" is not a duration such as 90s or "
+                                                "5000ms (at most one hour)", optarg);
+            break;
+        case OPT_TO_REVISION:
+            workload_flags.to_revision = strtoll(optarg, &number_end, 10);
+            if (number_end == optarg || *number_end || workload_flags.to_revision < 0)
+                return kl_cli_usage_error(&cli, "--to-revision \"%s\" is not a revision number", optarg);
+            break;
+        case OPT_CASCADE: workload_flags.cascade = optarg; break;
         case OPT_REQUEST_TIMEOUT:
             if (parse_timeout(optarg, &cli.timeout_ms) < 0)
                 return kl_cli_usage_error(&cli,
@@ -149,7 +180,11 @@ int main(int argc, char **argv)
     else if (strcmp(command, "get") == 0)
         rc = kl_cmd_get(&cli, rest_count, rest);
     else if (strcmp(command, "delete") == 0)
-        rc = kl_cmd_delete(&cli, rest_count, rest);
+        rc = kl_cmd_delete_cascade(&cli, rest_count, rest, workload_flags.cascade);
+    else if (strcmp(command, "scale") == 0)
+        rc = kl_cmd_scale(&cli, &workload_flags, rest_count, rest);
+    else if (strcmp(command, "rollout") == 0)
+        rc = kl_cmd_rollout(&cli, &workload_flags, rest_count, rest);
     else if (strcmp(command, "describe") == 0)
         rc = kl_cmd_describe(&cli, rest_count, rest);
     else if (strcmp(command, "cordon") == 0 || strcmp(command, "uncordon") == 0)

@@ -312,11 +312,70 @@ static bool is_node(const char *kind)
     return kind && strcasecmp(kind, "Node") == 0;
 }
 
+static bool is_workload(const char *kind)
+{
+    return kind && (strcasecmp(kind, "ReplicaSet") == 0 || strcasecmp(kind, "Deployment") == 0
+                    || strcasecmp(kind, "Event") == 0);
+}
+
+/* Columns of the workload kinds and Events, as kubectl prints them. */
+static json_t *workload_header(const char *kind)
+{
+    if (kind && strcasecmp(kind, "ReplicaSet") == 0)
+        return json_pack("[sssss]", "NAME", "DESIRED", "CURRENT", "READY", "AGE");
+    if (kind && strcasecmp(kind, "Deployment") == 0)
+        return json_pack("[sssss]", "NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE");
+    if (kind && strcasecmp(kind, "Event") == 0)
+        return json_pack("[sssss]", "LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE");
+    return NULL;
+}
+
+static long long status_int(const json_t *object, const char *section, const char *key, long long fallback)
+{
+    const json_t *value = dig(object, section, key, NULL);
+    return json_is_integer(value) ? (long long)json_integer_value(value) : fallback;
+}
+
+static json_t *workload_row(const json_t *object, const char *kind, time_t now)
+{
+    char age[32], a[32], b[32], c[32];
+    kl_object_age(object, now, age, sizeof age);
+    const char *name = dig_string(object, "<none>", "metadata", "name", NULL);
+    if (kind && strcasecmp(kind, "ReplicaSet") == 0) {
+        snprintf(a, sizeof a, "%lld", status_int(object, "spec", "replicas", 1));
+        snprintf(b, sizeof b, "%lld", status_int(object, "status", "replicas", 0));
+        snprintf(c, sizeof c, "%lld", status_int(object, "status", "readyReplicas", 0));
+        return json_pack("[sssss]", name, a, b, c, age);
+    }
+    if (kind && strcasecmp(kind, "Deployment") == 0) {
+        snprintf(a, sizeof a, "%lld/%lld", status_int(object, "status", "readyReplicas", 0),
+                 status_int(object, "spec", "replicas", 1));
+        snprintf(b, sizeof b, "%lld", status_int(object, "status", "updatedReplicas", 0));
+        snprintf(c, sizeof c, "%lld", status_int(object, "status", "availableReplicas", 0));
+        return json_pack("[sssss]", name, a, b, c, age);
+    }
+    time_t seen;
+    const char *last = dig_string(object, NULL, "lastTimestamp", NULL);
+    if (last && kl_timestamp_parse(last, &seen) == 0)
+        kl_age_format((int64_t)now - (int64_t)seen, age, sizeof age);
+    char involved[400], singular[64];
+    kl_kind_singular(dig_string(object, "", "involvedObject", "kind", NULL), singular, sizeof singular);
+    snprintf(involved, sizeof involved, "%s/%s", singular,
+             dig_string(object, "", "involvedObject", "name", NULL));
+    return json_pack("[sssss]", age, dig_string(object, "Normal", "type", NULL),
+                     dig_string(object, "", "reason", NULL), involved, dig_string(object, "", "message", NULL));
+}
+
 json_t *kl_table_header(const char *kind, bool wide, bool all_namespaces)
 {
     json_t *header = json_array();
     if (all_namespaces && !is_node(kind))
         json_array_append_new(header, json_string("NAMESPACE"));
+    json_t *workload = workload_header(kind);
+    if (workload) {
+        append_all(header, workload);
+        return header;
+    }
     if (is_node(kind)) {
         append_all(header, json_pack("[sssss]", "NAME", "STATUS", "ROLES", "AGE",
                                                 "VERSION"));
@@ -338,6 +397,13 @@ json_t *kl_table_row(const json_t *object, const char *kind, bool wide, bool all
     char age[32];
     kl_object_age(object, now, age, sizeof age);
     const char *name = dig_string(object, "<none>", "metadata", "name", NULL);
+    const char *own_kind = dig_string(object, kind, "kind", NULL);
+    if (is_workload(own_kind)) {
+        if (all_namespaces)
+            json_array_append_new(row, json_string(dig_string(object, "<none>", "metadata", "namespace", NULL)));
+        append_all(row, workload_row(object, own_kind, now));
+        return row;
+    }
     if (is_node(dig_string(object, kind, "kind", NULL))) {
         char status[96], roles[256];
         kl_node_status_text(object, status, sizeof status);

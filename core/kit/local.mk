@@ -5,3 +5,9 @@ core_kit_libkeelson_kit_la_CFLAGS = $(AM_CFLAGS) -fvisibility=default
 core_kit_libkeelson_kit_la_LIBADD = $(JANSSON_LIBS)
 core_kit_libkeelson_kit_la_LDFLAGS = -version-info 0:0:0
 keelsoninclude_HEADERS += include/keelson/kit.h
+
+# keelson's own controllers carry a private copy, so they load wherever the
+# plugins are installed without depending on where libdir is.
+noinst_LTLIBRARIES += core/kit/libkeelson-kit-embedded.la
+core_kit_libkeelson_kit_embedded_la_SOURCES = $(core_kit_libkeelson_kit_la_SOURCES)
+core_kit_libkeelson_kit_embedded_la_CFLAGS = $(AM_CFLAGS)

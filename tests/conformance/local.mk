@@ -13,3 +13,4 @@ tests_conformance_keelson_store_conformance_LDFLAGS = $(AM_LDFLAGS) -pthread -ex
 
 TESTS += tests/conformance/store_memory.sh tests/conformance/store_sqlite.sh \
 	tests/conformance/store_etcd.sh
+include tests/conformance/runtime.mk

@@ -23,6 +23,12 @@ for c in replicaset deployment gc; do
 done
 [ -n "$USE_DEPLOYMENT" ] || diag "controller_replicaset/deployment not built: bare pods, eviction only"
 
+# A setting out of range stops keelsond with a sentence naming it.
+master_config memory spread 'controllers = ( { plugin = "nodelifecycle"; settings = { grace_period_ms = 5; }; } );' >"$WORK/bad.conf"
+timeout 20 "$KEELSOND" -c "$WORK/bad.conf" >"$WORK/bad.log" 2>&1
+[ $? -ne 0 ] && grep -q "controller/nodelifecycle.*grace_period_ms = 5: must be between 100 and" "$WORK/bad.log"
+ok $? "grace_period_ms = 5 is refused: $(grep -o 'grace_period_ms = 5: [^;]*' "$WORK/bad.log" | head -1)"
+
 start_daemon master "$(master_config memory spread "controllers = ( $CONTROLLERS );" | sed 's/node_timeout_ms = 6000/node_timeout_ms = 2000/')"
 worker_config() {
     sim_worker_config "$1" 110 "start_delay_ms = 50;" | sed 's/heartbeat_ms = 1000/heartbeat_ms = 500/'
@@ -119,10 +125,22 @@ pods_json >"$WORK/after.json"
 ok $? "no two pod objects share a name"
 keelctl get pod keeper -o json >/dev/null 2>&1
 ok $? "the unrelated pod is still there"
+# Pods that were not on the dead node are the very same objects.
+kept=$(jq -r --arg n "$victim" '.items[] | select(.spec.nodeName != $n) | .metadata.uid' "$WORK/before.json" | sort)
+[ -n "$kept" ] && [ "$(jq -r '.items[].metadata.uid' "$WORK/after.json" | sort | grep -cxF "$kept")" = "$(echo "$kept" | wc -l)" ]
+ok $? "the pods of the other workers kept their uids"
+[ "$(keelctl get nodes -o json | jq '.items | length')" = 3 ]
+ok $? "all three Node objects are still there"
+if [ -n "$USE_DEPLOYMENT" ]; then
+    keelctl apply -f "$WORK/app.yaml" >"$WORK/reapply.out" 2>&1 && ! grep -q created "$WORK/reapply.out"
+    ok $? "the Deployment is still there: $(cat "$WORK/reapply.out")"
+fi
 [ "$(count_ready_nodes)" = 2 ]
 ok $? "the two other workers stay Ready"
-grep -q "evicted" "$WORK/master.log"
+grep -q "node $victim: evicted" "$WORK/master.log"
 ok $? "the master logged the eviction"
+[ "$(grep "marked NotReady" "$WORK/master.log" | grep -vc "node $victim:")" = 0 ]
+ok $? "no live worker was ever marked NotReady"
 
 # The dead worker returns: Ready again, taint gone, none of the evicted pods.
 start_daemon "$victim" "$(worker_config "$victim")"

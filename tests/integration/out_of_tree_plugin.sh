@@ -2,10 +2,13 @@
 # A third-party plugin built out of tree against the installed headers and
 # pkg-config file is loaded by keelsond and makes the decisions.
 . "$KEELSON_SRCDIR/tests/integration/lib.sh"
-prefix="$WORK/prefix"
-(cd "$KEELSON_BUILDDIR" && make install prefix="$prefix" >"$WORK/install.log" 2>&1)
-ok $? "make install into a fresh prefix"
-for f in include/keelson/keelson.h include/keelson/scheduler.h lib/pkgconfig/keelson-plugin.pc sbin/keelsond bin/keelctl lib/keelson/plugins/scheduler_firstfit.so; do
+# Staged with DESTDIR: libtool installs plugins only for the configured prefix.
+(cd "$KEELSON_BUILDDIR" && make install DESTDIR="$WORK/root" >"$WORK/install.log" 2>&1)
+ok $? "make install into a fresh staging root"
+prefix="$WORK/root$(sed -n "s/^prefix=//p" "$KEELSON_BUILDDIR/keelson-plugin.pc")"
+for f in include/keelson/keelson.h include/keelson/scheduler.h include/keelson/kit.h lib/pkgconfig/keelson-plugin.pc \
+         sbin/keelsond bin/keelctl bin/keelson-store-conformance bin/keelson-runtime-conformance \
+         lib/libkeelson-kit.so lib/keelson/plugins/scheduler_firstfit.so lib/keelson/plugins/controller_replicaset.so; do
     [ -e "$prefix/$f" ] || { diag "missing $f"; false; }
 done
 ok $? "daemon, CLI, plugins, headers and pkg-config file installed"

@@ -24,6 +24,9 @@ trap docker_cleanup EXIT INT TERM
 engine() {  # engine PATH: GET from the private dockerd
     curl -s -m 10 --unix-socket "$SOCKET" "http://localhost/v1.41$1"
 }
+waiting_message() {  # waiting_message POD: why its container waits, or nothing
+    pod_field "$1" '.status.containerStatuses[0].state.waiting.message // empty'
+}
 containers_of() {  # containers_of POD: ids of the containers dockerd holds for it
     engine "/containers/json?all=1&filters=$(printf '{"label":["io.keelson.pod.name=%s"]}' "$1" | jq -sRr @uri)" \
         | jq -r '.[].Id'
@@ -113,15 +116,15 @@ no_image_reason() {
 }
 wait_for 30 no_image_reason
 ok $? "an image the registry lacks leaves the pod waiting with ErrImagePull or ImagePullBackOff ($(pod_field no-image '.status.containerStatuses[0].state.waiting.reason'))"
-message=$(pod_field no-image '.status.containerStatuses[0].state.waiting.message')
+message=$(waiting_message no-image)
 diag "ErrImagePull message: $message"
 case $message in *nosuch*) true ;; *) false ;; esac
 ok $? "its message names the image"
 
-no_command_reason() { [ -n "$(pod_field no-command '.status.containerStatuses[0].state.waiting.message')" ]; }
+no_command_reason() { [ -n "$(waiting_message no-command)" ]; }
 wait_for 30 no_command_reason
 ok $? "a command missing from the image is reported on the pod"
-message=$(pod_field no-command '.status.containerStatuses[0].state.waiting.message')
+message=$(waiting_message no-command)
 diag "no-command message: $message"
 case $message in *no/such/program*) true ;; *) false ;; esac
 ok $? "its message names the program"
@@ -152,10 +155,10 @@ ok $? "the kubelet removed its container from dockerd"
 sh "$SCRIPTS/dockerd.sh" stop "$WORK" >/dev/null 2>&1
 pod after-stop "$REGISTRY/busybox:1.35" '["/bin/true"]' '[]' >"$WORK/after.yaml"
 keelctl apply -f "$WORK/after.yaml" >/dev/null 2>&1
-after_reported() { [ -n "$(pod_field after-stop '.status.containerStatuses[0].state.waiting.message')" ]; }
+after_reported() { [ -n "$(waiting_message after-stop)" ]; }
 wait_for 30 after_reported
 ok $? "with dockerd stopped, a new pod reports why it cannot start"
-message=$(pod_field after-stop '.status.containerStatuses[0].state.waiting.message')
+message=$(waiting_message after-stop)
 diag "message: $message"
 case $message in *"dockerd is not answering"*) true ;; *) false ;; esac
 ok $? "the message says dockerd is not answering"

@@ -54,8 +54,8 @@ run notype get
 [ "$(rc notype)" = 1 ] && err_has notype "^error: you must specify the type of resource to get" && err_has notype '^Usage:'
 ok $? "get without a type is a usage error"
 
-run badtype get deployments
-[ "$(rc badtype)" = 1 ] && err_has badtype 'unknown resource type "deployments"'
+run badtype get widgets
+[ "$(rc badtype)" = 1 ] && err_has badtype 'unknown resource type "widgets"'
 ok $? "get of an unknown type names it"
 
 run badflag get pods --frobnicate

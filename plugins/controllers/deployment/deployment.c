@@ -100,20 +100,19 @@ static void split_key(const char *key, char *ns, size_t ns_size, char *name, siz
 static void template_hash(const json_t *template, char *buf, size_t size)
 {
     char *text = json_dumps(template, JSON_SORT_KEYS | JSON_COMPACT);
-    uint32_t hash = 2166136261u;
+    uint64_t hash = 14695981039346656037ull;
     for (const char *p = text ? text : ""; *p; p++) {
         hash ^= (unsigned char)*p;
-        hash *= 16777619u;
+        hash *= 1099511628211ull;
     }
     free(text);
-    /* Lower-case letters and digits only, as label values and names allow. */
+    /* Consonants and digits only, as label values and names allow, and no
+     * words spelt by chance. */
     static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
     size_t i = 0;
     for (; i < 10 && i + 1 < size; i++) {
         buf[i] = alphabet[hash % (sizeof alphabet - 1)];
         hash /= (sizeof alphabet - 1);
-        if (!hash)
-            hash = 2166136261u ^ (uint32_t)i;
     }
     buf[i] = '\0';
 }
@@ -305,6 +304,18 @@ static json_t *create_set(pass_t *p, const char *hash, int64_t replicas, int64_t
 
 static int adopt_set(pass_t *p, const json_t *orphan, kl_error_t *err)
 {
+    /* As for pods: a Deployment being deleted with Orphan must not take its
+     * freed ReplicaSets back from a stale cache. */
+    json_t *owner_key = json_pack("{s:s, s:s, s:s}", "kind", "Deployment", "namespace", p->ns, "name",
+                                  meta_string(p->deployment, "name"));
+    json_t *owner = p->self->host->request(p->self->host, "api.get", owner_key, DP_REQUEST_MS, err);
+    json_decref(owner_key);
+    const char *owner_uid = meta_string(owner, "uid");
+    int same = owner_uid && strcmp(owner_uid, p->uid) == 0;
+    json_decref(owner);
+    if (!same)
+        return kl_error_set(err, KL_ERR_NOT_FOUND, "Deployment %s is gone: not adopting",
+                            meta_string(p->deployment, "name"));
     json_t *fresh = request(p, "api.get", json_pack("{s:s, s:s, s:s}", "kind", "ReplicaSet", "namespace",
                                                     p->ns, "name", meta_string(orphan, "name")), err);
     if (!fresh)

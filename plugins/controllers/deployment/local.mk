@@ -3,4 +3,4 @@ plugin_LTLIBRARIES += plugins/controllers/deployment/controller_deployment.la
 plugins_controllers_deployment_controller_deployment_la_SOURCES = plugins/controllers/deployment/deployment.c
 plugins_controllers_deployment_controller_deployment_la_CFLAGS = $(AM_CFLAGS)
 plugins_controllers_deployment_controller_deployment_la_LDFLAGS = $(KL_PLUGIN_LDFLAGS)
-plugins_controllers_deployment_controller_deployment_la_LIBADD = core/kit/libkeelson-kit.la $(JANSSON_LIBS)
+plugins_controllers_deployment_controller_deployment_la_LIBADD = core/kit/libkeelson-kit-embedded.la $(JANSSON_LIBS)

@@ -6,4 +6,4 @@ plugins_controllers_nodelifecycle_controller_nodelifecycle_la_SOURCES = \
 plugins_controllers_nodelifecycle_controller_nodelifecycle_la_CFLAGS = $(AM_CFLAGS)
 plugins_controllers_nodelifecycle_controller_nodelifecycle_la_LDFLAGS = $(KL_PLUGIN_LDFLAGS)
 plugins_controllers_nodelifecycle_controller_nodelifecycle_la_LIBADD = \
-	core/kit/libkeelson-kit.la $(JANSSON_LIBS)
+	core/kit/libkeelson-kit-embedded.la $(JANSSON_LIBS)

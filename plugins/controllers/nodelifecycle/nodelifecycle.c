@@ -1,5 +1,17 @@
 /* controller/nodelifecycle: marks nodes whose kubelet stopped heartbeating
  * NotReady, taints them and evicts their pods so owners recreate them elsewhere. */
+/*
+ * controllers = ( { plugin = "nodelifecycle";
+ *                   settings = { grace_period_ms = 40000; eviction_timeout_ms = 5000; }; } );
+ *
+ * grace_period_ms defaults to Kubernetes' 40 s. eviction_timeout_ms stands
+ * in for the 300 s toleration of node.kubernetes.io/unreachable that
+ * Kubernetes' admission adds to every pod; its default is short (5 s) so
+ * failover shows in tests, and a pod's own NoExecute toleration (with or
+ * without tolerationSeconds) overrides it. As in Kubernetes, no pod is
+ * evicted while every node is NotReady (one worker alone never is): that
+ * looks like the control plane's network, not the nodes.
+ */
 #define _GNU_SOURCE
 #include <inttypes.h>
 #include <stdio.h>
@@ -28,6 +40,10 @@ typedef struct nodelifecycle {
      * Kubernetes too times heartbeats by when it saw them change, not by the
      * kubelet's clock, so skew between machines cannot evict pods. */
     json_t *seen;
+    /* When the informer last caught up with the API: heartbeats are only
+     * known up to then, so silence is measured to it, not to now. A long
+     * eviction pass or an API outage then never reads as dead kubelets. */
+    int64_t observed_ms;
     int disrupted;      /* every known node is NotReady: evictions paused */
     int api_failing;    /* the last informer poll failed (log once) */
 } nodelifecycle_t;
@@ -364,9 +380,11 @@ static int reconcile(nodelifecycle_t *self, const char *name, int64_t *recheck_m
     }
     json_t *state = node_state(self, name);
     int64_t now = self->host->monotonic_ms(self->host);
+    if (state_int(state, "at") == 0)
+        state_set(state, "at", now);
     const char *status = ready_status(node);
     if (!status || strcmp(status, "True") == 0) {
-        int64_t silent = now - state_int(state, "at");
+        int64_t silent = self->observed_ms - state_int(state, "at");
         if (silent <= self->grace_ms) {
             state_set(state, "since", 0);
             if (status && has_taint(node, TAINT_UNREACHABLE)) {
@@ -420,7 +438,6 @@ static int reconcile(nodelifecycle_t *self, const char *name, int64_t *recheck_m
 
 typedef struct census {
     const nodelifecycle_t *self;
-    int64_t now;
     size_t total;
     size_t not_ready;
 } census_t;
@@ -431,7 +448,7 @@ static int census_visit(const json_t *node, void *arg)
     c->total++;
     const char *status = ready_status(node);
     const json_t *state = json_object_get(c->self->seen, node_name(node) ? node_name(node) : "");
-    int stale = state && c->now - state_int(state, "at") > c->self->grace_ms;
+    int stale = state && c->self->observed_ms - state_int(state, "at") > c->self->grace_ms;
     if ((status && strcmp(status, "True") != 0) || stale)
         c->not_ready++;
     return 0;
@@ -442,7 +459,7 @@ static int census_visit(const json_t *node, void *arg)
  * one zone. */
 static void update_disruption(nodelifecycle_t *self)
 {
-    census_t c = {self, self->host->monotonic_ms(self->host), 0, 0};
+    census_t c = {self, 0, 0};
     kl_informer_each(self->nodes, census_visit, &c);
     int disrupted = c.total > 0 && c.not_ready == c.total;
     if (disrupted != self->disrupted)
@@ -540,7 +557,10 @@ static int nodelifecycle_run(void *state, kl_error_t *err)
             }
             update_disruption(self);
             char *key;
-            while (!host->stopping(host) && (key = kl_workqueue_pop(self->queue, now)) != NULL) {
+            /* Back to the informer before heartbeats seen go older than half
+             * the grace period; the rest of the queue waits for one poll. */
+            while (!host->stopping(host) && now - self->observed_ms < self->grace_ms / 2
+                   && (key = kl_workqueue_pop(self->queue, now)) != NULL) {
                 int64_t recheck = FOREVER;
                 kl_error_t rerr = {0, ""};
                 if (reconcile(self, key, &recheck, &rerr) < 0) {
@@ -571,6 +591,7 @@ static int nodelifecycle_run(void *state, kl_error_t *err)
             backoff = backoff * 2 > 1000 ? 1000 : backoff * 2;
             continue;
         }
+        self->observed_ms = host->monotonic_ms(host);
         if (self->api_failing)
             host->log(host, KL_LOG_INFO, "watching nodes again");
         self->api_failing = 0;

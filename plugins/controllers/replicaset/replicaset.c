@@ -238,6 +238,20 @@ static json_t *write_pod(rs_controller_t *self, json_t *pod, kl_error_t *err)
 static json_t *adopt(rs_controller_t *self, const pod_sets_t *sets, const json_t *orphan,
                      kl_error_t *err)
 {
+    /* The owner must still be there: a delete with propagationPolicy Orphan
+     * frees the pods just before it removes the ReplicaSet, and adopting
+     * them back from a stale cache would let gc collect them. */
+    json_t *owner_key = json_pack("{s:s, s:s, s:s}", "kind", "ReplicaSet", "namespace", sets->ns, "name",
+                                  meta_string(sets->rs, "name"));
+    json_t *owner = self->host->request(self->host, "api.get", owner_key, RS_REQUEST_MS, err);
+    json_decref(owner_key);
+    const char *owner_uid = meta_string(owner, "uid");
+    int same = owner_uid && strcmp(owner_uid, sets->uid) == 0;
+    json_decref(owner);
+    if (!same) {
+        kl_error_set(err, KL_ERR_NOT_FOUND, "ReplicaSet %s is gone: not adopting", meta_string(sets->rs, "name"));
+        return NULL;
+    }
     json_t *payload = json_pack("{s:s, s:s, s:s}", "kind", "Pod", "namespace", sets->ns, "name",
                                 meta_string(orphan, "name"));
     json_t *fresh = self->host->request(self->host, "api.get", payload, RS_REQUEST_MS, err);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -263,20 +264,102 @@ static void write_atomic(const char *tmp, const char *path, const char *text, si
     rename(tmp, path);
 }
 
+/* Finds "KEY N" at a line start in `text`; -1 when absent. */
+static long long counter_in(const char *text, const char *key)
+{
+    size_t length = strlen(key);
+    for (const char *line = text; *line;) {
+        if (strncmp(line, key, length) != 0 || line[length] != ' ') {
+            const char *next = strchr(line, '\n');
+            if (!next)
+                break;
+            line = next + 1;
+            continue;
+        }
+        long long value = 0;
+        const char *p = line + length + 1;
+        if (*p < '0' || *p > '9')
+            return -1;
+        for (; *p >= '0' && *p <= '9'; p++)
+            value = value * 10 + (*p - '0');
+        return value;
+    }
+    return -1;
+}
+
+/* Reads a small file whole into `buf`; 0 on success. */
+static int read_small(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t used = 0;
+    while (used + 1 < size) {
+        ssize_t n = read(fd, buf + used, size - 1 - used);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        used += (size_t)n;
+    }
+    close(fd);
+    buf[used] = '\0';
+    return 0;
+}
+
+long long runc_cgroup_oom_kills(const char *cgroup)
+{
+    char path[512], text[1024];
+    if (!cgroup || strlen(cgroup) > 300)
+        return -1;
+    /* cgroup v1 (alone or hybrid): the memory hierarchy counts kills in
+     * memory.oom_control; cgroup v2 in memory.events. */
+    char *at = append_text(path, "/sys/fs/cgroup/memory/");
+    at = append_text(at, cgroup);
+    append_text(at, "/memory.oom_control")[0] = '\0';
+    if (read_small(path, text, sizeof text) == 0)
+        return counter_in(text, "oom_kill");
+    at = append_text(path, "/sys/fs/cgroup/");
+    at = append_text(at, cgroup);
+    append_text(at, "/memory.events")[0] = '\0';
+    if (read_small(path, text, sizeof text) == 0)
+        return counter_in(text, "oom_kill");
+    return -1;
+}
+
 /* The paths the supervisor writes, prepared before fork(). */
 typedef struct supervisor_paths {
     char pid_tmp[4096], pid[4096];
     char started_tmp[4096], started[4096];
     char exit_tmp[4096], exit[4096];
+    char container_pid[4096];
+    char cgroup[512];
 } supervisor_paths_t;
+
+/* The container's pid as runc wrote it to --pid-file, or -1. */
+static pid_t read_pid(const char *path)
+{
+    char text[32];
+    if (read_small(path, text, sizeof text) < 0)
+        return -1;
+    long long pid = 0;
+    const char *p = text;
+    for (; *p >= '0' && *p <= '9'; p++)
+        pid = pid * 10 + (*p - '0');
+    return p == text || pid <= 1 ? -1 : (pid_t)pid;
+}
 
 static void supervisor_run(const supervisor_paths_t *paths, char *const argv[], const char *log_path)
 {
-    char text[128], *at;
+    char text[160], *at;
     int null = open("/dev/null", O_RDWR);
     if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
         _exit(1);
     close_from(3);
+    /* The container's process is orphaned when `runc run -d` returns and
+     * comes to us: we reap it while its cgroup, and the OOM counter in it,
+     * still exist (a foreground `runc run` deletes the cgroup first). */
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 
     at = format_int(text, getpid());
     *at++ = '\n';
@@ -299,13 +382,31 @@ static void supervisor_run(const supervisor_paths_t *paths, char *const argv[], 
         _exit(127);
     }
     int status = 0;
-    if (child < 0 || wait_child(child, &status) < 0)
+    if (child < 0 || wait_child(child, &status) < 0) {
         code = 255;
-    else
-        code = exit_status_code(status);
+    } else if ((code = exit_status_code(status)) == 0) {
+        /* runc started the container and left: wait for its process, and
+         * reap whatever else runc orphaned on the way. */
+        pid_t container = read_pid(paths->container_pid);
+        code = 255;
+        for (;;) {
+            pid_t got = waitpid(-1, &status, 0);
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got < 0)
+                break;  /* no children left: the pid file named none of ours */
+            if (got == container) {
+                code = exit_status_code(status);
+                break;
+            }
+        }
+    }
+    long long kills = runc_cgroup_oom_kills(paths->cgroup);
 
     at = append_text(text, "exit_code=");
     at = format_int(at, code);
+    at = append_text(at, "\noom_killed=");
+    at = format_int(at, kills > 0 ? 1 : 0);
     at = append_text(at, "\nfinished_at_ms=");
     at = format_int(at, runc_realtime_ms());
     *at++ = '\n';
@@ -313,7 +414,8 @@ static void supervisor_run(const supervisor_paths_t *paths, char *const argv[], 
     _exit(0);
 }
 
-int runc_supervisor_spawn(const char *bundle, char *const argv[], const char *log_path, kl_error_t *err)
+int runc_supervisor_spawn(const char *bundle, char *const argv[], const char *log_path, const char *cgroup,
+                          kl_error_t *err)
 {
     supervisor_paths_t *paths = calloc(1, sizeof *paths);
     if (!paths)
@@ -324,6 +426,8 @@ int runc_supervisor_spawn(const char *bundle, char *const argv[], const char *lo
     snprintf(paths->started, sizeof paths->started, "%s/started_at", bundle);
     snprintf(paths->exit_tmp, sizeof paths->exit_tmp, "%s/exit_code.tmp", bundle);
     snprintf(paths->exit, sizeof paths->exit, "%s/exit_code", bundle);
+    snprintf(paths->container_pid, sizeof paths->container_pid, "%s/container.pid", bundle);
+    snprintf(paths->cgroup, sizeof paths->cgroup, "%s", cgroup ? cgroup : "");
 
     pid_t pid = fork();
     if (pid < 0) {

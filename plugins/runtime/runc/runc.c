@@ -21,6 +21,8 @@
 #define RUNC_KILL_WAIT_MS 5000  /* after SIGKILL: the kernel needs a moment to reap */
 #define RUNC_POLL_MS 20
 #define RUNC_ROOT_DIR "runc-root"  /* under state_dir; container ids start with "kl-" */
+#define RUNC_CGROUP_PARENT "keelson"  /* each container's cgroup is keelson/ID in every hierarchy */
+#define RUNC_CGROUP_ROOT "/sys/fs/cgroup"
 
 typedef struct runc_runtime {
     const kl_host_t *host;
@@ -269,7 +271,11 @@ static int runc_start(void *runtime, const kl_container_request_t *request, char
         runc_tree_remove(bundle);
         return -1;
     }
-    rc = runc_spec_rewrite(bundle, request, image_config, err);
+    char cgroup[KL_CONTAINER_ID_MAX + 16];
+    snprintf(cgroup, sizeof cgroup, RUNC_CGROUP_PARENT "/%s", new_id);
+    char cgroups_path[sizeof cgroup + 1];
+    snprintf(cgroups_path, sizeof cgroups_path, "/%s", cgroup);
+    rc = runc_spec_rewrite(bundle, request, image_config, cgroups_path, err);
     json_decref(image_config);
     if (rc < 0) {
         runc_tree_remove(bundle);
@@ -278,12 +284,15 @@ static int runc_start(void *runtime, const kl_container_request_t *request, char
 
     /* runc's own errors go to runc.log as JSON, apart from the container's
      * output, so status() can tell "could not start" from "exited 1". */
-    char runc_log[4096], container_log[4096];
+    char runc_log[4096], container_log[4096], pid_file[4096];
     bundle_path(rt, new_id, "runc.log", runc_log, sizeof runc_log);
     bundle_path(rt, new_id, "container.log", container_log, sizeof container_log);
+    bundle_path(rt, new_id, "container.pid", pid_file, sizeof pid_file);
+    /* Detached: the supervisor, not runc, reaps the container, so its cgroup
+     * outlives it until remove() and the OOM counter can be read. */
     char *run[] = { (char *)rt->runc, "--root", rt->root, "--log", runc_log, "--log-format", "json", "run",
-                    "--bundle", bundle, new_id, NULL };
-    if (runc_supervisor_spawn(bundle, run, container_log, err) < 0) {
+                    "--detach", "--pid-file", pid_file, "--bundle", bundle, new_id, NULL };
+    if (runc_supervisor_spawn(bundle, run, container_log, cgroup, err) < 0) {
         runc_tree_remove(bundle);
         return -1;
     }
@@ -392,11 +401,19 @@ static int runc_status(void *runtime, const char *id, kl_container_status_t *sta
         status->exit_code = (int)code;
         if (state_file_value(path, "finished_at_ms", &value))
             status->finished_at_ms = value;
-        /* OOM kills are not detected yet: runc removes the cgroup that would
-         * tell before the supervisor can look. */
+        /* The supervisor read the kernel's OOM-kill counter of the
+         * container's cgroup before anything removed it. */
+        long long oom = 0;
         char message[sizeof status->message];
+        char exit_path[4096];
+        snprintf(exit_path, sizeof exit_path, "%s", path);
         bundle_path(rt, id, "runc.log", path, sizeof path);
-        if (code != 0 && runc_log_error(path, message, sizeof message)) {
+        if (state_file_value(exit_path, "oom_killed", &oom) && oom > 0) {
+            status->oom_killed = 1;
+            snprintf(status->reason, sizeof status->reason, "OOMKilled");
+            snprintf(status->message, sizeof status->message,
+                     "the kernel killed a process of the container for exceeding its memory limit");
+        } else if (code != 0 && runc_log_error(path, message, sizeof message)) {
             snprintf(status->reason, sizeof status->reason, "ContainerCannotRun");
             snprintf(status->message, sizeof status->message, "%s", message);
         } else {
@@ -491,6 +508,28 @@ static int runc_stop(void *runtime, const char *id, int grace_ms, kl_error_t *er
                         RUNC_KILL_WAIT_MS);
 }
 
+/* runc delete removes the container's cgroups; what a failed start or a
+ * killed supervisor left behind goes here. An empty cgroup is a folder
+ * rmdir() removes; one still holding a process stays (and is logged by runc). */
+static void cgroup_remove(const char *id)
+{
+    DIR *dir = opendir(RUNC_CGROUP_ROOT);
+    if (!dir)
+        return;
+    struct dirent *entry;
+    while ((entry = readdir(dir))) {
+        if (entry->d_name[0] == '.')
+            continue;
+        char path[4096];
+        snprintf(path, sizeof path, RUNC_CGROUP_ROOT "/%.255s/" RUNC_CGROUP_PARENT "/%s", entry->d_name, id);
+        rmdir(path);
+    }
+    closedir(dir);
+    char path[4096];  /* cgroup v2: one hierarchy at the root */
+    snprintf(path, sizeof path, RUNC_CGROUP_ROOT "/" RUNC_CGROUP_PARENT "/%s", id);
+    rmdir(path);
+}
+
 static int runc_remove(void *runtime, const char *id, kl_error_t *err)
 {
     runc_runtime_t *rt = runtime;
@@ -507,6 +546,7 @@ static int runc_remove(void *runtime, const char *id, kl_error_t *err)
     if (rc != 0 && !strstr(message, "does not exist") && !strstr(message, "not found"))
         return kl_error_set(err, KL_ERR_INTERNAL, "runc delete %s failed: %s", id,
                             message[0] ? message : "no message");
+    cgroup_remove(id);
     if (runc_tree_remove(bundle) < 0)
         return kl_error_set(err, KL_ERR_INTERNAL, "cannot remove the bundle %s of container %s: %s", bundle, id,
                             strerror(errno));

@@ -48,9 +48,10 @@ int runc_quantity_memory(const char *text, int64_t *bytes, kl_error_t *err);
 int runc_spec_apply(json_t *spec, const kl_container_request_t *request, const json_t *image_config,
                     kl_error_t *err);
 
-/* Reads, applies runc_spec_apply and writes back BUNDLE/config.json. */
+/* Reads, applies runc_spec_apply, places the container in the cgroup
+ * `cgroups_path` (e.g. "/keelson/ID") and writes back BUNDLE/config.json. */
 int runc_spec_rewrite(const char *bundle, const kl_container_request_t *request,
-                      const json_t *image_config, kl_error_t *err);
+                      const json_t *image_config, const char *cgroups_path, kl_error_t *err);
 
 /* process.c */
 
@@ -60,10 +61,21 @@ int runc_spec_rewrite(const char *bundle, const kl_container_request_t *request,
  * it) and the end of its stderr to errbuf. */
 int runc_command_run(char *const argv[], int timeout_ms, char **out, char *errbuf, size_t errsize);
 
-/* Double-forks a supervisor that outlives the caller: it runs argv with
- * stdout and stderr appended to log_path, then records the exit status in
- * BUNDLE/exit_code. Returns 0 once the supervisor is detached. */
-int runc_supervisor_spawn(const char *bundle, char *const argv[], const char *log_path, kl_error_t *err);
+/* Double-forks a supervisor that outlives the caller. It is a child
+ * subreaper: it runs argv (a detached `runc run -d --pid-file
+ * BUNDLE/container.pid`) with stdout and stderr appended to log_path, then
+ * reaps the container's process itself, so the container's cgroup is still
+ * there when it exits. It records the exit status and whether the kernel
+ * OOM-killed a process of the cgroup `cgroup` (e.g. "keelson/ID", relative
+ * to each hierarchy under /sys/fs/cgroup) in BUNDLE/exit_code. Returns 0
+ * once the supervisor is detached. */
+int runc_supervisor_spawn(const char *bundle, char *const argv[], const char *log_path, const char *cgroup,
+                          kl_error_t *err);
+
+/* How many processes the kernel OOM-killed in `cgroup` (cgroup v1
+ * memory.oom_control or v2 memory.events); -1 when it cannot tell. Uses
+ * only async-signal-safe calls. */
+long long runc_cgroup_oom_kills(const char *cgroup);
 
 /* rm -rf that stays on one file system and never follows symlinks. */
 int runc_tree_remove(const char *path);

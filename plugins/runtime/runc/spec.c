@@ -317,7 +317,7 @@ int runc_spec_apply(json_t *spec, const kl_container_request_t *request, const j
 }
 
 int runc_spec_rewrite(const char *bundle, const kl_container_request_t *request, const json_t *image_config,
-                      kl_error_t *err)
+                      const char *cgroups_path, kl_error_t *err)
 {
     char path[4096], tmp[4096];
     snprintf(path, sizeof path, "%s/config.json", bundle);
@@ -329,6 +329,16 @@ int runc_spec_rewrite(const char *bundle, const kl_container_request_t *request,
         return kl_error_set(err, KL_ERR_INTERNAL, "cannot read %s: %s", path, jerr.text);
     }
     int rc = runc_spec_apply(spec, request, image_config, err);
+    if (rc == 0 && cgroups_path) {
+        /* A cgroup of keelson's naming: the supervisor reads its OOM counter
+         * after the container exits, and remove() can find what is left. */
+        json_t *linux_ = json_object_get(spec, "linux");
+        if (!json_is_object(linux_)) {
+            linux_ = json_object();
+            json_object_set_new(spec, "linux", linux_);
+        }
+        json_object_set_new(linux_, "cgroupsPath", json_string(cgroups_path));
+    }
     if (rc == 0 && (json_dump_file(spec, tmp, JSON_INDENT(2)) < 0 || rename(tmp, path) < 0)) {
         rc = kl_error_set(err, KL_ERR_INTERNAL, "cannot write %s: %s", path, strerror(errno));
         unlink(tmp);

@@ -1,0 +1,51 @@
+#!/bin/sh
+# The runtime conformance suite against the docker runtime: a private
+# registry on a loopback port derived from the process id, the test image
+# pushed to it, and a private dockerd (no bridge, no iptables) in a temporary folder.
+: "${KEELSON_BUILDDIR:?run through make check}"
+: "${KEELSON_SRCDIR:?run through make check}"
+: "${KEELSON_PLUGIN_PATH:?run through make check}"
+plugin="$KEELSON_PLUGIN_PATH/runtime_docker.so"
+[ -e "$plugin" ] || { echo "1..0 # SKIP runtime_docker.so is not built"; exit 0; }
+[ "$(id -u)" -eq 0 ] || { echo "1..0 # SKIP dockerd needs root"; exit 0; }
+for tool in dockerd skopeo umoci docker-registry curl jq; do
+    command -v "$tool" >/dev/null || { echo "1..0 # SKIP $tool is not installed"; exit 0; }
+done
+
+work=$(mktemp -d /tmp/keelson-rconf-docker.XXXXXX) || exit 1
+port=$((30000 + ($$ % 5000) * 2))
+registry="127.0.0.1:$port"
+scripts="$KEELSON_SRCDIR/scripts"
+cleanup() {
+    sh "$scripts/dockerd.sh" stop "$work" >/dev/null 2>&1
+    sh "$scripts/registry.sh" stop "$work/registry" >/dev/null 2>&1
+    grep -o " $work/[^ ]*" /proc/mounts 2>/dev/null | sort -r | while read -r m; do umount "$m" 2>/dev/null; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+if ! sh "$scripts/registry.sh" start "$work/registry" "$port" >"$work/registry.log" 2>&1 \
+    || ! sh "$scripts/push-test-image.sh" "$registry" >"$work/push.log" 2>&1; then
+    echo "not ok 1 - a registry on $registry holds busybox:1.35"
+    sed 's/^/# /' "$work/registry.log" "$work/push.log"
+    echo "1..1"
+    exit 1
+fi
+echo "# registry on $registry holds busybox:1.35"
+if ! sh "$scripts/dockerd.sh" start "$work" "$registry" >"$work/dockerd.log" 2>&1; then
+    echo "not ok 1 - a private dockerd answers on $work/docker.sock"
+    sed 's/^/# /' "$work/dockerd.log"
+    echo "1..1"
+    exit 1
+fi
+echo "# private dockerd answers"
+
+printf 'settings = { socket = "%s/docker.sock"; timeout_ms = 20000; };\n' "$work" >"$work/docker.conf"
+"$KEELSON_BUILDDIR/tests/conformance/keelson-runtime-conformance" "$plugin" "$work/docker.conf" \
+    --image "$registry/busybox:1.35"
+status=$?
+left=$(curl -s -m 10 --unix-socket "$work/docker.sock" 'http://localhost/containers/json?all=1' | jq length)
+echo "# docker containers left: $left"
+[ "$left" = 0 ] || { echo "# Bail out! remove() left docker containers behind"; status=1; }
+exit $status

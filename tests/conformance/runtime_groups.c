@@ -1,0 +1,466 @@
+/* The groups of keelson-runtime-conformance: each starts real containers
+ * through the plugin under test and checks what the runtime ABI promises. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime_conformance.h"
+
+#define EXIT_TIMEOUT_MS 60000   /* a cold start on a busy 2-core host unpacks an image */
+#define READY_TIMEOUT_MS 30000
+
+static const char *const sh_c[] = { "/bin/sh", "-c", NULL };
+
+/* sh -c SCRIPT as a spec; run_ms and exit code are the sim runtime's view. */
+static kl_rconf_spec_t script(const char *const *args, long sim_run_ms, int sim_exit_code)
+{
+    kl_rconf_spec_t spec = { .command = sh_c, .args = args, .sim_run_ms = sim_run_ms,
+                             .sim_exit_code = sim_exit_code };
+    return spec;
+}
+
+static int start_ok(kl_rconf_t *c, const char *name, const kl_rconf_spec_t *spec, char id[KL_CONTAINER_ID_MAX])
+{
+    kl_error_t err;
+    return kl_tap_call(kl_rconf_start(c, name, spec, id, &err), &err, "start() of container %s", name);
+}
+
+static void check_exit(kl_rconf_t *c, const char *id, const char *name, int code, const char *reason)
+{
+    kl_container_status_t st;
+    if (!kl_tap_ok(kl_rconf_wait(c, id, 0, EXIT_TIMEOUT_MS, &st) == 0, "%s reaches EXITED", name))
+        return;
+    kl_tap_is_int(st.exit_code, code, "%s: exit code %d", name, code);
+    kl_tap_is_str(st.reason, reason, "%s: reason %s", name, reason);
+    kl_tap_is_int(st.oom_killed, 0, "%s: not reported OOM-killed", name);
+    kl_tap_ok(st.started_at_ms > 0 && st.finished_at_ms >= st.started_at_ms,
+              "%s: started_at_ms %lld and finished_at_ms %lld are set and ordered", name,
+              (long long)st.started_at_ms, (long long)st.finished_at_ms);
+}
+
+void kl_group_complete(kl_rconf_t *c)
+{
+    if (!kl_rconf_begin(c, "complete", NULL))
+        return;
+    static const char *const args[] = { "exit 0", NULL };
+    kl_rconf_spec_t spec = script(args, 300, 0);
+    char id[KL_CONTAINER_ID_MAX];
+    if (!start_ok(c, "completes", &spec, id))
+        return;
+    kl_tap_ok(id[0] != '\0' && strnlen(id, KL_CONTAINER_ID_MAX) < KL_CONTAINER_ID_MAX,
+              "start() wrote a container id (%s)", id);
+    check_exit(c, id, "completes", 0, "Completed");
+}
+
+void kl_group_exit_code(kl_rconf_t *c)
+{
+    if (!kl_rconf_begin(c, "exit-code", NULL))
+        return;
+    static const char *const args[] = { "exit 7", NULL };
+    kl_rconf_spec_t spec = script(args, 300, 7);
+    char id[KL_CONTAINER_ID_MAX];
+    if (start_ok(c, "exits-seven", &spec, id))
+        check_exit(c, id, "exits-seven", 7, "Error");
+}
+
+void kl_group_env_args(kl_rconf_t *c)
+{
+    static const char *const needs[] = { "logs", NULL };
+    if (!kl_rconf_begin(c, "env-args", needs))
+        return;
+    /* $0 and $1 come from args; GREETING from env; the image's PATH must survive env. */
+    static const char *const args[] = { "echo \"args=[$0] [$1] greeting=[$GREETING] other=[$OTHER]\"; "
+                                        "command -v sleep >/dev/null && echo path-kept",
+                                        "first-arg", "second arg", NULL };
+    static const char *const env[] = { "GREETING=hello world", "OTHER=", NULL };
+    kl_rconf_spec_t spec = script(args, 300, 0);
+    spec.env = env;
+    char id[KL_CONTAINER_ID_MAX];
+    if (!start_ok(c, "env-args", &spec, id))
+        return;
+    kl_container_status_t st;
+    kl_tap_ok(kl_rconf_wait(c, id, 0, EXIT_TIMEOUT_MS, &st) == 0 && st.exit_code == 0,
+              "the container exits 0 (code %d)", st.exit_code);
+    char log[4096];
+    kl_error_t err;
+    if (!kl_tap_call(kl_rconf_logs(c, id, sizeof log, log, sizeof log, &err), &err, "logs() of it"))
+        return;
+    const char *want = "args=[first-arg] [second arg] greeting=[hello world] other=[]";
+    if (!kl_tap_ok(strstr(log, want) != NULL, "args and env reach the process: %s", want))
+        kl_tap_diag("  log: %.300s", log);
+    kl_tap_ok(strstr(log, "path-kept") != NULL, "the image's PATH is kept beside the container's env");
+}
+
+void kl_group_logs(kl_rconf_t *c)
+{
+    static const char *const needs[] = { "logs", NULL };
+    if (!kl_rconf_begin(c, "logs", needs))
+        return;
+    static const char *const args[] = { "echo out-one; echo err-two >&2; i=0; while [ $i -lt 200 ]; do "
+                                        "echo line-$i; i=$((i+1)); done; echo err-end >&2", NULL };
+    kl_rconf_spec_t spec = script(args, 300, 0);
+    char id[KL_CONTAINER_ID_MAX];
+    if (!start_ok(c, "logger", &spec, id))
+        return;
+    kl_container_status_t st;
+    kl_tap_ok(kl_rconf_wait(c, id, 0, EXIT_TIMEOUT_MS, &st) == 0, "the logging container exits");
+    static char whole[65536], pieces[65536];
+    kl_error_t err;
+    if (!kl_tap_call(kl_rconf_logs(c, id, sizeof whole, whole, sizeof whole, &err), &err, "logs() from offset 0"))
+        return;
+    size_t total = strlen(whole);
+    kl_tap_ok(strstr(whole, "out-one") && strstr(whole, "line-199"), "stdout is captured (%zu bytes)", total);
+    kl_tap_ok(strstr(whole, "err-two") && strstr(whole, "err-end"), "stderr is captured");
+    if (!kl_tap_call(kl_rconf_logs(c, id, 7, pieces, sizeof pieces, &err), &err, "logs() in 7-byte pieces"))
+        return;
+    kl_tap_ok(strcmp(whole, pieces) == 0, "reading in pieces by offset gives the same bytes");
+    char tail[64] = "";
+    size_t got = 0;
+    int64_t offset = total > 10 ? (int64_t)total - 10 : 0;
+    kl_error_clear(&err);
+    int rc = c->ops->logs(c->rt, id, offset, tail, sizeof tail - 1, &got, &err);
+    kl_tap_ok(rc == 0 && got == total - (size_t)offset && memcmp(tail, whole + offset, got) == 0,
+              "logs() at offset %lld returns the last %zu bytes", (long long)offset, total - (size_t)offset);
+    got = 99;
+    rc = c->ops->logs(c->rt, id, (int64_t)total + 1000, tail, sizeof tail, &got, &err);
+    kl_tap_ok(rc == 0 && got == 0, "logs() past the end returns 0 bytes");
+    rc = c->ops->logs(c->rt, id, -1, tail, sizeof tail, &got, &err);
+    kl_tap_fails_with(rc, &err, KL_ERR_INVALID, "logs() at a negative offset fails with Invalid");
+}
+
+void kl_group_oom(kl_rconf_t *c)
+{
+    if (!kl_rconf_begin(c, "oom", NULL))
+        return;
+    /* tail holds the whole line: 100 MiB of zeros without a newline. */
+    static const char *const args[] = { "head -c 100m /dev/zero | tail", NULL };
+    kl_rconf_spec_t spec = script(args, 300, 137);
+    spec.memory_limit = "16Mi";
+    char id[KL_CONTAINER_ID_MAX];
+    if (!start_ok(c, "memory-hog", &spec, id))
+        return;
+    kl_container_status_t st;
+    if (!kl_tap_ok(kl_rconf_wait(c, id, 0, EXIT_TIMEOUT_MS, &st) == 0, "the container over its 16Mi limit exits"))
+        return;
+    kl_tap_is_int(st.oom_killed, 1, "it is reported oom_killed");
+    kl_tap_is_str(st.reason, "OOMKilled", "its reason is OOMKilled");
+    kl_tap_is_int(st.exit_code, 137, "its exit code is 137 (128 + SIGKILL)");
+}
+
+void kl_group_stop(kl_rconf_t *c)
+{
+    if (!kl_rconf_begin(c, "stop", NULL))
+        return;
+    /* A shell as pid 1 ignores TERM unless it traps it; `sleep & wait` lets the trap run at once. */
+    static const char *const args[] = { "trap 'exit 143' TERM; echo ready; sleep 100 & wait", NULL };
+    kl_rconf_spec_t spec = script(args, -1, 0);
+    char id[KL_CONTAINER_ID_MAX];
+    if (!start_ok(c, "sleeper", &spec, id))
+        return;
+    kl_rconf_wait_ready(c, id, "ready", READY_TIMEOUT_MS);
+    kl_container_status_t st;
+    kl_error_t err;
+    memset(&st, 0, sizeof st);
+    kl_error_clear(&err);
+    kl_tap_ok(c->ops->status(c->rt, id, &st, &err) == 0 && st.state == KL_CONTAINER_RUNNING,
+              "status() says RUNNING (%s)", kl_rconf_state_name(st.state));
+    int64_t begin = kl_rconf_now_ms();
+    int rc = c->ops->stop(c->rt, id, 10000, &err);
+    int64_t took = kl_rconf_now_ms() - begin;
+    kl_tap_call(rc, &err, "stop() with a 10 s grace period");
+    kl_tap_ok(took < 5000, "a process that exits on TERM stops well within the grace period (%lld ms)",
+              (long long)took);
+    memset(&st, 0, sizeof st);
+    rc = c->ops->status(c->rt, id, &st, &err);
+    kl_tap_ok(rc == 0 && st.state == KL_CONTAINER_EXITED, "status() says EXITED once stop() returned (%s)",
+              kl_rconf_state_name(st.state));
+    kl_tap_is_int(st.exit_code, 143, "the exit code is the process's own 143");
+    kl_tap_ok(c->ops->stop(c->rt, id, 1000, &err) == 0, "stop() of an exited container succeeds");
+}
+
+void kl_group_grace(kl_rconf_t *c)
+{
+    if (!kl_rconf_begin(c, "grace", NULL))
+        return;
+    static const char *const args[] = { "trap '' TERM; echo ready; while :; do sleep 1; done", NULL };
+    kl_rconf_spec_t spec = script(args, -1, 0);
+    char id[KL_CONTAINER_ID_MAX];
+    if (!start_ok(c, "ignores-term", &spec, id))
+        return;
+    kl_rconf_wait_ready(c, id, "ready", READY_TIMEOUT_MS);
+    kl_error_t err;
+    kl_error_clear(&err);
+    int grace = 2000;
+    int64_t begin = kl_rconf_now_ms();
+    int rc = c->ops->stop(c->rt, id, grace, &err);
+    int64_t took = kl_rconf_now_ms() - begin;
+    kl_tap_call(rc, &err, "stop() with a %d ms grace period", grace);
+    kl_tap_ok(took >= grace - 100 && took < grace + 10000,
+              "a process that ignores TERM is killed after the grace period (%lld ms)", (long long)took);
+    kl_container_status_t st;
+    memset(&st, 0, sizeof st);
+    rc = c->ops->status(c->rt, id, &st, &err);
+    kl_tap_ok(rc == 0 && st.state == KL_CONTAINER_EXITED, "status() says EXITED (%s)", kl_rconf_state_name(st.state));
+    kl_tap_is_int(st.exit_code, 137, "the exit code is 137 (128 + SIGKILL)");
+}
+
+void kl_group_kill(kl_rconf_t *c)
+{
+    static const char *const needs[] = { "kill", NULL };
+    if (!kl_rconf_begin(c, "kill", needs))
+        return;
+    static const char *const args[] = { "trap '' TERM; echo ready; while :; do sleep 1; done", NULL };
+    kl_rconf_spec_t spec = script(args, -1, 0);
+    char id[KL_CONTAINER_ID_MAX];
+    if (!start_ok(c, "killed", &spec, id))
+        return;
+    kl_rconf_wait_ready(c, id, "ready", READY_TIMEOUT_MS);
+    kl_error_t err;
+    kl_error_clear(&err);
+    kl_container_status_t st;
+    int64_t begin, took;
+    int rc;
+    if (!kl_rconf_skipped(c, "grace")) {
+        /* Only a real process can ignore TERM; a runtime without one
+         * (--skip grace) ends the container on any signal. */
+        begin = kl_rconf_now_ms();
+        rc = c->ops->kill(c->rt, id, SIGTERM, &err);
+        took = kl_rconf_now_ms() - begin;
+        kl_tap_call(rc, &err, "kill(SIGTERM)");
+        kl_tap_ok(took < 2000, "kill() returns at once, without waiting for an exit (%lld ms)", (long long)took);
+        kl_rconf_sleep_ms(500);
+        memset(&st, 0, sizeof st);
+        c->ops->status(c->rt, id, &st, &err);
+        kl_tap_ok(st.state == KL_CONTAINER_RUNNING, "a process that ignores TERM is still RUNNING (%s)",
+                  kl_rconf_state_name(st.state));
+    }
+    begin = kl_rconf_now_ms();
+    rc = c->ops->kill(c->rt, id, SIGKILL, &err);
+    took = kl_rconf_now_ms() - begin;
+    kl_tap_call(rc, &err, "kill(SIGKILL)");
+    kl_tap_ok(took < 2000, "kill(SIGKILL) returns at once (%lld ms)", (long long)took);
+    if (kl_tap_ok(kl_rconf_wait(c, id, 0, 10000, &st) == 0, "the container exits soon after"))
+        kl_tap_is_int(st.exit_code, 137, "its exit code is 137");
+    kl_tap_fails_with(c->ops->kill(c->rt, id, 0, &err), &err, KL_ERR_INVALID, "kill() with signal 0 fails with Invalid");
+}
+
+typedef struct found {
+    const char *id;
+    int seen;
+    kl_container_info_t info;  /* strings copied below */
+    char pod_namespace[256], pod_name[256], pod_uid[256], container_name[256], image[512];
+} found_t;
+
+typedef struct found_set {
+    found_t *items;
+    size_t count;
+    size_t total;
+} found_set_t;
+
+static int found_visit(const kl_container_info_t *info, void *arg)
+{
+    found_set_t *set = arg;
+    set->total++;
+    for (size_t i = 0; i < set->count; i++) {
+        found_t *f = &set->items[i];
+        if (!info->id || strcmp(info->id, f->id) != 0)
+            continue;
+        f->seen++;
+        f->info = *info;
+        snprintf(f->pod_namespace, sizeof f->pod_namespace, "%s", info->pod_namespace ? info->pod_namespace : "");
+        snprintf(f->pod_name, sizeof f->pod_name, "%s", info->pod_name ? info->pod_name : "");
+        snprintf(f->pod_uid, sizeof f->pod_uid, "%s", info->pod_uid ? info->pod_uid : "");
+        snprintf(f->container_name, sizeof f->container_name, "%s", info->container_name ? info->container_name : "");
+        snprintf(f->image, sizeof f->image, "%s", info->image ? info->image : "");
+    }
+    return 0;
+}
+
+static int list_find(kl_rconf_t *c, found_set_t *set, kl_error_t *err)
+{
+    for (size_t i = 0; i < set->count; i++)
+        set->items[i].seen = 0;
+    set->total = 0;
+    kl_error_clear(err);
+    return c->ops->list(c->rt, found_visit, set, err);
+}
+
+void kl_group_adoption(kl_rconf_t *c)
+{
+    static const char *const needs[] = { "list", NULL };
+    if (!kl_rconf_begin(c, "adoption", needs))
+        return;
+    static const char *const run_args[] = { "trap 'exit 143' TERM; echo ready; sleep 100 & wait", NULL };
+    static const char *const done_args[] = { "exit 3", NULL };
+    kl_rconf_spec_t running = script(run_args, -1, 0), done = script(done_args, 200, 3);
+    char run_id[KL_CONTAINER_ID_MAX], done_id[KL_CONTAINER_ID_MAX];
+    if (!start_ok(c, "keeps-running", &running, run_id) || !start_ok(c, "has-exited", &done, done_id))
+        return;
+    kl_container_status_t st;
+    kl_tap_ok(kl_rconf_wait(c, done_id, 0, EXIT_TIMEOUT_MS, &st) == 0, "one container exits before the restart");
+    kl_tap_ok(kl_rconf_wait(c, run_id, 1, EXIT_TIMEOUT_MS, &st) == 0, "the other is RUNNING");
+
+    kl_error_t err;
+    kl_rconf_close(c);
+    if (!kl_tap_call(kl_rconf_open(c, &err), &err, "the plugin closes and a fresh instance opens"))
+        return;  /* main() reports the lost plugin; the containers are left to the runtime */
+    found_t items[2] = { { .id = run_id }, { .id = done_id } };
+    found_set_t set = { items, 2, 0 };
+    if (!kl_tap_call(list_find(c, &set, &err), &err, "list() on the fresh instance"))
+        return;
+    kl_tap_ok(items[0].seen == 1 && items[1].seen == 1, "list() reports both containers once (%d, %d of %zu)",
+              items[0].seen, items[1].seen, set.total);
+    for (int i = 0; i < 2; i++) {
+        if (!items[i].seen)
+            continue;
+        const char *name = i == 0 ? "keeps-running" : "has-exited";
+        char pod_name[256], pod_uid[256];
+        kl_rconf_pod_name(c, name, pod_name, sizeof pod_name);
+        kl_rconf_pod_uid(c, name, pod_uid, sizeof pod_uid);
+        kl_tap_ok(strcmp(items[i].pod_namespace, "conformance") == 0 && strcmp(items[i].pod_name, pod_name) == 0
+                  && strcmp(items[i].pod_uid, pod_uid) == 0 && strcmp(items[i].container_name, name) == 0,
+                  "%s: pod namespace, name, uid and container name survive (%s/%s %s %s)", name,
+                  items[i].pod_namespace, items[i].pod_name, items[i].pod_uid, items[i].container_name);
+        kl_tap_ok(strstr(items[i].image, c->image) || strstr(c->image, items[i].image),
+                  "%s: the image is reported (%s)", name, items[i].image);
+    }
+    if (items[0].seen)
+        kl_tap_ok(items[0].info.status.state == KL_CONTAINER_RUNNING, "the running one is reported RUNNING (%s)",
+                  kl_rconf_state_name(items[0].info.status.state));
+    if (items[1].seen)
+        kl_tap_ok(items[1].info.status.state == KL_CONTAINER_EXITED && items[1].info.status.exit_code == 3,
+                  "the exited one is reported EXITED with code 3 (%s, %d)",
+                  kl_rconf_state_name(items[1].info.status.state), items[1].info.status.exit_code);
+    kl_tap_call(c->ops->stop(c->rt, run_id, 10000, &err), &err, "the fresh instance stops the adopted container");
+    memset(&st, 0, sizeof st);
+    c->ops->status(c->rt, run_id, &st, &err);
+    kl_tap_ok(st.state == KL_CONTAINER_EXITED, "it is EXITED (%s)", kl_rconf_state_name(st.state));
+}
+
+/* REPOSITORY:keelson-absent-tag and REGISTRY/keelson-absent-image:1, from c->image. */
+static void absent_references(const kl_rconf_t *c, char *tag_ref, size_t tag_size, char *image_ref, size_t image_size)
+{
+    const char *slash = strrchr(c->image, '/');
+    const char *colon = strrchr(c->image, ':');
+    size_t repository = colon && (!slash || colon > slash) ? (size_t)(colon - c->image) : strlen(c->image);
+    snprintf(tag_ref, tag_size, "%.*s:keelson-absent-tag", (int)repository, c->image);
+    if (slash)
+        snprintf(image_ref, image_size, "%.*s/keelson-absent-image:1", (int)(slash - c->image), c->image);
+    else
+        snprintf(image_ref, image_size, "keelson-absent-image:1");
+}
+
+void kl_group_pull(kl_rconf_t *c)
+{
+    static const char *const needs[] = { "pull", NULL };
+    if (!kl_rconf_begin(c, "pull", needs))
+        return;
+    kl_error_t err;
+    char tag_ref[600], image_ref[600];
+    absent_references(c, tag_ref, sizeof tag_ref, image_ref, sizeof image_ref);
+    kl_error_clear(&err);
+    kl_tap_call(c->ops->pull(c->rt, c->image, KL_PULL_IF_NOT_PRESENT, &err), &err, "pull(%s, IfNotPresent)", c->image);
+    kl_tap_call(c->ops->pull(c->rt, c->image, KL_PULL_NEVER, &err), &err, "pull(%s, Never) once present", c->image);
+    kl_tap_call(c->ops->pull(c->rt, c->image, KL_PULL_ALWAYS, &err), &err, "pull(%s, Always)", c->image);
+    kl_tap_fails_with(c->ops->pull(c->rt, tag_ref, KL_PULL_ALWAYS, &err), &err, KL_ERR_NOT_FOUND,
+                      "pull(%s, Always): an unknown tag is NotFound", tag_ref);
+    kl_tap_fails_with(c->ops->pull(c->rt, tag_ref, KL_PULL_IF_NOT_PRESENT, &err), &err, KL_ERR_NOT_FOUND,
+                      "pull(%s, IfNotPresent): an unknown tag is NotFound", tag_ref);
+    kl_tap_fails_with(c->ops->pull(c->rt, "Not A/valid::reference!", KL_PULL_IF_NOT_PRESENT, &err), &err,
+                      KL_ERR_INVALID, "pull() of a malformed reference is Invalid");
+    kl_tap_fails_with(c->ops->pull(c->rt, image_ref, KL_PULL_NEVER, &err), &err, KL_ERR_NOT_FOUND,
+                      "pull(%s, Never) of an absent image is NotFound", image_ref);
+    kl_tap_fails_with(c->ops->pull(c->rt, c->image, (kl_pull_policy_t)42, &err), &err, KL_ERR_INVALID,
+                      "pull() with an unknown policy is Invalid");
+}
+
+#define MANY 20
+
+void kl_group_many(kl_rconf_t *c)
+{
+    if (!kl_rconf_begin(c, "many", NULL))
+        return;
+    static const char *const args[] = { "echo many; exit 0", NULL };
+    kl_rconf_spec_t spec = script(args, 500, 0);
+    char ids[MANY][KL_CONTAINER_ID_MAX];
+    int started = 0, completed = 0, removed = 0, distinct = 1;
+    kl_error_t err;
+    int64_t begin = kl_rconf_now_ms();
+    for (int i = 0; i < MANY; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "many-%02d", i);
+        if (kl_rconf_start(c, name, &spec, ids[started], &err) == 0)
+            started++;
+        else
+            kl_tap_diag("  start of %s: %s", name, err.text);
+    }
+    kl_tap_is_int(started, MANY, "%d containers start (%lld ms)", MANY, (long long)(kl_rconf_now_ms() - begin));
+    for (int i = 0; i < started; i++)
+        for (int k = 0; k < i; k++)
+            distinct &= strcmp(ids[i], ids[k]) != 0;
+    kl_tap_ok(distinct, "their ids are distinct");
+    for (int i = 0; i < started; i++) {
+        kl_container_status_t st;
+        if (kl_rconf_wait(c, ids[i], 0, EXIT_TIMEOUT_MS, &st) == 0 && st.exit_code == 0)
+            completed++;
+        else
+            kl_tap_diag("  %s: %s exit code %d %s %s", ids[i], kl_rconf_state_name(st.state), st.exit_code,
+                        st.reason, st.message);
+    }
+    kl_tap_is_int(completed, started, "all of them complete with exit code 0 (%lld ms)",
+                  (long long)(kl_rconf_now_ms() - begin));
+    for (int i = 0; i < started; i++) {
+        if (kl_rconf_remove(c, ids[i], &err) == 0)
+            removed++;
+        else
+            kl_tap_diag("  remove %s: %s", ids[i], err.text);
+    }
+    kl_tap_is_int(removed, started, "all of them are removed");
+    if (KL_RCONF_HAS(c, list)) {
+        found_t items[MANY];
+        memset(items, 0, sizeof items);
+        for (int i = 0; i < started; i++)
+            items[i].id = ids[i];
+        found_set_t set = { items, (size_t)started, 0 };
+        int left = 0;
+        if (kl_tap_call(list_find(c, &set, &err), &err, "list() after the removals")) {
+            for (int i = 0; i < started; i++)
+                left += items[i].seen;
+            kl_tap_is_int(left, 0, "list() reports none of them");
+        }
+    }
+}
+
+void kl_group_remove(kl_rconf_t *c)
+{
+    if (!kl_rconf_begin(c, "remove", NULL))
+        return;
+    static const char *const args[] = { "trap 'exit 143' TERM; echo ready; sleep 100 & wait", NULL };
+    kl_rconf_spec_t spec = script(args, -1, 0);
+    char id[KL_CONTAINER_ID_MAX];
+    if (!start_ok(c, "removed-running", &spec, id))
+        return;
+    kl_container_status_t st;
+    kl_rconf_wait(c, id, 1, EXIT_TIMEOUT_MS, &st);
+    kl_error_t err;
+    int64_t begin = kl_rconf_now_ms();
+    kl_tap_call(kl_rconf_remove(c, id, &err), &err, "remove() of a running container stops and removes it (%lld ms)",
+                (long long)(kl_rconf_now_ms() - begin));
+    kl_error_clear(&err);
+    kl_tap_fails_with(c->ops->status(c->rt, id, &st, &err), &err, KL_ERR_NOT_FOUND, "status() after remove() is NotFound");
+    if (KL_RCONF_HAS(c, logs)) {
+        char buf[16];
+        size_t got = 0;
+        kl_tap_fails_with(c->ops->logs(c->rt, id, 0, buf, sizeof buf, &got, &err), &err, KL_ERR_NOT_FOUND,
+                          "logs() after remove() is NotFound");
+    }
+    kl_tap_fails_with(c->ops->remove(c->rt, id, &err), &err, KL_ERR_NOT_FOUND, "a second remove() is NotFound");
+    kl_tap_fails_with(c->ops->stop(c->rt, id, 0, &err), &err, KL_ERR_NOT_FOUND, "stop() after remove() is NotFound");
+    if (KL_RCONF_HAS(c, list)) {
+        found_t item = { .id = id };
+        found_set_t set = { &item, 1, 0 };
+        if (kl_tap_call(list_find(c, &set, &err), &err, "list() after remove()"))
+            kl_tap_is_int(item.seen, 0, "list() no longer reports it");
+    }
+}

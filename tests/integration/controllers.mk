@@ -1,0 +1,3 @@
+# Workload controllers (replicaset, deployment, gc) against real daemons.
+TESTS += tests/integration/deployment_scale.sh tests/integration/deployment_rollout.sh \
+	tests/integration/deployment_restart.sh tests/integration/deployment_no_controller.sh
