@@ -40,9 +40,12 @@ ok $? "apply the Deployment"
 wait_for 30 settled 6
 ok $? "6 pods Running (have $(running))"
 diag "6 replicas Running after $((($(date +%s%N) - start) / 1000000)) ms"
-keelctl get deploy web | grep -Eq '^web +6/6 +6 +6 '
+# Status follows the pods a moment later: wait for it, do not race it.
+deploy_row_ready() { keelctl get deploy web | grep -Eq '^web +6/6 +6 +6 '; }
+wait_for 10 deploy_row_ready
 ok $? "get deploy shows READY 6/6, UP-TO-DATE 6, AVAILABLE 6"
-keelctl get rs | grep -Eq '^web-[a-z0-9]+ +6 +6 +6 '
+rs_row_ready() { keelctl get rs | grep -Eq '^web-[a-z0-9]+ +6 +6 +6 '; }
+wait_for 10 rs_row_ready
 ok $? "get rs shows DESIRED 6 CURRENT 6 READY 6"
 owner=$(keelctl get pods -l app=web -o json | jq -r '[.items[].metadata.ownerReferences[0].kind] | unique | join(",")')
 [ "$owner" = "ReplicaSet" ]
