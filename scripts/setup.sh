@@ -42,8 +42,14 @@ for _ in $(seq 150); do
     [ "$phase" = Succeeded ] || [ "$phase" = Failed ] && break
     sleep 0.2
 done
-keelctl get pods -o wide
 keelctl describe pod hello
+keelctl logs hello || true
+
+echo "== a Deployment of three pods"
+keelctl apply -f "$top/examples/manifests/deployment-web.yaml"
+keelctl rollout status deploy/web --timeout 120s || true
+keelctl get deploy,rs 2>/dev/null || { keelctl get deploy; keelctl get rs; }
+keelctl get pods -o wide
 echo
 echo "keelsond keeps running (log: _run/keelsond.log); stop it with: kill \$(cat _run/keelsond.pid)"
 [ "$phase" = Succeeded ]
