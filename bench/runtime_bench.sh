@@ -3,10 +3,10 @@
 # (`true`) to Running and to Succeeded, RUNS times, p50 and p99, beside the
 # runtime's own tool doing the same as the baseline; then 100 pods at once.
 # usage: bench/runtime_bench.sh BUILDDIR [RUNS]      (root; default 30 runs)
-# Environment: RUNTIMES (default "docker"). A runtime NAME plugs in with four
+# Environment: RUNTIMES (default "docker podman runc"). A runtime NAME plugs in with four
 # hooks below: NAME_available, NAME_setup, NAME_worker_runtime (the worker's
 # `runtime = {...};` line), NAME_baseline (one run of the raw tool) and
-# NAME_teardown. podman and runc have their hooks stubbed for their owners.
+# NAME_teardown.
 set -u
 build=$(cd "${1:?usage: runtime_bench.sh BUILDDIR [RUNS]}" && pwd) || exit 1
 runs=${2:-30}
@@ -33,9 +33,49 @@ docker_baseline() { docker -H "unix://$work/docker/docker.sock" run --rm --netwo
 docker_baseline_prepare() { docker -H "unix://$work/docker/docker.sock" pull "$image" >/dev/null 2>&1; }
 docker_teardown() { sh "$scripts/dockerd.sh" stop "$work/docker" >/dev/null 2>&1; }
 
-# Hooks for the podman and runc runtimes: fill in when their plugins land.
-podman_available() { false; }
-runc_available() { false; }
+podman_flags() {
+    echo "--root $work/podman/root --runroot $work/podman/run --tmpdir $work/podman/tmp --runtime runc \
+--cgroup-manager cgroupfs --events-backend file"
+}
+podman_available() { command -v podman >/dev/null && command -v runc >/dev/null; }
+podman_setup() { mkdir -p "$work/podman/root" "$work/podman/run" "$work/podman/tmp"; }
+podman_worker_runtime() {
+    echo "runtime = { plugin = \"podman\"; settings = { root = \"$work/podman/root\"; runroot = \"$work/podman/run\"; }; };"
+}
+# shellcheck disable=SC2046 # the flags are words
+podman_baseline_prepare() { podman $(podman_flags) pull --tls-verify=false "$image" >/dev/null 2>&1; }
+# shellcheck disable=SC2046
+podman_baseline() {
+    podman $(podman_flags) run --rm --network host --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 \
+        "$image" true >/dev/null 2>&1
+}
+# shellcheck disable=SC2046
+podman_teardown() {
+    podman $(podman_flags) rm -af >/dev/null 2>&1
+    podman $(podman_flags) system reset -f >/dev/null 2>&1
+    umount -R "$work/podman/root" 2>/dev/null
+}
+
+# runc's baseline is `runc run` on a bundle unpacked once, as keelson's runc
+# runtime does per container.
+runc_available() { command -v runc >/dev/null && command -v umoci >/dev/null && command -v skopeo >/dev/null; }
+runc_setup() { mkdir -p "$work/runc/images" "$work/runc/state"; }
+runc_worker_runtime() {
+    echo "runtime = { plugin = \"runc\"; settings = { image_store = \"$work/runc/images\"; state_dir = \"$work/runc/state\"; }; };"
+}
+runc_baseline_prepare() {
+    skopeo copy --src-tls-verify=false "docker://$image" "oci:$work/runc/layout:1.35" >/dev/null 2>&1 &&
+        umoci unpack --image "$work/runc/layout:1.35" "$work/runc/bundle" >/dev/null 2>&1 &&
+        jq '.process.args = ["true"] | .process.terminal = false' "$work/runc/bundle/config.json" \
+            >"$work/runc/config.json" && mv "$work/runc/config.json" "$work/runc/bundle/config.json"
+}
+runc_seq=0
+runc_baseline() {
+    runc_seq=$((runc_seq + 1))
+    runc --root "$work/runc/root" run --bundle "$work/runc/bundle" "bench-base-$$-$runc_seq" \
+        </dev/null >/dev/null 2>&1
+}
+runc_teardown() { :; }
 
 # ---- helpers --------------------------------------------------------------
 teardown_all() {
@@ -109,6 +149,11 @@ CONF
     done
     "${rt}_baseline_prepare"
 
+    # Timing comes from one watch stream, stamped as each change arrives, so
+    # no sample pays for starting a client.
+    kc get pods -w 2>/dev/null | while IFS= read -r line; do echo "$(now_ms) $line"; done >"$work/watch.log" &
+    watcher=$!
+    sleep 0.5
     echo "== runtime $rt: $runs short-lived pods (true), one at a time"
     : >"$work/running.ms"; : >"$work/succeeded.ms"; : >"$work/baseline.ms"
     # One warm-up pod so the image is pulled before timing starts.
@@ -121,14 +166,13 @@ CONF
         kc apply -f "$work/pod.yaml" >/dev/null 2>&1
         running="" deadline=$((start + 60000))
         while [ "$(now_ms)" -lt "$deadline" ]; do
-            phase=$(phase_of "$name")
-            t=$(now_ms)
-            case $phase in
-                Running) [ -z "$running" ] && running=$((t - start)) ;;
-                Succeeded) [ -z "$running" ] && running=$((t - start)); echo $((t - start)) >>"$work/succeeded.ms"; break ;;
-                Failed) echo "# pod $name failed"; break ;;
-            esac
-            sleep 0.01
+            # First watch line showing the pod running (or already done), then done.
+            t_run=$(awk -v n="$name" '$2 == n && ($4 == "Running" || $4 == "Completed") { print $1; exit }' "$work/watch.log")
+            t_done=$(awk -v n="$name" '$2 == n && $4 == "Completed" { print $1; exit }' "$work/watch.log")
+            [ -n "$t_run" ] && [ -z "$running" ] && running=$((t_run - start))
+            if [ -n "$t_done" ]; then echo $((t_done - start)) >>"$work/succeeded.ms"; break; fi
+            grep -q "^[0-9]* $name .* Error" "$work/watch.log" && { echo "# pod $name failed"; break; }
+            sleep 0.005
         done
         [ -n "$running" ] && echo "$running" >>"$work/running.ms"
         start=$(now_ms)
@@ -137,8 +181,7 @@ CONF
     echo "apply -> Running:     $(percentiles "$work/running.ms")"
     echo "apply -> Succeeded:   $(percentiles "$work/succeeded.ms")"
     echo "baseline ($rt run):   $(percentiles "$work/baseline.ms")"
-    echo "  (polling with keelctl adds about $(
-        s=$(now_ms); phase_of warmup >/dev/null; echo $(($(now_ms) - s))) ms per sample)"
+    kill "$watcher" 2>/dev/null
     delete_bench_pods
     kc delete pod warmup >/dev/null 2>&1
 
@@ -171,6 +214,6 @@ command -v jq >/dev/null || { echo "runtime_bench.sh: jq not found" >&2; exit 1;
 sh "$scripts/registry.sh" start "$work/registry" "$((port + 4))" >"$work/registry-start.log" 2>&1 \
     || { cat "$work/registry-start.log" >&2; exit 1; }
 sh "$scripts/push-test-image.sh" "$registry" >"$work/push.log" 2>&1 || { cat "$work/push.log" >&2; exit 1; }
-for rt in ${RUNTIMES:-docker}; do
+for rt in ${RUNTIMES:-docker podman runc}; do
     bench_runtime "$rt"
 done

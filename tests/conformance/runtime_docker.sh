@@ -13,7 +13,8 @@ for tool in dockerd skopeo umoci docker-registry curl jq; do
 done
 
 work=$(mktemp -d /tmp/keelson-rconf-docker.XXXXXX) || exit 1
-port=$((30000 + ($$ % 5000) * 2))
+. "$KEELSON_SRCDIR/tests/ports.sh"
+port=$(kl_free_ports 2)
 registry="127.0.0.1:$port"
 scripts="$KEELSON_SRCDIR/scripts"
 cleanup() {

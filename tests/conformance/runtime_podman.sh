@@ -13,7 +13,8 @@ for tool in podman skopeo docker-registry curl; do
 done
 
 work=$(mktemp -d /tmp/keelson-rconf-podman.XXXXXX) || exit 1
-port=$((40000 + ($$ % 5000) * 2))
+. "$KEELSON_SRCDIR/tests/ports.sh"
+port=$(kl_free_ports 2)
 registry="127.0.0.1:$port"
 scripts="$KEELSON_SRCDIR/scripts"
 podman_here() {

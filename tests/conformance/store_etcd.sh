@@ -17,7 +17,8 @@ fi
 command -v curl >/dev/null || { echo "1..0 # SKIP curl is not installed"; exit 0; }
 
 work=$(mktemp -d /tmp/keelson-conf-etcd.XXXXXX) || exit 1
-port=$((55000 + ($$ % 2000) * 2))
+. "$KEELSON_SRCDIR/tests/ports.sh"
+port=$(kl_free_ports 2)
 client="http://127.0.0.1:$port"
 cluster_script="$KEELSON_SRCDIR/scripts/etcd-cluster.sh"
 cleanup() {

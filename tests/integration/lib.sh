@@ -27,7 +27,8 @@ done_testing() {
 
 # Each test gets its own folder and ports, so tests may run in parallel.
 WORK=$(mktemp -d /tmp/keelson-it.XXXXXX)
-PORT=$((30000 + ($$ % 3000) * 8))
+. "$KEELSON_SRCDIR/tests/ports.sh"
+PORT=$(kl_free_ports 8)
 SERVER="tcp://127.0.0.1:$PORT"
 EVENTS="tcp://127.0.0.1:$((PORT + 1))"
 PIDS=""

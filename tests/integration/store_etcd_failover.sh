@@ -9,7 +9,7 @@ command -v curl >/dev/null 2>&1 || skip_all "curl is not installed"
 
 CLUSTER="$KEELSON_SRCDIR/scripts/etcd-cluster.sh"
 ETCD_DIR="$WORK/etcd"
-ETCD_BASE=$((59000 + ($$ % 1000) * 6))
+ETCD_BASE=$(kl_free_ports 6)
 etcd_cleanup() {
     stop_daemons
     ETCD="$ETCD_BIN" sh "$CLUSTER" stop "$ETCD_DIR" >/dev/null 2>&1

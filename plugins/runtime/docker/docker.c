@@ -771,6 +771,10 @@ static int status_from_state(const json_t *state, const char *id, kl_container_s
     const char *error = json_string_value(json_object_get(state, "Error"));
     status->started_at_ms = time_ms(json_string_value(json_object_get(state, "StartedAt")));
     status->finished_at_ms = time_ms(json_string_value(json_object_get(state, "FinishedAt")));
+    /* dockerd stamps StartedAt and FinishedAt from different events; for a
+     * container that exits at once they can come out a millisecond reversed. */
+    if (status->finished_at_ms && status->finished_at_ms < status->started_at_ms)
+        status->finished_at_ms = status->started_at_ms;
     status->oom_killed = json_is_true(json_object_get(state, "OOMKilled"));
     long long code = json_integer_value(exit_code);
     if (code < 0 || code > 255)
