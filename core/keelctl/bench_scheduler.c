@@ -345,12 +345,16 @@ static int start_cluster(cluster_run_t *run, const kl_bench_profile_t *profile,
     snprintf(run->endpoint, sizeof run->endpoint, "tcp://127.0.0.1:%d", port);
     /* Heartbeats of thousands of simulated nodes must not swamp the master,
      * and a slow heartbeat must not make a node look gone mid-run. */
-    char text[4096];
+    char text[4096 + PATH_MAX], store_settings[PATH_MAX + 64] = "";
+    /* The embedded store keeps its file in the run's folder. */
+    if (strcmp(profile->store, "sqlite") == 0)
+        snprintf(store_settings, sizeof store_settings, " settings = { path = \"%s/store.db\"; };",
+                 run->work);
     snprintf(text, sizeof text,
              "node_name = \"bench-master\";\nroles = [ \"master\" ];\n"
-             "bus = { listen = [ \"%s\" ]; };\nstore = { plugin = \"%s\"; };\n"
+             "bus = { listen = [ \"%s\" ]; };\nstore = { plugin = \"%s\";%s };\n"
              "scheduler = { plugin = \"%s\"; node_timeout_ms = 600000; };\n",
-             run->endpoint, profile->store, plugin);
+             run->endpoint, profile->store, store_settings, plugin);
     if (spawn_daemon(run, keelsond, "master", text, err) < 0)
         return -1;
 
