@@ -477,7 +477,8 @@ static void record(kl_apiserver_t *self, event_type_t type, const kl_kind_info_t
 
 static const kl_kind_info_t *kind_of_key(const char *key)
 {
-    static const char *const kinds[] = {"Pod", "Node", "ReplicaSet", "Deployment", "Event"};
+    static const char *const kinds[] = {"Pod", "Node", "ReplicaSet", "Deployment", "Event",
+                                        "Lease"};
     for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
         const kl_kind_info_t *info = kl_kind_lookup(kinds[i]);
         size_t len = strlen(info->resource);
@@ -741,7 +742,8 @@ static json_t *do_info(kl_apiserver_t *self)
     for (size_t i = 0; self->controllers && self->controllers[i]; i++)
         json_array_append_new(controllers, json_string(self->controllers[i]));
     json_t *kinds = json_array();
-    static const char *const served[] = {"Pod", "Node", "ReplicaSet", "Deployment", "Event"};
+    static const char *const served[] = {"Pod", "Node", "ReplicaSet", "Deployment", "Event",
+                                         "Lease"};
     for (size_t i = 0; i < sizeof served / sizeof *served; i++)
         json_array_append_new(kinds, json_string(served[i]));
     return json_pack("{s:s, s:o, s:o, s:s}", "version", KL_VERSION_STRING, "controllers", controllers,

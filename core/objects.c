@@ -1,4 +1,4 @@
-/* Pod and Node objects: defaulting, validation with Kubernetes field paths and
+/* API objects (Pod, Node, Lease...): defaulting, validation with Kubernetes field paths and
  * messages, and the small accessors the rest of the core reads objects with. */
 #include <ctype.h>
 #include <errno.h>
@@ -20,6 +20,7 @@ static const kl_kind_info_t kinds[KL_KIND_COUNT] = {
     {KL_KIND_REPLICASET, "ReplicaSet", "replicasets", "ReplicaSetList", "api.replicaset", 1, "apps/v1"},
     {KL_KIND_DEPLOYMENT, "Deployment", "deployments", "DeploymentList", "api.deployment", 1, "apps/v1"},
     {KL_KIND_EVENT, "Event", "events", "EventList", "api.event", 1, "v1"},
+    {KL_KIND_LEASE, "Lease", "leases", "LeaseList", "api.lease", 1, "coordination.k8s.io/v1"},
 };
 
 const kl_kind_info_t *kl_kind_lookup(const char *kind)
@@ -304,6 +305,68 @@ void kl_timestamp_now(char out[KL_TIMESTAMP_SIZE])
         cached_second = now;
     }
     memcpy(out, cached, KL_TIMESTAMP_SIZE);
+}
+
+void kl_micro_time_format(int64_t ms, char out[KL_TIMESTAMP_SIZE])
+{
+    time_t seconds = (time_t)(ms / 1000);
+    int64_t micros = (ms % 1000) * 1000;
+    if (micros < 0) {
+        seconds--;
+        micros += 1000000;
+    }
+    struct tm tm;
+    char whole[24];
+    gmtime_r(&seconds, &tm);
+    strftime(whole, sizeof whole, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, KL_TIMESTAMP_SIZE, "%.20s.%06" PRId64 "Z", whole, micros);
+}
+
+/* Reads exactly `count` digits at *p into *value, advancing *p. */
+static int fixed_digits(const char **p, int count, int *value)
+{
+    int v = 0;
+    for (int i = 0; i < count; i++, (*p)++) {
+        if (!isdigit((unsigned char)**p))
+            return -1;
+        v = v * 10 + (**p - '0');
+    }
+    *value = v;
+    return 0;
+}
+
+int kl_timestamp_is_valid(const char *text)
+{
+    static const int month_days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int year, month, day, hour, minute, second;
+    const char *p = text;
+    if (!p || fixed_digits(&p, 4, &year) < 0 || *p++ != '-' || fixed_digits(&p, 2, &month) < 0
+        || *p++ != '-' || fixed_digits(&p, 2, &day) < 0 || (*p != 'T' && *p != 't'))
+        return 0;
+    p++;
+    if (fixed_digits(&p, 2, &hour) < 0 || *p++ != ':' || fixed_digits(&p, 2, &minute) < 0
+        || *p++ != ':' || fixed_digits(&p, 2, &second) < 0)
+        return 0;
+    if (month < 1 || month > 12 || day < 1 || day > month_days[month - 1] || hour > 23
+        || minute > 59 || second > 60)
+        return 0;
+    if (*p == '.') {
+        const char *start = ++p;
+        while (isdigit((unsigned char)*p))
+            p++;
+        if (p == start || p - start > 9)
+            return 0;
+    }
+    if (*p == 'Z' || *p == 'z')
+        return p[1] == '\0';
+    int offset_hours, offset_minutes;
+    if (*p != '+' && *p != '-')
+        return 0;
+    p++;
+    if (fixed_digits(&p, 2, &offset_hours) < 0 || *p++ != ':'
+        || fixed_digits(&p, 2, &offset_minutes) < 0)
+        return 0;
+    return *p == '\0' && offset_hours <= 23 && offset_minutes <= 59;
 }
 
 /* ---- defaults -------------------------------------------------------- */
@@ -1063,6 +1126,50 @@ static int check_event(check_t *c, const json_t *object)
     return 0;
 }
 
+/* coordination.k8s.io/v1 Lease: who holds it, for how long, last renewed
+ * when. Every spec field is optional, as in Kubernetes; present ones must
+ * be well formed. */
+static int check_lease(check_t *c, const json_t *object)
+{
+    const json_t *spec = json_object_get(object, "spec");
+    if (!spec)
+        return 0;
+    if (expect_type(c, "spec", spec, JSON_OBJECT, "an object") < 0)
+        return -1;
+    if (optional_string(c, spec, "holderIdentity", "spec.holderIdentity") < 0)
+        return -1;
+    const json_t *duration = json_object_get(spec, "leaseDurationSeconds");
+    if (duration) {
+        if (expect_type(c, "spec.leaseDurationSeconds", duration, JSON_INTEGER, "an integer") < 0)
+            return -1;
+        if (json_integer_value(duration) <= 0)
+            return invalid(c, "spec.leaseDurationSeconds", "Invalid value: %" JSON_INTEGER_FORMAT
+                           ": must be greater than 0", json_integer_value(duration));
+    }
+    static const char *const times[] = {"renewTime", "acquireTime"};
+    char path[64];
+    for (size_t i = 0; i < 2; i++) {
+        const json_t *when = json_object_get(spec, times[i]);
+        if (!when)
+            continue;
+        snprintf(path, sizeof path, "spec.%s", times[i]);
+        if (expect_type(c, path, when, JSON_STRING, "a string") < 0)
+            return -1;
+        if (!kl_timestamp_is_valid(json_string_value(when)))
+            return invalid(c, path, "Invalid value: \"%.64s\": must be an RFC 3339 time such as "
+                           "\"2006-01-02T15:04:05.000000Z\"", json_string_value(when));
+    }
+    const json_t *transitions = json_object_get(spec, "leaseTransitions");
+    if (transitions) {
+        if (expect_type(c, "spec.leaseTransitions", transitions, JSON_INTEGER, "an integer") < 0)
+            return -1;
+        if (json_integer_value(transitions) < 0)
+            return invalid(c, "spec.leaseTransitions", "Invalid value: %" JSON_INTEGER_FORMAT
+                           ": must be greater than or equal to 0", json_integer_value(transitions));
+    }
+    return 0;
+}
+
 int kl_object_validate(const json_t *object, kl_error_t *err)
 {
     if (!json_is_object(object))
@@ -1097,6 +1204,7 @@ int kl_object_validate(const json_t *object, kl_error_t *err)
     case KL_KIND_NODE: return check_node(&c, object);
     case KL_KIND_REPLICASET: return check_replicaset(&c, object, 0);
     case KL_KIND_DEPLOYMENT: return check_replicaset(&c, object, 1);
+    case KL_KIND_LEASE: return check_lease(&c, object);
     default: return check_event(&c, object);
     }
 }

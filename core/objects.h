@@ -1,4 +1,4 @@
-/* Kubernetes-shaped API objects (Pod, Node) as jansson values: kind table,
+/* Kubernetes-shaped API objects (Pod, Node, Lease...) as jansson values: kind table,
  * accessors, defaulting and validation with Kubernetes-style field paths. */
 #ifndef KL_CORE_OBJECTS_H
 #define KL_CORE_OBJECTS_H
@@ -24,9 +24,14 @@ typedef struct kl_kind_info {
     const char *api_version;  /* "v1", "apps/v1" */
 } kl_kind_info_t;
 
-enum { KL_KIND_POD, KL_KIND_NODE, KL_KIND_REPLICASET, KL_KIND_DEPLOYMENT, KL_KIND_EVENT };
-#define KL_KIND_COUNT 5
-#define KL_KINDS_SERVED "Pod, Node, ReplicaSet, Deployment and Event"
+enum {
+    KL_KIND_POD, KL_KIND_NODE, KL_KIND_REPLICASET, KL_KIND_DEPLOYMENT, KL_KIND_EVENT,
+    KL_KIND_LEASE
+};
+#define KL_KIND_COUNT 6
+#define KL_KINDS_SERVED "Pod, Node, ReplicaSet, Deployment, Event and Lease"
+/* Where kubelets keep their nodes' Leases, as in Kubernetes. */
+#define KL_NODE_LEASE_NAMESPACE "kube-node-lease"
 #define KL_DEFAULT_NAMESPACE "default"
 
 /* NULL when `kind` (may be NULL) is not served. Borrowed, static. */
@@ -71,6 +76,14 @@ int kl_uuid_generate(char out[KL_UUID_SIZE], kl_error_t *err);
 
 /* RFC 3339 UTC, second precision, of the current wall clock time. */
 void kl_timestamp_now(char out[KL_TIMESTAMP_SIZE]);
+
+/* Kubernetes' MicroTime of `ms` since the epoch: RFC 3339 UTC with six
+ * fraction digits ("2026-11-29T04:38:00.123000Z"), as Lease renewTime. */
+void kl_micro_time_format(int64_t ms, char out[KL_TIMESTAMP_SIZE]);
+
+/* Is `text` RFC 3339 ("2026-11-29T04:38:00Z", optional fraction, "Z" or a
+ * numeric offset) with fields in range? 1 or 0. */
+int kl_timestamp_is_valid(const char *text);
 
 /* Sum of the containers' cpu and memory requests; a container with a limit
  * but no request counts its limit. 0 on success, -1 when a quantity does not

@@ -34,7 +34,12 @@ typedef struct requirement {
     char *key;
     char **values;   /* NULL-terminated */
     size_t value_count;
+    json_t *value_set;  /* the values as a hash set, for long `in` lists */
 } requirement_t;
+
+/* Above this many values an `in` set is looked up by hash: a kubelet serving
+ * a thousand simulated nodes watches `spec.nodeName in (...)` of them all. */
+#define VALUE_SET_MIN 8
 
 struct kl_selector {
     requirement_t *items;
@@ -48,6 +53,7 @@ static void requirement_clear(requirement_t *r)
     for (size_t i = 0; i < r->value_count; i++)
         free(r->values[i]);
     free(r->values);
+    json_decref(r->value_set);
 }
 
 void kl_selector_destroy(kl_selector_t **self_p)
@@ -206,7 +212,7 @@ static int parse_requirement(kl_selector_t *self, parser_t *ps, int is_field)
     } else if (ps->p[0] == '=') {
         r->op = OP_EQUALS;
         ps->p += ps->p[1] == '=' ? 2 : 1;
-    } else if (!is_field) {
+    } else {
         const char *word_start = ps->p;
         size_t word_len = token(ps);
         if (word_is(word_start, word_len, "in"))
@@ -225,7 +231,7 @@ static int parse_requirement(kl_selector_t *self, parser_t *ps, int is_field)
             skip_spaces(ps);
             const char *value_start = ps->p;
             size_t value_len = token(ps);
-            if (check_value(ps, value_start, value_len, 0) < 0)
+            if (check_value(ps, value_start, value_len, is_field) < 0)
                 return -1;
             if (add_value(r, value_start, value_len) < 0)
                 return kl_error_set(ps->err, KL_ERR_INTERNAL, "out of memory parsing %s", ps->what);
@@ -243,9 +249,12 @@ static int parse_requirement(kl_selector_t *self, parser_t *ps, int is_field)
         skip_spaces(ps);
         if (*ps->p && *ps->p != ',')
             return parse_error(ps, "expected ',' or the end after ')'");
+        if (r->value_count >= VALUE_SET_MIN) {
+            r->value_set = json_object();
+            for (size_t i = 0; r->value_set && i < r->value_count; i++)
+                json_object_set_new(r->value_set, r->values[i], json_true());
+        }
         return 0;
-    } else {
-        return parse_error(ps, "expected '=', '==' or '!=' after field \"%s\"", r->key);
     }
     skip_spaces(ps);
     const char *value_start = ps->p;
@@ -316,6 +325,8 @@ static const char *field_value(const json_t *object, field_t field)
 
 static int in_values(const requirement_t *r, const char *value)
 {
+    if (r->value_set)
+        return json_object_get(r->value_set, value) != NULL;
     for (size_t i = 0; i < r->value_count; i++)
         if (strcmp(r->values[i], value) == 0)
             return 1;

@@ -177,7 +177,7 @@ static void test_crud(void)
           KL_ERR_INVALID, "Pod \"bad\" is invalid: spec.containers[0].image: Required value",
           "invalid create");
     fails("create", "{\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Foo\"}}", KL_ERR_INVALID,
-          "unknown kind \"Foo\": keelson serves Pod, Node, ReplicaSet, Deployment and Event", "unknown kind");
+          "unknown kind \"Foo\": keelson serves Pod, Node, ReplicaSet, Deployment, Event and Lease", "unknown kind");
     fails("create", "{\"object\":[]}", KL_ERR_INVALID, "\"object\" must be a JSON object",
           "object not an object");
     fails("frobnicate", "{}", KL_ERR_INVALID, "api has no method \"frobnicate\"", "unknown method");

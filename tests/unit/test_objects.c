@@ -1,4 +1,4 @@
-/* Pod and Node validation, defaulting and helpers: every rejected field must
+/* Pod, Node, workload and Lease validation, defaulting and helpers: every rejected field must
  * be named with its Kubernetes path. */
 #include <string.h>
 
@@ -113,7 +113,7 @@ static void test_invalid_pods(void)
            "missing image message is exactly Kubernetes'");
     json_decref(noimage);
 
-    rejects(base_pod, "{\"kind\":\"Foo\"}", "unknown kind \"Foo\": keelson serves Pod, Node, ReplicaSet, Deployment and Event",
+    rejects(base_pod, "{\"kind\":\"Foo\"}", "unknown kind \"Foo\": keelson serves Pod, Node, ReplicaSet, Deployment, Event and Lease",
             "unknown kind");
     rejects(base_pod, "{\"apiVersion\":\"v2\"}", "apiVersion: Unsupported value: \"v2\"",
             "wrong apiVersion");
@@ -354,6 +354,73 @@ static void test_workload_kinds(void)
             "metadata.ownerReferences[0].apiVersion: Required value", "owner reference without apiVersion");
 }
 
+static const char *base_lease =
+    "{\"apiVersion\":\"coordination.k8s.io/v1\",\"kind\":\"Lease\","
+    "\"metadata\":{\"name\":\"w1\",\"namespace\":\"kube-node-lease\"},"
+    "\"spec\":{\"holderIdentity\":\"w1\",\"leaseDurationSeconds\":40,"
+    "\"renewTime\":\"2026-11-29T04:38:00.123456Z\"}}";
+
+static void test_leases(void)
+{
+    kl_error_t err = {0, ""};
+    const kl_kind_info_t *info = kl_kind_lookup("Lease");
+    ok(info && info->namespaced && strcmp(info->resource, "leases") == 0
+       && strcmp(info->api_version, "coordination.k8s.io/v1") == 0,
+       "Lease is served, namespaced, as leases in coordination.k8s.io/v1");
+    json_t *lease = parse(base_lease);
+    ok(kl_object_set_defaults(lease, &err) == 0 && kl_object_validate(lease, &err) == 0,
+       "a valid node Lease (%s)", err.text);
+    json_decref(lease);
+    lease = parse("{\"apiVersion\":\"coordination.k8s.io/v1\",\"kind\":\"Lease\","
+                  "\"metadata\":{\"name\":\"bare\"}}");
+    ok(kl_object_set_defaults(lease, &err) == 0 && kl_object_validate(lease, &err) == 0,
+       "a Lease without spec is valid, as in Kubernetes (%s)", err.text);
+    is_str(kl_object_namespace(lease), "default", "a Lease defaults to namespace default");
+    json_decref(lease);
+    lease = parse(base_lease);
+    json_object_set_new(json_object_get(lease, "spec"), "renewTime",
+                        json_string("2026-11-29T04:38:00+02:00"));
+    ok(kl_object_validate(lease, &err) == 0, "renewTime with a numeric offset is valid (%s)",
+       err.text);
+    json_decref(lease);
+    rejects(base_lease, "{\"spec\":{\"leaseDurationSeconds\":0}}",
+            "Lease \"w1\" is invalid: spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0",
+            "leaseDurationSeconds 0");
+    rejects(base_lease, "{\"spec\":{\"leaseDurationSeconds\":-5}}",
+            "spec.leaseDurationSeconds: Invalid value: -5: must be greater than 0",
+            "negative leaseDurationSeconds");
+    rejects(base_lease, "{\"spec\":{\"leaseDurationSeconds\":\"40\"}}",
+            "spec.leaseDurationSeconds: Invalid value: string: must be an integer",
+            "leaseDurationSeconds as a string");
+    rejects(base_lease, "{\"spec\":{\"holderIdentity\":7}}",
+            "spec.holderIdentity: Invalid value: number: must be a string", "holderIdentity a number");
+    rejects(base_lease, "{\"spec\":{\"renewTime\":\"yesterday\"}}",
+            "spec.renewTime: Invalid value: \"yesterday\": must be an RFC 3339 time",
+            "renewTime that is not a time");
+    rejects(base_lease, "{\"spec\":{\"renewTime\":\"2026-13-01T00:00:00Z\"}}",
+            "spec.renewTime: Invalid value: \"2026-13-01T00:00:00Z\"", "renewTime in month 13");
+    rejects(base_lease, "{\"spec\":{\"renewTime\":\"2026-11-29T04:38:00.Z\"}}",
+            "spec.renewTime", "renewTime with an empty fraction");
+    rejects(base_lease, "{\"spec\":{\"renewTime\":\"2026-11-29T04:38:00\"}}",
+            "spec.renewTime", "renewTime without a zone");
+    rejects(base_lease, "{\"spec\":{\"renewTime\":12}}",
+            "spec.renewTime: Invalid value: number: must be a string", "renewTime a number");
+    rejects(base_lease, "{\"spec\":[]}", "Lease \"w1\" is invalid: spec: Invalid value: array: must be an object",
+            "spec an array");
+    rejects(base_lease, "{\"apiVersion\":\"v1\"}",
+            "apiVersion: Unsupported value: \"v1\": supported values: \"coordination.k8s.io/v1\"",
+            "Lease with apiVersion v1");
+    rejects(base_lease, "{\"metadata\":{\"namespace\":\"Kube_Node\"}}",
+            "metadata.namespace: Invalid value: \"Kube_Node\"", "Lease in a malformed namespace");
+    char stamp[KL_TIMESTAMP_SIZE];
+    kl_micro_time_format(1795927080123LL, stamp);
+    is_str(stamp, "2026-11-29T04:38:00.123000Z", "MicroTime has six fraction digits");
+    ok(kl_timestamp_is_valid(stamp), "and is a valid RFC 3339 time");
+    ok(!kl_timestamp_is_valid("2026-02-30T00:00:00Z") && !kl_timestamp_is_valid(NULL)
+       && !kl_timestamp_is_valid("2026-11-29T04:38:00Zjunk"),
+       "February 30th, NULL and trailing text are not times");
+}
+
 int main(void)
 {
     test_encode_and_copy();
@@ -363,5 +430,6 @@ int main(void)
     test_invalid_pods();
     test_nodes();
     test_names();
+    test_leases();
     return done_testing();
 }
