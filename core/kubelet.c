@@ -1,5 +1,5 @@
-/* The kubelet actor: registration and heartbeats of the node(s) it serves,
- * the watch of their pods, container pull/start/poll/restart/stop through
+/* The kubelet actor: registration, heartbeats and Leases of the node(s) it
+ * serves, the watch of their pods, the Events of their pods and nodes, container pull/start/poll/restart/stop through
  * the runtime plugin, adoption after a restart, pod status reports and the
  * kubelet-<node>.logs service. Pod rules live in pod_status.c. */
 #include <inttypes.h>
@@ -11,10 +11,12 @@
 
 #include "bus.h"
 #include "kubelet.h"
+#include "kubelet_events.h"
 #include "kubelet_service.h"
 #include "list_watch.h"
 #include "log.h"
 #include "node_info.h"
+#include "objects.h"
 #include "pod_status.h"
 
 #define COMPONENT "kubelet"
@@ -40,6 +42,12 @@ typedef enum node_op {
     NODE_HEARTBEAT
 } node_op_t;
 
+typedef enum lease_op {
+    LEASE_IDLE = 0,
+    LEASE_CREATING,
+    LEASE_RENEWING
+} lease_op_t;
+
 /* One node this kubelet serves. Its API requests are pipelined. */
 typedef struct knode {
     char *name;
@@ -52,6 +60,14 @@ typedef struct knode {
     int64_t due_ms;          /* next registration attempt or heartbeat */
     int64_t retry_ms;
     int complaining;
+    int announced;           /* Starting and NodeReady events sent */
+    /* Its Lease kube-node-lease/<name>, renewed with every heartbeat; one
+     * request at a time, on the same pipelined client as the node's. */
+    lease_op_t lease_op;
+    int lease_exists;        /* as far as the last reply said */
+    char lease_request_key[32];
+    int64_t lease_sent_ms;
+    int lease_complaining;
 } knode_t;
 
 typedef struct kpod {
@@ -109,6 +125,9 @@ typedef struct kubelet {
     knode_t *nodes;              /* node_count entries */
     zhashx_t *node_by_name;      /* name -> knode_t (borrowed) */
     zhashx_t *node_requests;     /* request id -> knode_t (borrowed) */
+    zhashx_t *lease_requests;    /* request id -> knode_t (borrowed) */
+    int lease_duration_s;
+    kl_kubelet_events_t *events; /* on node_api; NULL only when out of memory */
     size_t node_in_flight;
     zhashx_t *pods;        /* key -> kpod_t (owned) */
     zlistx_t *terminating; /* kterm_t (owned) */
@@ -189,6 +208,98 @@ static void node_retry_later(kubelet_t *self, knode_t *node, const char *what,
                                                                 : node->retry_ms * 2;
 }
 
+/* ---- node Leases ---------------------------------------------------------- */
+
+/* The whole Lease each time, written without a resourceVersion: only this
+ * kubelet holds its node's Lease, so a renewal need not read it first. No
+ * ownerReference to the Node: the API would look the owner up on every
+ * renewal, and nothing collects Leases by owner here. */
+static json_t *lease_payload(const kubelet_t *self, const knode_t *node, int64_t now)
+{
+    char renew_time[KL_TIMESTAMP_SIZE];
+    kl_micro_time_format(now, renew_time);
+    return json_pack("{s:{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:i, s:s}}}", "object",
+                     "apiVersion", "coordination.k8s.io/v1", "kind", "Lease",
+                     "metadata", "name", node->name, "namespace", KL_NODE_LEASE_NAMESPACE,
+                     "spec", "holderIdentity", node->name,
+                     "leaseDurationSeconds", self->lease_duration_s, "renewTime", renew_time);
+}
+
+static void lease_send(kubelet_t *self, knode_t *node, int64_t now)
+{
+    if (node->lease_op != LEASE_IDLE)
+        return;  /* the one in flight renews it; its timeout frees the slot */
+    json_t *payload = lease_payload(self, node, now);
+    uint64_t id = 0;
+    kl_error_t err;
+    kl_error_clear(&err);
+    int rc = payload ? kl_bus_send(self->node_api, node->lease_exists ? "api.update"
+                                                                      : "api.create",
+                                   payload, &id, &err)
+                     : kl_error_set(&err, KL_ERR_INTERNAL, "out of memory");
+    json_decref(payload);
+    if (rc < 0) {
+        kl_debug(COMPONENT, "node %s: cannot send its lease renewal: %s", node->name, err.text);
+        return;
+    }
+    snprintf(node->lease_request_key, sizeof node->lease_request_key, "%" PRIu64, id);
+    zhashx_insert(self->lease_requests, node->lease_request_key, node);
+    node->lease_op = node->lease_exists ? LEASE_RENEWING : LEASE_CREATING;
+    node->lease_sent_ms = now;
+    self->node_in_flight++;
+}
+
+static void lease_failed(knode_t *node, const kl_error_t *err)
+{
+    if (!node->lease_complaining)
+        kl_warn(COMPONENT, "renewing lease %s/%s failed (%s); retrying with the next heartbeat",
+                KL_NODE_LEASE_NAMESPACE, node->name, err->text);
+    node->lease_complaining = 1;
+}
+
+static void lease_reply(kubelet_t *self, knode_t *node, json_t *reply, const kl_error_t *err,
+                        int64_t now)
+{
+    lease_op_t op = node->lease_op;
+    node->lease_op = LEASE_IDLE;
+    if (reply) {
+        json_decref(reply);
+        if (!node->lease_exists)
+            kl_debug(COMPONENT, "lease %s/%s created", KL_NODE_LEASE_NAMESPACE, node->name);
+        if (node->lease_complaining)
+            kl_info(COMPONENT, "renewals of lease %s/%s are getting through again",
+                    KL_NODE_LEASE_NAMESPACE, node->name);
+        node->lease_exists = 1;
+        node->lease_complaining = 0;
+        return;
+    }
+    /* Created before (a restart), or deleted meanwhile: switch and renew
+     * right away rather than lose a whole heartbeat. */
+    if ((op == LEASE_CREATING && err->code == KL_ERR_EXISTS)
+        || (op == LEASE_RENEWING && err->code == KL_ERR_NOT_FOUND)) {
+        node->lease_exists = op == LEASE_CREATING;
+        lease_send(self, node, now);
+        return;
+    }
+    lease_failed(node, err);
+}
+
+/* A node just got registered: the Events Kubernetes' kubelet records then
+ * (once per node and kubelet run), and its Lease without waiting a
+ * heartbeat. */
+static void node_now_registered(kubelet_t *self, knode_t *node, int64_t now)
+{
+    kl_info(COMPONENT, "node %s registered", node->name);
+    if (!node->announced) {
+        node->announced = 1;
+        kl_kubelet_events_record(self->events, node->object, NULL, "Normal", "Starting", now,
+                                 "Starting kubelet.");
+        kl_kubelet_events_record(self->events, node->object, NULL, "Normal", "NodeReady", now,
+                                 "Node %s status is now: NodeReady", node->name);
+    }
+    lease_send(self, node, now);
+}
+
 static void node_reply(kubelet_t *self, knode_t *node, json_t *reply, const kl_error_t *err,
                        int64_t now)
 {
@@ -226,7 +337,7 @@ static void node_reply(kubelet_t *self, knode_t *node, json_t *reply, const kl_e
         json_t *payload = node_write_payload(node->object);
         if (node_send(self, node, NODE_HEARTBEAT, "api.update_status", payload, now) == 0) {
             node->registered = 1;
-            kl_info(COMPONENT, "node %s registered", node->name);
+            node_now_registered(self, node, now);
             return;
         }
         reply = NULL;
@@ -234,11 +345,12 @@ static void node_reply(kubelet_t *self, knode_t *node, json_t *reply, const kl_e
     if (reply) {
         json_decref(node->object);
         node->object = reply;
-        if (!node->registered)
-            kl_info(COMPONENT, "node %s registered", node->name);
+        int was_registered = node->registered;
+        node->registered = 1;
+        if (!was_registered)
+            node_now_registered(self, node, now);
         else if (node->complaining)
             kl_info(COMPONENT, "heartbeats of node %s are getting through again", node->name);
-        node->registered = 1;
         node->complaining = 0;
         node->retry_ms = 500;
         return;
@@ -271,7 +383,14 @@ static void nodes_receive(kubelet_t *self)
         snprintf(key, sizeof key, "%" PRIu64, id);
         knode_t *node = zhashx_lookup(self->node_requests, key);
         if (!node) {
-            json_decref(reply);  /* late: that request was given up */
+            node = zhashx_lookup(self->lease_requests, key);
+            if (node) {
+                zhashx_delete(self->lease_requests, key);
+                self->node_in_flight--;
+                lease_reply(self, node, reply, &err, now_ms());
+            } else if (!kl_kubelet_events_reply(self->events, id, reply, &err, now_ms())) {
+                json_decref(reply);  /* late: that request was given up */
+            }
             continue;
         }
         zhashx_delete(self->node_requests, key);
@@ -288,6 +407,14 @@ static int64_t nodes_step(kubelet_t *self, int64_t now)
     int64_t wait = self->heartbeat_ms;
     for (size_t i = 0; i < self->node_count; i++) {
         knode_t *node = &self->nodes[i];
+        if (node->lease_op != LEASE_IDLE && now - node->lease_sent_ms >= NODE_REPLY_TIMEOUT_MS) {
+            zhashx_delete(self->lease_requests, node->lease_request_key);
+            self->node_in_flight--;
+            node->lease_op = LEASE_IDLE;
+            kl_error_t err;
+            kl_error_set(&err, KL_ERR_TIMEOUT, "no reply within %d ms", NODE_REPLY_TIMEOUT_MS);
+            lease_failed(node, &err);
+        }
         if (node->op != NODE_IDLE) {
             if (now - node->sent_ms < NODE_REPLY_TIMEOUT_MS) {
                 if (node->sent_ms + NODE_REPLY_TIMEOUT_MS - now < wait)
@@ -318,8 +445,16 @@ static int64_t nodes_step(kubelet_t *self, int64_t now)
             node_send(self, node, NODE_CREATING, "api.create", payload, now);
             node->due_ms = now + self->heartbeat_ms;
         } else {
+            /* The Ready condition's heartbeat goes on at the same pace as
+             * the Lease: the scheduler's built-in filter times readiness by
+             * lastHeartbeatTime against node_timeout_ms (as short as 2 s in
+             * tests) and does not read Leases, so thinning these writes
+             * would make live nodes unschedulable. A renewal writes less
+             * than half of a status write (a ~330-byte Lease against a
+             * ~780-byte sim Node), so both cost ~1.4x the heartbeat alone. */
             node_send(self, node, NODE_HEARTBEAT, "api.update_status",
                       node_write_payload(node->object), now);
+            lease_send(self, node, now);
             node->due_ms = now + self->heartbeat_ms;
         }
     }
@@ -413,6 +548,13 @@ static void terminating_step(kubelet_t *self, int64_t now)
     }
 }
 
+/* "spec.containers{name}": where Kubernetes' container events point. */
+static const char *field_path_of(const kl_container_track_t *c, char *buf, size_t size)
+{
+    snprintf(buf, size, "spec.containers{%.200s}", c->name);
+    return buf;
+}
+
 static void pod_kill(kubelet_t *self, kpod_t *pod, int grace_ms)
 {
     char what[256];
@@ -446,15 +588,31 @@ static int container_pull(kubelet_t *self, kpod_t *pod, kl_container_track_t *c,
     kl_pull_policy_t policy;
     kl_error_t err;
     kl_error_clear(&err);
+    char field_path[256];
+    field_path_of(c, field_path, sizeof field_path);
     json_t *policy_text = json_object_get(spec, "imagePullPolicy");
     if (policy_text && !json_is_string(policy_text)) {
         kl_error_set(&err, KL_ERR_INVALID, "spec.containers[%s].imagePullPolicy: must be a "
                      "string", c->name);
     } else if (kl_pull_policy_parse(json_string_value(policy_text), c->image, &policy,
-                                    &err) == 0
-               && self->runtime->pull(self->runtime_state, c->image, policy, &err) == 0) {
-        return 0;
+                                    &err) == 0) {
+        if (c->start_failures == 0)
+            kl_kubelet_events_record(self->events, pod->object, field_path, "Normal", "Pulling",
+                                     now, "Pulling image \"%s\"", c->image);
+        if (self->runtime->pull(self->runtime_state, c->image, policy, &err) == 0) {
+            kl_kubelet_events_record(self->events, pod->object, field_path, "Normal", "Pulled",
+                                     now_ms(), "Successfully pulled image \"%s\" in %" PRId64
+                                     " ms", c->image, now_ms() - now);
+            return 0;
+        }
     }
+    if (c->start_failures == 0)
+        kl_kubelet_events_record(self->events, pod->object, field_path, "Warning", "Failed", now,
+                                 "Failed to pull image \"%s\": %s", c->image,
+                                 err.code == KL_OK ? "the runtime did not say why" : err.text);
+    else
+        kl_kubelet_events_record(self->events, pod->object, field_path, "Normal", "BackOff", now,
+                                 "Back-off pulling image \"%s\"", c->image);
     if (err.code == KL_OK)
         kl_error_set(&err, KL_ERR_INTERNAL, "the runtime failed to pull without saying why");
     if (c->start_failures == 0)
@@ -485,6 +643,10 @@ static void container_start(kubelet_t *self, kpod_t *pod, size_t index, int64_t 
         if (c->start_failures == 0)
             kl_warn(COMPONENT, "pod %s: container %s did not start: %s", pod->key, c->name,
                     err.text);
+        char field_path[256];
+        kl_kubelet_events_record(self->events, pod->object, field_path_of(c, field_path,
+                                                                          sizeof field_path),
+                                 "Warning", "Failed", now, "Error: %s", err.text);
         kl_container_start_failed(c, &err, now);
         return;
     }
@@ -495,6 +657,10 @@ static void container_start(kubelet_t *self, kpod_t *pod, size_t index, int64_t 
         return;
     }
     kl_container_started(c, id, now);
+    char field_path[256];
+    kl_kubelet_events_record(self->events, pod->object, field_path_of(c, field_path,
+                                                                      sizeof field_path),
+                             "Normal", "Created", now, "Created container %s", c->name);
 }
 
 static void container_poll(kubelet_t *self, kpod_t *pod, kl_container_track_t *c, int64_t now)
@@ -524,7 +690,19 @@ static void container_poll(kubelet_t *self, kpod_t *pod, kl_container_track_t *c
     }
     status.reason[sizeof status.reason - 1] = '\0';
     status.message[sizeof status.message - 1] = '\0';
-    if (kl_container_observe(c, pod->track.policy, &status, now)) {
+    kl_container_phase_t before = c->phase;
+    int restart = kl_container_observe(c, pod->track.policy, &status, now);
+    char field_path[256];
+    if (before != KL_CONTAINER_STARTED && c->phase == KL_CONTAINER_STARTED)
+        kl_kubelet_events_record(self->events, pod->object, field_path_of(c, field_path,
+                                                                          sizeof field_path),
+                                 "Normal", "Started", now, "Started container %s", c->name);
+    if (restart && strcmp(c->reason, "CrashLoopBackOff") == 0)
+        kl_kubelet_events_record(self->events, pod->object, field_path_of(c, field_path,
+                                                                          sizeof field_path),
+                                 "Warning", "BackOff", now, "Back-off restarting failed "
+                                 "container %s in pod %s", c->name, pod->name);
+    if (restart) {
         char old[KL_CONTAINER_ID_MAX];
         snprintf(old, sizeof old, "%s", c->id);
         c->id[0] = '\0';
@@ -656,6 +834,15 @@ static void free_destructor(void **item)
 static void pod_forget(kubelet_t *self, kpod_t *pod, int grace_ms)
 {
     kl_info(COMPONENT, "pod %s is gone; removing its containers", pod->key);
+    int64_t now = now_ms();
+    char field_path[256];
+    for (size_t i = 0; pod->valid && i < pod->track.count; i++) {
+        kl_container_track_t *c = &pod->track.containers[i];
+        if (c->id[0] && c->phase != KL_CONTAINER_TERMINATED)
+            kl_kubelet_events_record(self->events, pod->object,
+                                     field_path_of(c, field_path, sizeof field_path), "Normal",
+                                     "Killing", now, "Stopping container %s", c->name);
+    }
     pod_kill(self, pod, grace_ms);
     zhashx_delete(self->pods, pod->key);
 }
@@ -1032,7 +1219,8 @@ static int nodes_setup(kubelet_t *self, kl_kubelet_config_t *config, kl_error_t 
     self->nodes = calloc(count, sizeof *self->nodes);
     self->node_by_name = zhashx_new();
     self->node_requests = zhashx_new();
-    if (!self->nodes || !self->node_by_name || !self->node_requests)
+    self->lease_requests = zhashx_new();
+    if (!self->nodes || !self->node_by_name || !self->node_requests || !self->lease_requests)
         return kl_error_set(err, KL_ERR_INTERNAL, "out of memory for %zu node(s)", count);
     int64_t now = now_ms();
     for (size_t i = 0; i < count; i++) {
@@ -1114,6 +1302,11 @@ static int kubelet_setup(kubelet_t *self, kl_kubelet_config_t *config, kl_error_
     self->max_pods = config->max_pods > 0 ? config->max_pods : KL_NODE_DEFAULT_MAX_PODS;
     self->heartbeat_ms = config->heartbeat_ms > 0 ? config->heartbeat_ms : KL_KUBELET_HEARTBEAT_MS;
     self->sync_ms = config->sync_ms > 0 ? config->sync_ms : KL_KUBELET_SYNC_MS;
+    if (config->lease_duration_s < 0)
+        return kl_error_set(err, KL_ERR_INVALID, "kubelet: lease duration %d s must be positive",
+                            config->lease_duration_s);
+    self->lease_duration_s = config->lease_duration_s > 0 ? config->lease_duration_s
+                                                          : KL_KUBELET_LEASE_DURATION_S;
     snprintf(self->runtime_version, sizeof self->runtime_version, "%s://%s",
              runtime->desc && runtime->desc->name ? runtime->desc->name : "unknown",
              runtime->desc && runtime->desc->version ? runtime->desc->version : "unknown");
@@ -1147,6 +1340,9 @@ static int kubelet_setup(kubelet_t *self, kl_kubelet_config_t *config, kl_error_
     self->node_api = kl_bus_client_new(config->bus_endpoint, err);
     if (!self->node_api)
         return -1;
+    self->events = kl_kubelet_events_new(self->node_api, self->node_name);
+    if (!self->events)
+        return kl_error_set(err, KL_ERR_INTERNAL, "out of memory for the kubelet's events");
     self->service = kl_kubelet_service_new(config->bus_endpoint, self->service_name, err);
     if (!self->service)
         return -1;
@@ -1184,10 +1380,12 @@ static void kubelet_cleanup(kubelet_t *self)
     zlistx_destroy(&self->found);
     kl_list_watch_destroy(&self->watch);
     kl_kubelet_service_destroy(&self->service);
+    kl_kubelet_events_destroy(&self->events);
     kl_bus_client_destroy(&self->api);
     kl_bus_client_destroy(&self->node_api);
     zhashx_destroy(&self->node_by_name);
     zhashx_destroy(&self->node_requests);
+    zhashx_destroy(&self->lease_requests);
     for (size_t i = 0; self->nodes && i < self->node_count; i++) {
         free(self->nodes[i].name);
         json_decref(self->nodes[i].object);
@@ -1248,6 +1446,7 @@ void kl_kubelet_actor(zsock_t *pipe, void *args)
         }
         kl_kubelet_service_drain(self.service, 100, serve_request, &self);
         now = now_ms();
+        kl_kubelet_events_step(self.events, now);
         int64_t until = self.next_sync_ms - now;
         if (until < wait)
             wait = until;

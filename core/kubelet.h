@@ -1,4 +1,5 @@
-/* The kubelet: a czmq actor that registers its Node(s), heartbeats, watches
+/* The kubelet: a czmq actor that registers its Node(s), heartbeats (Node
+ * status and a Lease per node), records Events, watches
  * the pods bound to them and runs their containers through the runtime
  * plugin, reporting each pod's status back to the API. */
 #ifndef KL_CORE_KUBELET_H
@@ -12,6 +13,8 @@
 
 #define KL_KUBELET_HEARTBEAT_MS 2000
 #define KL_KUBELET_SYNC_MS 100
+/* leaseDurationSeconds of the node Leases, Kubernetes' default. */
+#define KL_KUBELET_LEASE_DURATION_S 40
 
 typedef struct kl_kubelet_config {
     const char *bus_endpoint;  /* borrowed; the broker's request endpoint */
@@ -26,6 +29,7 @@ typedef struct kl_kubelet_config {
     int heartbeat_ms;          /* 0 = 2000 */
     int sync_ms;               /* runtime status poll; 0 = 100 */
     int node_count;            /* simulated nodes served by this one kubelet; 0 or 1 = one */
+    int lease_duration_s;      /* of each node's Lease in kube-node-lease; 0 = 40 */
     int failed;                /* set by the actor before it signals readiness */
     kl_error_t error;
 } kl_kubelet_config_t;

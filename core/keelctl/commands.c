@@ -69,12 +69,16 @@ const char *kl_cli_kind_of(const char *resource)
 {
     static const char *const pods[] = {"pods", "pod", "po", "Pod", NULL};
     static const char *const nodes[] = {"nodes", "node", "no", "Node", NULL};
+    static const char *const leases[] = {"leases", "lease", "Lease", NULL};
     for (size_t i = 0; resource && pods[i]; i++)
         if (strcmp(resource, pods[i]) == 0)
             return "Pod";
     for (size_t i = 0; resource && nodes[i]; i++)
         if (strcmp(resource, nodes[i]) == 0)
             return "Node";
+    for (size_t i = 0; resource && leases[i]; i++)
+        if (strcmp(resource, leases[i]) == 0)
+            return "Lease";
     return kl_workload_kind_of(resource);
 }
 
@@ -139,7 +143,7 @@ static int parse_targets(kl_cli_t *cli, int argc, char **args, const char *verb,
     targets->kind = NULL;
     targets->names = json_array();
     if (argc < 1)
-        return kl_cli_usage_error(cli, "you must specify the type of resource to %s (pods, nodes, replicasets, deployments or events)",
+        return kl_cli_usage_error(cli, "you must specify the type of resource to %s (pods, nodes, replicasets, deployments, events or leases)",
                                   verb);
     if (strchr(args[0], '/')) {
         for (int i = 0; i < argc; i++) {
@@ -152,7 +156,7 @@ static int parse_targets(kl_cli_t *cli, int argc, char **args, const char *verb,
             type[length] = '\0';
             const char *kind = kl_cli_kind_of(type);
             if (!kind)
-                return kl_cli_usage_error(cli, "unknown resource type \"%s\" (pods, nodes, replicasets, deployments or events)", type);
+                return kl_cli_usage_error(cli, "unknown resource type \"%s\" (pods, nodes, replicasets, deployments, events or leases)", type);
             if (targets->kind && strcmp(kind, targets->kind) != 0)
                 return kl_cli_usage_error(cli, "give resources of one type at a time");
             targets->kind = kind;
@@ -162,7 +166,7 @@ static int parse_targets(kl_cli_t *cli, int argc, char **args, const char *verb,
     }
     targets->kind = kl_cli_kind_of(args[0]);
     if (!targets->kind)
-        return kl_cli_usage_error(cli, "unknown resource type \"%s\" (pods, nodes, replicasets, deployments or events)", args[0]);
+        return kl_cli_usage_error(cli, "unknown resource type \"%s\" (pods, nodes, replicasets, deployments, events or leases)", args[0]);
     for (int i = 1; i < argc; i++)
         json_array_append_new(targets->names, json_string(args[i]));
     if (need_names && json_array_size(targets->names) == 0)

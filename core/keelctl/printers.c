@@ -366,11 +366,20 @@ static json_t *workload_row(const json_t *object, const char *kind, time_t now)
                      dig_string(object, "", "reason", NULL), involved, dig_string(object, "", "message", NULL));
 }
 
+static bool is_lease(const char *kind)
+{
+    return kind && strcasecmp(kind, "Lease") == 0;
+}
+
 json_t *kl_table_header(const char *kind, bool wide, bool all_namespaces)
 {
     json_t *header = json_array();
     if (all_namespaces && !is_node(kind))
         json_array_append_new(header, json_string("NAMESPACE"));
+    if (is_lease(kind)) {
+        append_all(header, json_pack("[sss]", "NAME", "HOLDER", "AGE"));
+        return header;
+    }
     json_t *workload = workload_header(kind);
     if (workload) {
         append_all(header, workload);
@@ -398,6 +407,12 @@ json_t *kl_table_row(const json_t *object, const char *kind, bool wide, bool all
     kl_object_age(object, now, age, sizeof age);
     const char *name = dig_string(object, "<none>", "metadata", "name", NULL);
     const char *own_kind = dig_string(object, kind, "kind", NULL);
+    if (is_lease(own_kind)) {
+        if (all_namespaces)
+            json_array_append_new(row, json_string(dig_string(object, "<none>", "metadata", "namespace", NULL)));
+        append_all(row, json_pack("[sss]", name, dig_string(object, "", "spec", "holderIdentity", NULL), age));
+        return row;
+    }
     if (is_workload(own_kind)) {
         if (all_namespaces)
             json_array_append_new(row, json_string(dig_string(object, "<none>", "metadata", "namespace", NULL)));

@@ -393,7 +393,7 @@ static void test_leases(void)
             "spec.leaseDurationSeconds: Invalid value: string: must be an integer",
             "leaseDurationSeconds as a string");
     rejects(base_lease, "{\"spec\":{\"holderIdentity\":7}}",
-            "spec.holderIdentity: Invalid value: number: must be a string", "holderIdentity a number");
+            "spec.holderIdentity: Invalid value: integer: must be a string", "holderIdentity a number");
     rejects(base_lease, "{\"spec\":{\"renewTime\":\"yesterday\"}}",
             "spec.renewTime: Invalid value: \"yesterday\": must be an RFC 3339 time",
             "renewTime that is not a time");
@@ -404,7 +404,7 @@ static void test_leases(void)
     rejects(base_lease, "{\"spec\":{\"renewTime\":\"2026-11-29T04:38:00\"}}",
             "spec.renewTime", "renewTime without a zone");
     rejects(base_lease, "{\"spec\":{\"renewTime\":12}}",
-            "spec.renewTime: Invalid value: number: must be a string", "renewTime a number");
+            "spec.renewTime: Invalid value: integer: must be a string", "renewTime a number");
     rejects(base_lease, "{\"spec\":[]}", "Lease \"w1\" is invalid: spec: Invalid value: array: must be an object",
             "spec an array");
     rejects(base_lease, "{\"apiVersion\":\"v1\"}",

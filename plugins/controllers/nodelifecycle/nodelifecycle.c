@@ -1,5 +1,6 @@
 /* controller/nodelifecycle: marks nodes whose kubelet stopped heartbeating
- * NotReady, taints them and evicts their pods so owners recreate them elsewhere. */
+ * (renewing its Lease, or posting Ready) NotReady, taints them and evicts
+ * their pods so owners recreate them elsewhere. */
 /*
  * controllers = ( { plugin = "nodelifecycle";
  *                   settings = { grace_period_ms = 40000; eviction_timeout_ms = 5000; }; } );
@@ -11,6 +12,10 @@
  * without tolerationSeconds) overrides it. As in Kubernetes, no pod is
  * evicted while every node is NotReady (one worker alone never is): that
  * looks like the control plane's network, not the nodes.
+ *
+ * Liveness comes from the node's Lease kube-node-lease/<node> (its
+ * spec.renewTime) when the node has one, as in Kubernetes; a node without a
+ * Lease is judged by its Ready condition's lastHeartbeatTime instead.
  */
 #define _GNU_SOURCE
 #include <inttypes.h>
@@ -27,6 +32,7 @@
 #define REQUEST_TIMEOUT_MS 10000
 #define WATCH_WAIT_MAX_MS 500
 #define FOREVER INT64_MAX
+#define LEASE_NAMESPACE "kube-node-lease"
 
 typedef struct nodelifecycle {
     const kl_host_t *host;
@@ -34,9 +40,12 @@ typedef struct nodelifecycle {
     int64_t eviction_ms;
     int64_t resync_ms;
     kl_informer_t *nodes;
+    kl_informer_t *leases;  /* Leases in kube-node-lease, named after nodes */
     kl_workqueue_t *queue;
-    /* node name -> {"beat": last lastHeartbeatTime seen, "at": monotonic ms
-     * it was first seen, "since": monotonic ms the node went NotReady or 0}.
+    /* node name -> {"beat": last lastHeartbeatTime seen, "lease": last Lease
+     * renewTime seen ("" without a Lease), "at": monotonic ms the liveness
+     * signal last changed, "since": monotonic ms the node went NotReady or
+     * 0}. While a Lease exists only its renewals move "at".
      * Kubernetes too times heartbeats by when it saw them change, not by the
      * kubelet's clock, so skew between machines cannot evict pods. */
     json_t *seen;
@@ -135,7 +144,8 @@ static json_t *node_state(nodelifecycle_t *self, const char *name)
 {
     json_t *state = json_object_get(self->seen, name);
     if (!state) {
-        state = json_pack("{s:s, s:I, s:I}", "beat", "", "at", (json_int_t)0, "since", (json_int_t)0);
+        state = json_pack("{s:s, s:s, s:I, s:I}", "beat", "", "lease", "", "at", (json_int_t)0,
+                          "since", (json_int_t)0);
         json_object_set_new(self->seen, name, state);
     }
     return state;
@@ -153,6 +163,11 @@ static void state_set(json_t *state, const char *field, int64_t value)
 
 /* ---- informer events ---------------------------------------------------- */
 
+static int has_lease(const nodelifecycle_t *self, const char *name)
+{
+    return kl_informer_get(self->leases, LEASE_NAMESPACE, name) != NULL;
+}
+
 static void on_node(const char *type, const json_t *node, void *arg)
 {
     nodelifecycle_t *self = arg;
@@ -169,9 +184,34 @@ static void on_node(const char *type, const json_t *node, void *arg)
     if (!beat)
         beat = "";
     /* First sight (a fresh node, or this controller just started) counts as
-     * a heartbeat: a restart never evicts before a full grace period. */
-    if (state_int(state, "at") == 0 || strcmp(beat, json_string_value(json_object_get(state, "beat"))) != 0) {
-        json_object_set_new(state, "beat", json_string(beat));
+     * a heartbeat: a restart never evicts before a full grace period. A
+     * node with a Lease is timed by the Lease alone. */
+    int changed = strcmp(beat, json_string_value(json_object_get(state, "beat"))) != 0;
+    json_object_set_new(state, "beat", json_string(beat));
+    if (state_int(state, "at") == 0 || (changed && !has_lease(self, name)))
+        state_set(state, "at", now);
+    kl_workqueue_add(self->queue, name, now, 0);
+}
+
+/* A node Lease renewed (or first seen) is a heartbeat of the node it is
+ * named after; a deleted one hands the node back to its Ready heartbeat. */
+static void on_lease(const char *type, const json_t *lease, void *arg)
+{
+    nodelifecycle_t *self = arg;
+    const char *name = node_name(lease);
+    if (!name || !*name)
+        return;
+    int64_t now = self->host->monotonic_ms(self->host);
+    json_t *state = node_state(self, name);
+    if (strcmp(type, "DELETED") == 0) {
+        json_object_set_new(state, "lease", json_string(""));
+        return;
+    }
+    const char *renew = json_string_value(json_object_get(json_object_get(lease, "spec"), "renewTime"));
+    if (!renew || !*renew)
+        renew = "-";  /* a Lease never renewed still counts once, when first seen */
+    if (strcmp(renew, json_string_value(json_object_get(state, "lease"))) != 0) {
+        json_object_set_new(state, "lease", json_string(renew));
         state_set(state, "at", now);
     }
     kl_workqueue_add(self->queue, name, now, 0);
@@ -215,8 +255,10 @@ static json_t *mark_unknown(nodelifecycle_t *self, const json_t *node, int64_t s
     json_t *stored = self->host->request(self->host, "api.update_status", payload, REQUEST_TIMEOUT_MS, err);
     json_decref(payload);
     if (stored) {
-        self->host->log(self->host, KL_LOG_WARN, "node %s: no heartbeat for %" PRId64 " ms; marked NotReady",
-                        node_name(node), silent_ms);
+        int lease = has_lease(self, node_name(node));
+        self->host->log(self->host, KL_LOG_WARN, "node %s: no heartbeat for %" PRId64 " ms (%s); marked NotReady",
+                        node_name(node), silent_ms,
+                        lease ? "its Lease " LEASE_NAMESPACE " was not renewed" : "its Ready condition was not posted");
         kl_event_record(self->host, stored, "Warning", "NodeNotReady",
                         "Node %s status is now: NodeNotReady (no heartbeat for %" PRId64 " ms)",
                         node_name(node), silent_ms);
@@ -487,6 +529,7 @@ static void nodelifecycle_close(void *state)
     if (!self)
         return;
     kl_informer_destroy(&self->nodes);
+    kl_informer_destroy(&self->leases);
     kl_workqueue_destroy(&self->queue);
     json_decref(self->seen);
     free(self);
@@ -522,13 +565,16 @@ static void *nodelifecycle_open(const kl_host_t *host, kl_error_t *err)
     self->seen = json_object();
     self->queue = kl_workqueue_new(100, 5000);
     self->nodes = kl_informer_new(host, "Node", NULL, NULL, err);
-    if (!self->seen || !self->queue || !self->nodes) {
-        if (self->nodes)
+    if (self->nodes)
+        self->leases = kl_informer_new(host, "Lease", NULL, "metadata.namespace=" LEASE_NAMESPACE, err);
+    if (!self->seen || !self->queue || !self->nodes || !self->leases) {
+        if (self->nodes && self->leases)
             kl_error_set(err, KL_ERR_INTERNAL, "out of memory for the nodelifecycle controller");
         nodelifecycle_close(self);
         return NULL;
     }
     kl_informer_set_handler(self->nodes, on_node, self);
+    kl_informer_set_handler(self->leases, on_lease, self);
     return self;
 }
 
@@ -548,7 +594,7 @@ static int nodelifecycle_run(void *state, kl_error_t *err)
     int64_t next_resync = 0, backoff = 100;
     while (!host->stopping(host)) {
         int64_t now = host->monotonic_ms(host);
-        if (kl_informer_synced(self->nodes)) {
+        if (kl_informer_synced(self->nodes) && kl_informer_synced(self->leases)) {
             /* Heartbeat age grows with time alone, so the level is looked at
              * again periodically, not only on events. */
             if (now >= next_resync) {
@@ -583,9 +629,12 @@ static int nodelifecycle_run(void *state, kl_error_t *err)
         if (next_resync - now < wait)
             wait = next_resync - now < 0 ? 0 : next_resync - now;
         kl_error_t perr = {0, ""};
-        if (kl_informer_poll(self->nodes, (int)wait, &perr) < 0) {
+        /* Leases first and without waiting: the Node watch below is the one
+         * long poll, so renewals are read at least every WATCH_WAIT_MAX_MS. */
+        if (kl_informer_poll(self->leases, 0, &perr) < 0
+            || kl_informer_poll(self->nodes, (int)wait, &perr) < 0) {
             if (!self->api_failing)
-                host->log(host, KL_LOG_WARN, "watching nodes failed (%s); retrying", perr.text);
+                host->log(host, KL_LOG_WARN, "watching nodes and leases failed (%s); retrying", perr.text);
             self->api_failing = 1;
             sleep_ms(backoff);
             backoff = backoff * 2 > 1000 ? 1000 : backoff * 2;
@@ -593,7 +642,7 @@ static int nodelifecycle_run(void *state, kl_error_t *err)
         }
         self->observed_ms = host->monotonic_ms(host);
         if (self->api_failing)
-            host->log(host, KL_LOG_INFO, "watching nodes again");
+            host->log(host, KL_LOG_INFO, "watching nodes and leases again");
         self->api_failing = 0;
         backoff = 100;
     }
