@@ -1347,13 +1347,26 @@ static int kubelet_setup(kubelet_t *self, kl_kubelet_config_t *config, kl_error_
     if (!self->service)
         return -1;
     self->next_hello_ms = now_ms() + SERVICE_HELLO_MS;
-    /* One node: let the API filter. Several: the API has no prefix
-     * selector, so watch every pod and keep those bound to our nodes. */
-    char selector[300];
-    snprintf(selector, sizeof selector, "spec.nodeName=%s", self->nodes[0].name);
-    self->watch = kl_list_watch_new(config->bus_endpoint, COMPONENT, "Pod",
-                                    self->node_count == 1 ? selector : NULL, on_pod_list,
+    /* The API filters for us: one node by equality, several by a set, so
+     * the master never sends this process pods bound to other workers. */
+    size_t selector_size = 64;
+    for (size_t i = 0; i < self->node_count; i++)
+        selector_size += strlen(self->nodes[i].name) + 1;
+    char *selector = malloc(selector_size);
+    if (!selector)
+        return kl_error_set(err, KL_ERR_INTERNAL, "out of memory for the pod selector");
+    if (self->node_count == 1) {
+        snprintf(selector, selector_size, "spec.nodeName=%s", self->nodes[0].name);
+    } else {
+        size_t used = (size_t)snprintf(selector, selector_size, "spec.nodeName in (");
+        for (size_t i = 0; i < self->node_count; i++)
+            used += (size_t)snprintf(selector + used, selector_size - used, "%s%s", i ? "," : "",
+                                     self->nodes[i].name);
+        snprintf(selector + used, selector_size - used, ")");
+    }
+    self->watch = kl_list_watch_new(config->bus_endpoint, COMPONENT, "Pod", selector, on_pod_list,
                                     on_pod_event, self, err);
+    free(selector);
     if (!self->watch)
         return -1;
     return 0;
