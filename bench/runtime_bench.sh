@@ -3,10 +3,11 @@
 # (`true`) to Running and to Succeeded, RUNS times, p50 and p99, beside the
 # runtime's own tool doing the same as the baseline; then 100 pods at once.
 # usage: bench/runtime_bench.sh BUILDDIR [RUNS]      (root; default 30 runs)
-# Environment: RUNTIMES (default "docker podman runc"). A runtime NAME plugs in with four
+# Environment: RUNTIMES (default "docker podman runc"). A runtime NAME plugs in with
 # hooks below: NAME_available, NAME_setup, NAME_worker_runtime (the worker's
-# `runtime = {...};` line), NAME_baseline (one run of the raw tool) and
-# NAME_teardown.
+# `runtime = {...};` line), NAME_baseline_prepare, NAME_baseline (one run of
+# the raw tool), NAME_teardown, and optionally NAME_baseline2 with
+# NAME_baseline2_name: a second baseline reported beside the first.
 set -u
 build=$(cd "${1:?usage: runtime_bench.sh BUILDDIR [RUNS]}" && pwd) || exit 1
 runs=${2:-30}
@@ -56,8 +57,11 @@ podman_teardown() {
     umount -R "$work/podman/root" 2>/dev/null
 }
 
-# runc's baseline is `runc run` on a bundle unpacked once, as keelson's runc
-# runtime does per container.
+# runc has two baselines. `runc run` on one bundle unpacked once is the raw
+# tool alone, every run sharing one root file system. The fair one also does
+# what keelson must per container and nothing more: a fresh overlay of the
+# image unpacked once (keelson's image cache), its own config.json, `runc
+# run`, then unmount and remove.
 runc_available() { command -v runc >/dev/null && command -v umoci >/dev/null && command -v skopeo >/dev/null; }
 runc_setup() { mkdir -p "$work/runc/images" "$work/runc/state"; }
 runc_worker_runtime() {
@@ -72,8 +76,21 @@ runc_baseline_prepare() {
 runc_seq=0
 runc_baseline() {
     runc_seq=$((runc_seq + 1))
-    runc --root "$work/runc/root" run --bundle "$work/runc/bundle" "bench-base-$$-$runc_seq" \
+    runc --root "$work/runc/root" run --bundle "$work/runc/bundle" "bench-base-$$-$runc_seq-${1:-0}" \
         </dev/null >/dev/null 2>&1
+}
+runc_baseline2_name="runc run on a fresh overlay"
+runc_baseline2() {
+    runc_seq=$((runc_seq + 1))
+    b="$work/runc/b-$$-$runc_seq-${1:-0}"
+    mkdir -p "$b/rootfs" "$b/upper" "$b/work" && cp "$work/runc/bundle/config.json" "$b/" &&
+        mount -t overlay overlay -o "lowerdir=$work/runc/bundle/rootfs,upperdir=$b/upper,workdir=$b/work" \
+            "$b/rootfs" &&
+        runc --root "$work/runc/root" run --bundle "$b" "bench-fresh-$$-$runc_seq-${1:-0}" </dev/null >/dev/null 2>&1
+    rc=$?
+    umount "$b/rootfs" 2>/dev/null
+    rm -rf "$b"
+    return $rc
 }
 runc_teardown() { :; }
 
@@ -92,7 +109,8 @@ cleanup() {
     sh "$scripts/registry.sh" stop "$work/registry" >/dev/null 2>&1
     rm -rf "$work"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 1' INT TERM  # through the EXIT trap: a trap that returns would go on benchmarking
 
 percentiles() {  # percentiles FILE: "p50 X ms, p99 Y ms (n N)"
     sort -n "$1" | awk '{ v[NR] = $1 } END {
@@ -155,7 +173,8 @@ CONF
     watcher=$!
     sleep 0.5
     echo "== runtime $rt: $runs short-lived pods (true), one at a time"
-    : >"$work/running.ms"; : >"$work/succeeded.ms"; : >"$work/baseline.ms"
+    : >"$work/running.ms"; : >"$work/succeeded.ms"; : >"$work/baseline.ms"; : >"$work/baseline2.ms"
+    baseline2=$(eval "echo \"\${${rt}_baseline2_name:-}\"")
     # One warm-up pod so the image is pulled before timing starts.
     pod_yaml warmup | kc apply -f - >/dev/null 2>&1
     for _ in $(seq 300); do [ "$(phase_of warmup)" = Succeeded ] && break; sleep 0.1; done
@@ -177,10 +196,15 @@ CONF
         [ -n "$running" ] && echo "$running" >>"$work/running.ms"
         start=$(now_ms)
         "${rt}_baseline" && echo $(($(now_ms) - start)) >>"$work/baseline.ms"
+        if [ -n "$baseline2" ]; then
+            start=$(now_ms)
+            "${rt}_baseline2" && echo $(($(now_ms) - start)) >>"$work/baseline2.ms"
+        fi
     done
     echo "apply -> Running:     $(percentiles "$work/running.ms")"
     echo "apply -> Succeeded:   $(percentiles "$work/succeeded.ms")"
     echo "baseline ($rt run):   $(percentiles "$work/baseline.ms")"
+    [ -n "$baseline2" ] && echo "baseline ($baseline2): $(percentiles "$work/baseline2.ms")"
     kill "$watcher" 2>/dev/null
     delete_bench_pods
     kc delete pod warmup >/dev/null 2>&1
@@ -199,10 +223,19 @@ CONF
     start=$(now_ms)
     # Wait for these runs only: the keelsond daemons are children too.
     baseline_pids=""
-    for _ in $(seq 1 100); do "${rt}_baseline" & baseline_pids="$baseline_pids $!"; done
+    # Each gets its number: a background run cannot count on shell variables.
+    for i in $(seq 1 100); do "${rt}_baseline" "$i" & baseline_pids="$baseline_pids $!"; done
     # shellcheck disable=SC2086 # a list of pids
     wait $baseline_pids
     echo "baseline: 100 $rt runs at once: $(($(now_ms) - start)) ms"
+    if [ -n "$baseline2" ]; then
+        start=$(now_ms)
+        baseline_pids=""
+        for i in $(seq 1 100); do "${rt}_baseline2" "$i" & baseline_pids="$baseline_pids $!"; done
+        # shellcheck disable=SC2086
+        wait $baseline_pids
+        echo "baseline: 100 of $baseline2 at once: $(($(now_ms) - start)) ms"
+    fi
     delete_bench_pods
 
     teardown_all

@@ -90,6 +90,8 @@ kind: Pod
 metadata: {name: sleeper}
 spec:
   restartPolicy: Never
+  # sleep ignores SIGTERM as PID 1: keep the wait for SIGKILL short.
+  terminationGracePeriodSeconds: 2
   containers:
   - name: main
     image: $REGISTRY/busybox:1.35

@@ -22,6 +22,7 @@
 #define PODMAN_KILL_WAIT_S 5           /* after the grace period, for SIGKILL to land */
 #define PODMAN_ARGS_MAX 256
 #define PODMAN_REFERENCE_MAX 512
+#define PODMAN_PRESENT_MAX 32
 
 #define LABEL_NAMESPACE "io.keelson.pod.namespace"
 #define LABEL_NAME "io.keelson.pod.name"
@@ -44,6 +45,11 @@ typedef struct podman_runtime {
     const char *cgroup_manager;
     char tmpdir[4200];           /* podman's own state: kept apart from /run/libpod */
     int memcg_v1;                /* the memory controller is cgroup v1 and ours to write */
+    /* Images this instance saw in storage: IfNotPresent then needs no
+     * `podman image exists` per container. A run that finds one gone drops
+     * it (image_forget). A ring, so it stays small. */
+    char *present[PODMAN_PRESENT_MAX];
+    size_t present_next;
 } podman_runtime_t;
 
 static const kl_setting_spec_t podman_settings[] = {
@@ -132,7 +138,12 @@ fail:
 
 static void podman_close(void *runtime)
 {
-    free(runtime);
+    podman_runtime_t *rt = runtime;
+    if (!rt)
+        return;
+    for (size_t i = 0; i < PODMAN_PRESENT_MAX; i++)
+        free(rt->present[i]);
+    free(rt);
 }
 
 /* ---- running podman ---- */
@@ -216,6 +227,12 @@ static int message_has(const char *message, const char *const words[])
         if (strcasestr(message, words[i]))
             return 1;
     return 0;
+}
+
+static int is_image_missing(const char *message)
+{
+    static const char *const words[] = { "image not known", "no such image", "unable to find", NULL };
+    return message_has(message, words);
 }
 
 static int is_no_such_container(const char *message)
@@ -338,9 +355,40 @@ static int id_check(const char *id, kl_error_t *err)
 
 /* ---- images ---- */
 
+static int image_known(const podman_runtime_t *rt, const char *image)
+{
+    for (size_t i = 0; i < PODMAN_PRESENT_MAX; i++)
+        if (rt->present[i] && !strcmp(rt->present[i], image))
+            return 1;
+    return 0;
+}
+
+static void image_remember(podman_runtime_t *rt, const char *image)
+{
+    if (image_known(rt, image))
+        return;
+    char *copy = strdup(image);
+    if (!copy)
+        return;  /* only a cache: the next start asks podman again */
+    free(rt->present[rt->present_next]);
+    rt->present[rt->present_next] = copy;
+    rt->present_next = (rt->present_next + 1) % PODMAN_PRESENT_MAX;
+}
+
+static void image_forget(podman_runtime_t *rt, const char *image)
+{
+    for (size_t i = 0; i < PODMAN_PRESENT_MAX; i++)
+        if (rt->present[i] && !strcmp(rt->present[i], image)) {
+            free(rt->present[i]);
+            rt->present[i] = NULL;
+        }
+}
+
 /* 1 when podman's storage has the image, 0 when not, -1 on error. */
 static int image_present(podman_runtime_t *rt, const char *image, kl_error_t *err)
 {
+    if (image_known(rt, image))
+        return 1;
     podman_args_t args;
     char message[1024];
     args_begin(&args, rt);
@@ -349,6 +397,8 @@ static int image_present(podman_runtime_t *rt, const char *image, kl_error_t *er
     args_add(&args, image);
     int rc = args_run(&args, PODMAN_COMMAND_TIMEOUT_MS, 0, NULL, message, sizeof message);
     args_free(&args);
+    if (rc == 0)
+        image_remember(rt, image);
     if (rc == 0 || rc == 1)
         return rc == 0;
     return kl_error_set(err, KL_ERR_UNAVAILABLE, "cannot ask %s whether image \"%s\" is present: %s", rt->podman,
@@ -387,8 +437,10 @@ static int podman_pull(void *runtime, const char *image, kl_pull_policy_t policy
     args_add(&args, image);
     int rc = args_run(&args, PODMAN_PULL_TIMEOUT_MS, 0, NULL, message, sizeof message);
     args_free(&args);
-    if (rc == 0)
+    if (rc == 0) {
+        image_remember(rt, image);
         return 0;
+    }
     const char *why = message[0] ? last_line(message) : "it failed without a message";
     return kl_error_set(err, pull_error_code(why), "cannot pull image \"%s\": %s", image, why);
 }
@@ -748,8 +800,34 @@ static int podman_start(void *runtime, const kl_container_request_t *request, ch
         return -1;
     }
 
+    /* One podman process: `run --detach` creates and starts, and prints the
+     * id, so nothing is inspected here; status() inspects. */
     char *out = NULL, message[2048];
     int rc = args_run(&args, PODMAN_RUN_TIMEOUT_MS, 0, &out, message, sizeof message);
+    if (rc != 0 && is_image_missing(message)) {
+        /* Removed behind keelson's back since it was seen: pull and run again. */
+        image_forget(rt, image);
+        free(out);
+        out = NULL;
+        podman_args_t rm;
+        char ignored[256];
+        args_begin(&rm, rt);
+        args_add(&rm, "rm");
+        args_add(&rm, "--force");
+        args_add(&rm, "--ignore");
+        args_add(&rm, container_name);
+        args_run(&rm, PODMAN_COMMAND_TIMEOUT_MS, 0, NULL, ignored, sizeof ignored);
+        args_free(&rm);
+        kl_error_t pull_err;
+        if (podman_pull(rt, image, policy, &pull_err) < 0) {
+            free(entrypoint);
+            args_free(&args);
+            if (own_cgroup)
+                cgroup_parent_remove(container_name);
+            return kl_error_set(err, pull_err.code, "%s", pull_err.text);
+        }
+        rc = args_run(&args, PODMAN_RUN_TIMEOUT_MS, 0, &out, message, sizeof message);
+    }
     free(entrypoint);
     args_free(&args);
     /* podman prints the new id: a line of 64 hex digits. */

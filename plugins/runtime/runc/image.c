@@ -186,7 +186,7 @@ static json_t *blob_load(const char *layout, const json_t *descriptor, const cha
 }
 
 json_t *runc_image_config_load(const char *layout, const char *tag, const char *reference,
-                               const char *image_store, kl_error_t *err)
+                               const char *image_store, char *manifest_digest, size_t digest_size, kl_error_t *err)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/index.json", layout);
@@ -219,6 +219,8 @@ json_t *runc_image_config_load(const char *layout, const char *tag, const char *
         return NULL;
     }
     json_t *manifest = blob_load(layout, found, "manifest", err);
+    if (manifest && manifest_digest && digest_size > 0)
+        snprintf(manifest_digest, digest_size, "%s", json_string_value(json_object_get(found, "digest")));
     json_decref(index);
     if (!manifest)
         return NULL;

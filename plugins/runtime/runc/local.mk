@@ -1,8 +1,9 @@
-# runtime/runc: OCI containers run by runc from image layouts unpacked by umoci.
+# runtime/runc: OCI containers run by runc on overlays of image layouts unpacked once by umoci.
 RUNC_PLUGIN_SOURCES = \
 	plugins/runtime/runc/runc.h \
 	plugins/runtime/runc/runc.c \
 	plugins/runtime/runc/image.c \
+	plugins/runtime/runc/cache.c \
 	plugins/runtime/runc/spec.c \
 	plugins/runtime/runc/process.c
 

@@ -6,11 +6,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <sched.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -252,14 +254,15 @@ static char *append_text(char *at, const char *text)
 }
 
 /* Writes `text` to `path` through a temporary file and rename(), so a reader
- * sees the old file or the whole new one, never a half-written status. */
+ * sees the old file or the whole new one, never a half-written status. No
+ * fsync: these files describe processes, which a reboot ends anyway, and a
+ * flush to disk would sit between the container's exit and its status. */
 static void write_atomic(const char *tmp, const char *path, const char *text, size_t length)
 {
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return;
     write_all(fd, text, length);
-    fsync(fd);
     close(fd);
     rename(tmp, path);
 }
@@ -334,7 +337,54 @@ typedef struct supervisor_paths {
     char exit_tmp[4096], exit[4096];
     char container_pid[4096];
     char cgroup[512];
+    char rootfs[4096];
+    char runc_log[4096];
+    char overlay[4096];  /* mount options; "" for a bundle unpacked in full */
 } supervisor_paths_t;
+
+static const char *errno_name(int error)
+{
+    switch (error) {
+    case EPERM: return "EPERM (no privilege)";
+    case ENOENT: return "ENOENT (a folder is missing)";
+    case ENODEV: return "ENODEV (no overlay file system in this kernel)";
+    case EINVAL: return "EINVAL (overlayfs refused the folders)";
+    case ENOSPC: return "ENOSPC (no space left)";
+    case EBUSY: return "EBUSY";
+    case ENOMEM: return "ENOMEM";
+    default: return "an unexpected error";
+    }
+}
+
+/* Gives the container its root file system: the cached image under an
+ * upper folder of its own, mounted in a private mount namespace so the
+ * mount ends with the container. Logs like runc does on failure, so
+ * status() reports the reason. */
+static int overlay_mount(const supervisor_paths_t *paths)
+{
+    const char *step = "unshare the mount namespace";
+    if (unshare(CLONE_NEWNS) == 0) {
+        step = "make the mount namespace private";
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0) {
+            step = "mount the overlay root file system";
+            if (mount("overlay", paths->rootfs, "overlay", 0, paths->overlay) == 0)
+                return 0;
+        }
+    }
+    int error = errno;
+    char text[512], *at;
+    at = append_text(text, "{\"level\":\"error\",\"msg\":\"keelson: cannot ");
+    at = append_text(at, step);
+    at = append_text(at, ": ");
+    at = append_text(at, errno_name(error));
+    at = append_text(at, "\"}\n");
+    int log = open(paths->runc_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (log >= 0) {
+        write_all(log, text, (size_t)(at - text));
+        close(log);
+    }
+    return -1;
+}
 
 /* The container's pid as runc wrote it to --pid-file, or -1. */
 static pid_t read_pid(const char *path)
@@ -370,7 +420,7 @@ static void supervisor_run(const supervisor_paths_t *paths, char *const argv[], 
     write_atomic(paths->started_tmp, paths->started, text, (size_t)(at - text));
 
     int code;
-    pid_t child = fork();
+    pid_t child = paths->overlay[0] && overlay_mount(paths) < 0 ? -2 : fork();
     if (child == 0) {
         int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0640);
         if (log < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
@@ -382,7 +432,9 @@ static void supervisor_run(const supervisor_paths_t *paths, char *const argv[], 
         _exit(127);
     }
     int status = 0;
-    if (child < 0 || wait_child(child, &status) < 0) {
+    if (child == -2) {
+        code = 125;  /* as docker and podman report a container they could not create */
+    } else if (child < 0 || wait_child(child, &status) < 0) {
         code = 255;
     } else if ((code = exit_status_code(status)) == 0) {
         /* runc started the container and left: wait for its process, and
@@ -415,7 +467,7 @@ static void supervisor_run(const supervisor_paths_t *paths, char *const argv[], 
 }
 
 int runc_supervisor_spawn(const char *bundle, char *const argv[], const char *log_path, const char *cgroup,
-                          kl_error_t *err)
+                          const char *overlay_options, kl_error_t *err)
 {
     supervisor_paths_t *paths = calloc(1, sizeof *paths);
     if (!paths)
@@ -428,6 +480,13 @@ int runc_supervisor_spawn(const char *bundle, char *const argv[], const char *lo
     snprintf(paths->exit, sizeof paths->exit, "%s/exit_code", bundle);
     snprintf(paths->container_pid, sizeof paths->container_pid, "%s/container.pid", bundle);
     snprintf(paths->cgroup, sizeof paths->cgroup, "%s", cgroup ? cgroup : "");
+    snprintf(paths->rootfs, sizeof paths->rootfs, "%s/rootfs", bundle);
+    snprintf(paths->runc_log, sizeof paths->runc_log, "%s/runc.log", bundle);
+    if (overlay_options && strlen(overlay_options) >= sizeof paths->overlay) {
+        free(paths);
+        return kl_error_set(err, KL_ERR_INTERNAL, "the overlay options of %s are too long", bundle);
+    }
+    snprintf(paths->overlay, sizeof paths->overlay, "%s", overlay_options ? overlay_options : "");
 
     pid_t pid = fork();
     if (pid < 0) {

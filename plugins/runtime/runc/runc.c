@@ -1,6 +1,7 @@
-/* runtime/runc: runs each container with runc from an OCI bundle that umoci
- * unpacks from a local image store. All state lives in files under state_dir,
- * so containers and their status outlive a kubelet restart. */
+/* runtime/runc: runs each container with runc from an OCI bundle whose root
+ * file system is an overlay of its image, unpacked once by umoci from a local
+ * image store (cache.c). All state lives in files under state_dir, so
+ * containers and their status outlive a kubelet restart. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -17,7 +19,6 @@
 #include "runc.h"
 
 #define RUNC_COMMAND_TIMEOUT_MS 10000
-#define RUNC_UNPACK_TIMEOUT_MS 60000
 #define RUNC_KILL_WAIT_MS 5000  /* after SIGKILL: the kernel needs a moment to reap */
 #define RUNC_POLL_MS 20
 #define RUNC_ROOT_DIR "runc-root"  /* under state_dir; container ids start with "kl-" */
@@ -32,12 +33,14 @@ typedef struct runc_runtime {
     const char *umoci;
     const char *skopeo;
     char root[4096];          /* runc --root: keeps our containers apart from others' */
+    int overlay;              /* overlay root file systems work here: -1 not asked yet, 0, 1 */
 } runc_runtime_t;
 
 static const kl_setting_spec_t runc_settings[] = {
     { "image_store", KL_SETTING_STRING, 0,
       "folder of OCI image layouts, one per image name (default /var/lib/keelson/images)" },
-    { "state_dir", KL_SETTING_STRING, 0, "folder for container bundles and logs (default /run/keelson/runc)" },
+    { "state_dir", KL_SETTING_STRING, 0,
+      "folder for container bundles and logs, one keelsond's own (default /run/keelson/runc)" },
     { "runc", KL_SETTING_STRING, 0, "runc program, found on PATH unless a path (default runc)" },
     { "umoci", KL_SETTING_STRING, 0, "umoci program, found on PATH unless a path (default umoci)" },
     { "skopeo", KL_SETTING_STRING, 0,
@@ -88,6 +91,7 @@ static void *runc_open(const kl_host_t *host, kl_error_t *err)
         return NULL;
     }
     rt->host = host;
+    rt->overlay = -1;
     rt->image_store = host->setting_string(host, "image_store", "/var/lib/keelson/images");
     rt->state_dir = host->setting_string(host, "state_dir", "/run/keelson/runc");
     rt->runc = host->setting_string(host, "runc", "runc");
@@ -213,7 +217,7 @@ static int runc_pull(void *runtime, const char *image, kl_pull_policy_t policy, 
     char layout[4096];
     snprintf(layout, sizeof layout, "%s/%s", rt->image_store, ref.name);
     kl_error_t load_err;
-    json_t *config = runc_image_config_load(layout, ref.tag, image, rt->image_store, &load_err);
+    json_t *config = runc_image_config_load(layout, ref.tag, image, rt->image_store, NULL, 0, &load_err);
     int present = config != NULL;
     json_decref(config);
     if (!present && load_err.code != KL_ERR_NOT_FOUND)
@@ -224,6 +228,93 @@ static int runc_pull(void *runtime, const char *image, kl_pull_policy_t policy, 
         return kl_error_set(err, KL_ERR_NOT_FOUND, "%s%s", load_err.text,
                             policy == KL_PULL_NEVER ? " and the pull policy is Never" : "");
     return runc_image_copy(rt->skopeo, image, &ref, rt->image_store, err);
+}
+
+/* Whether containers can have an overlay of the image cache as their root
+ * file system; asked of the kernel once per runtime instance. */
+static int overlay_usable(runc_runtime_t *rt)
+{
+    if (rt->overlay < 0) {
+        char why[1024];
+        rt->overlay = runc_overlay_probe(rt->image_store, rt->state_dir, why, sizeof why);
+        if (!rt->overlay && rt->host->log)
+            rt->host->log(rt->host, KL_LOG_WARN, "runtime/runc: %s; every container gets a full unpack of its "
+                          "image instead (slower)", why);
+    }
+    return rt->overlay;
+}
+
+/* Makes the bundle folder and its root file system: an overlay of the
+ * cached image when the kernel allows (options to `overlay`, mounted by the
+ * supervisor), else a full unpack by umoci (`overlay` empty). Returns the
+ * runtime spec to start from (caller owns), or NULL with nothing left. */
+static json_t *bundle_prepare(runc_runtime_t *rt, const char *image, const runc_image_ref_t *ref,
+                              const char *layout, const char *digest, const char *bundle, char *overlay,
+                              size_t overlay_size, kl_error_t *err)
+{
+    char entry[4096], path[4200], message[1024];
+    overlay[0] = '\0';
+    /* Paths overlayfs cannot name are known before anything is unpacked
+     * for nothing. */
+    snprintf(entry, sizeof entry, "%s/" RUNC_CACHE_DIR, rt->image_store);
+    if (overlay_usable(rt) && runc_overlay_options(entry, bundle, overlay, overlay_size) == 0) {
+        if (runc_cache_ensure(rt->image_store, rt->umoci, layout, ref->tag, digest, image, entry, sizeof entry,
+                              err) < 0)
+            return NULL;
+        if (runc_overlay_options(entry, bundle, overlay, overlay_size) < 0)
+            overlay[0] = '\0';  /* an unusual state_dir: unpack in full below */
+    }
+    json_error_t jerr;
+    json_t *spec = NULL;
+    if (overlay[0]) {
+        static const char *const folders[] = { "rootfs", RUNC_UPPER_DIR, RUNC_WORK_DIR };
+        if (mkdir(bundle, 0700) < 0) {
+            kl_error_set(err, KL_ERR_INTERNAL, "cannot create bundle %s: %s", bundle, strerror(errno));
+            return NULL;
+        }
+        for (size_t i = 0; i < sizeof folders / sizeof folders[0]; i++) {
+            snprintf(path, sizeof path, "%s/%s", bundle, folders[i]);
+            if (mkdir(path, 0755) < 0) {
+                kl_error_set(err, KL_ERR_INTERNAL, "cannot create %s: %s", path, strerror(errno));
+                runc_tree_remove(bundle);
+                return NULL;
+            }
+        }
+        /* Which cache entry lies under the container: what a collector of
+         * unused entries would need to know. */
+        snprintf(path, sizeof path, "%s/" RUNC_ROOTFS_IMAGE_FILE, bundle);
+        FILE *f = fopen(path, "we");
+        const char *name = strrchr(entry, '/') + 1;
+        if (!f || fprintf(f, "%s\n", name) < 0 || fclose(f) != 0) {
+            if (f)
+                fclose(f);
+            kl_error_set(err, KL_ERR_INTERNAL, "cannot write %s: %s", path, strerror(errno));
+            runc_tree_remove(bundle);
+            return NULL;
+        }
+        snprintf(path, sizeof path, "%s/config.json", entry);
+        spec = json_load_file(path, 0, &jerr);
+    } else {
+        char image_arg[4096 + RUNC_IMAGE_TAG_MAX + 2];
+        snprintf(image_arg, sizeof image_arg, "%s:%s", layout, ref->tag);
+        char *unpack[] = { (char *)rt->umoci, "unpack", "--image", image_arg, (char *)bundle, NULL };
+        if (runc_command_run(unpack, RUNC_UNPACK_TIMEOUT_MS, NULL, message, sizeof message) != 0) {
+            kl_error_set(err, KL_ERR_INTERNAL, "cannot unpack image \"%s\" with %s: %s", image, rt->umoci,
+                         message[0] ? message : "it failed without a message");
+            runc_tree_remove(bundle);
+            return NULL;
+        }
+        snprintf(path, sizeof path, "%s/config.json", bundle);
+        spec = json_load_file(path, 0, &jerr);
+    }
+    if (!json_is_object(spec)) {
+        kl_error_set(err, KL_ERR_INTERNAL, "cannot read the runtime spec %s: %s", path,
+                     spec ? "not a JSON object" : jerr.text);
+        json_decref(spec);
+        runc_tree_remove(bundle);
+        return NULL;
+    }
+    return spec;
 }
 
 static int runc_start(void *runtime, const kl_container_request_t *request, char id[KL_CONTAINER_ID_MAX],
@@ -245,37 +336,40 @@ static int runc_start(void *runtime, const kl_container_request_t *request, char
     runc_image_ref_t ref;
     if (runc_image_ref_parse(image, &ref, err) < 0)
         return -1;
-    if (ref.registry[0] && runc_pull(rt, image, KL_PULL_IF_NOT_PRESENT, err) < 0)
-        return -1;
-    char layout[4096];
+    char layout[4096], digest[256] = "";
     snprintf(layout, sizeof layout, "%s/%s", rt->image_store, ref.name);
-    json_t *image_config = runc_image_config_load(layout, ref.tag, image, rt->image_store, err);
+    /* The kubelet has pulled by the pod's policy already; a caller that did
+     * not gets IfNotPresent, and only an absent image costs a skopeo run. */
+    kl_error_t load_err;
+    json_t *image_config = runc_image_config_load(layout, ref.tag, image, rt->image_store, digest, sizeof digest,
+                                                  &load_err);
+    if (!image_config && load_err.code == KL_ERR_NOT_FOUND && ref.registry[0]) {
+        if (runc_image_copy(rt->skopeo, image, &ref, rt->image_store, err) < 0)
+            return -1;
+        image_config = runc_image_config_load(layout, ref.tag, image, rt->image_store, digest, sizeof digest,
+                                              &load_err);
+    }
     if (!image_config)
-        return -1;
+        return kl_error_set(err, load_err.code, "%s", load_err.text);
 
-    char new_id[KL_CONTAINER_ID_MAX], bundle[4096], image_arg[4096 + RUNC_IMAGE_TAG_MAX + 2];
+    char new_id[KL_CONTAINER_ID_MAX], bundle[4096];
     if (id_make(request, new_id, err) < 0) {
         json_decref(image_config);
         return -1;
     }
     bundle_path(rt, new_id, NULL, bundle, sizeof bundle);
-    snprintf(image_arg, sizeof image_arg, "%s:%s", layout, ref.tag);
-
-    char message[1024];
-    char *unpack[] = { (char *)rt->umoci, "unpack", "--image", image_arg, bundle, NULL };
-    int rc = runc_command_run(unpack, RUNC_UNPACK_TIMEOUT_MS, NULL, message, sizeof message);
-    if (rc != 0) {
-        kl_error_set(err, KL_ERR_INTERNAL, "cannot unpack image \"%s\" with %s: %s", image, rt->umoci,
-                     message[0] ? message : "it failed without a message");
+    char overlay[4096];
+    json_t *spec = bundle_prepare(rt, image, &ref, layout, digest, bundle, overlay, sizeof overlay, err);
+    if (!spec) {
         json_decref(image_config);
-        runc_tree_remove(bundle);
         return -1;
     }
     char cgroup[KL_CONTAINER_ID_MAX + 16];
     snprintf(cgroup, sizeof cgroup, RUNC_CGROUP_PARENT "/%s", new_id);
     char cgroups_path[sizeof cgroup + 1];
     snprintf(cgroups_path, sizeof cgroups_path, "/%s", cgroup);
-    rc = runc_spec_rewrite(bundle, request, image_config, cgroups_path, err);
+    int rc = runc_spec_write(bundle, spec, request, image_config, cgroups_path, err);
+    json_decref(spec);
     json_decref(image_config);
     if (rc < 0) {
         runc_tree_remove(bundle);
@@ -292,7 +386,7 @@ static int runc_start(void *runtime, const kl_container_request_t *request, char
      * outlives it until remove() and the OOM counter can be read. */
     char *run[] = { (char *)rt->runc, "--root", rt->root, "--log", runc_log, "--log-format", "json", "run",
                     "--detach", "--pid-file", pid_file, "--bundle", bundle, new_id, NULL };
-    if (runc_supervisor_spawn(bundle, run, container_log, cgroup, err) < 0) {
+    if (runc_supervisor_spawn(bundle, run, container_log, cgroup, overlay[0] ? overlay : NULL, err) < 0) {
         runc_tree_remove(bundle);
         return -1;
     }
@@ -422,6 +516,15 @@ static int runc_status(void *runtime, const char *id, kl_container_status_t *sta
         return 0;
     }
 
+    /* While its supervisor lives, the files it keeps tell the state without
+     * a `runc state` process per poll: runc writes container.pid once the
+     * container's process runs. */
+    int supervised = supervisor_alive(bundle);
+    bundle_path(rt, id, "container.pid", path, sizeof path);
+    if (supervised != 0) {
+        status->state = access(path, F_OK) == 0 ? KL_CONTAINER_RUNNING : KL_CONTAINER_CREATED;
+        return 0;
+    }
     char message[512];
     char *state = runc_state_of(rt, id, message, sizeof message);
     if (state && (!strcmp(state, "running") || !strcmp(state, "paused") || !strcmp(state, "stopped"))) {
@@ -547,6 +650,13 @@ static int runc_remove(void *runtime, const char *id, kl_error_t *err)
         return kl_error_set(err, KL_ERR_INTERNAL, "runc delete %s failed: %s", id,
                             message[0] ? message : "no message");
     cgroup_remove(id);
+    /* The supervisor mounts the overlay in a namespace that ends with the
+     * container; a rootfs mounted here (by hand, or by an older keelson)
+     * would keep the bundle from going. */
+    char rootfs[4200];
+    snprintf(rootfs, sizeof rootfs, "%s/rootfs", bundle);
+    if (umount2(rootfs, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+        runtime_log(rt, KL_LOG_WARN, "cannot unmount a container's root file system");
     if (runc_tree_remove(bundle) < 0)
         return kl_error_set(err, KL_ERR_INTERNAL, "cannot remove the bundle %s of container %s: %s", bundle, id,
                             strerror(errno));

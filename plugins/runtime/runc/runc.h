@@ -11,6 +11,7 @@
 
 #define RUNC_IMAGE_NAME_MAX 256
 #define RUNC_IMAGE_TAG_MAX 128
+#define RUNC_UNPACK_TIMEOUT_MS 60000  /* umoci unpack of one image */
 
 /* An image reference split into what a local image store needs. */
 typedef struct runc_image_ref {
@@ -25,16 +26,41 @@ typedef struct runc_image_ref {
 int runc_image_ref_parse(const char *reference, runc_image_ref_t *ref, kl_error_t *err);
 
 /* Loads the OCI image config (the blob with Entrypoint, Cmd, Env...) of
- * layout:tag. Missing layout or tag: KL_ERR_NOT_FOUND naming `reference`.
- * Caller owns the result. */
+ * layout:tag, and copies the digest of the manifest the tag points to into
+ * manifest_digest (may be NULL). Missing layout or tag: KL_ERR_NOT_FOUND
+ * naming `reference`. Caller owns the result. */
 json_t *runc_image_config_load(const char *layout, const char *tag, const char *reference,
-                               const char *image_store, kl_error_t *err);
+                               const char *image_store, char *manifest_digest, size_t digest_size,
+                               kl_error_t *err);
 
 /* Copies docker://REFERENCE from its registry into the layout
  * IMAGE_STORE/NAME with skopeo. Errors: KL_ERR_NOT_FOUND (no such image or
  * tag), KL_ERR_UNAVAILABLE (registry unreachable), with skopeo's message. */
 int runc_image_copy(const char *skopeo, const char *reference, const runc_image_ref_t *ref,
                     const char *image_store, kl_error_t *err);
+
+/* cache.c */
+
+#define RUNC_CACHE_DIR ".unpacked"           /* under image_store: one unpacked image per manifest digest */
+#define RUNC_ROOTFS_IMAGE_FILE "rootfs.image"  /* in a bundle: the cache entry under its overlay */
+#define RUNC_UPPER_DIR "rootfs.upper"         /* in a bundle: the container's own changes */
+#define RUNC_WORK_DIR "rootfs.work"           /* in a bundle: overlayfs's scratch folder */
+
+/* Makes sure the image whose manifest is `digest` (layout:tag points to it)
+ * is unpacked in the cache and writes its folder to `entry`: rootfs/ and
+ * config.json, umoci's runtime spec to start from. Unpacks with umoci when
+ * absent. */
+int runc_cache_ensure(const char *image_store, const char *umoci, const char *layout, const char *tag,
+                      const char *digest, const char *reference, char *entry, size_t size, kl_error_t *err);
+
+/* 1 when an overlay of a folder in the cache, with its changes under
+ * state_dir, can be mounted here; 0 with the reason in `why` when not (no
+ * overlayfs, a file system overlayfs cannot use, no privilege). */
+int runc_overlay_probe(const char *image_store, const char *state_dir, char *why, size_t size);
+
+/* The overlay mount options of a bundle over cache entry `entry`; -1 when a
+ * path cannot be written in them (a comma, colon or backslash, or too long). */
+int runc_overlay_options(const char *entry, const char *bundle, char *options, size_t size);
 
 /* spec.c */
 
@@ -48,10 +74,11 @@ int runc_quantity_memory(const char *text, int64_t *bytes, kl_error_t *err);
 int runc_spec_apply(json_t *spec, const kl_container_request_t *request, const json_t *image_config,
                     kl_error_t *err);
 
-/* Reads, applies runc_spec_apply, places the container in the cgroup
- * `cgroups_path` (e.g. "/keelson/ID") and writes back BUNDLE/config.json. */
-int runc_spec_rewrite(const char *bundle, const kl_container_request_t *request,
-                      const json_t *image_config, const char *cgroups_path, kl_error_t *err);
+/* Applies runc_spec_apply to `spec` (borrowed, changed), places the
+ * container in the cgroup `cgroups_path` (e.g. "/keelson/ID"), roots it at
+ * BUNDLE/rootfs and writes BUNDLE/config.json. */
+int runc_spec_write(const char *bundle, json_t *spec, const kl_container_request_t *request,
+                    const json_t *image_config, const char *cgroups_path, kl_error_t *err);
 
 /* process.c */
 
@@ -61,8 +88,11 @@ int runc_spec_rewrite(const char *bundle, const kl_container_request_t *request,
  * it) and the end of its stderr to errbuf. */
 int runc_command_run(char *const argv[], int timeout_ms, char **out, char *errbuf, size_t errsize);
 
-/* Double-forks a supervisor that outlives the caller. It is a child
- * subreaper: it runs argv (a detached `runc run -d --pid-file
+/* Double-forks a supervisor that outlives the caller. When overlay_options
+ * is not NULL it first mounts that overlay on BUNDLE/rootfs in a mount
+ * namespace of its own, which the container's inherits: the mount lives as
+ * long as the container and the supervisor do, and no crash can leave it
+ * behind on the host. It is a child subreaper: it runs argv (a detached `runc run -d --pid-file
  * BUNDLE/container.pid`) with stdout and stderr appended to log_path, then
  * reaps the container's process itself, so the container's cgroup is still
  * there when it exits. It records the exit status and whether the kernel
@@ -70,7 +100,7 @@ int runc_command_run(char *const argv[], int timeout_ms, char **out, char *errbu
  * to each hierarchy under /sys/fs/cgroup) in BUNDLE/exit_code. Returns 0
  * once the supervisor is detached. */
 int runc_supervisor_spawn(const char *bundle, char *const argv[], const char *log_path, const char *cgroup,
-                          kl_error_t *err);
+                          const char *overlay_options, kl_error_t *err);
 
 /* How many processes the kernel OOM-killed in `cgroup` (cgroup v1
  * memory.oom_control or v2 memory.events); -1 when it cannot tell. Uses

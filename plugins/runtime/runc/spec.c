@@ -316,18 +316,14 @@ int runc_spec_apply(json_t *spec, const kl_container_request_t *request, const j
     return 0;
 }
 
-int runc_spec_rewrite(const char *bundle, const kl_container_request_t *request, const json_t *image_config,
-                      const char *cgroups_path, kl_error_t *err)
+int runc_spec_write(const char *bundle, json_t *spec, const kl_container_request_t *request,
+                    const json_t *image_config, const char *cgroups_path, kl_error_t *err)
 {
     char path[4096], tmp[4096];
     snprintf(path, sizeof path, "%s/config.json", bundle);
     snprintf(tmp, sizeof tmp, "%s/config.json.tmp", bundle);
-    json_error_t jerr;
-    json_t *spec = json_load_file(path, 0, &jerr);
-    if (!json_is_object(spec)) {
-        json_decref(spec);
-        return kl_error_set(err, KL_ERR_INTERNAL, "cannot read %s: %s", path, jerr.text);
-    }
+    if (!json_is_object(spec))
+        return kl_error_set(err, KL_ERR_INTERNAL, "the runtime spec for %s is not a JSON object", path);
     int rc = runc_spec_apply(spec, request, image_config, err);
     if (rc == 0 && cgroups_path) {
         /* A cgroup of keelson's naming: the supervisor reads its OOM counter
@@ -339,10 +335,19 @@ int runc_spec_rewrite(const char *bundle, const kl_container_request_t *request,
         }
         json_object_set_new(linux_, "cgroupsPath", json_string(cgroups_path));
     }
-    if (rc == 0 && (json_dump_file(spec, tmp, JSON_INDENT(2)) < 0 || rename(tmp, path) < 0)) {
+    if (rc == 0) {
+        /* Relative to the bundle: a template from the image cache names no
+         * bundle of its own. */
+        json_t *root = json_object_get(spec, "root");
+        if (!json_is_object(root)) {
+            root = json_object();
+            json_object_set_new(spec, "root", root);
+        }
+        json_object_set_new(root, "path", json_string("rootfs"));
+    }
+    if (rc == 0 && (json_dump_file(spec, tmp, JSON_COMPACT) < 0 || rename(tmp, path) < 0)) {
         rc = kl_error_set(err, KL_ERR_INTERNAL, "cannot write %s: %s", path, strerror(errno));
         unlink(tmp);
     }
-    json_decref(spec);
     return rc;
 }
