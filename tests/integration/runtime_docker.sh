@@ -59,6 +59,8 @@ metadata:
   name: $1
 spec:
   restartPolicy: Never
+  # A sleep ignores SIGTERM as PID 1: keep the wait for SIGKILL short.
+  terminationGracePeriodSeconds: 2
   containers:
   - name: main
     image: $2
