@@ -387,7 +387,7 @@ static int start_cluster(cluster_run_t *run, const kl_bench_profile_t *profile,
                      "node_name = \"%s\";\nroles = [ \"worker\" ];\nbus = { master = \"%s\"; };\n"
                      "runtime = { plugin = \"sim\"; settings = { start_delay_ms = 0; }; };\n"
                      "kubelet = { cpu = \"%" PRId64 "m\"; memory = \"%" PRId64 "\"; max_pods = %"
-                     PRId64 "; heartbeat_ms = 5000; sync_ms = 200; labels = [ %s ];%s };\n",
+                     PRId64 "; heartbeat_ms = 10000; sync_ms = 200; labels = [ %s ];%s };\n",
                      name, run->endpoint, shape->cpu_milli, shape->memory_bytes, shape->max_pods,
                      labels, "");
             if (!one_per_process) {
