@@ -35,6 +35,7 @@
  * container, whose peak usage outlives the container. */
 #define CGROUP_ROOT "/sys/fs/cgroup"
 #define CGROUP_PARENT "keelson-podman"
+#define CONMON_HEADROOM_BYTES (16LL * 1024 * 1024)  /* conmon and its buffers, beside the container */
 
 typedef struct podman_runtime {
     const kl_host_t *host;
@@ -765,14 +766,18 @@ static int podman_start(void *runtime, const kl_container_request_t *request, ch
     }
     int own_cgroup = 0;
     if (bytes > 0 && rt->memcg_v1) {
-        if (cgroup_parent_make(container_name, bytes, err) < 0) {
+        /* conmon lives under the same parent: the parent gets headroom so
+         * the OOM killer, held to the container's own limit below, never
+         * picks the monitor instead of the container. */
+        if (cgroup_parent_make(container_name, bytes + CONMON_HEADROOM_BYTES, err) < 0) {
             args_free(&args);
             return -1;
         }
         own_cgroup = 1;
         args_add(&args, "--cgroup-parent");
         args_addf(&args, "/" CGROUP_PARENT "/%s", container_name);
-    } else if (bytes > 0) {
+    }
+    if (bytes > 0) {
         args_add(&args, "--memory");
         args_addf(&args, "%lld", (long long)bytes);
         args_add(&args, "--memory-swap");
@@ -945,7 +950,7 @@ static int podman_status(void *runtime, const char *id, kl_container_status_t *s
         if (!status->oom_killed && cgroup && status->exit_code == 128 + SIGKILL) {
             /* Killed while its memory had reached the limit: the OOM killer. */
             int64_t peak = cgroup_value(cgroup, "memory.max_usage_in_bytes");
-            int64_t limit = cgroup_value(cgroup, "memory.limit_in_bytes");
+            int64_t limit = cgroup_value(cgroup, "memory.limit_in_bytes") - CONMON_HEADROOM_BYTES;
             status->oom_killed = peak > 0 && limit > 0 && peak >= limit - 64 * 1024;
         }
         if (status->oom_killed)
