@@ -29,6 +29,7 @@ typedef struct docker_runtime {
     int pull_timeout_ms;
     long long nofile;     /* 0: dockerd's default */
     docker_http_t *http;
+    json_t *signalled;  /* ids this plugin stopped or killed: their 137 is ours */
 } docker_runtime_t;
 
 static const kl_setting_spec_t docker_settings[] = {
@@ -62,6 +63,7 @@ static void docker_close(void *runtime)
     if (!rt)
         return;
     docker_http_destroy(&rt->http);
+    json_decref(rt->signalled);
     free(rt);
 }
 
@@ -77,6 +79,7 @@ static void *docker_open(const kl_host_t *host, kl_error_t *err)
         return NULL;
     }
     rt->host = host;
+    rt->signalled = json_object();
     rt->socket = host->setting_string(host, "socket", DOCKER_DEFAULT_SOCKET);
     rt->network = host->setting_string(host, "network", "host");
     long long timeout = host->setting_int(host, "timeout_ms", DOCKER_DEFAULT_TIMEOUT_MS);
@@ -845,6 +848,18 @@ static int docker_status(void *runtime, const char *id, kl_container_status_t *s
     if (!doc)
         return -1;
     int rc = status_from_state(json_object_get(doc, "State"), id, status, err);
+    /* On cgroup v1 dockerd flags an OOM kill only when it hits the
+     * container's first process; a child killed at the limit (a shell
+     * pipeline) leaves OOMKilled false. A SIGKILL exit under a memory
+     * limit that keelson did not send is the kernel's OOM killer. */
+    json_int_t memory = json_integer_value(json_object_get(json_object_get(doc, "HostConfig"), "Memory"));
+    if (rc == 0 && status->state == KL_CONTAINER_EXITED && !status->oom_killed
+        && status->exit_code == 128 + 9 && memory > 0 && !json_object_get(rt->signalled, id)) {
+        status->oom_killed = 1;
+        snprintf(status->reason, sizeof status->reason, "OOMKilled");
+        snprintf(status->message, sizeof status->message,
+                 "killed with SIGKILL at its memory limit of %" JSON_INTEGER_FORMAT " bytes", memory);
+    }
     json_decref(doc);
     return rc;
 }
@@ -882,6 +897,8 @@ static int docker_stop(void *runtime, const char *id, int grace_ms, kl_error_t *
     int seconds = grace_ms / 1000 + (grace_ms % 1000 != 0);
     char action[64];
     snprintf(action, sizeof action, "stop?t=%d", seconds);
+    if (id)
+        json_object_set_new(rt->signalled, id, json_true());
     return container_action(rt, id, action, seconds * 1000 + rt->timeout_ms, 0, err);
 }
 
@@ -893,6 +910,8 @@ static int docker_kill(void *runtime, const char *id, int signal, kl_error_t *er
                             id ? id : "", signal);
     char action[64];
     snprintf(action, sizeof action, "kill?signal=%d", signal);
+    if (id)
+        json_object_set_new(rt->signalled, id, json_true());
     /* 409: not running any more, which is what the caller wanted. */
     return container_action(rt, id, action, rt->timeout_ms, 1, err);
 }
@@ -902,6 +921,7 @@ static int docker_remove(void *runtime, const char *id, kl_error_t *err)
     docker_runtime_t *rt = runtime;
     if (id_check(id, err) < 0)
         return -1;
+    json_object_del(rt->signalled, id);
     return container_delete(rt, id, err);
 }
 
