@@ -2,6 +2,7 @@
 # checks any store plugin by path; make check runs it on memory, sqlite and etcd.
 bin_PROGRAMS += tests/conformance/keelson-store-conformance
 tests_conformance_keelson_store_conformance_SOURCES = \
+	tests/conformance/conformance_tap.c tests/conformance/conformance_tap.h \
 	tests/conformance/store_conformance.c tests/conformance/store_conformance.h \
 	tests/conformance/store_basic.c tests/conformance/store_history.c \
 	tests/conformance/store_shared.c

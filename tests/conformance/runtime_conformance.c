@@ -12,102 +12,6 @@
 
 #include "runtime_conformance.h"
 
-static int tap_count, tap_failed, tap_skipped;
-
-static int tap_vok(int condition, const char *fmt, va_list ap)
-{
-    tap_count++;
-    if (!condition)
-        tap_failed++;
-    printf("%sok %d - ", condition ? "" : "not ", tap_count);
-    vprintf(fmt, ap);
-    printf("\n");
-    fflush(stdout);
-    return condition;
-}
-
-int kl_tap_ok(int condition, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    tap_vok(condition, fmt, ap);
-    va_end(ap);
-    return condition;
-}
-
-void kl_tap_skip(const char *fmt, ...)
-{
-    va_list ap;
-    tap_count++;
-    tap_skipped++;
-    printf("ok %d # SKIP ", tap_count);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    fflush(stdout);
-}
-
-void kl_tap_diag(const char *fmt, ...)
-{
-    va_list ap;
-    printf("# ");
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    fflush(stdout);
-}
-
-int kl_tap_call(int rc, const kl_error_t *err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    tap_vok(rc == 0, fmt, ap);
-    va_end(ap);
-    if (rc != 0)
-        kl_tap_diag("  returned %d: %s: %s", rc, kl_error_reason(err->code), err->text);
-    return rc == 0;
-}
-
-int kl_tap_fails_with(int rc, const kl_error_t *err, int code, const char *fmt, ...)
-{
-    int good = rc == -1 && err->code == code;
-    va_list ap;
-    va_start(ap, fmt);
-    tap_vok(good, fmt, ap);
-    va_end(ap);
-    if (rc == -1)
-        kl_tap_diag("  %s: %s", kl_error_reason(err->code), err->text);
-    if (!good)
-        kl_tap_diag("  expected -1 with %s, got %d with %s", kl_error_reason(code), rc,
-                    rc == 0 ? "success" : kl_error_reason(err->code));
-    return good;
-}
-
-int kl_tap_is_int(long long got, long long expected, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    tap_vok(got == expected, fmt, ap);
-    va_end(ap);
-    if (got != expected)
-        kl_tap_diag("  got %lld, expected %lld", got, expected);
-    return got == expected;
-}
-
-int kl_tap_is_str(const char *got, const char *expected, const char *fmt, ...)
-{
-    int same = got && expected && strcmp(got, expected) == 0;
-    va_list ap;
-    va_start(ap, fmt);
-    tap_vok(same, fmt, ap);
-    va_end(ap);
-    if (!same)
-        kl_tap_diag("  got \"%s\", expected \"%s\"", got ? got : "(null)", expected ? expected : "(null)");
-    return same;
-}
-
 int64_t kl_rconf_now_ms(void)
 {
     struct timespec ts;
@@ -463,7 +367,7 @@ int main(int argc, char **argv)
     kl_error_clear(&err);
     if (!kl_tap_ok(kl_rconf_open(&c, &err) == 0, "the plugin loads, configures and opens")) {
         kl_tap_diag("%s", err.text);
-        printf("1..%d\n", tap_count);
+        printf("1..%d\n", kl_tap_count());
         config_destroy(&c.config);
         return 1;
     }
@@ -487,8 +391,8 @@ int main(int argc, char **argv)
     kl_rconf_close(&c);
     free(c.ids);
     config_destroy(&c.config);
-    printf("1..%d\n", tap_count);
-    kl_tap_diag("runtime %s: %d passed, %d failed, %d skipped", c.plugin_path, tap_count - tap_failed - tap_skipped,
-                tap_failed, tap_skipped);
-    return tap_failed ? 1 : 0;
+    printf("1..%d\n", kl_tap_count());
+    kl_tap_diag("runtime %s: %d passed, %d failed, %d skipped", c.plugin_path, kl_tap_count() - kl_tap_failed() - kl_tap_skipped(),
+                kl_tap_failed(), kl_tap_skipped());
+    return kl_tap_failed() ? 1 : 0;
 }

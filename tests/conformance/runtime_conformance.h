@@ -4,6 +4,7 @@
 #define KL_RUNTIME_CONFORMANCE_H
 
 #include <libconfig.h>
+#include "conformance_tap.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,18 +29,6 @@ typedef struct kl_rconf {
 } kl_rconf_t;
 
 #define KL_RCONF_HAS(c, field) KL_PLUGIN_HAS((c)->plugin, kl_runtime_ops_t, field)
-
-/* ---- TAP ---- */
-int kl_tap_ok(int condition, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void kl_tap_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void kl_tap_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-int kl_tap_call(int rc, const kl_error_t *err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-int kl_tap_fails_with(int rc, const kl_error_t *err, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-int kl_tap_is_int(long long got, long long expected, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-int kl_tap_is_str(const char *got, const char *expected, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 /* ---- the runtime ---- */
 /* Loads, configures and opens a fresh instance of the plugin under test

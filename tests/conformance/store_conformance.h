@@ -4,6 +4,7 @@
 #define KL_STORE_CONFORMANCE_H
 
 #include <libconfig.h>
+#include "conformance_tap.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,19 +26,6 @@ typedef struct kl_conformance {
 
 /* Which optional operation a group needs. */
 #define KL_CONFORMANCE_HAS(c, field) KL_PLUGIN_HAS((c)->plugin, kl_store_ops_t, field)
-
-/* ---- TAP (safe to call from several threads) ---- */
-int kl_tap_ok(int condition, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void kl_tap_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void kl_tap_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* ok() that reports the store's error text when the call failed. */
-int kl_tap_call(int rc, const kl_error_t *err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-/* ok() for "failed with this code". */
-int kl_tap_fails_with(int rc, const kl_error_t *err, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-int kl_tap_is_int(long long got, long long expected, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 /* ---- the store ---- */
 /* Loads, configures and opens another instance of the plugin under test
