@@ -29,6 +29,7 @@
 #define KILL_GIVE_UP_MS 10000    /* after SIGKILL, remove() regardless */
 #define NODE_IN_FLIGHT_MAX 128   /* node requests pipelined at once */
 #define NODE_REPLY_TIMEOUT_MS 5000
+#define STATUS_IN_FLIGHT_MAX 256 /* pod status writes pipelined at once */
 #define SERVICE_HELLO_MS 10000   /* re-register the service (the master may restart) */
 #define LOGS_DEFAULT_BYTES (64 * 1024)
 #define LOGS_MAX_BYTES (1024 * 1024)
@@ -84,9 +85,22 @@ typedef struct kpod {
     zlistx_t *leftovers;   /* ids of adopted containers of an inert pod (strings) */
     json_t *reported;      /* the last status written */
     uint64_t reported_version;  /* kl_pod_track_version() of `reported` */
+    int status_in_flight;  /* a status write awaits its reply */
+    int refetch;           /* the last write conflicted: read the pod first */
+    int urgent;            /* queued in kubelet_t.urgent */
     int64_t grace_ms;
     uint64_t generation;
 } kpod_t;
+
+/* A pod status write awaiting its reply on the pipelined client. The pod
+ * may be gone or replaced by then, hence the key and uid. */
+typedef struct kstatus_req {
+    char *key;
+    char *uid;
+    json_t *status;          /* what was written */
+    uint64_t version;        /* kl_pod_track_version() it was built from */
+    int64_t sent_ms;
+} kstatus_req_t;
 
 /* A container on its way out: SIGTERM sent, SIGKILL when the grace ends. */
 typedef struct kterm {
@@ -108,6 +122,7 @@ typedef struct kubelet {
     const kl_runtime_ops_t *runtime;
     void *runtime_state;
     int has_pull, has_list, has_logs, has_kill;
+    int events_fd;               /* the runtime's exit notifications; -1: none */
     char node_name[256];     /* the base name */
     int64_t cpu_milli;
     int64_t memory_bytes;
@@ -130,6 +145,8 @@ typedef struct kubelet {
     kl_kubelet_events_t *events; /* on node_api; NULL only when out of memory */
     size_t node_in_flight;
     zhashx_t *pods;        /* key -> kpod_t (owned) */
+    zlistx_t *urgent;      /* keys of pods to sync before the next tick (owned) */
+    zhashx_t *status_requests;   /* request id -> kstatus_req_t (owned) */
     zlistx_t *terminating; /* kterm_t (owned) */
     zlistx_t *found;       /* kfound_t (owned); NULL once adoption is done */
     uint64_t generation;
@@ -369,7 +386,9 @@ static void node_reply(kubelet_t *self, knode_t *node, json_t *reply, const kl_e
                      &failure, now);
 }
 
-/* Handles every node reply that has arrived. */
+static int status_reply(kubelet_t *self, const char *id_text, json_t *reply, const kl_error_t *err);
+
+/* Handles every reply that has arrived on the pipelined client. */
 static void nodes_receive(kubelet_t *self)
 {
     for (;;) {
@@ -388,7 +407,8 @@ static void nodes_receive(kubelet_t *self)
                 zhashx_delete(self->lease_requests, key);
                 self->node_in_flight--;
                 lease_reply(self, node, reply, &err, now_ms());
-            } else if (!kl_kubelet_events_reply(self->events, id, reply, &err, now_ms())) {
+            } else if (!status_reply(self, key, reply, &err)
+                       && !kl_kubelet_events_reply(self->events, id, reply, &err, now_ms())) {
                 json_decref(reply);  /* late: that request was given up */
             }
             continue;
@@ -719,14 +739,43 @@ static json_t *status_payload(const kpod_t *pod, json_t *status)
     return json_pack("{s:o}", "object", object);
 }
 
+/* Queues a pod to sync before the next tick: it was just assigned, its
+ * container changed state, or its status write has news to follow up. */
+static void pod_mark_urgent(kubelet_t *self, kpod_t *pod)
+{
+    if (pod->urgent)
+        return;
+    char *key = strdup(pod->key);
+    if (key && zlistx_add_end(self->urgent, key))
+        pod->urgent = 1;
+    else
+        free(key);
+}
+
+static void kstatus_req_destructor(void **item)
+{
+    kstatus_req_t *req = *item;
+    if (!req)
+        return;
+    free(req->key);
+    free(req->uid);
+    json_decref(req->status);
+    free(req);
+    *item = NULL;
+}
+
+/* Status writes are pipelined like heartbeats: a kubelet with thousands of
+ * pods does not wait a round trip per pod, one write per pod in flight. */
 static void pod_report(kubelet_t *self, kpod_t *pod, int64_t now)
 {
+    if (pod->status_in_flight)
+        return;  /* its reply brings the pod back here */
     /* Most pods change nothing most ticks: skip building their status. */
     uint64_t version = kl_pod_track_version(&pod->track);
-    if (pod->reported && version == pod->reported_version)
+    if (pod->reported && version == pod->reported_version && !pod->refetch)
         return;
     json_t *status = kl_pod_status_build(&pod->track);
-    if (!status || (pod->reported && json_equal(status, pod->reported))) {
+    if (!status || (pod->reported && json_equal(status, pod->reported) && !pod->refetch)) {
         if (status)
             pod->reported_version = version;
         json_decref(status);
@@ -736,46 +785,115 @@ static void pod_report(kubelet_t *self, kpod_t *pod, int64_t now)
         json_decref(status);
         return;
     }
+    if (zhashx_size(self->status_requests) >= STATUS_IN_FLIGHT_MAX) {
+        json_decref(status);
+        pod_mark_urgent(self, pod);  /* once a reply frees a slot */
+        return;
+    }
     kl_error_t err;
-    json_t *payload = status_payload(pod, status);
-    json_t *reply = api_request(self, "api.update_status", payload, &err);
-    json_decref(payload);
-    if (!reply && err.code == KL_ERR_CONFLICT) {
-        /* Someone else wrote the pod: retry on top of the fresh object. */
-        payload = json_pack("{s:s, s:s, s:s}", "kind", "Pod", "namespace", pod->namespace_name,
-                            "name", pod->name);
+    if (pod->refetch) {
+        /* Someone else wrote the pod: write on top of the fresh object. */
+        json_t *payload = json_pack("{s:s, s:s, s:s}", "kind", "Pod", "namespace",
+                                    pod->namespace_name, "name", pod->name);
         json_t *fresh = api_request(self, "api.get", payload, &err);
         json_decref(payload);
-        if (fresh) {
-            json_decref(pod->object);
-            pod->object = fresh;
-            pod->resource_version = resource_version_of(fresh);
-            payload = status_payload(pod, status);
-            reply = api_request(self, "api.update_status", payload, &err);
-            json_decref(payload);
+        if (!fresh) {
+            if (err.code == KL_ERR_NOT_FOUND)
+                pod->refetch = 0;  /* deleted: the watch brings the DELETED event */
+            json_decref(status);
+            return;
         }
+        pod->refetch = 0;
+        json_decref(pod->object);
+        pod->object = fresh;
+        pod->resource_version = resource_version_of(fresh);
     }
-    if (reply) {
-        if (resource_version_of(reply) >= pod->resource_version) {
-            json_decref(pod->object);
-            pod->object = json_incref(reply);
-            pod->resource_version = resource_version_of(reply);
-        }
-        json_decref(reply);
-        json_decref(pod->reported);
-        pod->reported = status;
-        pod->reported_version = version;
+    kstatus_req_t *req = calloc(1, sizeof *req);
+    json_t *payload = status_payload(pod, status);
+    uint64_t id = 0;
+    if (!req || !(req->key = strdup(pod->key)) || !(req->uid = strdup(pod->uid ? pod->uid : ""))
+        || kl_bus_send(self->node_api, "api.update_status", payload, &id, &err) < 0) {
+        json_decref(payload);
+        json_decref(status);
+        kstatus_req_destructor((void **)&req);
+        kl_debug(COMPONENT, "pod %s: cannot send its status; will retry", pod->key);
         return;
     }
-    if (err.code == KL_ERR_NOT_FOUND) {
-        /* Deleted: the watch brings the DELETED event; stop writing. */
-        json_decref(pod->reported);
-        pod->reported = status;
-        pod->reported_version = version;
-        return;
+    json_decref(payload);
+    req->status = status;
+    req->version = version;
+    req->sent_ms = now;
+    char id_text[32];
+    snprintf(id_text, sizeof id_text, "%" PRIu64, id);
+    zhashx_insert(self->status_requests, id_text, req);
+    pod->status_in_flight = 1;
+}
+
+/* The reply to a status write: 1 when `id` was one (then `reply` is
+ * released here), 0 otherwise. */
+static int status_reply(kubelet_t *self, const char *id_text, json_t *reply, const kl_error_t *err)
+{
+    kstatus_req_t *req = zhashx_lookup(self->status_requests, id_text);
+    if (!req)
+        return 0;
+    kpod_t *pod = zhashx_lookup(self->pods, req->key);
+    if (pod && strcmp(pod->uid ? pod->uid : "", req->uid) != 0)
+        pod = NULL;  /* same name, another pod: this reply is not about it */
+    if (pod) {
+        pod->status_in_flight = 0;
+        if (reply) {
+            if (resource_version_of(reply) >= pod->resource_version) {
+                json_decref(pod->object);
+                pod->object = json_incref(reply);
+                pod->resource_version = resource_version_of(reply);
+            }
+            json_decref(pod->reported);
+            pod->reported = json_incref(req->status);
+            pod->reported_version = req->version;
+        } else if (err->code == KL_ERR_CONFLICT) {
+            pod->refetch = 1;
+        } else if (err->code == KL_ERR_NOT_FOUND) {
+            /* Deleted: the watch brings the DELETED event; stop writing. */
+            json_decref(pod->reported);
+            pod->reported = json_incref(req->status);
+            pod->reported_version = req->version;
+        } else {
+            if (err->code == KL_ERR_TIMEOUT || err->code == KL_ERR_UNAVAILABLE)
+                self->api_quiet_until_ms = now_ms() + API_QUIET_MS;
+            kl_warn(COMPONENT, "pod %s: status update failed (%s); will retry", pod->key,
+                    err->text);
+        }
+        /* Changed meanwhile, or must retry: go again now, not a tick later. */
+        if (pod->refetch || kl_pod_track_version(&pod->track) != pod->reported_version)
+            pod_mark_urgent(self, pod);
     }
-    kl_warn(COMPONENT, "pod %s: status update failed (%s); will retry", pod->key, err.text);
-    json_decref(status);
+    json_decref(reply);
+    zhashx_delete(self->status_requests, id_text);
+    return 1;
+}
+
+/* Gives up on status writes without a reply, so their pods write again. */
+static void status_expire(kubelet_t *self, int64_t now)
+{
+    zlistx_t *late = NULL;
+    for (kstatus_req_t *req = zhashx_first(self->status_requests); req;
+         req = zhashx_next(self->status_requests)) {
+        if (now - req->sent_ms < NODE_REPLY_TIMEOUT_MS)
+            continue;
+        if (!late && !(late = zlistx_new()))
+            return;
+        zlistx_add_end(late, (void *)zhashx_cursor(self->status_requests));
+    }
+    if (!late)
+        return;
+    kl_error_t err;
+    kl_error_set(&err, KL_ERR_TIMEOUT, "no reply within %d ms", NODE_REPLY_TIMEOUT_MS);
+    for (const char *id = zlistx_first(late); id; id = zlistx_next(late)) {
+        char id_text[32];
+        snprintf(id_text, sizeof id_text, "%s", id);  /* the key dies with its entry */
+        status_reply(self, id_text, NULL, &err);
+    }
+    zlistx_destroy(&late);
 }
 
 static void pod_sync(kubelet_t *self, kpod_t *pod, int64_t now)
@@ -799,6 +917,46 @@ static void pod_sync(kubelet_t *self, kpod_t *pod, int64_t now)
     if (strcmp(previous, pod->track.phase) != 0)
         kl_info(COMPONENT, "pod %s is %s", pod->key, pod->track.phase);
     pod_report(self, pod, now);
+}
+
+/* Syncs the pods queued by pod_mark_urgent(), while status writes have
+ * room (a full pipeline leaves them queued until replies come). */
+static void urgent_step(kubelet_t *self, int64_t now)
+{
+    size_t budget = zlistx_size(self->urgent);
+    while (budget-- > 0 && zhashx_size(self->status_requests) < STATUS_IN_FLIGHT_MAX) {
+        char *key = zlistx_first(self->urgent);
+        if (!key)
+            break;
+        kpod_t *pod = zhashx_lookup(self->pods, key);
+        zlistx_delete(self->urgent, zlistx_cursor(self->urgent));
+        if (!pod)
+            continue;
+        pod->urgent = 0;
+        pod_sync(self, pod, now);
+    }
+}
+
+static void on_container_changed(const char *id, void *arg)
+{
+    kubelet_t *self = arg;
+    if (!id || !*id)
+        return;
+    for (kpod_t *pod = zhashx_first(self->pods); pod; pod = zhashx_next(self->pods))
+        for (size_t i = 0; pod->valid && i < pod->track.count; i++)
+            if (strcmp(pod->track.containers[i].id, id) == 0) {
+                pod_mark_urgent(self, pod);
+                return;
+            }
+}
+
+/* The runtime says containers changed: their pods sync now. */
+static void runtime_events_read(kubelet_t *self)
+{
+    kl_error_t err;
+    kl_error_clear(&err);
+    if (self->runtime->events_read(self->runtime_state, on_container_changed, self, &err) < 0)
+        kl_debug(COMPONENT, "reading the runtime's exit notifications: %s", err.text);
 }
 
 /* ---- the pod set ------------------------------------------------------ */
@@ -915,6 +1073,8 @@ static void pod_upsert(kubelet_t *self, json_t *object)
                 pod->track.count);
     }
     zhashx_insert(self->pods, pod->key, pod);
+    if (pod->valid)
+        pod_mark_urgent(self, pod);  /* start it now, not on the next tick */
 }
 
 /* ---- adoption ----------------------------------------------------------- */
@@ -1312,16 +1472,24 @@ static int kubelet_setup(kubelet_t *self, kl_kubelet_config_t *config, kl_error_
              runtime->desc && runtime->desc->version ? runtime->desc->version : "unknown");
     self->pods = zhashx_new();
     self->terminating = zlistx_new();
-    if (!self->pods || !self->terminating)
+    self->urgent = zlistx_new();
+    self->status_requests = zhashx_new();
+    if (!self->pods || !self->terminating || !self->urgent || !self->status_requests)
         return kl_error_set(err, KL_ERR_INTERNAL, "out of memory starting the kubelet");
     zhashx_set_destructor(self->pods, kpod_destructor);
     zlistx_set_destructor(self->terminating, free_destructor);
+    zlistx_set_destructor(self->urgent, free_destructor);
+    zhashx_set_destructor(self->status_requests, kstatus_req_destructor);
     if (nodes_setup(self, config, err) < 0)
         return -1;
     if (kl_plugin_open(runtime, err) < 0)
         return -1;
     self->runtime = runtime->ops;
     self->runtime_state = runtime->state;
+    self->events_fd = -1;
+    if (KL_PLUGIN_HAS(runtime, kl_runtime_ops_t, events_fd)
+        && KL_PLUGIN_HAS(runtime, kl_runtime_ops_t, events_read))
+        self->events_fd = self->runtime->events_fd(self->runtime_state);
     if (self->has_list) {
         self->found = zlistx_new();
         if (!self->found)
@@ -1390,6 +1558,8 @@ static void kubelet_cleanup(kubelet_t *self)
     }
     zhashx_destroy(&self->pods);
     zlistx_destroy(&self->terminating);
+    zlistx_destroy(&self->urgent);
+    zhashx_destroy(&self->status_requests);
     zlistx_destroy(&self->found);
     kl_list_watch_destroy(&self->watch);
     kl_kubelet_service_destroy(&self->service);
@@ -1426,6 +1596,11 @@ void kl_kubelet_actor(zsock_t *pipe, void *args)
     zpoller_t *poller = zpoller_new(pipe, kl_list_watch_socket(self.watch),
                                     kl_bus_client_socket(self.node_api),
                                     kl_kubelet_service_socket(self.service), NULL);
+    if (poller && self.events_fd >= 0 && zpoller_add(poller, &self.events_fd) < 0) {
+        kl_warn(COMPONENT, "cannot poll the runtime's exit notifications; exits are seen on "
+                "the sync tick");
+        self.events_fd = -1;
+    }
     zsock_signal(pipe, 0);
     if (!poller) {
         kl_error_log(COMPONENT, "cannot create a poller; the kubelet is not running");
@@ -1433,11 +1608,12 @@ void kl_kubelet_actor(zsock_t *pipe, void *args)
         return;
     }
     kl_info(COMPONENT, "%zu node(s) %s%s: %" PRId64 "m cpu, %" PRId64 " bytes memory, %" PRId64
-            " pods each, runtime %s (pull %s, list %s, logs %s, kill %s), service %s",
+            " pods each, runtime %s (pull %s, list %s, logs %s, kill %s, events %s), service %s",
             self.node_count, self.nodes[0].name, self.node_count > 1 ? ".." : "",
             self.cpu_milli, self.memory_bytes, self.max_pods, self.runtime_version,
             self.has_pull ? "yes" : "no", self.has_list ? "yes" : "no",
-            self.has_logs ? "yes" : "no", self.has_kill ? "yes" : "no", self.service_name);
+            self.has_logs ? "yes" : "no", self.has_kill ? "yes" : "no",
+            self.events_fd >= 0 ? "yes" : "no", self.service_name);
     for (;;) {
         int64_t now = now_ms();
         nodes_receive(&self);
@@ -1451,8 +1627,10 @@ void kl_kubelet_actor(zsock_t *pipe, void *args)
                 pod_sync(&self, pod, now);
             if (zlistx_size(self.terminating) > 0)
                 terminating_step(&self, now);
+            status_expire(&self, now);
             self.next_sync_ms = now + self.sync_ms;
         }
+        urgent_step(&self, now);
         if (now >= self.next_hello_ms) {
             kl_kubelet_service_hello(self.service);
             self.next_hello_ms = now + SERVICE_HELLO_MS;
@@ -1463,6 +1641,9 @@ void kl_kubelet_actor(zsock_t *pipe, void *args)
         int64_t until = self.next_sync_ms - now;
         if (until < wait)
             wait = until;
+        if (zlistx_size(self.urgent) > 0
+            && zhashx_size(self.status_requests) < STATUS_IN_FLIGHT_MAX)
+            wait = 0;
         if (wait < 0)
             wait = 0;
         void *which = zpoller_wait(poller, (int)wait);
@@ -1478,6 +1659,8 @@ void kl_kubelet_actor(zsock_t *pipe, void *args)
             break;
         if (which == kl_list_watch_socket(self.watch))
             kl_list_watch_receive(self.watch, now_ms());
+        else if (which == &self.events_fd)
+            runtime_events_read(&self);
     }
     kl_info(COMPONENT, "stopping; %s the containers of %zu pod(s)",
             self.has_list ? "leaving (for the next kubelet to adopt)" : "removing",

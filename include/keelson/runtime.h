@@ -99,6 +99,21 @@ typedef struct kl_runtime_ops {
     /* Sends `signal` (SIGTERM, SIGKILL) and returns at once; the kubelet
      * follows up with status() and escalates after the grace period. */
     int (*kill)(void *runtime, const char *id, int signal, kl_error_t *err);
+
+    /* ---- ABI 1.2: exit notification ---------------------------------------
+     * Without these the kubelet learns of an exit on its next sync tick. */
+
+    /* A file descriptor, owned by the runtime, that turns readable when a
+     * container may have changed state (above all: exited). -1 when the
+     * runtime has none after all. Asked once, after open(). */
+    int (*events_fd)(void *runtime);
+
+    /* Called when events_fd is readable: consumes what is pending without
+     * blocking and calls changed() once per container id that may have
+     * changed; the kubelet then asks status() for each. Ids it does not
+     * know are ignored. */
+    int (*events_read)(void *runtime, void (*changed)(const char *id, void *arg), void *arg,
+                       kl_error_t *err);
 } kl_runtime_ops_t;
 
 #define KL_RUNTIME_PLUGIN(NAME, VERSION, DESCRIPTION, SETTINGS, OPS)                       \
