@@ -82,6 +82,7 @@ int kl_rconf_begin(kl_rconf_t *c, const char *name, const char *const *needs)
     }
     for (size_t i = 0; needs && needs[i]; i++) {
         int has = 1;
+        const char *what = needs[i];
         if (strcmp(needs[i], "pull") == 0)
             has = KL_RCONF_HAS(c, pull);
         else if (strcmp(needs[i], "list") == 0)
@@ -90,8 +91,12 @@ int kl_rconf_begin(kl_rconf_t *c, const char *name, const char *const *needs)
             has = KL_RCONF_HAS(c, logs);
         else if (strcmp(needs[i], "kill") == 0)
             has = KL_RCONF_HAS(c, kill);
+        else if (strcmp(needs[i], "events") == 0) {
+            has = KL_RCONF_HAS(c, events_read) && KL_RCONF_HAS(c, events_fd);
+            what = "events_fd() or events_read";
+        }
         if (!has) {
-            kl_tap_skip("%s: the plugin has no %s() (runtime ABI %u.%u)", name, needs[i],
+            kl_tap_skip("%s: the plugin has no %s() (runtime ABI %u.%u)", name, what,
                         c->plugin->desc->abi_major, c->plugin->desc->abi_minor);
             return 0;
         }
@@ -286,7 +291,7 @@ static int usage(FILE *out)
             "REF is an image with /bin/sh, sleep, head, tail, echo and trap (a busybox), e.g.\n"
             "127.0.0.1:5000/busybox:1.35; the pull group also asks for REPOSITORY:keelson-absent-tag\n"
             "and REGISTRY/keelson-absent-image:1, which must not exist.\n"
-            "Groups: complete exit-code env-args logs oom stop grace kill adoption pull many remove\n");
+            "Groups: complete exit-code env-args logs oom stop grace kill adoption pull many remove events\n");
     return out == stdout ? 0 : 2;
 }
 
@@ -379,7 +384,7 @@ int main(int argc, char **argv)
     void (*const groups[])(kl_rconf_t *) = {
         kl_group_pull, kl_group_complete, kl_group_exit_code, kl_group_env_args, kl_group_logs,
         kl_group_oom, kl_group_stop, kl_group_grace, kl_group_kill, kl_group_adoption,
-        kl_group_many, kl_group_remove,
+        kl_group_many, kl_group_remove, kl_group_events,
     };
     for (size_t i = 0; i < sizeof groups / sizeof groups[0] && c.plugin; i++) {
         groups[i](&c);

@@ -38,8 +38,9 @@ int kl_rconf_open(kl_rconf_t *c, kl_error_t *err);
 void kl_rconf_close(kl_rconf_t *c);
 
 /* Starts a group: returns 0 when it should be skipped (and reports the
- * skip), 1 when it runs. `needs` lists the ABI 1.1 operations it uses,
- * NULL-terminated, by field name ("logs", "kill", "list", "pull"). */
+ * skip), 1 when it runs. `needs` lists the optional operations it uses,
+ * NULL-terminated, by field name ("logs", "kill", "list", "pull"), or
+ * "events" for the ABI 1.2 pair events_fd and events_read. */
 int kl_rconf_begin(kl_rconf_t *c, const char *name, const char *const *needs);
 /* Removes every container the group started and did not remove. */
 void kl_rconf_end(kl_rconf_t *c);
@@ -95,5 +96,6 @@ void kl_group_adoption(kl_rconf_t *c);
 void kl_group_pull(kl_rconf_t *c);
 void kl_group_many(kl_rconf_t *c);
 void kl_group_remove(kl_rconf_t *c);
+void kl_group_events(kl_rconf_t *c);
 
 #endif

@@ -1,9 +1,12 @@
 /* The groups of keelson-runtime-conformance: each starts real containers
  * through the plugin under test and checks what the runtime ABI promises. */
+#include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "runtime_conformance.h"
 
@@ -463,4 +466,204 @@ void kl_group_remove(kl_rconf_t *c)
         if (kl_tap_call(list_find(c, &set, &err), &err, "list() after remove()"))
             kl_tap_is_int(item.seen, 0, "list() no longer reports it");
     }
+}
+
+#define EVENTS_MANY 3
+#define EVENT_TIMEOUT_MS 30000  /* start to reported exit; only a failing run waits this long */
+#define EVENT_LATENCY_MS 2000   /* recorded finish to reported exit: a sync tick would be slower */
+
+/* The ids a group waits to hear of, and what events_read() reported. */
+typedef struct event_watch {
+    const char *ids[EVENTS_MANY];
+    int seen[EVENTS_MANY];
+    int64_t heard_at_ms[EVENTS_MANY];  /* wall clock, to compare with finished_at_ms */
+    size_t count;
+    int calls, others, bad;
+} event_watch_t;
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void event_changed(const char *id, void *arg)
+{
+    event_watch_t *w = arg;
+    w->calls++;
+    if (!id || !id[0] || strnlen(id, KL_CONTAINER_ID_MAX) >= KL_CONTAINER_ID_MAX) {
+        w->bad++;
+        return;
+    }
+    for (size_t i = 0; i < w->count; i++)
+        if (strcmp(id, w->ids[i]) == 0) {
+            if (w->seen[i]++ == 0)
+                w->heard_at_ms[i] = wall_ms();
+            return;
+        }
+    w->others++;  /* a container of an earlier group, or one not ours: allowed */
+}
+
+static int events_read(kl_rconf_t *c, event_watch_t *w, kl_error_t *err)
+{
+    kl_error_clear(err);
+    return c->ops->events_read(c->rt, event_changed, w, err);
+}
+
+/* poll()'s revents for `fd` after at most timeout_ms; 0 when nothing. */
+static int events_poll(int fd, int timeout_ms)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    int n;
+    do
+        n = poll(&p, 1, timeout_ms);
+    while (n < 0 && errno == EINTR);
+    return n > 0 ? p.revents : 0;
+}
+
+static size_t events_seen(const event_watch_t *w)
+{
+    size_t seen = 0;
+    for (size_t i = 0; i < w->count; i++)
+        seen += w->seen[i] > 0;
+    return seen;
+}
+
+/* Waits on the fd as the kubelet does and reads what it reports until every
+ * watched id was reported or timeout_ms passed. Returns how many were;
+ * *wakeups counts the times the fd turned readable. */
+static size_t events_wait(kl_rconf_t *c, int fd, event_watch_t *w, int timeout_ms, int *wakeups)
+{
+    int64_t deadline = kl_rconf_now_ms() + timeout_ms;
+    *wakeups = 0;
+    while (events_seen(w) < w->count) {
+        int64_t left = deadline - kl_rconf_now_ms();
+        if (left <= 0)
+            break;
+        int revents = events_poll(fd, (int)left);
+        if (!revents)
+            continue;
+        /* A descriptor that stays readable after events_read() would spin
+         * the kubelet's loop: stop before this one does. */
+        if (++*wakeups > 1000) {
+            kl_tap_diag("  events_fd stayed readable over %d reads (revents 0x%x)", *wakeups - 1, revents);
+            break;
+        }
+        kl_error_t err;
+        if (events_read(c, w, &err) < 0) {
+            kl_tap_diag("  events_read() failed: %s", err.text);
+            kl_rconf_sleep_ms(50);
+        }
+    }
+    return events_seen(w);
+}
+
+/* Drains what is pending and checks events_fd then stays quiet. */
+static void events_quiet(kl_rconf_t *c, int fd, const char *when)
+{
+    event_watch_t none = { .count = 0 };
+    kl_error_t err;
+    int rc = events_read(c, &none, &err);
+    kl_tap_call(rc, &err, "events_read() drains what is pending %s (%d ids)", when, none.calls);
+    int revents = events_poll(fd, 0);
+    kl_tap_ok(revents == 0, "then events_fd is not readable while nothing happens (revents 0x%x)", revents);
+    memset(&none, 0, sizeof none);
+    int64_t begin = kl_rconf_now_ms();
+    rc = events_read(c, &none, &err);
+    int64_t took = kl_rconf_now_ms() - begin;
+    kl_tap_ok(rc == 0 && none.calls == 0 && took < 1000,
+              "events_read() with nothing pending reports nothing and does not block (%d ids, %lld ms)",
+              none.calls, (long long)took);
+}
+
+/* After the watched ids were reported, status() must already tell the exit. */
+static void events_check_exited(kl_rconf_t *c, const event_watch_t *w, const char *what, int exit_zero)
+{
+    for (size_t i = 0; i < w->count; i++) {
+        if (!w->seen[i])
+            continue;
+        kl_container_status_t st;
+        kl_error_t err;
+        memset(&st, 0, sizeof st);
+        kl_error_clear(&err);
+        int rc = c->ops->status(c->rt, w->ids[i], &st, &err);
+        if (!kl_tap_ok(rc == 0 && st.state == KL_CONTAINER_EXITED,
+                       "%s %zu: status() says EXITED once its id is reported (%s)", what, i,
+                       rc == 0 ? kl_rconf_state_name(st.state) : err.text))
+            continue;
+        if (exit_zero)
+            kl_tap_is_int(st.exit_code, 0, "%s %zu: exit code 0", what, i);
+        else
+            kl_tap_ok(st.exit_code != 0, "%s %zu: a non-zero exit code (%d, %s)", what, i, st.exit_code, st.reason);
+        if (st.finished_at_ms > 0)
+            kl_tap_ok(w->heard_at_ms[i] - st.finished_at_ms < EVENT_LATENCY_MS,
+                      "%s %zu: reported %lld ms after its recorded finish (under %d)", what, i,
+                      (long long)(w->heard_at_ms[i] - st.finished_at_ms), EVENT_LATENCY_MS);
+    }
+}
+
+void kl_group_events(kl_rconf_t *c)
+{
+    static const char *const needs[] = { "events", NULL };
+    if (!kl_rconf_begin(c, "events", needs))
+        return;
+    int fd = c->ops->events_fd(c->rt);
+    if (fd < 0) {
+        kl_tap_skip("events: events_fd() returns -1: this instance reports exits through status() alone");
+        return;
+    }
+    /* Containers earlier groups removed may still be reporting their exit. */
+    kl_rconf_sleep_ms(200);
+    events_quiet(c, fd, "before the group starts");
+
+    static const char *const args[] = { "sleep 0.2", NULL };
+    kl_rconf_spec_t spec = script(args, 200, 0);
+    char id[KL_CONTAINER_ID_MAX];
+    if (!start_ok(c, "reports-exit", &spec, id))
+        return;
+    event_watch_t one = { .ids = { id }, .count = 1 };
+    int64_t begin = kl_rconf_now_ms();
+    int wakeups = 0;
+    size_t seen = events_wait(c, fd, &one, EVENT_TIMEOUT_MS, &wakeups);
+    kl_tap_ok(wakeups > 0, "events_fd turns readable when the container exits");
+    kl_tap_ok(seen == 1, "events_read() reports its id (%lld ms after start(), %d wakeups)",
+              (long long)(kl_rconf_now_ms() - begin), wakeups);
+    kl_tap_is_int(one.bad, 0, "every id reported is non-empty and shorter than KL_CONTAINER_ID_MAX");
+    events_check_exited(c, &one, "reports-exit", 1);
+    events_quiet(c, fd, "after the exit");
+
+    /* Close together, so one read may hold several lines. */
+    char ids[EVENTS_MANY][KL_CONTAINER_ID_MAX];
+    event_watch_t many = { .count = 0 };
+    for (int i = 0; i < EVENTS_MANY; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "reports-exit-%d", i);
+        if (start_ok(c, name, &spec, ids[many.count])) {
+            many.ids[many.count] = ids[many.count];
+            many.count++;
+        }
+    }
+    begin = kl_rconf_now_ms();
+    seen = events_wait(c, fd, &many, EVENT_TIMEOUT_MS, &wakeups);
+    kl_tap_ok(seen == EVENTS_MANY, "every one of %d exits is reported (%zu, %lld ms, %d wakeups)", EVENTS_MANY, seen,
+              (long long)(kl_rconf_now_ms() - begin), wakeups);
+    for (size_t i = 0; i < many.count; i++)
+        if (many.seen[i] != 1)
+            kl_tap_diag("  %s reported %d times", many.ids[i], many.seen[i]);
+    events_check_exited(c, &many, "reports-exit-N", 1);
+
+    /* A process that cannot run ends the container as an exit does. */
+    static const char *const missing[] = { "/keelson-no-such-program", NULL };
+    kl_rconf_spec_t broken = { .command = missing, .sim_run_ms = 100, .sim_exit_code = 127 };
+    kl_error_t err;
+    if (kl_rconf_start(c, "cannot-run", &broken, id, &err) < 0) {
+        kl_tap_skip("events: start() refused a missing program at once (%s): no exit to report", err.text);
+    } else {
+        event_watch_t failed = { .ids = { id }, .count = 1 };
+        seen = events_wait(c, fd, &failed, EVENT_TIMEOUT_MS, &wakeups);
+        kl_tap_ok(seen == 1, "a container whose program cannot run is reported too");
+        events_check_exited(c, &failed, "cannot-run", 0);
+    }
+    events_quiet(c, fd, "at the end");
 }

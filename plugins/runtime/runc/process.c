@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <sched.h>
 #include <poll.h>
 #include <signal.h>
@@ -340,6 +341,9 @@ typedef struct supervisor_paths {
     char rootfs[4096];
     char runc_log[4096];
     char overlay[4096];  /* mount options; "" for a bundle unpacked in full */
+    char events[4096];   /* the runtime's event FIFO; "" for none */
+    char event[KL_CONTAINER_ID_MAX + 1];  /* "ID\n": under PIPE_BUF, so one write() is atomic */
+    size_t event_length;
 } supervisor_paths_t;
 
 static const char *errno_name(int error)
@@ -397,6 +401,30 @@ static pid_t read_pid(const char *path)
     for (; *p >= '0' && *p <= '9'; p++)
         pid = pid * 10 + (*p - '0');
     return p == text || pid <= 1 ? -1 : (pid_t)pid;
+}
+
+_Static_assert(KL_CONTAINER_ID_MAX + 1 <= PIPE_BUF, "an event line must fit one atomic FIFO write");
+
+/* Tells whoever reads the event FIFO that the container exited. Best
+ * effort: with no reader (ENXIO: the kubelet is down) or a full pipe the
+ * exit_code file, written before, is found on the next status() poll. */
+static void notify_exit(const supervisor_paths_t *paths)
+{
+    if (!paths->events[0])
+        return;
+    /* Non-blocking, so a missing reader cannot hold the supervisor; no
+     * symlink and nothing but a FIFO, so no other file gets the line. */
+    int fd = open(paths->events, O_WRONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode)) {
+        ssize_t n;
+        do
+            n = write(fd, paths->event, paths->event_length);
+        while (n < 0 && errno == EINTR);
+    }
+    close(fd);
 }
 
 static void supervisor_run(const supervisor_paths_t *paths, char *const argv[], const char *log_path)
@@ -463,11 +491,14 @@ static void supervisor_run(const supervisor_paths_t *paths, char *const argv[], 
     at = format_int(at, runc_realtime_ms());
     *at++ = '\n';
     write_atomic(paths->exit_tmp, paths->exit, text, (size_t)(at - text));
+    /* After the file: a reader told of the exit must find it recorded. */
+    notify_exit(paths);
     _exit(0);
 }
 
-int runc_supervisor_spawn(const char *bundle, char *const argv[], const char *log_path, const char *cgroup,
-                          const char *overlay_options, kl_error_t *err)
+int runc_supervisor_spawn(const char *bundle, const char *id, char *const argv[], const char *log_path,
+                          const char *cgroup, const char *overlay_options, const char *events_fifo,
+                          kl_error_t *err)
 {
     supervisor_paths_t *paths = calloc(1, sizeof *paths);
     if (!paths)
@@ -487,6 +518,13 @@ int runc_supervisor_spawn(const char *bundle, char *const argv[], const char *lo
         return kl_error_set(err, KL_ERR_INTERNAL, "the overlay options of %s are too long", bundle);
     }
     snprintf(paths->overlay, sizeof paths->overlay, "%s", overlay_options ? overlay_options : "");
+    size_t id_length = strlen(id);
+    if (events_fifo && strlen(events_fifo) < sizeof paths->events && id_length + 1 < sizeof paths->event) {
+        snprintf(paths->events, sizeof paths->events, "%s", events_fifo);
+        memcpy(paths->event, id, id_length);
+        paths->event[id_length] = '\n';
+        paths->event_length = id_length + 1;
+    }
 
     pid_t pid = fork();
     if (pid < 0) {

@@ -24,6 +24,7 @@
 #define RUNC_ROOT_DIR "runc-root"  /* under state_dir; container ids start with "kl-" */
 #define RUNC_CGROUP_PARENT "keelson"  /* each container's cgroup is keelson/ID in every hierarchy */
 #define RUNC_CGROUP_ROOT "/sys/fs/cgroup"
+#define RUNC_EVENTS_READS_MAX 64  /* reads per events_read(): the fd stays readable for the rest */
 
 typedef struct runc_runtime {
     const kl_host_t *host;
@@ -34,6 +35,11 @@ typedef struct runc_runtime {
     const char *skopeo;
     char root[4096];          /* runc --root: keeps our containers apart from others' */
     int overlay;              /* overlay root file systems work here: -1 not asked yet, 0, 1 */
+    char events[4096];        /* state_dir/events: the FIFO supervisors report exits to */
+    int events_fd;            /* its read end, -1 when there is none */
+    char event_line[KL_CONTAINER_ID_MAX];  /* a line whose end has not been read yet */
+    size_t event_used;
+    int event_overlong;       /* the line in progress is too long to be an id: drop it */
 } runc_runtime_t;
 
 static const kl_setting_spec_t runc_settings[] = {
@@ -79,6 +85,34 @@ static int check_program_setting(const char *name, const char *value, kl_error_t
     return 0;
 }
 
+/* Opens the FIFO supervisors write "ID\n" to when their container exits,
+ * creating it on first use. It stays when the runtime closes: supervisors of
+ * adopted containers outlive the kubelet and a restarted one reopens it.
+ * Read and write, so it never reads as end of file while no supervisor has
+ * it open. Events are an optimisation over polling status(): on any trouble
+ * the runtime goes on without them (-1). */
+static int events_open(runc_runtime_t *rt)
+{
+    if (mkfifo(rt->events, 0600) < 0 && errno != EEXIST) {
+        if (rt->host->log)
+            rt->host->log(rt->host, KL_LOG_WARN, "runtime/runc: cannot create the event FIFO %s: %s; exits are "
+                          "seen on the next status poll", rt->events, strerror(errno));
+        return -1;
+    }
+    int fd = open(rt->events, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode))
+        return fd;
+    int error = fd < 0 ? errno : 0;
+    if (fd >= 0)
+        close(fd);
+    if (rt->host->log)
+        rt->host->log(rt->host, KL_LOG_WARN, "runtime/runc: cannot open the event FIFO %s: %s; exits are seen "
+                      "on the next status poll", rt->events,
+                      error ? strerror(error) : "something else is there (remove it)");
+    return -1;
+}
+
 static void *runc_open(const kl_host_t *host, kl_error_t *err)
 {
     if (!host || !host->setting_string) {
@@ -92,6 +126,7 @@ static void *runc_open(const kl_host_t *host, kl_error_t *err)
     }
     rt->host = host;
     rt->overlay = -1;
+    rt->events_fd = -1;
     rt->image_store = host->setting_string(host, "image_store", "/var/lib/keelson/images");
     rt->state_dir = host->setting_string(host, "state_dir", "/run/keelson/runc");
     rt->runc = host->setting_string(host, "runc", "runc");
@@ -111,12 +146,17 @@ static void *runc_open(const kl_host_t *host, kl_error_t *err)
         free(rt);
         return NULL;
     }
+    snprintf(rt->events, sizeof rt->events, "%s/" RUNC_EVENTS_FIFO, rt->state_dir);
+    rt->events_fd = events_open(rt);
     return rt;
 }
 
 static void runc_close(void *runtime)
 {
-    free(runtime);
+    runc_runtime_t *rt = runtime;
+    if (rt && rt->events_fd >= 0)
+        close(rt->events_fd);
+    free(rt);
 }
 
 static void runtime_log(runc_runtime_t *rt, kl_log_level_t level, const char *text)
@@ -386,7 +426,8 @@ static int runc_start(void *runtime, const kl_container_request_t *request, char
      * outlives it until remove() and the OOM counter can be read. */
     char *run[] = { (char *)rt->runc, "--root", rt->root, "--log", runc_log, "--log-format", "json", "run",
                     "--detach", "--pid-file", pid_file, "--bundle", bundle, new_id, NULL };
-    if (runc_supervisor_spawn(bundle, run, container_log, cgroup, overlay[0] ? overlay : NULL, err) < 0) {
+    if (runc_supervisor_spawn(bundle, new_id, run, container_log, cgroup, overlay[0] ? overlay : NULL,
+                              rt->events_fd >= 0 ? rt->events : NULL, err) < 0) {
         runc_tree_remove(bundle);
         return -1;
     }
@@ -767,6 +808,63 @@ static int runc_list(void *runtime, kl_container_visit_fn visit, void *arg, kl_e
     return 0;
 }
 
+static int runc_events_fd(void *runtime)
+{
+    return ((runc_runtime_t *)runtime)->events_fd;
+}
+
+/* One complete line from the FIFO: an id for changed(), or noise to skip. */
+static void event_line_done(runc_runtime_t *rt, void (*changed)(const char *id, void *arg), void *arg)
+{
+    char id[KL_CONTAINER_ID_MAX];
+    memcpy(id, rt->event_line, rt->event_used);
+    id[rt->event_used] = '\0';
+    int overlong = rt->event_overlong;
+    rt->event_used = 0;
+    rt->event_overlong = 0;
+    if (!overlong && id[0] && id_check(id, NULL) == 0) {
+        changed(id, arg);  /* a copy: changed() may call back into the runtime */
+    } else if ((overlong || id[0]) && rt->host->log) {
+        /* Only supervisors should write here; anything else is ignored. */
+        rt->host->log(rt->host, KL_LOG_DEBUG, "runtime/runc: ignoring a line in %s that is no container id: "
+                      "\"%.64s%s\"", rt->events, id, overlong ? "..." : "");
+    }
+}
+
+static int runc_events_read(void *runtime, void (*changed)(const char *id, void *arg), void *arg,
+                            kl_error_t *err)
+{
+    runc_runtime_t *rt = runtime;
+    if (!changed)
+        return kl_error_set(err, KL_ERR_INVALID, "events_read needs a changed function");
+    if (rt->events_fd < 0)
+        return 0;
+    char chunk[4096];
+    /* Bounded, so a flood cannot hold the kubelet's thread: poll() reports
+     * the fd readable again for what is left. */
+    for (int reads = 0; reads < RUNC_EVENTS_READS_MAX; reads++) {
+        ssize_t got = read(rt->events_fd, chunk, sizeof chunk);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        if (got < 0)
+            return kl_error_set(err, KL_ERR_INTERNAL, "cannot read the event FIFO %s: %s", rt->events,
+                                strerror(errno));
+        if (got == 0)
+            return 0;  /* no writer at all; cannot happen while we hold one */
+        for (ssize_t i = 0; i < got; i++) {
+            if (chunk[i] == '\n')
+                event_line_done(rt, changed, arg);
+            else if (rt->event_used + 1 < sizeof rt->event_line)
+                rt->event_line[rt->event_used++] = chunk[i];
+            else
+                rt->event_overlong = 1;
+        }
+    }
+    return 0;
+}
+
 static const kl_runtime_ops_t runc_ops = {
     .open = runc_open,
     .close = runc_close,
@@ -778,6 +876,8 @@ static const kl_runtime_ops_t runc_ops = {
     .list = runc_list,
     .logs = runc_logs,
     .kill = runc_kill,
+    .events_fd = runc_events_fd,
+    .events_read = runc_events_read,
 };
 
 KL_RUNTIME_PLUGIN("runc", "0.1.0", "OCI containers run by runc from local image layouts unpacked by umoci",

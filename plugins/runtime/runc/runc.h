@@ -88,6 +88,8 @@ int runc_spec_write(const char *bundle, json_t *spec, const kl_container_request
  * it) and the end of its stderr to errbuf. */
 int runc_command_run(char *const argv[], int timeout_ms, char **out, char *errbuf, size_t errsize);
 
+#define RUNC_EVENTS_FIFO "events"  /* under state_dir: one line "ID\n" per exited container */
+
 /* Double-forks a supervisor that outlives the caller. When overlay_options
  * is not NULL it first mounts that overlay on BUNDLE/rootfs in a mount
  * namespace of its own, which the container's inherits: the mount lives as
@@ -97,10 +99,13 @@ int runc_command_run(char *const argv[], int timeout_ms, char **out, char *errbu
  * reaps the container's process itself, so the container's cgroup is still
  * there when it exits. It records the exit status and whether the kernel
  * OOM-killed a process of the cgroup `cgroup` (e.g. "keelson/ID", relative
- * to each hierarchy under /sys/fs/cgroup) in BUNDLE/exit_code. Returns 0
- * once the supervisor is detached. */
-int runc_supervisor_spawn(const char *bundle, char *const argv[], const char *log_path, const char *cgroup,
-                          const char *overlay_options, kl_error_t *err);
+ * to each hierarchy under /sys/fs/cgroup) in BUNDLE/exit_code. Then, when
+ * events_fifo is not NULL, it writes "ID\n" to that FIFO if a reader has it
+ * open, so the kubelet hears of the exit at once; without one the exit file
+ * alone tells. Returns 0 once the supervisor is detached. */
+int runc_supervisor_spawn(const char *bundle, const char *id, char *const argv[], const char *log_path,
+                          const char *cgroup, const char *overlay_options, const char *events_fifo,
+                          kl_error_t *err);
 
 /* How many processes the kernel OOM-killed in `cgroup` (cgroup v1
  * memory.oom_control or v2 memory.events); -1 when it cannot tell. Uses
