@@ -1,7 +1,9 @@
 /* Store plugins compared through the keelson API: pod writes and reads per
  * second with p50/p99 latency on memory, sqlite and etcd, and the same load
  * sent straight to etcd's JSON gateway as the baseline.
- * usage: store_bench [OBJECTS [IN_FLIGHT]]   (needs /usr/bin/etcd for etcd) */
+ * usage: store_bench [OBJECTS [IN_FLIGHT [WORKERS]]]   (needs /usr/bin/etcd for etcd)
+ * WORKERS: API servers on the shared etcd store for the second etcd row
+ * (apiserver.workers); default IN_FLIGHT, at most 64. */
 #include <czmq.h>
 #include <curl/curl.h>
 #include <libconfig.h>
@@ -21,6 +23,10 @@ typedef struct result {
     int64_t p99_ns;
     int failed;
 } result_t;
+
+/* API servers on one shared store at most: as many as requests in flight
+ * keeps every request's store call going at once. */
+#define WORKERS_MAX 64
 
 /* Each run writes its own names, so runs against one etcd never collide. */
 static int run_number;
@@ -114,11 +120,11 @@ static int bench_plugin(const char *plugin, const char *settings_text, int worke
     char endpoint[64];
     snprintf(endpoint, sizeof endpoint, "inproc://bench-store-%s-%d", plugin, workers);
     kl_broker_t *broker = kl_broker_new((const char *[]){endpoint, NULL}, NULL, &err);
-    kl_plugin_t *stores[8] = {NULL};
-    zactor_t *apis[8] = {NULL};
-    kl_apiserver_config_t configs[8];
+    kl_plugin_t *stores[WORKERS_MAX] = {NULL};
+    zactor_t *apis[WORKERS_MAX] = {NULL};
+    kl_apiserver_config_t configs[WORKERS_MAX];
     int rc = 0;
-    if (workers < 1 || workers > 8)
+    if (workers < 1 || workers > WORKERS_MAX)
         workers = 1;
     for (int i = 0; i < workers && rc == 0; i++) {
         stores[i] = broker ? kl_plugin_load(KL_KIND_STORE, plugin, NULL, &err) : NULL;
@@ -295,8 +301,9 @@ int main(int argc, char **argv)
     kl_log_set_level(KL_LOG_ERROR);
     int count = argc > 1 ? atoi(argv[1]) : 2000;
     int window = argc > 2 ? atoi(argv[2]) : 32;
-    if (count < 1 || window < 1) {
-        fprintf(stderr, "usage: store_bench [OBJECTS [IN_FLIGHT]]\n");
+    int workers = argc > 3 ? atoi(argv[3]) : window < WORKERS_MAX ? window : WORKERS_MAX;
+    if (count < 1 || window < 1 || workers < 1 || workers > WORKERS_MAX) {
+        fprintf(stderr, "usage: store_bench [OBJECTS [IN_FLIGHT [WORKERS (1-%d)]]]\n", WORKERS_MAX);
         return 2;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -316,15 +323,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "store_bench: no etcd could be started: skipping etcd\n");
 
     result_t w[5] = {{0}}, r[5] = {{0}};
+    char workers_name[64];
+    snprintf(workers_name, sizeof workers_name, "keelson API x%d, etcd", workers);
     const char *names[5] = {"keelson API, memory", "keelson API, sqlite", "keelson API, etcd",
-                            "keelson API x4, etcd", "etcd gateway direct"};
+                            workers_name, "etcd gateway direct"};
     bench_plugin("memory", "", 1, count, window, &w[0], &r[0]);
     snprintf(settings, sizeof settings, "path = \"%s/bench.db\";", work);
     bench_plugin("sqlite", settings, 1, count, window, &w[1], &r[1]);
     if (have_etcd) {
         snprintf(settings, sizeof settings, "endpoints = [ \"%s\" ];", etcd);
         bench_plugin("etcd", settings, 1, count, window, &w[2], &r[2]);
-        bench_plugin("etcd", settings, 4, count, window, &w[3], &r[3]);
+        bench_plugin("etcd", settings, workers, count, window, &w[3], &r[3]);
         w[4] = run_direct(etcd, 1, count, window);
         r[4] = run_direct(etcd, 0, count, window);
     }
@@ -337,8 +346,9 @@ int main(int argc, char **argv)
     }
     if (w[2].rate && w[4].rate)
         printf("keelson-on-etcd / etcd direct: writes %.2f, reads %.2f (one API server); "
-               "writes %.2f, reads %.2f (apiserver.workers = 4)\n",
-               w[2].rate / w[4].rate, r[2].rate / r[4].rate, w[3].rate / w[4].rate, r[3].rate / r[4].rate);
+               "writes %.2f, reads %.2f (apiserver.workers = %d)\n",
+               w[2].rate / w[4].rate, r[2].rate / r[4].rate, w[3].rate / w[4].rate, r[3].rate / r[4].rate,
+               workers);
 
     snprintf(cmd, sizeof cmd, "sh '%s/scripts/etcd-cluster.sh' stop '%s/etcd' >/dev/null 2>&1; rm -rf '%s'",
              srcdir, work, work);

@@ -173,9 +173,10 @@ static int load_master(kl_config_t *self, const config_setting_t *root, kl_error
                   || get_int(self, group, "history", 16, &self->api_history, err) < 0
                   || get_int(self, group, "workers", 1, &self->api_workers, err) < 0))
         return -1;
-    if (self->api_workers > 16)
+    if (self->api_workers > KL_API_WORKERS_MAX)
         return fail_at(self, config_setting_get_member(group, "workers"), err,
-                       "apiserver.workers must be at most 16, not %lld", (long long)self->api_workers);
+                       "apiserver.workers must be at most %d, not %lld", KL_API_WORKERS_MAX,
+                       (long long)self->api_workers);
     const config_setting_t *list = config_setting_get_member(root, "controllers");
     if (list) {
         if (!config_setting_is_list(list))

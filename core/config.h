@@ -5,6 +5,10 @@
 #ifndef KL_CORE_CONFIG_H
 #define KL_CORE_CONFIG_H
 
+/* API server replicas: each holds one store connection, so a shared store
+ * like etcd sees as many requests at once as clients keep in flight. */
+#define KL_API_WORKERS_MAX 64
+
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
@@ -33,7 +37,7 @@ typedef struct kl_config {
     kl_plugin_choice_t *controllers;
     size_t controller_count;
     int64_t api_history;
-    int64_t api_workers;     /* API server replicas on a shared store */
+    int64_t api_workers;     /* API server replicas on a shared store, at most KL_API_WORKERS_MAX */
     int64_t node_timeout_ms;
     /* kubelet */
     int64_t cpu_milli;       /* 0: from the machine */

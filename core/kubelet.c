@@ -29,7 +29,10 @@
 #define KILL_GIVE_UP_MS 10000    /* after SIGKILL, remove() regardless */
 #define NODE_IN_FLIGHT_MAX 128   /* node requests pipelined at once */
 #define NODE_REPLY_TIMEOUT_MS 5000
-#define STATUS_IN_FLIGHT_MAX 256 /* pod status writes pipelined at once */
+/* Pod status writes pipelined at once. Few: each waits for the store's
+ * group commit, and a kubelet that kept many in flight would take the API
+ * server's time from binds and other writers (like kubeAPIQPS does). */
+#define STATUS_IN_FLIGHT_MAX 4
 #define SERVICE_HELLO_MS 10000   /* re-register the service (the master may restart) */
 #define LOGS_DEFAULT_BYTES (64 * 1024)
 #define LOGS_MAX_BYTES (1024 * 1024)
@@ -616,15 +619,27 @@ static int container_pull(kubelet_t *self, kpod_t *pod, kl_container_track_t *c,
                      "string", c->name);
     } else if (kl_pull_policy_parse(json_string_value(policy_text), c->image, &policy,
                                     &err) == 0) {
-        if (c->start_failures == 0)
+        int rc = self->runtime->pull(self->runtime_state, c->image, policy, &err);
+        if (rc == KL_PULL_PRESENT) {
+            /* One event, as Kubernetes records for an image it had. */
+            kl_kubelet_events_record(self->events, pod->object, field_path, "Normal", "Pulled",
+                                     now, "Container image \"%s\" already present on machine",
+                                     c->image);
+            return 0;
+        }
+        if (c->start_failures == 0 || rc == 0)
             kl_kubelet_events_record(self->events, pod->object, field_path, "Normal", "Pulling",
                                      now, "Pulling image \"%s\"", c->image);
-        if (self->runtime->pull(self->runtime_state, c->image, policy, &err) == 0) {
+        if (rc == 0) {
             kl_kubelet_events_record(self->events, pod->object, field_path, "Normal", "Pulled",
                                      now_ms(), "Successfully pulled image \"%s\" in %" PRId64
                                      " ms", c->image, now_ms() - now);
             return 0;
         }
+        if (rc > 0 && err.code == KL_OK)
+            kl_error_set(&err, KL_ERR_INTERNAL, "the runtime's pull returned %d, which is no "
+                         "result of runtime ABI %d.%d", rc, KL_RUNTIME_ABI_MAJOR,
+                         KL_RUNTIME_ABI_MINOR);
     }
     if (c->start_failures == 0)
         kl_kubelet_events_record(self->events, pod->object, field_path, "Warning", "Failed", now,
@@ -774,6 +789,10 @@ static void pod_report(kubelet_t *self, kpod_t *pod, int64_t now)
     uint64_t version = kl_pod_track_version(&pod->track);
     if (pod->reported && version == pod->reported_version && !pod->refetch)
         return;
+    if (zhashx_size(self->status_requests) >= STATUS_IN_FLIGHT_MAX) {
+        pod_mark_urgent(self, pod);  /* once a reply frees a slot */
+        return;
+    }
     json_t *status = kl_pod_status_build(&pod->track);
     if (!status || (pod->reported && json_equal(status, pod->reported) && !pod->refetch)) {
         if (status)
@@ -783,11 +802,6 @@ static void pod_report(kubelet_t *self, kpod_t *pod, int64_t now)
     }
     if (now < self->api_quiet_until_ms) {
         json_decref(status);
-        return;
-    }
-    if (zhashx_size(self->status_requests) >= STATUS_IN_FLIGHT_MAX) {
-        json_decref(status);
-        pod_mark_urgent(self, pod);  /* once a reply frees a slot */
         return;
     }
     kl_error_t err;

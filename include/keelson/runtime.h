@@ -42,6 +42,9 @@ typedef enum kl_pull_policy {
     KL_PULL_NEVER = 2
 } kl_pull_policy_t;
 
+/* pull() found the image present and fetched nothing (ABI 1.2). */
+#define KL_PULL_PRESENT 1
+
 /* A container the runtime holds for keelson, as list() reports it. Borrowed
  * for the duration of the visit callback. */
 typedef struct kl_container_info {
@@ -78,7 +81,10 @@ typedef struct kl_runtime_ops {
     /* ---- ABI 1.1: images, adoption, logs, non-blocking stop -------------
      * A 1.0 plugin lacks these; the kubelet checks ops_size before use. */
 
-    /* Makes `image` available locally according to `policy`. Errors:
+    /* Makes `image` available locally according to `policy`: 0 once done,
+     * or (ABI 1.2) KL_PULL_PRESENT when it was already there and nothing
+     * was fetched, which the kubelet reports as Kubernetes does ("already
+     * present on machine"). Errors:
      * KL_ERR_INVALID (bad reference), KL_ERR_NOT_FOUND (no such image or
      * tag; Never policy and absent), KL_ERR_UNAVAILABLE (registry or daemon
      * unreachable). The kubelet reports these as ErrImagePull. */

@@ -354,6 +354,12 @@ static void absent_references(const kl_rconf_t *c, char *tag_ref, size_t tag_siz
         snprintf(image_ref, image_size, "keelson-absent-image:1");
 }
 
+/* pull() succeeded: 0, or (ABI 1.2) KL_PULL_PRESENT when nothing was fetched. */
+static int pulled(int rc)
+{
+    return rc == KL_PULL_PRESENT ? 0 : rc;
+}
+
 void kl_group_pull(kl_rconf_t *c)
 {
     static const char *const needs[] = { "pull", NULL };
@@ -363,9 +369,12 @@ void kl_group_pull(kl_rconf_t *c)
     char tag_ref[600], image_ref[600];
     absent_references(c, tag_ref, sizeof tag_ref, image_ref, sizeof image_ref);
     kl_error_clear(&err);
-    kl_tap_call(c->ops->pull(c->rt, c->image, KL_PULL_IF_NOT_PRESENT, &err), &err, "pull(%s, IfNotPresent)", c->image);
-    kl_tap_call(c->ops->pull(c->rt, c->image, KL_PULL_NEVER, &err), &err, "pull(%s, Never) once present", c->image);
-    kl_tap_call(c->ops->pull(c->rt, c->image, KL_PULL_ALWAYS, &err), &err, "pull(%s, Always)", c->image);
+    kl_tap_call(pulled(c->ops->pull(c->rt, c->image, KL_PULL_IF_NOT_PRESENT, &err)), &err,
+                "pull(%s, IfNotPresent)", c->image);
+    kl_tap_call(pulled(c->ops->pull(c->rt, c->image, KL_PULL_NEVER, &err)), &err,
+                "pull(%s, Never) once present", c->image);
+    kl_tap_call(pulled(c->ops->pull(c->rt, c->image, KL_PULL_ALWAYS, &err)), &err, "pull(%s, Always)",
+                c->image);
     kl_tap_fails_with(c->ops->pull(c->rt, tag_ref, KL_PULL_ALWAYS, &err), &err, KL_ERR_NOT_FOUND,
                       "pull(%s, Always): an unknown tag is NotFound", tag_ref);
     kl_tap_fails_with(c->ops->pull(c->rt, tag_ref, KL_PULL_IF_NOT_PRESENT, &err), &err, KL_ERR_NOT_FOUND,

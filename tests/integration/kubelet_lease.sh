@@ -52,10 +52,11 @@ ok $? "web Running"
 describe_has() { keelctl describe pod "$1" 2>/dev/null | grep -Eq "$2"; }
 wait_for 10 describe_has web 'Started'
 keelctl describe pod web >"$WORK/describe-web.out" 2>&1
-grep -Eq 'Normal +Pulled .*Successfully pulled image "sim:1"' "$WORK/describe-web.out" \
+grep -Eq 'Normal +Pulled .*Container image "sim:1" already present on machine' "$WORK/describe-web.out" \
+    && ! grep -Eq 'Pulling' "$WORK/describe-web.out" \
     && grep -Eq 'Normal +Created .*Created container c' "$WORK/describe-web.out" \
     && grep -Eq 'Normal +Started .*Started container c' "$WORK/describe-web.out"
-ok $? "describe pod web shows Pulled, Created and Started"
+ok $? "describe pod web shows Pulled (image already present, no Pulling), Created and Started"
 sed -n '/Events/,$p' "$WORK/describe-web.out" | sed 's/^/# /'
 wait_for 10 describe_has ghost 'Warning +Failed'
 keelctl describe pod ghost >"$WORK/describe-ghost.out" 2>&1

@@ -263,7 +263,7 @@ static int runc_pull(void *runtime, const char *image, kl_pull_policy_t policy, 
     if (!present && load_err.code != KL_ERR_NOT_FOUND)
         return kl_error_set(err, load_err.code, "%s", load_err.text);
     if (present && (policy != KL_PULL_ALWAYS || !ref.registry[0]))
-        return 0;
+        return KL_PULL_PRESENT;
     if (policy == KL_PULL_NEVER || !ref.registry[0])
         return kl_error_set(err, KL_ERR_NOT_FOUND, "%s%s", load_err.text,
                             policy == KL_PULL_NEVER ? " and the pull policy is Never" : "");
