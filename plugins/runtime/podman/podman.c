@@ -6,9 +6,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -23,6 +25,16 @@
 #define PODMAN_ARGS_MAX 256
 #define PODMAN_REFERENCE_MAX 512
 #define PODMAN_PRESENT_MAX 32
+#define PODMAN_FRESH_PULL_MS 10000     /* a pull this recent satisfies Always at start() */
+#define PODMAN_FULL_ID 64
+/* A cached RUNNING or EXITED answer is re-checked this often even without an
+ * exit file: the safety net for an exit conmon could not report. */
+#define PODMAN_STATUS_TRUST_MS 1000
+/* An inspect that still says running this long after the exit file
+ * appeared means the file was stale (e.g. a restart): trust it again. */
+#define PODMAN_EXIT_STALE_MS 2000
+#define PODMAN_KNOWN_MAX 4096
+#define PODMAN_WATCH_MASK (IN_CLOSE_WRITE | IN_MOVED_TO)
 
 #define LABEL_NAMESPACE "io.keelson.pod.namespace"
 #define LABEL_NAME "io.keelson.pod.name"
@@ -36,6 +48,17 @@
 #define CGROUP_ROOT "/sys/fs/cgroup"
 #define CGROUP_PARENT "keelson-podman"
 #define CONMON_HEADROOM_BYTES (16LL * 1024 * 1024)  /* conmon and its buffers, beside the container */
+
+/* What this instance last learnt of one container, so status() can answer
+ * without starting podman while nothing has changed. */
+typedef struct known_container {
+    char id[PODMAN_FULL_ID + 1];
+    kl_container_status_t status;
+    int64_t checked_ms;     /* monotonic time of the inspect behind `status`; 0: none yet */
+    int64_t exit_seen_ms;   /* an exit file appeared that no inspect has shown yet; 0: none */
+    int cgroup_known;       /* `cgroup` is set: remove() needs no inspect */
+    char cgroup[160];       /* keelson's own parent cgroup of the container, "" for none */
+} known_container_t;
 
 typedef struct podman_runtime {
     const kl_host_t *host;
@@ -51,6 +74,17 @@ typedef struct podman_runtime {
      * it (image_forget). A ring, so it stays small. */
     char *present[PODMAN_PRESENT_MAX];
     size_t present_next;
+    char *fresh_image;           /* the image `podman pull` fetched last, and when */
+    int64_t fresh_ms;
+    /* conmon renames the exit code of a container into <tmpdir>/exits/<full
+     * id> as it exits. Two inotify watches on that folder: events_fd is the
+     * kubelet's, watch_fd is drained by status() so the cache below learns
+     * of an exit even when the kubelet never reads events_fd. */
+    char exits_dir[4300];
+    int events_fd;
+    int watch_fd;
+    known_container_t *known;
+    size_t known_count, known_size;
 } podman_runtime_t;
 
 static const kl_setting_spec_t podman_settings[] = {
@@ -97,6 +131,35 @@ static int mkdir_parents(const char *path, mode_t mode)
     return mkdir(copy, mode) < 0 && errno != EEXIST ? -1 : 0;
 }
 
+__attribute__((format(printf, 3, 4)))
+static void podman_log(const podman_runtime_t *rt, kl_log_level_t level, const char *fmt, ...)
+{
+    if (!rt->host || !rt->host->log)
+        return;
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    rt->host->log(rt->host, level, "%s", text);
+}
+
+/* An inotify watch on the exits folder, or -1 (logged) when the kernel or
+ * the folder refuses one. Non-blocking: readers drain it. */
+static int exit_watch_open(const podman_runtime_t *rt, const char *without)
+{
+    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0 || inotify_add_watch(fd, rt->exits_dir, PODMAN_WATCH_MASK) < 0) {
+        int saved = errno;
+        if (fd >= 0)
+            close(fd);
+        podman_log(rt, KL_LOG_WARN, "runtime/podman cannot watch %s for container exits: %s; %s", rt->exits_dir,
+                   strerror(saved), without);
+        return -1;
+    }
+    return fd;
+}
+
 static void *podman_open(const kl_host_t *host, kl_error_t *err)
 {
     if (!host || !host->setting_string) {
@@ -109,6 +172,7 @@ static void *podman_open(const kl_host_t *host, kl_error_t *err)
         return NULL;
     }
     rt->host = host;
+    rt->events_fd = rt->watch_fd = -1;
     rt->podman = host->setting_string(host, "podman", "podman");
     rt->root = host->setting_string(host, "root", "/var/lib/keelson/podman");
     rt->runroot = host->setting_string(host, "runroot", "/run/keelson/podman");
@@ -131,6 +195,12 @@ static void *podman_open(const kl_host_t *host, kl_error_t *err)
     }
     rt->memcg_v1 = strcmp(rt->cgroup_manager, "cgroupfs") == 0
                    && access(CGROUP_ROOT "/memory/memory.limit_in_bytes", W_OK) == 0;
+    /* podman makes the folder with its first container; a watch needs it now. */
+    snprintf(rt->exits_dir, sizeof rt->exits_dir, "%s/exits", rt->tmpdir);
+    if (mkdir(rt->exits_dir, 0750) < 0 && errno != EEXIST)
+        podman_log(rt, KL_LOG_WARN, "runtime/podman cannot create %s: %s", rt->exits_dir, strerror(errno));
+    rt->events_fd = exit_watch_open(rt, "exits reach the kubelet on its sync tick only");
+    rt->watch_fd = exit_watch_open(rt, "status() asks podman every time");
     return rt;
 fail:
     free(rt);
@@ -144,6 +214,12 @@ static void podman_close(void *runtime)
         return;
     for (size_t i = 0; i < PODMAN_PRESENT_MAX; i++)
         free(rt->present[i]);
+    free(rt->fresh_image);
+    if (rt->events_fd >= 0)
+        close(rt->events_fd);
+    if (rt->watch_fd >= 0)
+        close(rt->watch_fd);
+    free(rt->known);
     free(rt);
 }
 
@@ -354,6 +430,213 @@ static int id_check(const char *id, kl_error_t *err)
     return 0;
 }
 
+/* ---- what is known of containers, and exit notification ---- */
+
+/* podman's full id: exit files carry it, and start() returns it. */
+static int is_full_id(const char *name)
+{
+    return strspn(name, "0123456789abcdef") == PODMAN_FULL_ID && name[PODMAN_FULL_ID] == '\0';
+}
+
+static known_container_t *known_find(podman_runtime_t *rt, const char *id)
+{
+    for (size_t i = 0; i < rt->known_count; i++)
+        if (!strcmp(rt->known[i].id, id))
+            return &rt->known[i];
+    return NULL;
+}
+
+/* The entry of a full id, made when absent; NULL for a short id or when out
+ * of memory (nothing is then cached, which is only slower). */
+static known_container_t *known_add(podman_runtime_t *rt, const char *id)
+{
+    if (!is_full_id(id))
+        return NULL;
+    known_container_t *k = known_find(rt, id);
+    if (k)
+        return k;
+    if (rt->known_count == rt->known_size) {
+        if (rt->known_size >= PODMAN_KNOWN_MAX) {
+            size_t oldest = 0;
+            for (size_t i = 1; i < rt->known_count; i++)
+                if (rt->known[i].checked_ms < rt->known[oldest].checked_ms)
+                    oldest = i;
+            rt->known[oldest] = rt->known[--rt->known_count];
+        } else {
+            size_t bigger = rt->known_size ? rt->known_size * 2 : 32;
+            known_container_t *grown = realloc(rt->known, bigger * sizeof *grown);
+            if (!grown)
+                return NULL;
+            rt->known = grown;
+            rt->known_size = bigger;
+        }
+    }
+    k = &rt->known[rt->known_count++];
+    memset(k, 0, sizeof *k);
+    memcpy(k->id, id, PODMAN_FULL_ID + 1);
+    return k;
+}
+
+static void known_drop(podman_runtime_t *rt, const char *id)
+{
+    known_container_t *k = known_find(rt, id);
+    if (!k)
+        return;
+    known_container_t *last = &rt->known[--rt->known_count];
+    if (k != last)
+        *k = *last;
+}
+
+/* The next status() asks podman: the container was just signalled or stopped. */
+static void known_stale(podman_runtime_t *rt, const char *id)
+{
+    known_container_t *k = known_find(rt, id);
+    if (k)
+        k->checked_ms = 0;
+}
+
+static void known_stale_all(podman_runtime_t *rt)
+{
+    for (size_t i = 0; i < rt->known_count; i++)
+        rt->known[i].checked_ms = 0;
+}
+
+/* An inspect that already showed the exit may have read the file before
+ * its notification was drained: that one is old news. */
+static void note_exit(podman_runtime_t *rt, const char *id)
+{
+    known_container_t *k = known_find(rt, id);
+    if (k && !(k->checked_ms && k->status.state == KL_CONTAINER_EXITED))
+        k->exit_seen_ms = podman_monotonic_ms();
+}
+
+typedef void (*exit_found_fn)(podman_runtime_t *rt, const char *id, void *arg);
+
+/* Reads what is pending on an exit watch without blocking and calls found()
+ * per exit file that appeared (conmon writes a temporary name first, which
+ * is skipped: only the rename to the bare id counts). Returns 0; 1 when news
+ * was lost, so any container may have exited; -1 when the watch is dead. */
+static int exit_watch_drain(podman_runtime_t *rt, int fd, exit_found_fn found, void *arg)
+{
+    char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+    int lost = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return lost;
+        if (n <= 0) {
+            podman_log(rt, KL_LOG_WARN, "runtime/podman: reading the watch on %s failed: %s", rt->exits_dir,
+                       n < 0 ? strerror(errno) : "end of file");
+            return -1;
+        }
+        for (size_t at = 0; at + sizeof(struct inotify_event) <= (size_t)n;) {
+            const struct inotify_event *event = (const struct inotify_event *)(buf + at);
+            at += sizeof *event + event->len;
+            if (event->mask & IN_Q_OVERFLOW)
+                lost = 1;
+            if (event->mask & IN_IGNORED) {
+                /* The folder itself went (a storage reset): watch a new one.
+                 * Whatever exited in between was missed. */
+                lost = 1;
+                if (mkdir_parents(rt->tmpdir, 0700) < 0 || (mkdir(rt->exits_dir, 0750) < 0 && errno != EEXIST)
+                    || inotify_add_watch(fd, rt->exits_dir, PODMAN_WATCH_MASK) < 0) {
+                    podman_log(rt, KL_LOG_WARN, "runtime/podman: %s went away and cannot be watched again: %s",
+                               rt->exits_dir, strerror(errno));
+                    return -1;
+                }
+            }
+            if (event->len && is_full_id(event->name))
+                found(rt, event->name, arg);
+        }
+    }
+}
+
+static void exit_noted(podman_runtime_t *rt, const char *id, void *arg)
+{
+    (void)arg;
+    note_exit(rt, id);
+}
+
+/* Brings the cache up to date with the exits conmon reported so far. */
+static void exits_update(podman_runtime_t *rt)
+{
+    if (rt->watch_fd < 0)
+        return;
+    int rc = exit_watch_drain(rt, rt->watch_fd, exit_noted, NULL);
+    if (rc != 0)
+        known_stale_all(rt);
+    if (rc < 0) {
+        podman_log(rt, KL_LOG_WARN, "runtime/podman: status() asks podman every time from now on");
+        close(rt->watch_fd);
+        rt->watch_fd = -1;
+    }
+}
+
+typedef struct id_list {
+    char (*ids)[PODMAN_FULL_ID + 1];
+    size_t count, size;
+    int failed;
+} id_list_t;
+
+static void id_list_add(id_list_t *list, const char *id)
+{
+    for (size_t i = 0; i < list->count; i++)
+        if (!strcmp(list->ids[i], id))
+            return;
+    if (list->count == list->size) {
+        size_t bigger = list->size ? list->size * 2 : 16;
+        char (*grown)[PODMAN_FULL_ID + 1] = realloc(list->ids, bigger * sizeof *grown);
+        if (!grown) {
+            list->failed = 1;
+            return;
+        }
+        list->ids = grown;
+        list->size = bigger;
+    }
+    snprintf(list->ids[list->count++], PODMAN_FULL_ID + 1, "%s", id);
+}
+
+static void exit_collected(podman_runtime_t *rt, const char *id, void *arg)
+{
+    note_exit(rt, id);
+    id_list_add(arg, id);
+}
+
+static int podman_events_fd(void *runtime)
+{
+    podman_runtime_t *rt = runtime;
+    return rt ? rt->events_fd : -1;
+}
+
+static int podman_events_read(void *runtime, void (*changed)(const char *id, void *arg), void *arg,
+                              kl_error_t *err)
+{
+    podman_runtime_t *rt = runtime;
+    if (!changed)
+        return kl_error_set(err, KL_ERR_INVALID, "events_read needs a changed function");
+    if (rt->events_fd < 0)
+        return 0;
+    id_list_t list = { 0 };
+    int rc = exit_watch_drain(rt, rt->events_fd, exit_collected, &list);
+    if (rc != 0) {
+        known_stale_all(rt);
+        for (size_t i = 0; i < rt->known_count; i++)
+            id_list_add(&list, rt->known[i].id);
+    }
+    /* Ids are copied out first: changed() may call status(), which changes
+     * the table. */
+    for (size_t i = 0; i < list.count; i++)
+        changed(list.ids[i], arg);
+    free(list.ids);
+    if (rc < 0)
+        return kl_error_set(err, KL_ERR_UNAVAILABLE, "runtime/podman: the watch on %s failed", rt->exits_dir);
+    if (list.failed)
+        return kl_error_set(err, KL_ERR_INTERNAL, "runtime/podman: out of memory reading container exits");
+    return 0;
+}
+
 /* ---- images ---- */
 
 static int image_known(const podman_runtime_t *rt, const char *image)
@@ -440,6 +723,12 @@ static int podman_pull(void *runtime, const char *image, kl_pull_policy_t policy
     args_free(&args);
     if (rc == 0) {
         image_remember(rt, image);
+        char *copy = strdup(image);
+        if (copy) {
+            free(rt->fresh_image);
+            rt->fresh_image = copy;
+            rt->fresh_ms = podman_monotonic_ms();
+        }
         return 0;
     }
     const char *why = message[0] ? last_line(message) : "it failed without a message";
@@ -797,7 +1086,13 @@ static int podman_start(void *runtime, const kl_container_request_t *request, ch
         json_array_foreach(run_args, i, item)
             args_add(&args, json_string_value(item));
 
-    if (podman_pull(rt, image, policy, err) < 0) {
+    /* The kubelet's pull() has just fetched an Always image: a second
+     * registry round trip here would bring nothing newer. */
+    kl_pull_policy_t start_policy = policy;
+    if (policy == KL_PULL_ALWAYS && rt->fresh_image && !strcmp(rt->fresh_image, image)
+        && podman_monotonic_ms() - rt->fresh_ms < PODMAN_FRESH_PULL_MS)
+        start_policy = KL_PULL_IF_NOT_PRESENT;
+    if (podman_pull(rt, image, start_policy, err) < 0) {
         free(entrypoint);
         args_free(&args);
         if (own_cgroup)
@@ -841,6 +1136,13 @@ static int podman_start(void *runtime, const kl_container_request_t *request, ch
         memcpy(id, out, 64);
         id[64] = '\0';
         free(out);
+        /* Known from its start, so an exit reported before the first
+         * status() is not missed and remove() needs no inspect. */
+        known_container_t *k = known_add(rt, id);
+        if (k) {
+            k->cgroup_known = 1;
+            snprintf(k->cgroup, sizeof k->cgroup, "%s", own_cgroup ? container_name : "");
+        }
         return 0;
     }
     free(out);
@@ -928,12 +1230,9 @@ static const char *own_cgroup_name(const json_t *container)
     return name[0] && !strchr(name, '/') && strcmp(name, "..") && strcmp(name, ".") ? name : NULL;
 }
 
-static int podman_status(void *runtime, const char *id, kl_container_status_t *status, kl_error_t *err)
+/* The status `podman inspect` printed for one container. */
+static void status_of(const char *id, const json_t *container, kl_container_status_t *status)
 {
-    podman_runtime_t *rt = runtime;
-    json_t *container = inspect(rt, id, err);
-    if (!container)
-        return -1;
     memset(status, 0, sizeof *status);
     const json_t *state = json_object_get(container, "State");
     status->state = state_of(json_string_value(json_object_get(state, "Status")));
@@ -966,6 +1265,43 @@ static int podman_status(void *runtime, const char *id, kl_container_status_t *s
         snprintf(status->message, sizeof status->message, "podman reports container %s as \"%.64s\"", id,
                  json_string_value(json_object_get(state, "Status")) ? json_string_value(json_object_get(state, "Status")) : "");
     }
+}
+
+/* Each inspect starts podman (tens of ms), so a container last seen running
+ * is answered from memory until its exit file appears, re-checked every
+ * PODMAN_STATUS_TRUST_MS all the same. An exited one is inspected once: its
+ * exit code, times and OOM kill do not change any more. */
+static int podman_status(void *runtime, const char *id, kl_container_status_t *status, kl_error_t *err)
+{
+    podman_runtime_t *rt = runtime;
+    if (id_check(id, err) < 0)
+        return -1;
+    exits_update(rt);
+    int64_t now = podman_monotonic_ms();
+    known_container_t *k = known_find(rt, id);
+    if (k && k->checked_ms && !k->exit_seen_ms && rt->watch_fd >= 0 && now - k->checked_ms < PODMAN_STATUS_TRUST_MS
+        && (k->status.state == KL_CONTAINER_RUNNING || k->status.state == KL_CONTAINER_EXITED)) {
+        *status = k->status;
+        return 0;
+    }
+    kl_error_t inspect_err;
+    kl_error_clear(&inspect_err);
+    json_t *container = inspect(rt, id, &inspect_err);
+    if (!container) {
+        if (inspect_err.code == KL_ERR_NOT_FOUND)
+            known_drop(rt, id);
+        return kl_error_set(err, inspect_err.code, "%s", inspect_err.text);
+    }
+    status_of(id, container, status);
+    k = known_add(rt, id);
+    if (k) {
+        k->status = *status;
+        k->checked_ms = now;  /* when podman was asked: an exit during the inspect is queued on the watch */
+        k->cgroup_known = 1;
+        snprintf(k->cgroup, sizeof k->cgroup, "%s", own_cgroup_name(container) ? own_cgroup_name(container) : "");
+        if (k->exit_seen_ms && (status->state == KL_CONTAINER_EXITED || now - k->exit_seen_ms > PODMAN_EXIT_STALE_MS))
+            k->exit_seen_ms = 0;
+    }
     json_decref(container);
     return 0;
 }
@@ -990,6 +1326,7 @@ static int podman_stop(void *runtime, const char *id, int grace_ms, kl_error_t *
     int rc = args_run(&args, PODMAN_COMMAND_TIMEOUT_MS + (seconds + PODMAN_KILL_WAIT_S) * 1000, 0, NULL, message,
                       sizeof message);
     args_free(&args);
+    known_stale(rt, id);
     if (rc == 0)
         return 0;
     if (is_no_such_container(message))
@@ -1015,6 +1352,7 @@ static int podman_kill(void *runtime, const char *id, int signal_number, kl_erro
     args_add(&args, id);
     int rc = args_run(&args, PODMAN_COMMAND_TIMEOUT_MS, 0, NULL, message, sizeof message);
     args_free(&args);
+    known_stale(rt, id);
     if (rc == 0)
         return 0;
     if (is_no_such_container(message))
@@ -1029,13 +1367,22 @@ static int podman_kill(void *runtime, const char *id, int signal_number, kl_erro
 static int podman_remove(void *runtime, const char *id, kl_error_t *err)
 {
     podman_runtime_t *rt = runtime;
-    json_t *container = inspect(rt, id, err);
-    if (!container)
+    if (id_check(id, err) < 0)
         return -1;
     char cgroup[256] = "";
-    if (own_cgroup_name(container))
-        snprintf(cgroup, sizeof cgroup, "%s", own_cgroup_name(container));
-    json_decref(container);
+    known_container_t *k = known_find(rt, id);
+    /* `rm --force` succeeds for a container that is not there: one this
+     * instance never saw is inspected first so that reads NotFound. */
+    if (k && k->cgroup_known) {
+        snprintf(cgroup, sizeof cgroup, "%s", k->cgroup);
+    } else {
+        json_t *container = inspect(rt, id, err);
+        if (!container)
+            return -1;
+        if (own_cgroup_name(container))
+            snprintf(cgroup, sizeof cgroup, "%s", own_cgroup_name(container));
+        json_decref(container);
+    }
     podman_args_t args;
     char message[1024];
     args_begin(&args, rt);
@@ -1049,6 +1396,7 @@ static int podman_remove(void *runtime, const char *id, kl_error_t *err)
     if (rc != 0 && !is_no_such_container(message))
         return kl_error_set(err, KL_ERR_UNAVAILABLE, "podman rm %s failed: %s", id,
                             message[0] ? last_line(message) : "no message");
+    known_drop(rt, id);
     if (cgroup[0])
         cgroup_parent_remove(cgroup);
     return 0;
@@ -1170,6 +1518,8 @@ static const kl_runtime_ops_t podman_ops = {
     .list = podman_list,
     .logs = podman_logs,
     .kill = podman_kill,
+    .events_fd = podman_events_fd,
+    .events_read = podman_events_read,
 };
 
 KL_RUNTIME_PLUGIN("podman", "0.1.0", "containers run by the podman program in keelson's own podman storage",
