@@ -45,6 +45,7 @@ struct watcher {
     kl_selector_t *selector;
     int64_t revision;                /* resume after this */
     int64_t deadline_ms;
+    int ready;                       /* deferred: has events to be answered with */
 };
 
 typedef struct watch_request {
@@ -73,6 +74,10 @@ struct kl_apiserver {
     zhashx_t *pinned[KL_KIND_COUNT];  /* pin -> watcher_group_t */
     watcher_t *all;
     size_t pending;
+    /* Deferred watches are answered once per burst, after its commit, with
+     * every event of the burst: one reply instead of one per event. */
+    int defer_watches;
+    size_t ready;  /* watchers marked ready */
 
     /* What the store offers beyond ABI 1.0 (absent in older plugins). */
     int can_changes, can_flush, can_tick, shared;
@@ -397,6 +402,8 @@ static json_t *collect(kl_apiserver_t *self, const watch_request_t *req, int64_t
 
 static void answer(kl_apiserver_t *self, watcher_t *w, json_t *reply)
 {
+    if (w->ready)
+        self->ready--;
     watcher_detach(self, w);
     if (self->reply)
         self->reply(w->token, reply, NULL, self->reply_arg);
@@ -412,7 +419,12 @@ static void notify_group(kl_apiserver_t *self, watcher_group_t *group, const eve
         /* answer() may free the group when w is its last member. */
         watcher_t *next = w->next;
         int type = event_view(e, w->kind, w->namespace_name, w->selector);
-        if (type >= 0) {
+        if (type >= 0 && self->defer_watches) {
+            if (!w->ready) {
+                w->ready = 1;
+                self->ready++;
+            }
+        } else if (type >= 0) {
             json_t *events = json_array();
             json_array_append_new(events, event_json(e, type));
             answer(self, w, watch_reply(events, e->revision));
@@ -612,6 +624,44 @@ static void ingest(kl_apiserver_t *self)
     }
 }
 
+/* Answers the deferred watchers that events arrived for, each with all of
+ * them since its revision. */
+static void release_ready(kl_apiserver_t *self)
+{
+    watcher_t *w = self->all;
+    while (w && self->ready) {
+        watcher_t *next = w->all_next;  /* answer() frees w */
+        if (w->ready) {
+            watch_request_t req = {.kind = w->kind, .namespace_name = w->namespace_name,
+                                   .selector = w->selector, .revision = w->revision};
+            kl_error_t err = {0, ""};
+            int64_t resume = w->revision;
+            json_t *reply = collect(self, &req, &resume, &err);
+            if (reply) {
+                answer(self, w, reply);
+            } else if (err.code) {
+                w->ready = 0;
+                self->ready--;
+                watcher_detach(self, w);
+                if (self->reply)
+                    self->reply(w->token, NULL, &err, self->reply_arg);
+                watcher_free(w);
+            } else {
+                w->ready = 0;  /* nothing for it after all: stays parked */
+                self->ready--;
+            }
+        }
+        w = next;
+    }
+}
+
+void kl_apiserver_defer_watches(kl_apiserver_t *self, int defer)
+{
+    self->defer_watches = defer;
+    if (!defer)
+        release_ready(self);
+}
+
 /* Reading a shared store's change feed costs a request to it, so it is read
  * only when someone waits for events: parked watchers after each burst and
  * tick, and each new watch before it is answered. */
@@ -619,6 +669,7 @@ void kl_apiserver_after_burst(kl_apiserver_t *self)
 {
     if (self->pending)
         ingest(self);
+    release_ready(self);
 }
 
 int kl_apiserver_flush(kl_apiserver_t *self, kl_error_t *err)
@@ -1441,6 +1492,7 @@ void kl_apiserver_tick(kl_apiserver_t *self, int64_t now_ms)
     if (!self->pending)
         return;
     ingest(self);
+    release_ready(self);
     int64_t revision = self->ops->revision(self->store);
     watcher_t *w = self->all;
     while (w) {
@@ -1626,6 +1678,7 @@ void kl_apiserver_actor(zsock_t *pipe, void *args)
         return;
     }
     kl_apiserver_set_reply(state.api, actor_reply, &state);
+    kl_apiserver_defer_watches(state.api, 1);
     kl_apiserver_set_controllers(state.api, config->controllers);
     kl_apiserver_set_publish(state.api, actor_publish, &state);
     zsock_signal(pipe, 0);

@@ -72,6 +72,11 @@ int kl_apiserver_flush(kl_apiserver_t *self, kl_error_t *err);
 /* Call after each burst of requests: takes in changes other writers made to
  * a shared store, waking watchers. */
 void kl_apiserver_after_burst(kl_apiserver_t *self);
+/* With `defer` on, an event does not answer parked watches at once: they
+ * are answered at kl_apiserver_after_burst() (or the next tick), after the
+ * burst's group commit, each with every event it missed. Off (the default)
+ * answers at once; turning it off answers what was deferred. */
+void kl_apiserver_defer_watches(kl_apiserver_t *self, int defer);
 
 /* Store housekeeping (leases, compaction, shared-store changes), then
  * answers (empty) the watches whose deadline is at or before now_ms. */

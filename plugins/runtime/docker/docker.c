@@ -366,7 +366,7 @@ static int image_ensure(docker_runtime_t *rt, const image_ref_t *ref, kl_pull_po
     if (policy != KL_PULL_ALWAYS) {
         int present = image_present(rt, ref, err);
         if (present != 0)
-            return present > 0 ? 0 : -1;
+            return present > 0 ? KL_PULL_PRESENT : -1;
         if (policy == KL_PULL_NEVER)
             return kl_error_set(err, KL_ERR_NOT_FOUND,
                                 "image \"%s\" is not present in dockerd on %s and the pull policy is Never",
