@@ -87,8 +87,8 @@ static int buffer_append(char **buf, size_t *used, size_t *size, const char *dat
     return 0;
 }
 
-int podman_command_run(char *const argv[], int timeout_ms, int merge, char **out, char *errbuf,
-                       size_t errsize)
+int podman_command_run(char *const argv[], const char *workdir, int timeout_ms, int merge, char **out,
+                       char *errbuf, size_t errsize, int watch_fd, podman_watch_fn watch, void *watch_arg)
 {
     int out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 };
     size_t err_used = 0;
@@ -120,6 +120,8 @@ int podman_command_run(char *const argv[], int timeout_ms, int merge, char **out
             || dup2(merge ? out_pipe[1] : err_pipe[1], 2) < 0)
             _exit(127);
         close_from(3);
+        if (workdir && chdir(workdir) < 0)
+            _exit(127);
         execvp(argv[0], argv);
         static const char message[] = "cannot run the program: not found or not executable\n";
         (void)!write(2, message, sizeof message - 1);
@@ -131,7 +133,9 @@ int podman_command_run(char *const argv[], int timeout_ms, int merge, char **out
     char *collected = NULL;
     size_t collected_used = 0, collected_size = 0;
     int open_streams = 2, timed_out = 0, failed = 0;
-    struct pollfd fds[2] = { { .fd = out_pipe[0], .events = POLLIN }, { .fd = err_pipe[0], .events = POLLIN } };
+    /* poll() skips a negative fd: fds[2] is the caller's watch, if any. */
+    struct pollfd fds[3] = { { .fd = out_pipe[0], .events = POLLIN }, { .fd = err_pipe[0], .events = POLLIN },
+                             { .fd = watch ? watch_fd : -1, .events = POLLIN } };
     int64_t deadline = podman_monotonic_ms() + timeout_ms;
     while (open_streams > 0) {
         int64_t left = deadline - podman_monotonic_ms();
@@ -139,11 +143,13 @@ int podman_command_run(char *const argv[], int timeout_ms, int merge, char **out
             timed_out = 1;
             break;
         }
-        int n = poll(fds, 2, (int)left);
+        int n = poll(fds, 3, (int)left);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
             break;
+        if (fds[2].fd >= 0 && (fds[2].revents & (POLLIN | POLLHUP | POLLERR)))
+            fds[2].fd = watch(watch_arg);
         for (int i = 0; i < 2; i++) {
             if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
                 continue;

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,6 +35,7 @@
  * appeared means the file was stale (e.g. a restart): trust it again. */
 #define PODMAN_EXIT_STALE_MS 2000
 #define PODMAN_KNOWN_MAX 4096
+#define PODMAN_EVENTS_READ_MAX (256 * 1024)  /* of the event log, per start */
 #define PODMAN_WATCH_MASK (IN_CLOSE_WRITE | IN_MOVED_TO)
 
 #define LABEL_NAMESPACE "io.keelson.pod.namespace"
@@ -54,8 +56,13 @@
 typedef struct known_container {
     char id[PODMAN_FULL_ID + 1];
     kl_container_status_t status;
-    int64_t checked_ms;     /* monotonic time of the inspect behind `status`; 0: none yet */
+    int64_t checked_ms;     /* monotonic time `status` was learnt (start, inspect, exit file); 0: never */
     int64_t exit_seen_ms;   /* an exit file appeared that no inspect has shown yet; 0: none */
+    /* What that exit file said, read at once: podman's cleanup deletes it
+     * some 40 ms after conmon writes it. */
+    int exit_read;
+    int exit_code;
+    int64_t exit_ms;        /* the file's ctime, which podman takes as FinishedAt */
     int cgroup_known;       /* `cgroup` is set: remove() needs no inspect */
     char cgroup[160];       /* keelson's own parent cgroup of the container, "" for none */
 } known_container_t;
@@ -81,10 +88,13 @@ typedef struct podman_runtime {
      * kubelet's, watch_fd is drained by status() so the cache below learns
      * of an exit even when the kubelet never reads events_fd. */
     char exits_dir[4300];
+    char events_log[4300];       /* podman's event log (--events-backend file): start times */
+    char containers_dir[4200];   /* <root>/<driver>-containers once seen: conmon's bundles */
     int events_fd;
     int watch_fd;
     known_container_t *known;
     size_t known_count, known_size;
+    int starting;                /* start() is running podman: see note_exit() */
 } podman_runtime_t;
 
 static const kl_setting_spec_t podman_settings[] = {
@@ -197,6 +207,7 @@ static void *podman_open(const kl_host_t *host, kl_error_t *err)
                    && access(CGROUP_ROOT "/memory/memory.limit_in_bytes", W_OK) == 0;
     /* podman makes the folder with its first container; a watch needs it now. */
     snprintf(rt->exits_dir, sizeof rt->exits_dir, "%s/exits", rt->tmpdir);
+    snprintf(rt->events_log, sizeof rt->events_log, "%s/events/events.log", rt->tmpdir);
     if (mkdir(rt->exits_dir, 0750) < 0 && errno != EEXIST)
         podman_log(rt, KL_LOG_WARN, "runtime/podman cannot create %s: %s", rt->exits_dir, strerror(errno));
     rt->events_fd = exit_watch_open(rt, "exits reach the kubelet on its sync tick only");
@@ -226,6 +237,7 @@ static void podman_close(void *runtime)
 /* ---- running podman ---- */
 
 typedef struct podman_args {
+    podman_runtime_t *rt;
     char *argv[PODMAN_ARGS_MAX];
     char *owned[PODMAN_ARGS_MAX];  /* strings made for this command, freed with it */
     size_t count, owned_count;
@@ -269,9 +281,10 @@ static void args_free(podman_args_t *args)
 
 /* Every command names the private storage, so nothing touches the
  * machine's own podman images and containers. */
-static void args_begin(podman_args_t *args, const podman_runtime_t *rt)
+static void args_begin(podman_args_t *args, podman_runtime_t *rt)
 {
     memset(args, 0, sizeof *args);
+    args->rt = rt;
     args_add(args, rt->podman);
     args_add(args, "--root");
     args_add(args, rt->root);
@@ -287,6 +300,18 @@ static void args_begin(podman_args_t *args, const podman_runtime_t *rt)
     args_add(args, "file");
 }
 
+static void exits_update(podman_runtime_t *rt);
+
+static int exits_watched(void *arg)
+{
+    podman_runtime_t *rt = arg;
+    exits_update(rt);
+    return rt->watch_fd;
+}
+
+/* Exit files are read while podman runs too: a `podman run` or inspect
+ * outlasts the ~40 ms an exit file lives. Whatever holds a known_container_t
+ * pointer across this looks it up again: the table may move. */
 static int args_run(podman_args_t *args, int timeout_ms, int merge, char **out, char *message, size_t size)
 {
     if (args->overflow) {
@@ -295,7 +320,8 @@ static int args_run(podman_args_t *args, int timeout_ms, int merge, char **out, 
             *out = NULL;
         return -1;
     }
-    return podman_command_run(args->argv, timeout_ms, merge, out, message, size);
+    return podman_command_run(args->argv, args->rt->tmpdir, timeout_ms, merge, out, message, size,
+                              args->rt->watch_fd, exits_watched, args->rt);
 }
 
 static int message_has(const char *message, const char *const words[])
@@ -501,13 +527,48 @@ static void known_stale_all(podman_runtime_t *rt)
         rt->known[i].checked_ms = 0;
 }
 
+/* Reads conmon's exit file of a container into k: 0 when it is there and
+ * holds a plain exit code (conmon writes "%d", podman parses it with Atoi),
+ * -1 otherwise, with k left as it was. It is runtime output: a FIFO, a big
+ * file or anything but 0..255 in decimal is not trusted. */
+static int exit_file_read(const podman_runtime_t *rt, known_container_t *k)
+{
+    char path[4400], text[8];
+    snprintf(path, sizeof path, "%s/%s", rt->exits_dir, k->id);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    ssize_t n = -1;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && st.st_size < (off_t)sizeof text)
+        n = pread(fd, text, sizeof text - 1, 0);
+    close(fd);
+    if (n <= 0 || n != st.st_size || n > 3 || st.st_ctim.tv_sec <= 0)
+        return -1;
+    text[n] = '\0';
+    if (strspn(text, "0123456789") != (size_t)n)
+        return -1;
+    int code = atoi(text);
+    if (code > 255)
+        return -1;
+    k->exit_read = 1;
+    k->exit_code = code;
+    k->exit_ms = (int64_t)st.st_ctim.tv_sec * 1000 + st.st_ctim.tv_nsec / 1000000;
+    return 0;
+}
+
 /* An inspect that already showed the exit may have read the file before
- * its notification was drained: that one is old news. */
+ * its notification was drained: that one is old news. Each watch reports
+ * the same file: a second read that finds it gone keeps the first. While
+ * start() runs podman, an unknown id may be the container being started:
+ * its exit is kept for start() to find. */
 static void note_exit(podman_runtime_t *rt, const char *id)
 {
-    known_container_t *k = known_find(rt, id);
-    if (k && !(k->checked_ms && k->status.state == KL_CONTAINER_EXITED))
-        k->exit_seen_ms = podman_monotonic_ms();
+    known_container_t *k = rt->starting ? known_add(rt, id) : known_find(rt, id);
+    if (!k || (k->checked_ms && k->status.state == KL_CONTAINER_EXITED))
+        return;
+    k->exit_seen_ms = podman_monotonic_ms();
+    (void)exit_file_read(rt, k);
 }
 
 typedef void (*exit_found_fn)(podman_runtime_t *rt, const char *id, void *arg);
@@ -702,14 +763,14 @@ static int podman_pull(void *runtime, const char *image, kl_pull_policy_t policy
     if (present < 0)
         return -1;
     if (present && policy != KL_PULL_ALWAYS)
-        return 0;
+        return KL_PULL_PRESENT;
     if (policy == KL_PULL_NEVER)
         return kl_error_set(err, KL_ERR_NOT_FOUND, "image \"%s\" is not in podman storage %s and the pull policy "
                             "is Never", image, rt->root);
     /* A short name would send podman to the registries of registries.conf:
      * keelson pulls only from a registry the reference names. */
     if (!has_registry)
-        return present ? 0
+        return present ? KL_PULL_PRESENT
                        : kl_error_set(err, KL_ERR_NOT_FOUND, "image \"%s\" not found in podman storage %s, and a "
                                       "reference without a registry host is never pulled", image, rt->root);
     podman_args_t args;
@@ -980,6 +1041,65 @@ static int64_t cgroup_value(const char *name, const char *file)
     return value;
 }
 
+/* The size of podman's event log before a run, so that only what the run
+ * added is read after it; -1 when there is none yet. */
+static off_t events_log_size(const podman_runtime_t *rt)
+{
+    struct stat st;
+    return stat(rt->events_log, &st) == 0 && S_ISREG(st.st_mode) ? st.st_size : -1;
+}
+
+/* The time of the "start" event `podman run` logged for a container, a
+ * millisecond or two after podman's StartedAt: wall clock ms, 0 when not
+ * found (another log path in containers.conf, a rotated log). */
+static int64_t events_log_start_ms(const podman_runtime_t *rt, const char *id, off_t from)
+{
+    int fd = open(rt->events_log, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0)
+        return 0;
+    struct stat st;
+    char *text = NULL;
+    ssize_t n = -1;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        if (from < 0 || from > st.st_size)
+            from = 0;  /* made, or rotated, by this run */
+        /* Other podman processes append too (cleanups); past the bound the
+         * wall clock stands in. */
+        size_t length = (size_t)(st.st_size - from);
+        if (length > PODMAN_EVENTS_READ_MAX)
+            length = PODMAN_EVENTS_READ_MAX;
+        text = malloc(length + 1);
+        if (text)
+            n = pread(fd, text, length, from);
+    }
+    close(fd);
+    if (n < 0) {
+        free(text);
+        return 0;
+    }
+    text[n] = '\0';
+    int64_t started = 0;
+    for (char *line = text, *end; (end = memchr(line, '\n', (size_t)(text + n - line))); line = end + 1) {
+        if (!memmem(line, (size_t)(end - line), id, PODMAN_FULL_ID))
+            continue;
+        json_t *event = json_loadb(line, (size_t)(end - line), 0, NULL);
+        const char *event_id = json_string_value(json_object_get(event, "ID"));
+        const char *status = json_string_value(json_object_get(event, "Status"));
+        if (event_id && status && !strcmp(event_id, id) && !strcmp(status, "start"))
+            started = podman_time_ms(json_string_value(json_object_get(event, "Time")));
+        json_decref(event);
+    }
+    free(text);
+    return started;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int podman_start(void *runtime, const kl_container_request_t *request, char id[KL_CONTAINER_ID_MAX],
                         kl_error_t *err)
 {
@@ -1101,9 +1221,12 @@ static int podman_start(void *runtime, const kl_container_request_t *request, ch
     }
 
     /* One podman process: `run --detach` creates and starts, and prints the
-     * id, so nothing is inspected here; status() inspects. */
+     * id; its start time is in the event log, so nothing is inspected. */
     char *out = NULL, message[2048];
+    off_t events_from = events_log_size(rt);
+    rt->starting = 1;
     int rc = args_run(&args, PODMAN_RUN_TIMEOUT_MS, 0, &out, message, sizeof message);
+    rt->starting = 0;
     if (rc != 0 && is_image_missing(message)) {
         /* Removed behind keelson's back since it was seen: pull and run again. */
         image_forget(rt, image);
@@ -1126,8 +1249,12 @@ static int podman_start(void *runtime, const kl_container_request_t *request, ch
                 cgroup_parent_remove(container_name);
             return kl_error_set(err, pull_err.code, "%s", pull_err.text);
         }
+        events_from = events_log_size(rt);
+        rt->starting = 1;
         rc = args_run(&args, PODMAN_RUN_TIMEOUT_MS, 0, &out, message, sizeof message);
+        rt->starting = 0;
     }
+    int64_t returned_ms = wall_ms();
     free(entrypoint);
     args_free(&args);
     /* podman prints the new id: a line of 64 hex digits. */
@@ -1137,11 +1264,18 @@ static int podman_start(void *runtime, const kl_container_request_t *request, ch
         id[64] = '\0';
         free(out);
         /* Known from its start, so an exit reported before the first
-         * status() is not missed and remove() needs no inspect. */
+         * status() is not missed, and neither status() nor remove() needs
+         * an inspect: `run --detach` returns once the container runs. */
         known_container_t *k = known_add(rt, id);
         if (k) {
             k->cgroup_known = 1;
             snprintf(k->cgroup, sizeof k->cgroup, "%s", own_cgroup ? container_name : "");
+            memset(&k->status, 0, sizeof k->status);
+            k->status.state = KL_CONTAINER_RUNNING;
+            k->status.started_at_ms = events_log_start_ms(rt, id, events_from);
+            if (!k->status.started_at_ms || k->status.started_at_ms > returned_ms)
+                k->status.started_at_ms = returned_ms;
+            k->checked_ms = podman_monotonic_ms();
         }
         return 0;
     }
@@ -1230,6 +1364,103 @@ static const char *own_cgroup_name(const json_t *container)
     return name[0] && !strchr(name, '/') && strcmp(name, "..") && strcmp(name, ".") ? name : NULL;
 }
 
+/* OOM kill and reason of an exited container: status holds its exit code
+ * and podman's OOMKilled; `cgroup` is keelson's parent cgroup or NULL,
+ * `error` podman's State.Error or NULL. */
+static void exit_reason(kl_container_status_t *status, const char *cgroup, const char *error)
+{
+    if (!status->oom_killed && cgroup && status->exit_code == 128 + SIGKILL) {
+        /* Killed while its memory had reached the limit: the OOM killer. */
+        int64_t peak = cgroup_value(cgroup, "memory.max_usage_in_bytes");
+        int64_t limit = cgroup_value(cgroup, "memory.limit_in_bytes") - CONMON_HEADROOM_BYTES;
+        status->oom_killed = peak > 0 && limit > 0 && peak >= limit - 64 * 1024;
+    }
+    if (status->oom_killed)
+        snprintf(status->reason, sizeof status->reason, "OOMKilled");
+    else if (error && error[0])
+        snprintf(status->reason, sizeof status->reason, "ContainerCannotRun");
+    else
+        snprintf(status->reason, sizeof status->reason, "%s", status->exit_code == 0 ? "Completed" : "Error");
+    if (error && error[0])
+        snprintf(status->message, sizeof status->message, "%s", error);
+}
+
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* podman's static folder of a container, conmon's bundle:
+ * <root>/<driver>-containers/<id>/userdata. The driver's folder is looked
+ * up once, on the first container found. 0, or -1 when there is none. */
+static int bundle_dir(podman_runtime_t *rt, const char *id, char *buf, size_t size)
+{
+    if (rt->containers_dir[0]) {
+        snprintf(buf, size, "%s/%s/userdata", rt->containers_dir, id);
+        if (is_dir(buf))
+            return 0;
+    }
+    DIR *dir = opendir(rt->root);
+    if (!dir)
+        return -1;
+    int found = -1;
+    struct dirent *entry;
+    while (found < 0 && (entry = readdir(dir))) {
+        size_t length = strlen(entry->d_name);
+        if (length <= 11 || strcmp(entry->d_name + length - 11, "-containers") != 0)
+            continue;
+        snprintf(buf, size, "%s/%s/%s/userdata", rt->root, entry->d_name, id);
+        if (is_dir(buf)) {
+            snprintf(rt->containers_dir, sizeof rt->containers_dir, "%s/%s", rt->root, entry->d_name);
+            found = 0;
+        }
+    }
+    closedir(dir);
+    return found;
+}
+
+/* podman's OOMKilled as it will read it from conmon's "oom" marker, which
+ * conmon makes before the exit file when it does at all: 1, 0, or -1 when
+ * the bundle cannot be found. podman 4 looks in the bundle, later ones in
+ * <tmpdir>/persist/<id>; neither writes the other. (conmon 2.1.6 makes it
+ * in the folder podman was started from instead, where podman never looks:
+ * there keelson's own cgroup tells, in exit_reason().) */
+static int oom_marker(podman_runtime_t *rt, const char *id)
+{
+    char path[4600];
+    if (bundle_dir(rt, id, path, sizeof path - 8) < 0)
+        return -1;
+    strcat(path, "/oom");
+    if (access(path, F_OK) == 0)
+        return 1;
+    if (errno != ENOENT)
+        return -1;
+    snprintf(path, sizeof path, "%s/persist/%s/oom", rt->tmpdir, id);
+    return access(path, F_OK) == 0;
+}
+
+/* The status of an exited container from the exit file read into k, as
+ * status_of() would make it from an inspect, which reads the same file:
+ * 0, or -1 when only podman can tell (nothing read, start time or cgroup
+ * not known, bundle not found). */
+static int status_from_exit(podman_runtime_t *rt, const known_container_t *k, kl_container_status_t *status)
+{
+    if (!k->exit_read || !k->cgroup_known || k->status.state != KL_CONTAINER_RUNNING || k->status.started_at_ms <= 0)
+        return -1;
+    int oom = oom_marker(rt, k->id);
+    if (oom < 0)
+        return -1;
+    memset(status, 0, sizeof *status);
+    status->state = KL_CONTAINER_EXITED;
+    status->exit_code = k->exit_code;
+    status->started_at_ms = k->status.started_at_ms;
+    status->finished_at_ms = k->exit_ms < status->started_at_ms ? status->started_at_ms : k->exit_ms;
+    status->oom_killed = oom;
+    exit_reason(status, k->cgroup[0] ? k->cgroup : NULL, NULL);
+    return 0;
+}
+
 /* The status `podman inspect` printed for one container. */
 static void status_of(const char *id, const json_t *container, kl_container_status_t *status)
 {
@@ -1245,21 +1476,7 @@ static void status_of(const char *id, const json_t *container, kl_container_stat
         if (status->finished_at_ms && status->finished_at_ms < status->started_at_ms)
             status->finished_at_ms = status->started_at_ms;
         status->oom_killed = json_is_true(json_object_get(state, "OOMKilled"));
-        const char *cgroup = own_cgroup_name(container);
-        if (!status->oom_killed && cgroup && status->exit_code == 128 + SIGKILL) {
-            /* Killed while its memory had reached the limit: the OOM killer. */
-            int64_t peak = cgroup_value(cgroup, "memory.max_usage_in_bytes");
-            int64_t limit = cgroup_value(cgroup, "memory.limit_in_bytes") - CONMON_HEADROOM_BYTES;
-            status->oom_killed = peak > 0 && limit > 0 && peak >= limit - 64 * 1024;
-        }
-        if (status->oom_killed)
-            snprintf(status->reason, sizeof status->reason, "OOMKilled");
-        else if (error && error[0])
-            snprintf(status->reason, sizeof status->reason, "ContainerCannotRun");
-        else
-            snprintf(status->reason, sizeof status->reason, "%s", status->exit_code == 0 ? "Completed" : "Error");
-        if (error && error[0])
-            snprintf(status->message, sizeof status->message, "%s", error);
+        exit_reason(status, own_cgroup_name(container), error);
     } else if (status->state == KL_CONTAINER_UNKNOWN) {
         snprintf(status->reason, sizeof status->reason, "Unknown");
         snprintf(status->message, sizeof status->message, "podman reports container %s as \"%.64s\"", id,
@@ -1267,10 +1484,13 @@ static void status_of(const char *id, const json_t *container, kl_container_stat
     }
 }
 
-/* Each inspect starts podman (tens of ms), so a container last seen running
- * is answered from memory until its exit file appears, re-checked every
- * PODMAN_STATUS_TRUST_MS all the same. An exited one is inspected once: its
- * exit code, times and OOM kill do not change any more. */
+/* Each inspect starts podman (tens of ms, a hundred right after an exit,
+ * when it waits for conmon's cleanup), so a container last seen running is
+ * answered from memory until its exit file appears, re-checked every
+ * PODMAN_STATUS_TRUST_MS all the same. The exit file answers the exit
+ * itself, read as it appears; an inspect only when it was gone too soon or
+ * said something odd. An exited one is not asked again: its exit code,
+ * times and OOM kill do not change any more. */
 static int podman_status(void *runtime, const char *id, kl_container_status_t *status, kl_error_t *err)
 {
     podman_runtime_t *rt = runtime;
@@ -1279,7 +1499,17 @@ static int podman_status(void *runtime, const char *id, kl_container_status_t *s
     exits_update(rt);
     int64_t now = podman_monotonic_ms();
     known_container_t *k = known_find(rt, id);
-    if (k && k->checked_ms && !k->exit_seen_ms && rt->watch_fd >= 0 && now - k->checked_ms < PODMAN_STATUS_TRUST_MS
+    int trusted = k && k->checked_ms && rt->watch_fd >= 0 && now - k->checked_ms < PODMAN_STATUS_TRUST_MS;
+    /* Without a fresh answer the exit file is looked for all the same: the
+     * watch may have lost it, or the container was just signalled. */
+    if (k && k->status.state == KL_CONTAINER_RUNNING && (k->exit_seen_ms || !trusted)
+        && (k->exit_read || exit_file_read(rt, k) == 0) && status_from_exit(rt, k, status) == 0) {
+        k->status = *status;
+        k->checked_ms = now;
+        k->exit_seen_ms = 0;
+        return 0;
+    }
+    if (trusted && !k->exit_seen_ms
         && (k->status.state == KL_CONTAINER_RUNNING || k->status.state == KL_CONTAINER_EXITED)) {
         *status = k->status;
         return 0;
@@ -1296,11 +1526,11 @@ static int podman_status(void *runtime, const char *id, kl_container_status_t *s
     k = known_add(rt, id);
     if (k) {
         k->status = *status;
-        k->checked_ms = now;  /* when podman was asked: an exit during the inspect is queued on the watch */
+        k->checked_ms = now;  /* when podman was asked: an exit during the inspect left exit_seen_ms set */
         k->cgroup_known = 1;
         snprintf(k->cgroup, sizeof k->cgroup, "%s", own_cgroup_name(container) ? own_cgroup_name(container) : "");
         if (k->exit_seen_ms && (status->state == KL_CONTAINER_EXITED || now - k->exit_seen_ms > PODMAN_EXIT_STALE_MS))
-            k->exit_seen_ms = 0;
+            k->exit_seen_ms = k->exit_read = 0;
     }
     json_decref(container);
     return 0;
