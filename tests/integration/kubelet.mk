@@ -1,3 +1,5 @@
 # Kubelet integration tests: many simulated nodes in one process, and
-# adoption and logs of real runc containers across a kubelet restart.
-TESTS += tests/integration/kubelet_nodes.sh tests/integration/kubelet_runc.sh
+# adoption and logs of real runc containers across a kubelet restart, and
+# exits reported through the runtime's notifications.
+TESTS += tests/integration/kubelet_nodes.sh tests/integration/kubelet_runc.sh \
+	tests/integration/kubelet_exit_events.sh
