@@ -1,7 +1,8 @@
-/* The kubelet actor: registration, heartbeats and Leases of the node(s) it
- * serves, the watch of their pods, the Events of their pods and nodes, container pull/start/poll/restart/stop through
- * the runtime plugin, adoption after a restart, pod status reports and the
- * kubelet-<node>.logs service. Pod rules live in pod_status.c. */
+/* The kubelet actor: the watch of its nodes' pods, container
+ * pull/start/poll/restart/stop through the runtime plugin (woken by its exit
+ * notifications), Events, adoption after a restart and the
+ * kubelet-<node>.logs service. Nodes live in kubelet_nodes.c, status writes
+ * in kubelet_report.c, pod rules in pod_status.c. */
 #include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -19,478 +20,16 @@
 #include "objects.h"
 #include "pod_status.h"
 
-#define COMPONENT "kubelet"
-#define API_TIMEOUT_MS 2000
-#define API_QUIET_MS 1000        /* after a timeout, let the API breathe */
-#define REGISTER_RETRY_MAX_MS 10000
-#define DEFAULT_GRACE_MS 30000
-#define SHUTDOWN_GRACE_MS 1000   /* per container when the kubelet itself stops */
-#define ORPHAN_GRACE_MS 2000     /* containers of pods that are gone, found at start */
-#define KILL_GIVE_UP_MS 10000    /* after SIGKILL, remove() regardless */
-#define NODE_IN_FLIGHT_MAX 128   /* node requests pipelined at once */
-#define NODE_REPLY_TIMEOUT_MS 5000
-/* Pod status writes in flight at once. The loop never waits for one (heart-
- * beats, events and the watch go on), but one at a time: each waits for the
- * store's group commit, and a kubelet with more in flight takes the API
- * server's time from binds and other writers (cluster benchmark at 5,000 sim
- * nodes: about 2,000 pods/s bound with 4 in flight, 2,300-2,800 with 1). */
-#define STATUS_IN_FLIGHT_MAX 1
-#define SERVICE_HELLO_MS 10000   /* re-register the service (the master may restart) */
-#define LOGS_DEFAULT_BYTES (64 * 1024)
-#define LOGS_MAX_BYTES (1024 * 1024)
-#define NODE_ANNOTATION_SERVICE "keelson.io/kubelet-service"
-
-typedef enum node_op {
-    NODE_IDLE = 0,
-    NODE_CREATING,
-    NODE_GETTING,     /* it existed: fetch it to keep its metadata */
-    NODE_REPLACING,   /* write our status over the existing one */
-    NODE_HEARTBEAT
-} node_op_t;
-
-typedef enum lease_op {
-    LEASE_IDLE = 0,
-    LEASE_CREATING,
-    LEASE_RENEWING
-} lease_op_t;
-
-/* One node this kubelet serves. Its API requests are pipelined. */
-typedef struct knode {
-    char *name;
-    size_t index;
-    json_t *object;          /* the Node as last written (or to register) */
-    int registered;
-    node_op_t op;            /* the request in flight */
-    char request_key[32];    /* its id, the key in kubelet_t.node_requests */
-    int64_t sent_ms;
-    int64_t due_ms;          /* next registration attempt or heartbeat */
-    int64_t retry_ms;
-    int complaining;
-    int announced;           /* Starting and NodeReady events sent */
-    /* Its Lease kube-node-lease/<name>, renewed with every heartbeat; one
-     * request at a time, on the same pipelined client as the node's. */
-    lease_op_t lease_op;
-    int lease_exists;        /* as far as the last reply said */
-    char lease_request_key[32];
-    int64_t lease_sent_ms;
-    int lease_complaining;
-} knode_t;
-
-typedef struct kpod {
-    char *key;  /* "namespace/name" */
-    char *namespace_name;
-    char *name;
-    char *uid;
-    knode_t *node;         /* borrowed: the node it is bound to */
-    json_t *object;        /* the latest Pod seen */
-    int64_t resource_version;
-    kl_pod_track_t track;
-    int valid;             /* track holds the pod's containers */
-    int inert;             /* finished before this kubelet saw it: leave alone */
-    zlistx_t *leftovers;   /* ids of adopted containers of an inert pod (strings) */
-    json_t *reported;      /* the last status written */
-    uint64_t reported_version;  /* kl_pod_track_version() of `reported` */
-    int status_in_flight;  /* a status write awaits its reply */
-    int refetch;           /* the last write conflicted: read the pod first */
-    int urgent;            /* queued in kubelet_t.urgent */
-    int64_t grace_ms;
-    uint64_t generation;
-} kpod_t;
-
-/* A pod status write awaiting its reply on the pipelined client. The pod
- * may be gone or replaced by then, hence the key and uid. */
-typedef struct kstatus_req {
-    char *key;
-    char *uid;
-    json_t *status;          /* what was written */
-    uint64_t version;        /* kl_pod_track_version() it was built from */
-    int64_t sent_ms;
-} kstatus_req_t;
-
-/* A container on its way out: SIGTERM sent, SIGKILL when the grace ends. */
-typedef struct kterm {
-    char id[KL_CONTAINER_ID_MAX];
-    char what[256];          /* "pod ns/name container c", for log lines */
-    int64_t kill_at_ms;
-    int64_t give_up_ms;      /* 0 until SIGKILL went out */
-} kterm_t;
-
-/* A container list() reported at start, waiting for the first pod list. */
-typedef struct kfound {
-    char *id, *pod_key, *pod_uid, *container_name;
-    kl_container_status_t status;
-} kfound_t;
-
-typedef struct kubelet {
-    kl_kubelet_config_t *config;
-    kl_plugin_t *plugin;
-    const kl_runtime_ops_t *runtime;
-    void *runtime_state;
-    int has_pull, has_list, has_logs, has_kill;
-    int events_fd;               /* the runtime's exit notifications; -1: none */
-    char node_name[256];     /* the base name */
-    int64_t cpu_milli;
-    int64_t memory_bytes;
-    int64_t max_pods;
-    int heartbeat_ms;
-    int sync_ms;
-    char runtime_version[128];
-    kl_bus_client_t *api;        /* synchronous pod requests */
-    kl_bus_client_t *node_api;   /* pipelined node requests */
-    kl_list_watch_t *watch;
-    kl_kubelet_service_t *service;
-    char service_name[300];
-    int64_t next_hello_ms;
-    size_t node_count;
-    knode_t *nodes;              /* node_count entries */
-    zhashx_t *node_by_name;      /* name -> knode_t (borrowed) */
-    zhashx_t *node_requests;     /* request id -> knode_t (borrowed) */
-    zhashx_t *lease_requests;    /* request id -> knode_t (borrowed) */
-    int lease_duration_s;
-    kl_kubelet_events_t *events; /* on node_api; NULL only when out of memory */
-    size_t node_in_flight;
-    zhashx_t *pods;        /* key -> kpod_t (owned) */
-    zlistx_t *urgent;      /* keys of pods to sync before the next tick (owned) */
-    zhashx_t *status_requests;   /* request id -> kstatus_req_t (owned) */
-    zlistx_t *terminating; /* kterm_t (owned) */
-    zlistx_t *found;       /* kfound_t (owned); NULL once adoption is done */
-    uint64_t generation;
-    int64_t next_sync_ms;
-    int64_t api_quiet_until_ms;
-} kubelet_t;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t resource_version_of(const json_t *object)
-{
-    const char *rv = json_string_value(json_object_get(json_object_get(object, "metadata"),
-                                                       "resourceVersion"));
-    return rv ? strtoll(rv, NULL, 10) : 0;
-}
+#include "kubelet_internal.h"
 
 /* A request that failed because the API is out of reach quiets status
  * writes for a moment, so hundreds of pods do not each wait for a timeout. */
-static json_t *api_request(kubelet_t *self, const char *method, json_t *payload, kl_error_t *err)
+json_t *kl_kubelet_api_request(kubelet_t *self, const char *method, json_t *payload, kl_error_t *err)
 {
     json_t *reply = kl_bus_request(self->api, method, payload, API_TIMEOUT_MS, err);
     if (!reply && (err->code == KL_ERR_TIMEOUT || err->code == KL_ERR_UNAVAILABLE))
         self->api_quiet_until_ms = now_ms() + API_QUIET_MS;
     return reply;
-}
-
-/* ---- nodes: pipelined registration and heartbeats ----------------------- */
-
-static int node_send(kubelet_t *self, knode_t *node, node_op_t op, const char *method,
-                     json_t *payload, int64_t now)
-{
-    uint64_t id = 0;
-    kl_error_t err;
-    int rc = kl_bus_send(self->node_api, method, payload, &id, &err);
-    json_decref(payload);
-    if (rc < 0) {
-        kl_debug(COMPONENT, "node %s: cannot send %s: %s", node->name, method, err.text);
-        return -1;
-    }
-    snprintf(node->request_key, sizeof node->request_key, "%" PRIu64, id);
-    zhashx_insert(self->node_requests, node->request_key, node);
-    node->op = op;
-    node->sent_ms = now;
-    self->node_in_flight++;
-    return 0;
-}
-
-/* The Node without its resourceVersion: the kubelet is the only writer of
- * its node's status, so its writes are unconditional. */
-static json_t *node_write_payload(const json_t *object)
-{
-    json_t *copy = json_copy((json_t *)object);
-    json_t *metadata = json_deep_copy(json_object_get(object, "metadata"));
-    json_object_del(metadata, "resourceVersion");
-    json_object_set_new(copy, "metadata", metadata);
-    return json_pack("{s:o}", "object", copy);
-}
-
-static void node_retry_later(kubelet_t *self, knode_t *node, const char *what,
-                             const kl_error_t *err, int64_t now)
-{
-    if (!node->complaining)
-        kl_warn(COMPONENT, "%s node %s failed (%s); retrying", what, node->name, err->text);
-    node->complaining = 1;
-    if (node->registered) {
-        node->due_ms = now + self->heartbeat_ms;
-        return;
-    }
-    node->due_ms = now + node->retry_ms;
-    node->retry_ms = node->retry_ms * 2 > REGISTER_RETRY_MAX_MS ? REGISTER_RETRY_MAX_MS
-                                                                : node->retry_ms * 2;
-}
-
-/* ---- node Leases ---------------------------------------------------------- */
-
-/* The whole Lease each time, written without a resourceVersion: only this
- * kubelet holds its node's Lease, so a renewal need not read it first. No
- * ownerReference to the Node: the API would look the owner up on every
- * renewal, and nothing collects Leases by owner here. */
-static json_t *lease_payload(const kubelet_t *self, const knode_t *node, int64_t now)
-{
-    char renew_time[KL_TIMESTAMP_SIZE];
-    kl_micro_time_format(now, renew_time);
-    return json_pack("{s:{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:i, s:s}}}", "object",
-                     "apiVersion", "coordination.k8s.io/v1", "kind", "Lease",
-                     "metadata", "name", node->name, "namespace", KL_NODE_LEASE_NAMESPACE,
-                     "spec", "holderIdentity", node->name,
-                     "leaseDurationSeconds", self->lease_duration_s, "renewTime", renew_time);
-}
-
-static void lease_send(kubelet_t *self, knode_t *node, int64_t now)
-{
-    if (node->lease_op != LEASE_IDLE)
-        return;  /* the one in flight renews it; its timeout frees the slot */
-    json_t *payload = lease_payload(self, node, now);
-    uint64_t id = 0;
-    kl_error_t err;
-    kl_error_clear(&err);
-    int rc = payload ? kl_bus_send(self->node_api, node->lease_exists ? "api.update"
-                                                                      : "api.create",
-                                   payload, &id, &err)
-                     : kl_error_set(&err, KL_ERR_INTERNAL, "out of memory");
-    json_decref(payload);
-    if (rc < 0) {
-        kl_debug(COMPONENT, "node %s: cannot send its lease renewal: %s", node->name, err.text);
-        return;
-    }
-    snprintf(node->lease_request_key, sizeof node->lease_request_key, "%" PRIu64, id);
-    zhashx_insert(self->lease_requests, node->lease_request_key, node);
-    node->lease_op = node->lease_exists ? LEASE_RENEWING : LEASE_CREATING;
-    node->lease_sent_ms = now;
-    self->node_in_flight++;
-}
-
-static void lease_failed(knode_t *node, const kl_error_t *err)
-{
-    if (!node->lease_complaining)
-        kl_warn(COMPONENT, "renewing lease %s/%s failed (%s); retrying with the next heartbeat",
-                KL_NODE_LEASE_NAMESPACE, node->name, err->text);
-    node->lease_complaining = 1;
-}
-
-static void lease_reply(kubelet_t *self, knode_t *node, json_t *reply, const kl_error_t *err,
-                        int64_t now)
-{
-    lease_op_t op = node->lease_op;
-    node->lease_op = LEASE_IDLE;
-    if (reply) {
-        json_decref(reply);
-        if (!node->lease_exists)
-            kl_debug(COMPONENT, "lease %s/%s created", KL_NODE_LEASE_NAMESPACE, node->name);
-        if (node->lease_complaining)
-            kl_info(COMPONENT, "renewals of lease %s/%s are getting through again",
-                    KL_NODE_LEASE_NAMESPACE, node->name);
-        node->lease_exists = 1;
-        node->lease_complaining = 0;
-        return;
-    }
-    /* Created before (a restart), or deleted meanwhile: switch and renew
-     * right away rather than lose a whole heartbeat. */
-    if ((op == LEASE_CREATING && err->code == KL_ERR_EXISTS)
-        || (op == LEASE_RENEWING && err->code == KL_ERR_NOT_FOUND)) {
-        node->lease_exists = op == LEASE_CREATING;
-        lease_send(self, node, now);
-        return;
-    }
-    lease_failed(node, err);
-}
-
-/* A node just got registered: the Events Kubernetes' kubelet records then
- * (once per node and kubelet run), and its Lease without waiting a
- * heartbeat. */
-static void node_now_registered(kubelet_t *self, knode_t *node, int64_t now)
-{
-    kl_info(COMPONENT, "node %s registered", node->name);
-    if (!node->announced) {
-        node->announced = 1;
-        kl_kubelet_events_record(self->events, node->object, NULL, "Normal", "Starting", now,
-                                 "Starting kubelet.");
-        kl_kubelet_events_record(self->events, node->object, NULL, "Normal", "NodeReady", now,
-                                 "Node %s status is now: NodeReady", node->name);
-    }
-    lease_send(self, node, now);
-}
-
-static void node_reply(kubelet_t *self, knode_t *node, json_t *reply, const kl_error_t *err,
-                       int64_t now)
-{
-    node_op_t op = node->op;
-    node->op = NODE_IDLE;
-    if (op == NODE_CREATING && !reply && err->code == KL_ERR_EXISTS) {
-        /* Registered before (a restart): keep its metadata, replace status. */
-        json_t *payload = json_pack("{s:s, s:s}", "kind", "Node", "name", node->name);
-        if (node_send(self, node, NODE_GETTING, "api.get", payload, now) == 0)
-            return;
-    }
-    if (op == NODE_GETTING && reply) {
-        json_object_set(reply, "status", json_object_get(node->object, "status"));
-        json_t *annotations = json_object_get(json_object_get(node->object, "metadata"),
-                                              "annotations");
-        json_t *metadata = json_object_get(reply, "metadata");
-        if (json_is_object(metadata) && annotations) {
-            if (!json_is_object(json_object_get(metadata, "annotations")))
-                json_object_set_new(metadata, "annotations", json_object());
-            json_object_update(json_object_get(metadata, "annotations"), annotations);
-        }
-        /* api.update keeps status and update_status keeps metadata: the
-         * annotation naming this kubelet's service rides on the update. */
-        json_t *payload = node_write_payload(reply);
-        json_decref(reply);
-        if (node_send(self, node, NODE_REPLACING, "api.update", payload, now) == 0)
-            return;
-        reply = NULL;
-    }
-    if (op == NODE_REPLACING && reply) {
-        /* The spec and metadata are ours now; write the status. */
-        json_object_set(reply, "status", json_object_get(node->object, "status"));
-        json_decref(node->object);
-        node->object = reply;
-        json_t *payload = node_write_payload(node->object);
-        if (node_send(self, node, NODE_HEARTBEAT, "api.update_status", payload, now) == 0) {
-            node->registered = 1;
-            node_now_registered(self, node, now);
-            return;
-        }
-        reply = NULL;
-    }
-    if (reply) {
-        json_decref(node->object);
-        node->object = reply;
-        int was_registered = node->registered;
-        node->registered = 1;
-        if (!was_registered)
-            node_now_registered(self, node, now);
-        else if (node->complaining)
-            kl_info(COMPONENT, "heartbeats of node %s are getting through again", node->name);
-        node->complaining = 0;
-        node->retry_ms = 500;
-        return;
-    }
-    kl_error_t failure = *err;
-    if (failure.code == KL_OK)
-        kl_error_set(&failure, KL_ERR_INTERNAL, "the API replied without the node");
-    if (op == NODE_HEARTBEAT && failure.code == KL_ERR_NOT_FOUND) {
-        kl_warn(COMPONENT, "node %s was deleted from the API; registering it again", node->name);
-        node->registered = 0;
-        node->due_ms = now;
-        node->retry_ms = 500;
-        return;
-    }
-    node_retry_later(self, node, op == NODE_HEARTBEAT ? "heartbeat of" : "registering",
-                     &failure, now);
-}
-
-static int status_reply(kubelet_t *self, const char *id_text, json_t *reply, const kl_error_t *err);
-
-/* Handles every reply that has arrived on the pipelined client. */
-static void nodes_receive(kubelet_t *self)
-{
-    for (;;) {
-        uint64_t id = 0;
-        kl_error_t err;
-        kl_error_clear(&err);
-        json_t *reply = kl_bus_recv(self->node_api, &id, 0, &err);
-        if (!reply && (err.code == KL_ERR_TIMEOUT || id == 0))
-            return;
-        char key[32];
-        snprintf(key, sizeof key, "%" PRIu64, id);
-        knode_t *node = zhashx_lookup(self->node_requests, key);
-        if (!node) {
-            node = zhashx_lookup(self->lease_requests, key);
-            if (node) {
-                zhashx_delete(self->lease_requests, key);
-                self->node_in_flight--;
-                lease_reply(self, node, reply, &err, now_ms());
-            } else if (!status_reply(self, key, reply, &err)
-                       && !kl_kubelet_events_reply(self->events, id, reply, &err, now_ms())) {
-                json_decref(reply);  /* late: that request was given up */
-            }
-            continue;
-        }
-        zhashx_delete(self->node_requests, key);
-        self->node_in_flight--;
-        node_reply(self, node, reply, &err, now_ms());
-    }
-}
-
-/* Sends the registrations and heartbeats that are due; returns the ms until
- * the next one. Heartbeat times were spread over the interval at start, so
- * a thousand nodes send a steady trickle instead of a burst. */
-static int64_t nodes_step(kubelet_t *self, int64_t now)
-{
-    int64_t wait = self->heartbeat_ms;
-    for (size_t i = 0; i < self->node_count; i++) {
-        knode_t *node = &self->nodes[i];
-        if (node->lease_op != LEASE_IDLE && now - node->lease_sent_ms >= NODE_REPLY_TIMEOUT_MS) {
-            zhashx_delete(self->lease_requests, node->lease_request_key);
-            self->node_in_flight--;
-            node->lease_op = LEASE_IDLE;
-            kl_error_t err;
-            kl_error_set(&err, KL_ERR_TIMEOUT, "no reply within %d ms", NODE_REPLY_TIMEOUT_MS);
-            lease_failed(node, &err);
-        }
-        if (node->op != NODE_IDLE) {
-            if (now - node->sent_ms < NODE_REPLY_TIMEOUT_MS) {
-                if (node->sent_ms + NODE_REPLY_TIMEOUT_MS - now < wait)
-                    wait = node->sent_ms + NODE_REPLY_TIMEOUT_MS - now;
-                continue;
-            }
-            zhashx_delete(self->node_requests, node->request_key);
-            self->node_in_flight--;
-            kl_error_t err;
-            kl_error_set(&err, KL_ERR_TIMEOUT, "no reply within %d ms", NODE_REPLY_TIMEOUT_MS);
-            node_op_t op = node->op;
-            node->op = NODE_IDLE;
-            node_retry_later(self, node, op == NODE_HEARTBEAT ? "heartbeat of" : "registering",
-                             &err, now);
-        }
-        if (node->due_ms > now) {
-            if (node->due_ms - now < wait)
-                wait = node->due_ms - now;
-            continue;
-        }
-        if (self->node_in_flight >= NODE_IN_FLIGHT_MAX) {
-            wait = 0;
-            break;
-        }
-        kl_node_heartbeat(node->object, now);
-        if (!node->registered) {
-            json_t *payload = json_pack("{s:O}", "object", node->object);
-            node_send(self, node, NODE_CREATING, "api.create", payload, now);
-            node->due_ms = now + self->heartbeat_ms;
-        } else {
-            /* The Ready condition's heartbeat goes on at the same pace as
-             * the Lease: the scheduler's built-in filter times readiness by
-             * lastHeartbeatTime against node_timeout_ms (as short as 2 s in
-             * tests) and does not read Leases, so thinning these writes
-             * would make live nodes unschedulable. A renewal writes less
-             * than half of a status write (a ~330-byte Lease against a
-             * ~780-byte sim Node), so both cost ~1.4x the heartbeat alone. */
-            node_send(self, node, NODE_HEARTBEAT, "api.update_status",
-                      node_write_payload(node->object), now);
-            lease_send(self, node, now);
-            node->due_ms = now + self->heartbeat_ms;
-        }
-    }
-    return wait < 0 ? 0 : wait;
-}
-
-/* Keeps nodes alive while a fallback stop() blocks the loop. */
-static void nodes_pump(kubelet_t *self)
-{
-    nodes_receive(self);
-    nodes_step(self, now_ms());
 }
 
 /* ---- containers ------------------------------------------------------- */
@@ -518,7 +57,7 @@ static void container_terminate(kubelet_t *self, const char *what, const char *i
         if (self->runtime->stop(self->runtime_state, id, grace_ms, &err) < 0)
             kl_debug(COMPONENT, "%s: stopping container %s: %s", what, id, err.text);
         container_remove(self, what, id);
-        nodes_pump(self);
+        kl_kubelet_nodes_pump(self);
         return;
     }
     if (self->runtime->kill(self->runtime_state, id, SIGTERM, &err) < 0) {
@@ -747,172 +286,6 @@ static void container_poll(kubelet_t *self, kpod_t *pod, kl_container_track_t *c
     }
 }
 
-/* ---- pod status ------------------------------------------------------- */
-
-static json_t *status_payload(const kpod_t *pod, json_t *status)
-{
-    json_t *object = json_copy(pod->object);
-    json_object_set(object, "status", status);
-    return json_pack("{s:o}", "object", object);
-}
-
-/* Queues a pod to sync before the next tick: it was just assigned, its
- * container changed state, or its status write has news to follow up. */
-static void pod_mark_urgent(kubelet_t *self, kpod_t *pod)
-{
-    if (pod->urgent)
-        return;
-    char *key = strdup(pod->key);
-    if (key && zlistx_add_end(self->urgent, key))
-        pod->urgent = 1;
-    else
-        free(key);
-}
-
-static void kstatus_req_destructor(void **item)
-{
-    kstatus_req_t *req = *item;
-    if (!req)
-        return;
-    free(req->key);
-    free(req->uid);
-    json_decref(req->status);
-    free(req);
-    *item = NULL;
-}
-
-/* Status writes go out on the pipelined client, so the loop does not wait
- * for their round trip; at most STATUS_IN_FLIGHT_MAX at once, the rest of
- * the pods queued in `urgent` until a reply frees a slot. */
-static void pod_report(kubelet_t *self, kpod_t *pod, int64_t now)
-{
-    if (pod->status_in_flight)
-        return;  /* its reply brings the pod back here */
-    /* Most pods change nothing most ticks: skip building their status. */
-    uint64_t version = kl_pod_track_version(&pod->track);
-    if (pod->reported && version == pod->reported_version && !pod->refetch)
-        return;
-    if (zhashx_size(self->status_requests) >= STATUS_IN_FLIGHT_MAX) {
-        pod_mark_urgent(self, pod);  /* once a reply frees a slot */
-        return;
-    }
-    json_t *status = kl_pod_status_build(&pod->track);
-    if (!status || (pod->reported && json_equal(status, pod->reported) && !pod->refetch)) {
-        if (status)
-            pod->reported_version = version;
-        json_decref(status);
-        return;
-    }
-    if (now < self->api_quiet_until_ms) {
-        json_decref(status);
-        return;
-    }
-    kl_error_t err;
-    if (pod->refetch) {
-        /* Someone else wrote the pod: write on top of the fresh object. */
-        json_t *payload = json_pack("{s:s, s:s, s:s}", "kind", "Pod", "namespace",
-                                    pod->namespace_name, "name", pod->name);
-        json_t *fresh = api_request(self, "api.get", payload, &err);
-        json_decref(payload);
-        if (!fresh) {
-            if (err.code == KL_ERR_NOT_FOUND)
-                pod->refetch = 0;  /* deleted: the watch brings the DELETED event */
-            json_decref(status);
-            return;
-        }
-        pod->refetch = 0;
-        json_decref(pod->object);
-        pod->object = fresh;
-        pod->resource_version = resource_version_of(fresh);
-    }
-    kstatus_req_t *req = calloc(1, sizeof *req);
-    json_t *payload = status_payload(pod, status);
-    uint64_t id = 0;
-    if (!req || !(req->key = strdup(pod->key)) || !(req->uid = strdup(pod->uid ? pod->uid : ""))
-        || kl_bus_send(self->node_api, "api.update_status", payload, &id, &err) < 0) {
-        json_decref(payload);
-        json_decref(status);
-        kstatus_req_destructor((void **)&req);
-        kl_debug(COMPONENT, "pod %s: cannot send its status; will retry", pod->key);
-        return;
-    }
-    json_decref(payload);
-    req->status = status;
-    req->version = version;
-    req->sent_ms = now;
-    char id_text[32];
-    snprintf(id_text, sizeof id_text, "%" PRIu64, id);
-    zhashx_insert(self->status_requests, id_text, req);
-    pod->status_in_flight = 1;
-}
-
-/* The reply to a status write: 1 when `id` was one (then `reply` is
- * released here), 0 otherwise. */
-static int status_reply(kubelet_t *self, const char *id_text, json_t *reply, const kl_error_t *err)
-{
-    kstatus_req_t *req = zhashx_lookup(self->status_requests, id_text);
-    if (!req)
-        return 0;
-    kpod_t *pod = zhashx_lookup(self->pods, req->key);
-    if (pod && strcmp(pod->uid ? pod->uid : "", req->uid) != 0)
-        pod = NULL;  /* same name, another pod: this reply is not about it */
-    if (pod) {
-        pod->status_in_flight = 0;
-        if (reply) {
-            if (resource_version_of(reply) >= pod->resource_version) {
-                json_decref(pod->object);
-                pod->object = json_incref(reply);
-                pod->resource_version = resource_version_of(reply);
-            }
-            json_decref(pod->reported);
-            pod->reported = json_incref(req->status);
-            pod->reported_version = req->version;
-        } else if (err->code == KL_ERR_CONFLICT) {
-            pod->refetch = 1;
-        } else if (err->code == KL_ERR_NOT_FOUND) {
-            /* Deleted: the watch brings the DELETED event; stop writing. */
-            json_decref(pod->reported);
-            pod->reported = json_incref(req->status);
-            pod->reported_version = req->version;
-        } else {
-            if (err->code == KL_ERR_TIMEOUT || err->code == KL_ERR_UNAVAILABLE)
-                self->api_quiet_until_ms = now_ms() + API_QUIET_MS;
-            kl_warn(COMPONENT, "pod %s: status update failed (%s); will retry", pod->key,
-                    err->text);
-        }
-        /* Changed meanwhile, or must retry: go again now, not a tick later. */
-        if (pod->refetch || kl_pod_track_version(&pod->track) != pod->reported_version)
-            pod_mark_urgent(self, pod);
-    }
-    json_decref(reply);
-    zhashx_delete(self->status_requests, id_text);
-    return 1;
-}
-
-/* Gives up on status writes without a reply, so their pods write again. */
-static void status_expire(kubelet_t *self, int64_t now)
-{
-    zlistx_t *late = NULL;
-    for (kstatus_req_t *req = zhashx_first(self->status_requests); req;
-         req = zhashx_next(self->status_requests)) {
-        if (now - req->sent_ms < NODE_REPLY_TIMEOUT_MS)
-            continue;
-        if (!late && !(late = zlistx_new()))
-            return;
-        zlistx_add_end(late, (void *)zhashx_cursor(self->status_requests));
-    }
-    if (!late)
-        return;
-    kl_error_t err;
-    kl_error_set(&err, KL_ERR_TIMEOUT, "no reply within %d ms", NODE_REPLY_TIMEOUT_MS);
-    for (const char *id = zlistx_first(late); id; id = zlistx_next(late)) {
-        char id_text[32];
-        snprintf(id_text, sizeof id_text, "%s", id);  /* the key dies with its entry */
-        status_reply(self, id_text, NULL, &err);
-    }
-    zlistx_destroy(&late);
-}
-
 static void pod_sync(kubelet_t *self, kpod_t *pod, int64_t now)
 {
     if (!pod->valid || pod->inert)
@@ -933,10 +306,10 @@ static void pod_sync(kubelet_t *self, kpod_t *pod, int64_t now)
     kl_pod_track_refresh(&pod->track, now);
     if (strcmp(previous, pod->track.phase) != 0)
         kl_info(COMPONENT, "pod %s is %s", pod->key, pod->track.phase);
-    pod_report(self, pod, now);
+    kl_kubelet_pod_report(self, pod, now);
 }
 
-/* Syncs the pods queued by pod_mark_urgent(), while status writes have
+/* Syncs the pods queued by kl_kubelet_pod_mark_urgent(), while status writes have
  * room (a full pipeline leaves them queued until replies come). */
 static void urgent_step(kubelet_t *self, int64_t now)
 {
@@ -962,7 +335,7 @@ static void on_container_changed(const char *id, void *arg)
     for (kpod_t *pod = zhashx_first(self->pods); pod; pod = zhashx_next(self->pods))
         for (size_t i = 0; pod->valid && i < pod->track.count; i++)
             if (strcmp(pod->track.containers[i].id, id) == 0) {
-                pod_mark_urgent(self, pod);
+                kl_kubelet_pod_mark_urgent(self, pod);
                 return;
             }
 }
@@ -1091,7 +464,7 @@ static void pod_upsert(kubelet_t *self, json_t *object)
     }
     zhashx_insert(self->pods, pod->key, pod);
     if (pod->valid)
-        pod_mark_urgent(self, pod);  /* start it now, not on the next tick */
+        kl_kubelet_pod_mark_urgent(self, pod);  /* start it now, not on the next tick */
 }
 
 /* ---- adoption ----------------------------------------------------------- */
@@ -1390,45 +763,6 @@ static json_t *serve_request(const char *method, const json_t *payload, void *ar
 
 /* ---- the actor -------------------------------------------------------- */
 
-static int nodes_setup(kubelet_t *self, kl_kubelet_config_t *config, kl_error_t *err)
-{
-    size_t count = config->node_count > 1 ? (size_t)config->node_count : 1;
-    self->nodes = calloc(count, sizeof *self->nodes);
-    self->node_by_name = zhashx_new();
-    self->node_requests = zhashx_new();
-    self->lease_requests = zhashx_new();
-    if (!self->nodes || !self->node_by_name || !self->node_requests || !self->lease_requests)
-        return kl_error_set(err, KL_ERR_INTERNAL, "out of memory for %zu node(s)", count);
-    int64_t now = now_ms();
-    for (size_t i = 0; i < count; i++) {
-        knode_t *node = &self->nodes[i];
-        char name[300];
-        if (count == 1)
-            snprintf(name, sizeof name, "%s", self->node_name);
-        else
-            snprintf(name, sizeof name, "%s-%04zu", self->node_name, i);
-        node->name = strdup(name);
-        node->index = i;
-        node->retry_ms = 500;
-        /* Spread the first registrations and so every later heartbeat. */
-        node->due_ms = now + (int64_t)(i * (size_t)self->heartbeat_ms / count);
-        if (!node->name)
-            return kl_error_set(err, KL_ERR_INTERNAL, "out of memory for node %s", name);
-        node->object = kl_node_object_new(name, config->labels, self->cpu_milli,
-                                          self->memory_bytes, self->max_pods,
-                                          self->runtime_version, now, err);
-        if (!node->object)
-            return -1;
-        json_t *metadata = json_object_get(node->object, "metadata");
-        json_object_set_new(metadata, "annotations",
-                            json_pack("{s:s}", NODE_ANNOTATION_SERVICE, self->service_name));
-        self->node_count = i + 1;
-        if (zhashx_insert(self->node_by_name, node->name, node) < 0)
-            return kl_error_set(err, KL_ERR_INVALID, "node name %s is used twice", name);
-    }
-    return 0;
-}
-
 static int kubelet_setup(kubelet_t *self, kl_kubelet_config_t *config, kl_error_t *err)
 {
     kl_plugin_t *runtime = config->runtime;
@@ -1496,8 +830,8 @@ static int kubelet_setup(kubelet_t *self, kl_kubelet_config_t *config, kl_error_
     zhashx_set_destructor(self->pods, kpod_destructor);
     zlistx_set_destructor(self->terminating, free_destructor);
     zlistx_set_destructor(self->urgent, free_destructor);
-    zhashx_set_destructor(self->status_requests, kstatus_req_destructor);
-    if (nodes_setup(self, config, err) < 0)
+    zhashx_set_destructor(self->status_requests, kl_kubelet_status_req_destructor);
+    if (kl_kubelet_nodes_setup(self, config, err) < 0)
         return -1;
     if (kl_plugin_open(runtime, err) < 0)
         return -1;
@@ -1633,8 +967,8 @@ void kl_kubelet_actor(zsock_t *pipe, void *args)
             self.events_fd >= 0 ? "yes" : "no", self.service_name);
     for (;;) {
         int64_t now = now_ms();
-        nodes_receive(&self);
-        int64_t wait = nodes_step(&self, now);
+        kl_kubelet_nodes_receive(&self);
+        int64_t wait = kl_kubelet_nodes_step(&self, now);
         int64_t watch_wait = kl_list_watch_step(self.watch, now);
         if (watch_wait < wait)
             wait = watch_wait;
@@ -1644,7 +978,7 @@ void kl_kubelet_actor(zsock_t *pipe, void *args)
                 pod_sync(&self, pod, now);
             if (zlistx_size(self.terminating) > 0)
                 terminating_step(&self, now);
-            status_expire(&self, now);
+            kl_kubelet_status_expire(&self, now);
             self.next_sync_ms = now + self.sync_ms;
         }
         urgent_step(&self, now);

@@ -1,0 +1,201 @@
+/* What the kubelet's files share: its state (nodes, pods, requests in
+ * flight) and the functions one file calls in another. Internal to the core:
+ * kubelet.c runs the actor and the pods' containers, kubelet_nodes.c
+ * registers the nodes and keeps their heartbeats and Leases, kubelet_report.c
+ * writes pod status. */
+#ifndef KL_CORE_KUBELET_INTERNAL_H
+#define KL_CORE_KUBELET_INTERNAL_H
+
+#include <czmq.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+#include <keelson/runtime.h>
+
+#include "bus.h"
+#include "kubelet.h"
+#include "kubelet_events.h"
+#include "kubelet_service.h"
+#include "list_watch.h"
+#include "loader.h"
+#include "pod_status.h"
+
+#define COMPONENT "kubelet"
+#define API_TIMEOUT_MS 2000
+#define API_QUIET_MS 1000        /* after a timeout, let the API breathe */
+#define REGISTER_RETRY_MAX_MS 10000
+#define DEFAULT_GRACE_MS 30000
+#define SHUTDOWN_GRACE_MS 1000   /* per container when the kubelet itself stops */
+#define ORPHAN_GRACE_MS 2000     /* containers of pods that are gone, found at start */
+#define KILL_GIVE_UP_MS 10000    /* after SIGKILL, remove() regardless */
+#define NODE_IN_FLIGHT_MAX 128   /* node requests pipelined at once */
+#define NODE_REPLY_TIMEOUT_MS 5000
+/* Pod status writes in flight at once. The loop never waits for one (heart-
+ * beats, events and the watch go on), but one at a time: each waits for the
+ * store's group commit, and a kubelet with more in flight takes the API
+ * server's time from binds and other writers (cluster benchmark at 5,000 sim
+ * nodes: about 2,000 pods/s bound with 4 in flight, 2,300-2,800 with 1). */
+#define STATUS_IN_FLIGHT_MAX 1
+#define SERVICE_HELLO_MS 10000   /* re-register the service (the master may restart) */
+#define LOGS_DEFAULT_BYTES (64 * 1024)
+#define LOGS_MAX_BYTES (1024 * 1024)
+#define NODE_ANNOTATION_SERVICE "keelson.io/kubelet-service"
+
+typedef enum node_op {
+    NODE_IDLE = 0,
+    NODE_CREATING,
+    NODE_GETTING,     /* it existed: fetch it to keep its metadata */
+    NODE_REPLACING,   /* write our status over the existing one */
+    NODE_HEARTBEAT
+} node_op_t;
+
+typedef enum lease_op {
+    LEASE_IDLE = 0,
+    LEASE_CREATING,
+    LEASE_RENEWING
+} lease_op_t;
+
+/* One node this kubelet serves. Its API requests are pipelined. */
+typedef struct knode {
+    char *name;
+    size_t index;
+    json_t *object;          /* the Node as last written (or to register) */
+    int registered;
+    node_op_t op;            /* the request in flight */
+    char request_key[32];    /* its id, the key in kubelet_t.node_requests */
+    int64_t sent_ms;
+    int64_t due_ms;          /* next registration attempt or heartbeat */
+    int64_t retry_ms;
+    int complaining;
+    int announced;           /* Starting and NodeReady events sent */
+    /* Its Lease kube-node-lease/<name>, renewed with every heartbeat; one
+     * request at a time, on the same pipelined client as the node's. */
+    lease_op_t lease_op;
+    int lease_exists;        /* as far as the last reply said */
+    char lease_request_key[32];
+    int64_t lease_sent_ms;
+    int lease_complaining;
+} knode_t;
+
+typedef struct kpod {
+    char *key;  /* "namespace/name" */
+    char *namespace_name;
+    char *name;
+    char *uid;
+    knode_t *node;         /* borrowed: the node it is bound to */
+    json_t *object;        /* the latest Pod seen */
+    int64_t resource_version;
+    kl_pod_track_t track;
+    int valid;             /* track holds the pod's containers */
+    int inert;             /* finished before this kubelet saw it: leave alone */
+    zlistx_t *leftovers;   /* ids of adopted containers of an inert pod (strings) */
+    json_t *reported;      /* the last status written */
+    uint64_t reported_version;  /* kl_pod_track_version() of `reported` */
+    int status_in_flight;  /* a status write awaits its reply */
+    int refetch;           /* the last write conflicted: read the pod first */
+    int urgent;            /* queued in kubelet_t.urgent */
+    int64_t grace_ms;
+    uint64_t generation;
+} kpod_t;
+
+/* A pod status write awaiting its reply on the pipelined client. The pod
+ * may be gone or replaced by then, hence the key and uid. */
+typedef struct kstatus_req {
+    char *key;
+    char *uid;
+    json_t *status;          /* what was written */
+    uint64_t version;        /* kl_pod_track_version() it was built from */
+    int64_t sent_ms;
+} kstatus_req_t;
+
+/* A container on its way out: SIGTERM sent, SIGKILL when the grace ends. */
+typedef struct kterm {
+    char id[KL_CONTAINER_ID_MAX];
+    char what[256];          /* "pod ns/name container c", for log lines */
+    int64_t kill_at_ms;
+    int64_t give_up_ms;      /* 0 until SIGKILL went out */
+} kterm_t;
+
+/* A container list() reported at start, waiting for the first pod list. */
+typedef struct kfound {
+    char *id, *pod_key, *pod_uid, *container_name;
+    kl_container_status_t status;
+} kfound_t;
+
+typedef struct kubelet {
+    kl_kubelet_config_t *config;
+    kl_plugin_t *plugin;
+    const kl_runtime_ops_t *runtime;
+    void *runtime_state;
+    int has_pull, has_list, has_logs, has_kill;
+    int events_fd;               /* the runtime's exit notifications; -1: none */
+    char node_name[256];     /* the base name */
+    int64_t cpu_milli;
+    int64_t memory_bytes;
+    int64_t max_pods;
+    int heartbeat_ms;
+    int sync_ms;
+    char runtime_version[128];
+    kl_bus_client_t *api;        /* synchronous pod requests */
+    kl_bus_client_t *node_api;   /* pipelined node requests */
+    kl_list_watch_t *watch;
+    kl_kubelet_service_t *service;
+    char service_name[300];
+    int64_t next_hello_ms;
+    size_t node_count;
+    knode_t *nodes;              /* node_count entries */
+    zhashx_t *node_by_name;      /* name -> knode_t (borrowed) */
+    zhashx_t *node_requests;     /* request id -> knode_t (borrowed) */
+    zhashx_t *lease_requests;    /* request id -> knode_t (borrowed) */
+    int lease_duration_s;
+    kl_kubelet_events_t *events; /* on node_api; NULL only when out of memory */
+    size_t node_in_flight;
+    zhashx_t *pods;        /* key -> kpod_t (owned) */
+    zlistx_t *urgent;      /* keys of pods to sync before the next tick (owned) */
+    zhashx_t *status_requests;   /* request id -> kstatus_req_t (owned) */
+    zlistx_t *terminating; /* kterm_t (owned) */
+    zlistx_t *found;       /* kfound_t (owned); NULL once adoption is done */
+    uint64_t generation;
+    int64_t next_sync_ms;
+    int64_t api_quiet_until_ms;
+} kubelet_t;
+
+static inline int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static inline int64_t resource_version_of(const json_t *object)
+{
+    const char *rv = json_string_value(json_object_get(json_object_get(object, "metadata"),
+                                                       "resourceVersion"));
+    return rv ? strtoll(rv, NULL, 10) : 0;
+}
+
+/* kubelet.c */
+json_t *kl_kubelet_api_request(kubelet_t *self, const char *method, json_t *payload, kl_error_t *err);
+
+/* kubelet_nodes.c: the nodes this kubelet serves, their registration,
+ * status heartbeats and Leases, all on the pipelined client. */
+int kl_kubelet_nodes_setup(kubelet_t *self, kl_kubelet_config_t *config, kl_error_t *err);
+/* Handles every reply that arrived on the pipelined client (nodes, Leases,
+ * pod status writes, Events). */
+void kl_kubelet_nodes_receive(kubelet_t *self);
+/* Sends the registrations and heartbeats that are due; ms until the next. */
+int64_t kl_kubelet_nodes_step(kubelet_t *self, int64_t now);
+/* Keeps nodes alive while a fallback stop() blocks the loop. */
+void kl_kubelet_nodes_pump(kubelet_t *self);
+
+/* kubelet_report.c: pod status writes. */
+void kl_kubelet_pod_mark_urgent(kubelet_t *self, kpod_t *pod);
+void kl_kubelet_status_req_destructor(void **item);
+void kl_kubelet_pod_report(kubelet_t *self, kpod_t *pod, int64_t now);
+/* 1 when request `id_text` was a status write (then `reply` is released). */
+int kl_kubelet_status_reply(kubelet_t *self, const char *id_text, json_t *reply, const kl_error_t *err);
+void kl_kubelet_status_expire(kubelet_t *self, int64_t now);
+
+#endif
