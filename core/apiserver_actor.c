@@ -1,0 +1,149 @@
+/* The API server on the bus: requests from the `api` service go to
+ * kl_apiserver_handle() in bursts; writes are acknowledged after the
+ * burst's group commit, watches are parked and answered through the reply
+ * callback, events are published on pub/sub. */
+#include <czmq.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apiserver.h"
+#include "bus.h"
+#include "log.h"
+
+/* A write's reply, held until the store has made the write durable. */
+typedef struct held_reply {
+    kl_bus_request_t *request;
+    json_t *reply;
+    kl_error_t err;
+} held_reply_t;
+
+typedef struct actor_state {
+    kl_apiserver_t *api;
+    kl_bus_service_t *service;
+    held_reply_t *held;
+    size_t held_count, held_capacity;
+} actor_state_t;
+
+static int is_write(const char *method)
+{
+    static const char *const writes[] = {"create", "update", "update_status", "bind", "delete"};
+    for (size_t i = 0; method && i < sizeof writes / sizeof *writes; i++)
+        if (strcmp(method, writes[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* End of a burst: one group commit for every write in it, then the
+ * acknowledgements. A failed commit fails every write of the burst. */
+static void actor_drained(void *arg)
+{
+    actor_state_t *state = arg;
+    if (state->held_count) {
+        kl_error_t flush_err = {0, ""};
+        int failed = kl_apiserver_flush(state->api, &flush_err) < 0;
+        if (failed)
+            kl_error_log("api", "%s; failing %zu writes", flush_err.text, state->held_count);
+        for (size_t i = 0; i < state->held_count; i++) {
+            held_reply_t *h = &state->held[i];
+            if (failed && h->reply) {
+                json_decref(h->reply);
+                h->reply = NULL;
+                h->err = flush_err;
+            }
+            kl_bus_request_respond(&h->request, h->reply, h->reply ? NULL : &h->err);
+        }
+        state->held_count = 0;
+    }
+    kl_apiserver_after_burst(state->api);
+}
+
+static void actor_reply(void *token, json_t *reply, const kl_error_t *err, void *arg)
+{
+    (void)arg;
+    kl_bus_request_t *request = token;
+    kl_bus_request_respond(&request, reply, err);
+}
+
+static void actor_publish(const char *topic, const json_t *event, void *arg)
+{
+    actor_state_t *state = arg;
+    kl_bus_service_publish(state->service, topic, event);
+}
+
+static void actor_handle(kl_bus_request_t *request, void *arg)
+{
+    actor_state_t *state = arg;
+    const char *method = kl_bus_request_method(request);
+    const json_t *payload = kl_bus_request_payload(request);
+    if (method && strcmp(method, "watch") == 0) {
+        kl_apiserver_watch(state->api, payload, request, zclock_mono());
+        return;
+    }
+    kl_error_t err = {0, ""};
+    json_t *reply = kl_apiserver_handle(state->api, method, payload, &err);
+    if (!reply && err.code == KL_ERR_INTERNAL)
+        kl_error_log("api", "api.%s failed: %s", method ? method : "?", err.text);
+    if (reply && is_write(method) && kl_apiserver_needs_flush(state->api)) {
+        if (state->held_count == state->held_capacity) {
+            size_t capacity = state->held_capacity ? state->held_capacity * 2 : 256;
+            held_reply_t *grown = realloc(state->held, capacity * sizeof *grown);
+            if (!grown) {
+                actor_drained(state);  /* flush now rather than lose the ack */
+            } else {
+                state->held = grown;
+                state->held_capacity = capacity;
+            }
+        }
+        if (state->held_count < state->held_capacity) {
+            state->held[state->held_count++] = (held_reply_t){request, reply, {0, ""}};
+            return;
+        }
+    }
+    kl_bus_request_respond(&request, reply, reply ? NULL : &err);
+}
+
+static void actor_tick(void *arg)
+{
+    actor_state_t *state = arg;
+    kl_apiserver_tick(state->api, zclock_mono());
+}
+
+void kl_apiserver_actor(zsock_t *pipe, void *args)
+{
+    kl_apiserver_config_t *config = args;
+    actor_state_t state = {NULL, NULL, NULL, 0, 0};
+    kl_error_clear(&config->error);
+    config->failed = 0;
+    state.service = kl_bus_service_new(config->bus_endpoint, "api", &config->error);
+    if (state.service)
+        state.api = kl_apiserver_new(config->store, config->history, &config->error);
+    if (state.api && config->replicas > 1 && !kl_apiserver_shared(state.api)) {
+        kl_error_set(&config->error, KL_ERR_INVALID,
+                     "apiserver.workers = %d needs a store several API servers can share (such as "
+                     "etcd); plugin %s serves one", config->replicas,
+                     config->store->label ? config->store->label : "store");
+        kl_apiserver_destroy(&state.api);
+    }
+    if (!state.service || !state.api) {
+        config->failed = 1;
+        kl_bus_service_destroy(&state.service);
+        zsock_signal(pipe, 0);
+        return;
+    }
+    kl_apiserver_set_reply(state.api, actor_reply, &state);
+    kl_apiserver_defer_watches(state.api, 1);
+    kl_apiserver_set_controllers(state.api, config->controllers);
+    kl_apiserver_set_publish(state.api, actor_publish, &state);
+    zsock_signal(pipe, 0);
+    kl_bus_service_set_drained(state.service, actor_drained, &state);
+    /* A shared store is polled for other writers' changes on every tick. */
+    int tick_ms = kl_apiserver_shared(state.api) ? 20 : 100;
+    if (kl_bus_service_run(state.service, pipe, actor_handle, actor_tick, tick_ms, &state) < 0)
+        kl_error_log("api", "the API service stopped on a bus failure");
+    actor_drained(&state);
+    free(state.held);
+    /* Destroying the apiserver answers pending watches: the service must
+     * still be there to carry those replies. */
+    kl_apiserver_destroy(&state.api);
+    kl_bus_service_destroy(&state.service);
+}
