@@ -1,5 +1,6 @@
-/* The API server: validates and stores objects, keeps a ring of recent events
- * for resumable watches and answers long-poll watchers as events arrive. */
+/* The API server's methods: validates, defaults and stores objects with
+ * optimistic concurrency, ownerReferences and cascading deletion. The watch
+ * history is in apiserver_watch.c, the bus actor in apiserver_actor.c. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,85 +12,7 @@
 #include "log.h"
 #include "objects.h"
 #include "selector.h"
-
-#define KEY_MAX 600  /* "/registry/" + resource + namespace (63) + name (253) */
-
-typedef enum event_type { EVENT_ADDED, EVENT_MODIFIED, EVENT_DELETED } event_type_t;
-static const char *const event_names[] = {"ADDED", "MODIFIED", "DELETED"};
-
-typedef struct event {
-    int64_t revision;
-    event_type_t type;
-    const kl_kind_info_t *kind;
-    json_t *object;    /* owned reference; resourceVersion set; never modified */
-    json_t *previous;  /* MODIFIED only: the state before, so selector watchers
-                        * see objects enter (ADDED) and leave (DELETED) */
-} event_t;
-
-typedef struct watcher watcher_t;
-
-/* Watchers of one kind that pin spec.nodeName to the same value (kubelets),
- * or the unpinned ones: an event only visits the groups it can match. */
-typedef struct watcher_group {
-    watcher_t *first;
-    char *pin;  /* NULL for the unpinned group */
-} watcher_group_t;
-
-struct watcher {
-    watcher_t *prev, *next;          /* within its group */
-    watcher_t *all_prev, *all_next;  /* every pending watcher, for ticks */
-    watcher_group_t *group;
-    void *token;
-    const kl_kind_info_t *kind;
-    char *namespace_name;            /* NULL: every namespace */
-    kl_selector_t *selector;
-    int64_t revision;                /* resume after this */
-    int64_t deadline_ms;
-    int ready;                       /* deferred: has events to be answered with */
-};
-
-typedef struct watch_request {
-    const kl_kind_info_t *kind;
-    char *namespace_name;
-    kl_selector_t *selector;
-    int64_t revision;
-    int64_t timeout_ms;
-} watch_request_t;
-
-struct kl_apiserver {
-    kl_plugin_t *plugin;
-    const kl_store_ops_t *ops;
-    void *store;
-
-    event_t *ring;
-    size_t capacity, first, count;
-    int64_t floor;  /* every event with a revision above this is in the ring */
-
-    /* Parsed objects by store key: the API server is the store's only
-     * writer, so reads skip parsing whenever the store still holds the
-     * revision cached. Objects are shared with history and replies. */
-    zhashx_t *cache;  /* key -> cached_t */
-
-    watcher_group_t unpinned[KL_KIND_COUNT];
-    zhashx_t *pinned[KL_KIND_COUNT];  /* pin -> watcher_group_t */
-    watcher_t *all;
-    size_t pending;
-    /* Deferred watches are answered once per burst, after its commit, with
-     * every event of the burst: one reply instead of one per event. */
-    int defer_watches;
-    size_t ready;  /* watchers marked ready */
-
-    /* What the store offers beyond ABI 1.0 (absent in older plugins). */
-    int can_changes, can_flush, can_tick, shared;
-    int64_t ingested;  /* shared stores: changes up to here are in the ring */
-
-    const char *const *controllers;
-
-    kl_apiserver_reply_fn reply;
-    void *reply_arg;
-    kl_apiserver_publish_fn publish;
-    void *publish_arg;
-};
+#include "apiserver_internal.h"
 
 /* ---- small helpers --------------------------------------------------- */
 
@@ -115,7 +38,7 @@ static int conflict(kl_error_t *err, const kl_kind_info_t *info, const char *nam
                         info->resource, name);
 }
 
-static const kl_kind_info_t *request_kind(const json_t *payload, kl_error_t *err)
+const kl_kind_info_t *kl_api_request_kind(const json_t *payload, kl_error_t *err)
 {
     const json_t *kind = json_object_get(payload, "kind");
     if (!kind) {
@@ -131,7 +54,7 @@ static const kl_kind_info_t *request_kind(const json_t *payload, kl_error_t *err
 
 /* The namespace a request names: "default" when absent for namespaced kinds,
  * ignored for cluster-scoped ones. NULL with err set when malformed. */
-static const char *request_namespace(const json_t *payload, const kl_kind_info_t *info,
+const char *kl_api_request_namespace(const json_t *payload, const kl_kind_info_t *info,
                                      int absent_means_all, kl_error_t *err)
 {
     if (!info->namespaced)
@@ -165,7 +88,7 @@ static const char *request_name(const json_t *payload, kl_error_t *err)
 
 /* Revision from a request's "resourceVersion" (string or integer): 0 when
  * absent, -1 with err when malformed. */
-static int64_t request_revision(const json_t *payload, kl_error_t *err)
+int64_t kl_api_request_revision(const json_t *payload, kl_error_t *err)
 {
     const json_t *rv = json_object_get(payload, "resourceVersion");
     if (!rv)
@@ -273,405 +196,6 @@ static char *dump_for_store(json_t *object, size_t *len, kl_error_t *err)
     return text;
 }
 
-/* ---- history and watchers -------------------------------------------- */
-
-static void watcher_free(watcher_t *w)
-{
-    if (!w)
-        return;
-    free(w->namespace_name);
-    kl_selector_destroy(&w->selector);
-    free(w);
-}
-
-static void group_destroy(void **item)
-{
-    watcher_group_t *group = *item;
-    if (group) {
-        free(group->pin);
-        free(group);
-        *item = NULL;
-    }
-}
-
-/* Unlinks a pending watcher (does not free it). */
-static void watcher_detach(kl_apiserver_t *self, watcher_t *w)
-{
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        w->group->first = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    if (w->all_prev)
-        w->all_prev->all_next = w->all_next;
-    else
-        self->all = w->all_next;
-    if (w->all_next)
-        w->all_next->all_prev = w->all_prev;
-    if (!w->group->first && w->group->pin)
-        zhashx_delete(self->pinned[w->kind->index], w->group->pin);  /* frees the group */
-    w->group = NULL;
-    self->pending--;
-}
-
-/* The type a watcher sees for `e`, or -1 when the event is not for it. As in
- * Kubernetes, an object entering a selector's view is ADDED for that watcher
- * and one leaving it DELETED (a pod the scheduler watched unbound is bound). */
-static int event_view(const event_t *e, const kl_kind_info_t *kind, const char *namespace_name,
-                      const kl_selector_t *selector)
-{
-    if (e->kind != kind)
-        return -1;
-    if (namespace_name && *namespace_name) {
-        const char *ns = kl_object_namespace(e->object);
-        if (!ns || strcmp(ns, namespace_name) != 0)
-            return -1;
-    }
-    int now = kl_selector_matches(selector, e->object);
-    if (e->type != EVENT_MODIFIED || !e->previous || kl_selector_is_empty(selector))
-        return now ? (int)e->type : -1;
-    int before = kl_selector_matches(selector, e->previous);
-    if (now)
-        return before ? EVENT_MODIFIED : EVENT_ADDED;
-    return before ? EVENT_DELETED : -1;
-}
-
-static json_t *event_json(const event_t *e, int type)
-{
-    return json_pack("{s:s,s:O}", "type", event_names[type], "object", e->object);
-}
-
-static json_t *watch_reply(json_t *events, int64_t revision)
-{
-    char text[24];
-    snprintf(text, sizeof text, "%" PRId64, revision);
-    return json_pack("{s:o,s:s}", "events", events, "resourceVersion", text);
-}
-
-static event_t *ring_at(kl_apiserver_t *self, size_t i)
-{
-    return &self->ring[(self->first + i) % self->capacity];
-}
-
-/* Index of the first event with a revision above `revision`. */
-static size_t ring_search(kl_apiserver_t *self, int64_t revision)
-{
-    size_t low = 0, high = self->count;
-    while (low < high) {
-        size_t mid = low + (high - low) / 2;
-        if (ring_at(self, mid)->revision <= revision)
-            low = mid + 1;
-        else
-            high = mid;
-    }
-    return low;
-}
-
-static json_t *collect_from_store(kl_apiserver_t *self, const watch_request_t *req,
-                                  int64_t *resume, kl_error_t *err);
-
-/* Builds the reply for events after req->revision, or NULL when none match
- * (then *resume is where a parked watcher continues from). */
-static json_t *collect(kl_apiserver_t *self, const watch_request_t *req, int64_t *resume,
-                       kl_error_t *err)
-{
-    if (req->revision < self->floor)
-        return collect_from_store(self, req, resume, err);
-    json_t *events = NULL;
-    size_t found = 0;
-    int64_t last = self->ops->revision(self->store);
-    for (size_t i = ring_search(self, req->revision); i < self->count; i++) {
-        const event_t *e = ring_at(self, i);
-        int type = event_view(e, req->kind, req->namespace_name, req->selector);
-        if (type < 0)
-            continue;
-        if (!events)
-            events = json_array();
-        json_array_append_new(events, event_json(e, type));
-        if (++found == KL_APISERVER_WATCH_MAX_EVENTS) {
-            last = e->revision;
-            break;
-        }
-    }
-    if (last < req->revision)
-        last = req->revision;
-    *resume = last;
-    return events ? watch_reply(events, last) : NULL;
-}
-
-static void answer(kl_apiserver_t *self, watcher_t *w, json_t *reply)
-{
-    if (w->ready)
-        self->ready--;
-    watcher_detach(self, w);
-    if (self->reply)
-        self->reply(w->token, reply, NULL, self->reply_arg);
-    else
-        json_decref(reply);
-    watcher_free(w);
-}
-
-static void notify_group(kl_apiserver_t *self, watcher_group_t *group, const event_t *e)
-{
-    watcher_t *w = group ? group->first : NULL;
-    while (w) {
-        /* answer() may free the group when w is its last member. */
-        watcher_t *next = w->next;
-        int type = event_view(e, w->kind, w->namespace_name, w->selector);
-        if (type >= 0 && self->defer_watches) {
-            if (!w->ready) {
-                w->ready = 1;
-                self->ready++;
-            }
-        } else if (type >= 0) {
-            json_t *events = json_array();
-            json_array_append_new(events, event_json(e, type));
-            answer(self, w, watch_reply(events, e->revision));
-        }
-        w = next;
-    }
-}
-
-/* Keeps the event (object borrowed, previous stolen) and wakes watchers. */
-static void record_event(kl_apiserver_t *self, event_type_t type, const kl_kind_info_t *info,
-                         json_t *object, json_t *previous, int64_t revision)
-{
-    if (self->count == self->capacity) {
-        event_t *oldest = ring_at(self, 0);
-        self->floor = oldest->revision;
-        json_decref(oldest->object);
-        json_decref(oldest->previous);
-        self->first = (self->first + 1) % self->capacity;
-        self->count--;
-    }
-    event_t *e = ring_at(self, self->count++);
-    e->revision = revision;
-    e->type = type;
-    e->kind = info;
-    e->object = json_incref(object);
-    e->previous = type == EVENT_MODIFIED ? previous : NULL;
-    if (type != EVENT_MODIFIED)
-        json_decref(previous);
-
-    if (self->pending) {
-        notify_group(self, &self->unpinned[info->index], e);
-        if (info->index == 0 && zhashx_size(self->pinned[0])) {
-            const char *node = kl_pod_node_name(object);
-            const char *before = e->previous ? kl_pod_node_name(e->previous) : NULL;
-            notify_group(self, zhashx_lookup(self->pinned[0], node ? node : ""), e);
-            if (e->previous && strcmp(before ? before : "", node ? node : "") != 0)
-                notify_group(self, zhashx_lookup(self->pinned[0], before ? before : ""), e);
-        }
-    }
-    if (self->publish) {
-        json_t *event = event_json(e, e->type);
-        if (event)
-            self->publish(info->topic, event, self->publish_arg);
-        json_decref(event);
-    }
-}
-
-/* A write this API server made. With a shared store other writers exist,
- * so every event comes from the store's change feed instead (ingest()),
- * which keeps the history in revision order. */
-static void record(kl_apiserver_t *self, event_type_t type, const kl_kind_info_t *info,
-                   json_t *object, json_t *previous, int64_t revision)
-{
-    if (self->shared) {
-        json_decref(previous);
-        return;
-    }
-    record_event(self, type, info, object, previous, revision);
-}
-
-/* ---- events from the store's change feed ----------------------------- */
-
-static const kl_kind_info_t *kind_of_key(const char *key)
-{
-    static const char *const kinds[] = {"Pod", "Node", "ReplicaSet", "Deployment", "Event",
-                                        "Lease"};
-    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
-        const kl_kind_info_t *info = kl_kind_lookup(kinds[i]);
-        size_t len = strlen(info->resource);
-        if (strncmp(key, "/registry/", 10) == 0 && strncmp(key + 10, info->resource, len) == 0
-            && key[10 + len] == '/')
-            return info;
-    }
-    return NULL;
-}
-
-static json_t *parse_stored(const char *value, size_t len, int64_t revision)
-{
-    if (!value)
-        return NULL;
-    json_t *object = json_loadb(value, len, 0, NULL);
-    if (!json_is_object(object)) {
-        json_decref(object);
-        return NULL;
-    }
-    kl_object_set_resource_version(object, revision);
-    return object;
-}
-
-/* A store change as an API event (fields owned by the caller), or -1 when
- * it is not an object keelson serves. */
-static int event_from_change(const kl_store_event_t *change, event_t *e)
-{
-    memset(e, 0, sizeof *e);
-    e->kind = kind_of_key(change->kv.key);
-    if (!e->kind)
-        return -1;
-    e->revision = change->kv.mod_revision;
-    if (change->type == KL_STORE_DELETE) {
-        e->type = EVENT_DELETED;
-        e->object = change->prev ? parse_stored(change->prev->value, change->prev->value_len,
-                                                e->revision) : NULL;
-    } else {
-        e->type = change->kv.create_revision == change->kv.mod_revision ? EVENT_ADDED
-                                                                         : EVENT_MODIFIED;
-        e->object = parse_stored(change->kv.value, change->kv.value_len, e->revision);
-        if (e->type == EVENT_MODIFIED && change->prev)
-            e->previous = parse_stored(change->prev->value, change->prev->value_len,
-                                       change->prev->mod_revision);
-    }
-    if (!e->object) {
-        json_decref(e->previous);
-        return -1;
-    }
-    return 0;
-}
-
-typedef struct replay {
-    kl_apiserver_t *self;
-    const watch_request_t *req;  /* collecting for one watch; NULL: ingesting */
-    json_t *events;
-    size_t found;
-    int64_t last;
-} replay_t;
-
-static int replay_visit(const kl_store_event_t *change, void *arg)
-{
-    replay_t *r = arg;
-    r->last = change->kv.mod_revision;
-    event_t e;
-    if (event_from_change(change, &e) < 0)
-        return 0;
-    if (!r->req) {
-        record_event(r->self, e.type, e.kind, e.object, e.previous, e.revision);
-        json_decref(e.object);
-        return 0;
-    }
-    int type = event_view(&e, r->req->kind, r->req->namespace_name, r->req->selector);
-    if (type >= 0) {
-        if (!r->events)
-            r->events = json_array();
-        json_array_append_new(r->events, event_json(&e, type));
-        r->found++;
-    }
-    json_decref(e.object);
-    json_decref(e.previous);
-    return r->found >= KL_APISERVER_WATCH_MAX_EVENTS;
-}
-
-/* Events older than the ring, read back from the store's own history: a
- * watch resumes exactly even across an API server restart. */
-static json_t *collect_from_store(kl_apiserver_t *self, const watch_request_t *req,
-                                  int64_t *resume, kl_error_t *err)
-{
-    replay_t r = {self, req, NULL, 0, req->revision};
-    int64_t last = 0;
-    kl_error_t serr = {0, ""};
-    if (self->ops->changes(self->store, "/registry/", req->revision, 5000, replay_visit, &r, &last,
-                           &serr) < 0) {
-        json_decref(r.events);
-        return kl_error_set(err, serr.code == KL_ERR_EXPIRED ? KL_ERR_EXPIRED : KL_ERR_INTERNAL,
-                            "too old resource version: %" PRId64 " (%s)", req->revision, serr.text),
-               NULL;
-    }
-    /* Stopped early on the event limit: resume after the last one taken. */
-    *resume = r.found >= KL_APISERVER_WATCH_MAX_EVENTS ? r.last : (last > r.last ? last : r.last);
-    if (*resume < req->revision)
-        *resume = req->revision;
-    return r.events ? watch_reply(r.events, *resume) : NULL;
-}
-
-/* Shared stores: take in what any writer changed since the last look. */
-static void ingest(kl_apiserver_t *self)
-{
-    if (!self->shared)
-        return;
-    for (int rounds = 0; rounds < 100; rounds++) {
-        replay_t r = {self, NULL, NULL, 0, self->ingested};
-        int64_t last = 0;
-        kl_error_t serr = {0, ""};
-        if (self->ops->changes(self->store, "/registry/", self->ingested, 1000, replay_visit, &r,
-                               &last, &serr) < 0) {
-            if (serr.code == KL_ERR_EXPIRED) {
-                /* Fell behind compaction: watchers of older revisions relist. */
-                kl_warn("api", "store history compacted past %" PRId64 "; watch history restarts at %" PRId64,
-                        self->ingested, self->ops->revision(self->store));
-                self->ingested = self->floor = self->ops->revision(self->store);
-            } else {
-                kl_warn("api", "reading the store's changes failed: %s", serr.text);
-            }
-            return;
-        }
-        int done = r.last == self->ingested || last <= self->ingested;
-        self->ingested = r.last > last ? r.last : last;
-        if (done)
-            return;
-    }
-}
-
-/* Answers the deferred watchers that events arrived for, each with all of
- * them since its revision. */
-static void release_ready(kl_apiserver_t *self)
-{
-    watcher_t *w = self->all;
-    while (w && self->ready) {
-        watcher_t *next = w->all_next;  /* answer() frees w */
-        if (w->ready) {
-            watch_request_t req = {.kind = w->kind, .namespace_name = w->namespace_name,
-                                   .selector = w->selector, .revision = w->revision};
-            kl_error_t err = {0, ""};
-            int64_t resume = w->revision;
-            json_t *reply = collect(self, &req, &resume, &err);
-            if (reply) {
-                answer(self, w, reply);
-            } else if (err.code) {
-                w->ready = 0;
-                self->ready--;
-                watcher_detach(self, w);
-                if (self->reply)
-                    self->reply(w->token, NULL, &err, self->reply_arg);
-                watcher_free(w);
-            } else {
-                w->ready = 0;  /* nothing for it after all: stays parked */
-                self->ready--;
-            }
-        }
-        w = next;
-    }
-}
-
-void kl_apiserver_defer_watches(kl_apiserver_t *self, int defer)
-{
-    self->defer_watches = defer;
-    if (!defer)
-        release_ready(self);
-}
-
-/* Reading a shared store's change feed costs a request to it, so it is read
- * only when someone waits for events: parked watchers after each burst and
- * tick, and each new watch before it is answered. */
-void kl_apiserver_after_burst(kl_apiserver_t *self)
-{
-    if (self->pending)
-        ingest(self);
-    release_ready(self);
-}
-
 int kl_apiserver_flush(kl_apiserver_t *self, kl_error_t *err)
 {
     if (!self->can_flush)
@@ -725,7 +249,7 @@ kl_apiserver_t *kl_apiserver_new(kl_plugin_t *store, size_t history, kl_error_t 
     for (int i = 0; i < KL_KIND_COUNT; i++) {
         self->pinned[i] = zhashx_new();
         if (self->pinned[i])
-            zhashx_set_destructor(self->pinned[i], group_destroy);
+            zhashx_set_destructor(self->pinned[i], kl_api_group_destroy);
     }
     if (!self->ring || !self->cache || !self->pinned[0] || !self->pinned[1]) {
         kl_error_set(err, KL_ERR_INTERNAL, "out of memory for %zu history events", self->capacity);
@@ -755,12 +279,12 @@ void kl_apiserver_destroy(kl_apiserver_t **self_p)
     /* A watcher must never be left without an answer. */
     while (self->all) {
         watcher_t *w = self->all;
-        answer(self, w, watch_reply(json_array(), self->store ? self->ops->revision(self->store)
+        kl_api_answer(self, w, kl_api_watch_reply(json_array(), self->store ? self->ops->revision(self->store)
                                                               : 0));
     }
     for (size_t i = 0; self->ring && i < self->count; i++) {
-        json_decref(ring_at(self, i)->object);
-        json_decref(ring_at(self, i)->previous);
+        json_decref(kl_api_ring_at(self, i)->object);
+        json_decref(kl_api_ring_at(self, i)->previous);
     }
     free(self->ring);
     for (int i = 0; i < KL_KIND_COUNT; i++)
@@ -859,7 +383,7 @@ static json_t *do_create(kl_apiserver_t *self, const json_t *payload, kl_error_t
     free(text);
     kl_object_set_resource_version(object, revision);
     cache_put(self, key, object, revision);
-    record(self, EVENT_ADDED, info, object, NULL, revision);
+    kl_api_record(self, EVENT_ADDED, info, object, NULL, revision);
     return object;
 fail:
     free(text);
@@ -878,10 +402,10 @@ typedef struct target {
 static int request_target(const json_t *payload, const kl_kind_info_t *info, target_t *t,
                           kl_error_t *err)
 {
-    t->info = info ? info : request_kind(payload, err);
+    t->info = info ? info : kl_api_request_kind(payload, err);
     if (!t->info)
         return -1;
-    t->namespace_name = request_namespace(payload, t->info, 0, err);
+    t->namespace_name = kl_api_request_namespace(payload, t->info, 0, err);
     if (!t->namespace_name)
         return -1;
     t->name = request_name(payload, err);
@@ -941,7 +465,7 @@ static int list_visit(const kl_store_kv_t *kv, void *arg)
     return 0;
 }
 
-static kl_selector_t *request_selector(const json_t *payload, kl_error_t *err)
+kl_selector_t *kl_api_request_selector(const json_t *payload, kl_error_t *err)
 {
     const json_t *label = json_object_get(payload, "labelSelector");
     const json_t *field = json_object_get(payload, "fieldSelector");
@@ -955,13 +479,13 @@ static kl_selector_t *request_selector(const json_t *payload, kl_error_t *err)
 
 static json_t *do_list(kl_apiserver_t *self, const json_t *payload, kl_error_t *err)
 {
-    const kl_kind_info_t *info = request_kind(payload, err);
+    const kl_kind_info_t *info = kl_api_request_kind(payload, err);
     if (!info)
         return NULL;
-    const char *ns = request_namespace(payload, info, 1, err);
+    const char *ns = kl_api_request_namespace(payload, info, 1, err);
     if (!ns)
         return NULL;
-    kl_selector_t *selector = request_selector(payload, err);
+    kl_selector_t *selector = kl_api_request_selector(payload, err);
     if (!selector)
         return NULL;
     char prefix[KEY_MAX];
@@ -1015,7 +539,7 @@ static json_t *store_update(kl_apiserver_t *self, const target_t *t, json_t *obj
     }
     kl_object_set_resource_version(object, revision);
     cache_put(self, t->key, object, revision);
-    record(self, EVENT_MODIFIED, t->info, object, previous, revision);
+    kl_api_record(self, EVENT_MODIFIED, t->info, object, previous, revision);
     return object;
 }
 
@@ -1243,7 +767,7 @@ static json_t *do_delete(kl_apiserver_t *self, const json_t *payload, kl_error_t
     target_t t;
     if (request_target(payload, NULL, &t, err) < 0)
         return NULL;
-    int64_t expected = request_revision(payload, err);
+    int64_t expected = kl_api_request_revision(payload, err);
     if (expected < 0)
         return NULL;
     const char *policy = json_string_value(json_object_get(payload, "propagationPolicy"));
@@ -1280,7 +804,7 @@ static json_t *do_delete(kl_apiserver_t *self, const json_t *payload, kl_error_t
         return NULL;
     }
     kl_object_set_resource_version(last, revision);
-    record(self, EVENT_DELETED, t.info, last, NULL, revision);
+    kl_api_record(self, EVENT_DELETED, t.info, last, NULL, revision);
     return last;
 }
 
@@ -1349,160 +873,6 @@ static void orphan_dependents(kl_apiserver_t *self, const json_t *owner)
     }
 }
 
-/* ---- watch ----------------------------------------------------------- */
-
-static void watch_request_clear(watch_request_t *req)
-{
-    free(req->namespace_name);
-    kl_selector_destroy(&req->selector);
-}
-
-static int parse_watch(kl_apiserver_t *self, const json_t *payload, watch_request_t *req,
-                       kl_error_t *err)
-{
-    memset(req, 0, sizeof *req);
-    req->kind = request_kind(payload, err);
-    if (!req->kind)
-        return -1;
-    const char *ns = request_namespace(payload, req->kind, 1, err);
-    if (!ns)
-        return -1;
-    if (*ns && !(req->namespace_name = strdup(ns)))
-        return kl_error_set(err, KL_ERR_INTERNAL, "out of memory for a watch");
-    req->selector = request_selector(payload, err);
-    if (!req->selector)
-        return -1;
-    int64_t revision = request_revision(payload, err);
-    if (revision < 0)
-        return -1;
-    /* Absent: from now. Present, even "0" (the list of an empty store):
-     * exactly after that revision, so nothing between list and watch is lost. */
-    req->revision = json_object_get(payload, "resourceVersion") ? revision
-                                                                 : self->ops->revision(self->store);
-    if (req->revision < self->floor && !self->can_changes)
-        return kl_error_set(err, KL_ERR_EXPIRED, "too old resource version: %" PRId64 " (%" PRId64 ")",
-                            req->revision, self->floor + 1);
-    const json_t *timeout = json_object_get(payload, "timeoutMs");
-    req->timeout_ms = KL_APISERVER_WATCH_DEFAULT_MS;
-    if (timeout) {
-        if (!json_is_integer(timeout) || json_integer_value(timeout) < 0)
-            return kl_error_set(err, KL_ERR_INVALID,
-                                "request timeoutMs must be a non-negative integer (milliseconds)");
-        req->timeout_ms = json_integer_value(timeout);
-        if (req->timeout_ms > KL_APISERVER_WATCH_MAX_MS)
-            req->timeout_ms = KL_APISERVER_WATCH_MAX_MS;
-    }
-    return 0;
-}
-
-static json_t *do_watch_now(kl_apiserver_t *self, const json_t *payload, kl_error_t *err)
-{
-    ingest(self);
-    watch_request_t req;
-    if (parse_watch(self, payload, &req, err) < 0) {
-        watch_request_clear(&req);
-        return NULL;
-    }
-    int64_t resume;
-    json_t *reply = collect(self, &req, &resume, err);
-    watch_request_clear(&req);
-    if (!reply && err->code)
-        return NULL;
-    return reply ? reply : watch_reply(json_array(), resume);
-}
-
-void kl_apiserver_watch(kl_apiserver_t *self, const json_t *payload, void *token, int64_t now_ms)
-{
-    kl_error_t err = {0, ""};
-    ingest(self);
-    watch_request_t req;
-    if (parse_watch(self, payload, &req, &err) < 0) {
-        watch_request_clear(&req);
-        if (self->reply)
-            self->reply(token, NULL, &err, self->reply_arg);
-        return;
-    }
-    int64_t resume;
-    json_t *reply = collect(self, &req, &resume, &err);
-    if (!reply && err.code) {
-        watch_request_clear(&req);
-        if (self->reply)
-            self->reply(token, NULL, &err, self->reply_arg);
-        return;
-    }
-    if (reply || req.timeout_ms == 0) {
-        watch_request_clear(&req);
-        if (!reply)
-            reply = watch_reply(json_array(), resume);
-        if (self->reply)
-            self->reply(token, reply, NULL, self->reply_arg);
-        else
-            json_decref(reply);
-        return;
-    }
-    watcher_t *w = calloc(1, sizeof *w);
-    watcher_group_t *group = &self->unpinned[req.kind->index];
-    const char *pin = req.kind->index == 0 ? kl_selector_field_equals(req.selector, "spec.nodeName")
-                                           : NULL;
-    if (w && pin) {
-        group = zhashx_lookup(self->pinned[req.kind->index], pin);
-        if (!group) {
-            group = calloc(1, sizeof *group);
-            if (group && !(group->pin = strdup(pin))) {
-                free(group);
-                group = NULL;
-            }
-            if (group)
-                zhashx_insert(self->pinned[req.kind->index], pin, group);
-        }
-    }
-    if (!w || !group) {
-        free(w);
-        watch_request_clear(&req);
-        kl_error_set(&err, KL_ERR_INTERNAL, "out of memory parking a watch");
-        if (self->reply)
-            self->reply(token, NULL, &err, self->reply_arg);
-        return;
-    }
-    w->token = token;
-    w->kind = req.kind;
-    w->namespace_name = req.namespace_name;
-    w->selector = req.selector;
-    w->revision = resume;
-    w->deadline_ms = now_ms + req.timeout_ms;
-    w->group = group;
-    w->next = group->first;
-    if (group->first)
-        group->first->prev = w;
-    group->first = w;
-    w->all_next = self->all;
-    if (self->all)
-        self->all->all_prev = w;
-    self->all = w;
-    self->pending++;
-}
-
-void kl_apiserver_tick(kl_apiserver_t *self, int64_t now_ms)
-{
-    if (self->can_tick) {
-        kl_error_t serr = {0, ""};
-        if (self->ops->tick(self->store, &serr) < 0)
-            kl_warn("api", "store housekeeping failed: %s", serr.text);
-    }
-    if (!self->pending)
-        return;
-    ingest(self);
-    release_ready(self);
-    int64_t revision = self->ops->revision(self->store);
-    watcher_t *w = self->all;
-    while (w) {
-        watcher_t *next = w->all_next;
-        if (w->deadline_ms <= now_ms)
-            answer(self, w, watch_reply(json_array(), revision));
-        w = next;
-    }
-}
-
 json_t *kl_apiserver_handle(kl_apiserver_t *self, const char *method, const json_t *payload,
                             kl_error_t *err)
 {
@@ -1542,7 +912,7 @@ json_t *kl_apiserver_handle(kl_apiserver_t *self, const char *method, const json
         break;
     case 'w':
         if (strcmp(method, "watch") == 0)
-            return do_watch_now(self, payload, err);
+            return kl_api_watch_now(self, payload, err);
         break;
     case 'i':
         if (strcmp(method, "info") == 0)

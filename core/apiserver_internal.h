@@ -1,0 +1,111 @@
+/* What the API server's files share: its state, the event ring and the
+ * parked watchers. Internal to the core: apiserver.c holds the methods and
+ * store access, apiserver_watch.c the watch history and the watchers. */
+#ifndef KL_CORE_APISERVER_INTERNAL_H
+#define KL_CORE_APISERVER_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <czmq.h>
+#include <jansson.h>
+#include <keelson/store.h>
+
+#include "apiserver.h"
+#include "loader.h"
+#include "objects.h"
+#include "selector.h"
+
+#define KEY_MAX 600  /* "/registry/" + resource + namespace (63) + name (253) */
+
+typedef enum event_type { EVENT_ADDED, EVENT_MODIFIED, EVENT_DELETED } event_type_t;
+static const char *const event_names[] = {"ADDED", "MODIFIED", "DELETED"};
+
+typedef struct event {
+    int64_t revision;
+    event_type_t type;
+    const kl_kind_info_t *kind;
+    json_t *object;    /* owned reference; resourceVersion set; never modified */
+    json_t *previous;  /* MODIFIED only: the state before, so selector watchers
+                        * see objects enter (ADDED) and leave (DELETED) */
+} event_t;
+
+typedef struct watcher watcher_t;
+
+/* Watchers of one kind that pin spec.nodeName to the same value (kubelets),
+ * or the unpinned ones: an event only visits the groups it can match. */
+typedef struct watcher_group {
+    watcher_t *first;
+    char *pin;  /* NULL for the unpinned group */
+} watcher_group_t;
+
+struct watcher {
+    watcher_t *prev, *next;          /* within its group */
+    watcher_t *all_prev, *all_next;  /* every pending watcher, for ticks */
+    watcher_group_t *group;
+    void *token;
+    const kl_kind_info_t *kind;
+    char *namespace_name;            /* NULL: every namespace */
+    kl_selector_t *selector;
+    int64_t revision;                /* resume after this */
+    int64_t deadline_ms;
+    int ready;                       /* deferred: has events to be answered with */
+};
+
+typedef struct watch_request {
+    const kl_kind_info_t *kind;
+    char *namespace_name;
+    kl_selector_t *selector;
+    int64_t revision;
+    int64_t timeout_ms;
+} watch_request_t;
+
+struct kl_apiserver {
+    kl_plugin_t *plugin;
+    const kl_store_ops_t *ops;
+    void *store;
+
+    event_t *ring;
+    size_t capacity, first, count;
+    int64_t floor;  /* every event with a revision above this is in the ring */
+
+    /* Parsed objects by store key: the API server is the store's only
+     * writer, so reads skip parsing whenever the store still holds the
+     * revision cached. Objects are shared with history and replies. */
+    zhashx_t *cache;  /* key -> cached_t */
+
+    watcher_group_t unpinned[KL_KIND_COUNT];
+    zhashx_t *pinned[KL_KIND_COUNT];  /* pin -> watcher_group_t */
+    watcher_t *all;
+    size_t pending;
+    /* Deferred watches are answered once per burst, after its commit, with
+     * every event of the burst: one reply instead of one per event. */
+    int defer_watches;
+    size_t ready;  /* watchers marked ready */
+
+    /* What the store offers beyond ABI 1.0 (absent in older plugins). */
+    int can_changes, can_flush, can_tick, shared;
+    int64_t ingested;  /* shared stores: changes up to here are in the ring */
+
+    const char *const *controllers;
+
+    kl_apiserver_reply_fn reply;
+    void *reply_arg;
+    kl_apiserver_publish_fn publish;
+    void *publish_arg;
+};
+
+/* apiserver.c: request fields. */
+const kl_kind_info_t *kl_api_request_kind(const json_t *payload, kl_error_t *err);
+const char *kl_api_request_namespace(const json_t *payload, const kl_kind_info_t *info, int absent_means_all, kl_error_t *err);
+kl_selector_t *kl_api_request_selector(const json_t *payload, kl_error_t *err);
+int64_t kl_api_request_revision(const json_t *payload, kl_error_t *err);
+
+/* apiserver_watch.c: the event ring and the watchers. */
+void kl_api_group_destroy(void **item);
+json_t *kl_api_watch_reply(json_t *events, int64_t revision);
+event_t *kl_api_ring_at(kl_apiserver_t *self, size_t i);
+void kl_api_answer(kl_apiserver_t *self, watcher_t *w, json_t *reply);
+void kl_api_record(kl_apiserver_t *self, event_type_t type, const kl_kind_info_t *info, json_t *object, json_t *previous, int64_t revision);
+json_t *kl_api_watch_now(kl_apiserver_t *self, const json_t *payload, kl_error_t *err);
+
+#endif
