@@ -2,6 +2,13 @@
 PODMAN_PLUGIN_SOURCES = \
 	plugins/runtime/podman/podman.h \
 	plugins/runtime/podman/podman.c \
+	plugins/runtime/podman/args.c \
+	plugins/runtime/podman/check.c \
+	plugins/runtime/podman/exits.c \
+	plugins/runtime/podman/image.c \
+	plugins/runtime/podman/spec.c \
+	plugins/runtime/podman/cgroup.c \
+	plugins/runtime/podman/inspect.c \
 	plugins/runtime/podman/command.c
 
 plugin_LTLIBRARIES += plugins/runtime/podman/runtime_podman.la
