@@ -1,5 +1,8 @@
 /* The kit's work queue: keys due at a time, deduplicated, with per-key
- * exponential back-off so a failing object never makes a controller spin. */
+ * exponential back-off so a failing object never makes a controller spin.
+ * A min-heap by due time with an index from key to heap slot: controllers
+ * like eventttl keep tens of thousands of keys queued, so add, pop and the
+ * next due time must not scan them all. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,8 +14,9 @@ typedef struct item {
 } item_t;
 
 struct kl_workqueue {
-    item_t *items;
+    item_t *items;     /* a binary min-heap on due_ms */
     size_t count, capacity;
+    json_t *slots;     /* key -> its index in items */
     json_t *failures;  /* key -> consecutive failure count */
     int64_t base_delay_ms, max_delay_ms;
 };
@@ -22,7 +26,14 @@ kl_workqueue_t *kl_workqueue_new(int64_t base_delay_ms, int64_t max_delay_ms)
     kl_workqueue_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
+    self->slots = json_object();
     self->failures = json_object();
+    if (!self->slots || !self->failures) {
+        json_decref(self->slots);
+        json_decref(self->failures);
+        free(self);
+        return NULL;
+    }
     self->base_delay_ms = base_delay_ms > 0 ? base_delay_ms : 5;
     self->max_delay_ms = max_delay_ms >= self->base_delay_ms ? max_delay_ms : self->base_delay_ms;
     return self;
@@ -36,26 +47,61 @@ void kl_workqueue_destroy(kl_workqueue_t **self_p)
     for (size_t i = 0; i < self->count; i++)
         free(self->items[i].key);
     free(self->items);
+    json_decref(self->slots);
     json_decref(self->failures);
     free(self);
     *self_p = NULL;
 }
 
-static item_t *find(kl_workqueue_t *self, const char *key)
+/* Puts `item` at heap index `i` and records where it is. */
+static void place(kl_workqueue_t *self, size_t i, item_t item)
 {
-    for (size_t i = 0; i < self->count; i++)
-        if (strcmp(self->items[i].key, key) == 0)
-            return &self->items[i];
-    return NULL;
+    self->items[i] = item;
+    json_integer_set(json_object_get(self->slots, item.key), (json_int_t)i);
+}
+
+static void sift_up(kl_workqueue_t *self, size_t i)
+{
+    item_t item = self->items[i];
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (self->items[parent].due_ms <= item.due_ms)
+            break;
+        place(self, i, self->items[parent]);
+        i = parent;
+    }
+    place(self, i, item);
+}
+
+static void sift_down(kl_workqueue_t *self, size_t i)
+{
+    item_t item = self->items[i];
+    for (;;) {
+        size_t child = 2 * i + 1;
+        if (child >= self->count)
+            break;
+        if (child + 1 < self->count && self->items[child + 1].due_ms < self->items[child].due_ms)
+            child++;
+        if (item.due_ms <= self->items[child].due_ms)
+            break;
+        place(self, i, self->items[child]);
+        i = child;
+    }
+    place(self, i, item);
 }
 
 void kl_workqueue_add(kl_workqueue_t *self, const char *key, int64_t now_ms, int64_t delay_ms)
 {
+    if (!key)
+        return;
     int64_t due = now_ms + (delay_ms > 0 ? delay_ms : 0);
-    item_t *existing = find(self, key);
-    if (existing) {
-        if (due < existing->due_ms)
-            existing->due_ms = due;
+    const json_t *slot = json_object_get(self->slots, key);
+    if (slot) {
+        size_t i = (size_t)json_integer_value(slot);
+        if (due < self->items[i].due_ms) {
+            self->items[i].due_ms = due;
+            sift_up(self, i);
+        }
         return;
     }
     if (self->count == self->capacity) {
@@ -67,9 +113,12 @@ void kl_workqueue_add(kl_workqueue_t *self, const char *key, int64_t now_ms, int
         self->capacity = capacity;
     }
     char *copy = strdup(key);
-    if (!copy)
+    if (!copy || json_object_set_new(self->slots, key, json_integer((json_int_t)self->count)) < 0) {
+        free(copy);
         return;
+    }
     self->items[self->count++] = (item_t){copy, due};
+    sift_up(self, self->count - 1);
 }
 
 int64_t kl_workqueue_retry(kl_workqueue_t *self, const char *key, int64_t now_ms)
@@ -92,14 +141,14 @@ void kl_workqueue_forget(kl_workqueue_t *self, const char *key)
 
 char *kl_workqueue_pop(kl_workqueue_t *self, int64_t now_ms)
 {
-    size_t best = self->count;
-    for (size_t i = 0; i < self->count; i++)
-        if (self->items[i].due_ms <= now_ms && (best == self->count || self->items[i].due_ms < self->items[best].due_ms))
-            best = i;
-    if (best == self->count)
+    if (self->count == 0 || self->items[0].due_ms > now_ms)
         return NULL;
-    char *key = self->items[best].key;
-    self->items[best] = self->items[--self->count];
+    char *key = self->items[0].key;
+    json_object_del(self->slots, key);
+    if (--self->count > 0) {
+        self->items[0] = self->items[self->count];
+        sift_down(self, 0);
+    }
     return key;
 }
 
@@ -108,9 +157,6 @@ int64_t kl_workqueue_wait_ms(const kl_workqueue_t *self, int64_t now_ms)
     if (self->count == 0)
         return -1;
     int64_t soonest = self->items[0].due_ms;
-    for (size_t i = 1; i < self->count; i++)
-        if (self->items[i].due_ms < soonest)
-            soonest = self->items[i].due_ms;
     return soonest > now_ms ? soonest - now_ms : 0;
 }
 
