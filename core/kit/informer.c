@@ -19,18 +19,6 @@ struct kl_informer {
     void *handler_arg;
 };
 
-const char *kl_object_key(const json_t *object, char *buf, size_t size)
-{
-    const json_t *metadata = json_object_get(object, "metadata");
-    const char *ns = json_string_value(json_object_get(metadata, "namespace"));
-    const char *name = json_string_value(json_object_get(metadata, "name"));
-    if (ns && *ns)
-        snprintf(buf, size, "%s/%s", ns, name ? name : "");
-    else
-        snprintf(buf, size, "%s", name ? name : "");
-    return buf;
-}
-
 kl_informer_t *kl_informer_new(const kl_host_t *host, const char *kind, const char *label_selector,
                                const char *field_selector, kl_error_t *err)
 {

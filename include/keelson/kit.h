@@ -67,6 +67,17 @@ size_t kl_workqueue_length(const kl_workqueue_t *self);
 
 /* "namespace/name" (or "name" for cluster-scoped) of an object, into buf. */
 const char *kl_object_key(const json_t *object, char *buf, size_t size);
+/* The reverse: a key into its namespace ("" when it has none) and name. */
+void kl_object_key_split(const char *key, char *ns, size_t ns_size, char *name, size_t name_size);
+/* metadata.<field> as a string, or NULL. */
+const char *kl_object_meta(const json_t *object, const char *field);
+/* metadata.resourceVersion as a number, 0 when absent. */
+int64_t kl_object_revision(const json_t *object);
+/* The ownerReference marked controller: true, or NULL. */
+const json_t *kl_object_controller_ref(const json_t *object);
+/* 1 when every matchLabels pair is among `labels`; an empty or missing
+ * selector matches nothing, as a ReplicaSet's must not adopt every pod. */
+int kl_labels_match(const json_t *match_labels, const json_t *labels);
 
 /* Records a Kubernetes-style Event about `involved` (a Pod, ReplicaSet...)
  * through api.create: type "Normal" or "Warning", a CamelCase reason and a

@@ -1,8 +1,8 @@
 # Unit tests of the core's own modules.
 check_PROGRAMS += tests/unit/test_bus tests/unit/test_quantity tests/unit/test_config tests/unit/test_loader \
-	tests/unit/test_controller_host tests/unit/test_workqueue
+	tests/unit/test_controller_host tests/unit/test_workqueue tests/unit/test_kit_object
 TESTS += tests/unit/test_bus tests/unit/test_quantity tests/unit/test_config tests/unit/test_loader \
-	tests/unit/test_controller_host tests/unit/test_workqueue tests/unit/valgrind.sh
+	tests/unit/test_controller_host tests/unit/test_workqueue tests/unit/test_kit_object tests/unit/valgrind.sh
 tests_unit_test_bus_CFLAGS = $(KL_TEST_CFLAGS)
 tests_unit_test_bus_LDADD = $(KL_TEST_LDADD)
 tests_unit_test_quantity_CFLAGS = $(KL_TEST_CFLAGS)
@@ -15,3 +15,5 @@ tests_unit_test_controller_host_CFLAGS = $(KL_TEST_CFLAGS)
 tests_unit_test_controller_host_LDADD = $(KL_TEST_LDADD)
 tests_unit_test_workqueue_CFLAGS = $(KL_TEST_CFLAGS)
 tests_unit_test_workqueue_LDADD = core/kit/libkeelson-kit-embedded.la $(JANSSON_LIBS)
+tests_unit_test_kit_object_CFLAGS = $(KL_TEST_CFLAGS)
+tests_unit_test_kit_object_LDADD = core/kit/libkeelson-kit-embedded.la $(JANSSON_LIBS)

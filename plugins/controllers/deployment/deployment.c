@@ -34,45 +34,9 @@ static const kl_setting_spec_t dp_settings[] = {
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static const char *meta_string(const json_t *object, const char *key)
-{
-    return json_string_value(json_object_get(json_object_get(object, "metadata"), key));
-}
-
-static int64_t revision_of(const json_t *object)
-{
-    const char *rv = meta_string(object, "resourceVersion");
-    return rv ? strtoll(rv, NULL, 10) : 0;
-}
-
 static int64_t now_ms(const dp_controller_t *self)
 {
     return self->host->monotonic_ms(self->host);
-}
-
-static const json_t *controller_ref(const json_t *object)
-{
-    const json_t *refs = json_object_get(json_object_get(object, "metadata"), "ownerReferences");
-    size_t i;
-    json_t *ref;
-    json_array_foreach(refs, i, ref)
-        if (json_is_true(json_object_get(ref, "controller")))
-            return ref;
-    return NULL;
-}
-
-static int labels_match(const json_t *match_labels, const json_t *labels)
-{
-    if (!json_is_object(match_labels) || json_object_size(match_labels) == 0)
-        return 0;
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)match_labels, key, value) {
-        const char *have = json_string_value(json_object_get(labels, key));
-        if (!have || !json_is_string(value) || strcmp(have, json_string_value(value)) != 0)
-            return 0;
-    }
-    return 1;
 }
 
 static int64_t int_field(const json_t *object, const char *section, const char *key, int64_t fallback)
@@ -86,13 +50,6 @@ static int64_t set_revision(const json_t *rs)
     const char *text = json_string_value(
         json_object_get(json_object_get(json_object_get(rs, "metadata"), "annotations"), DP_REVISION));
     return text ? strtoll(text, NULL, 10) : 0;
-}
-
-static void split_key(const char *key, char *ns, size_t ns_size, char *name, size_t name_size)
-{
-    const char *slash = strchr(key, '/');
-    snprintf(ns, ns_size, "%.*s", slash ? (int)(slash - key) : 0, key);
-    snprintf(name, name_size, "%s", slash ? slash + 1 : key);
 }
 
 /* FNV-1a over the template's canonical JSON (sorted keys, compact): the
@@ -153,12 +110,12 @@ typedef struct match_visit {
 static int queue_matching_deployment(const json_t *deployment, void *arg)
 {
     match_visit_t *visit = arg;
-    const char *ns = meta_string(visit->rs, "namespace");
-    const char *dns = meta_string(deployment, "namespace");
+    const char *ns = kl_object_meta(visit->rs, "namespace");
+    const char *dns = kl_object_meta(deployment, "namespace");
     const json_t *match = json_object_get(json_object_get(json_object_get(deployment, "spec"), "selector"),
                                           "matchLabels");
     if (ns && dns && strcmp(ns, dns) == 0
-        && labels_match(match, json_object_get(json_object_get(visit->rs, "metadata"), "labels"))) {
+        && kl_labels_match(match, json_object_get(json_object_get(visit->rs, "metadata"), "labels"))) {
         char key[600];
         kl_workqueue_add(visit->self->queue, kl_object_key(deployment, key, sizeof key),
                          now_ms(visit->self), 0);
@@ -170,13 +127,13 @@ static void on_set(const char *type, const json_t *rs, void *arg)
 {
     dp_controller_t *self = arg;
     (void)type;
-    if (revision_of(rs) > self->observed_set_rv)
-        self->observed_set_rv = revision_of(rs);
-    const json_t *ref = controller_ref(rs);
+    if (kl_object_revision(rs) > self->observed_set_rv)
+        self->observed_set_rv = kl_object_revision(rs);
+    const json_t *ref = kl_object_controller_ref(rs);
     if (ref) {
         const char *kind = json_string_value(json_object_get(ref, "kind"));
         const char *name = json_string_value(json_object_get(ref, "name"));
-        const char *ns = meta_string(rs, "namespace");
+        const char *ns = kl_object_meta(rs, "namespace");
         if (kind && name && ns && strcmp(kind, "Deployment") == 0) {
             char key[600];
             snprintf(key, sizeof key, "%s/%s", ns, name);
@@ -225,8 +182,8 @@ static json_t *request(pass_t *p, const char *method, json_t *payload, kl_error_
 {
     json_t *reply = p->self->host->request(p->self->host, method, payload, DP_REQUEST_MS, err);
     json_decref(payload);
-    if (reply && revision_of(reply) > p->written_rv)
-        p->written_rv = revision_of(reply);
+    if (reply && kl_object_revision(reply) > p->written_rv)
+        p->written_rv = kl_object_revision(reply);
     return reply;
 }
 
@@ -258,7 +215,7 @@ static int scale_set(pass_t *p, json_t *rs, int64_t replicas, int64_t revision, 
     if (current != replicas)
         kl_event_record(p->self->host, p->deployment, "Normal", "ScalingReplicaSet",
                         "Scaled %s replica set %s to %lld", replicas > current ? "up" : "down",
-                        meta_string(rs, "name"), (long long)replicas);
+                        kl_object_meta(rs, "name"), (long long)replicas);
     return 0;
 }
 
@@ -281,14 +238,14 @@ static json_t *create_set(pass_t *p, const char *hash, int64_t replicas, int64_t
     json_t *match = json_deep_copy(json_object_get(json_object_get(spec, "selector"), "matchLabels"));
     json_object_set_new(match, DP_HASH_LABEL, json_string(hash));
     char name[320], revision_text[32];
-    snprintf(name, sizeof name, "%.240s-%s", meta_string(p->deployment, "name"), hash);
+    snprintf(name, sizeof name, "%.240s-%s", kl_object_meta(p->deployment, "name"), hash);
     snprintf(revision_text, sizeof revision_text, "%lld", (long long)revision);
     json_t *rs = json_pack("{s:s, s:s, s:{s:s, s:s, s:O, s:{s:s}, s:[{s:s, s:s, s:s, s:s, s:b, s:b}]},"
                            " s:{s:I, s:{s:o}, s:o}}",
                            "apiVersion", "apps/v1", "kind", "ReplicaSet", "metadata", "name", name,
                            "namespace", p->ns, "labels", labels, "annotations", DP_REVISION, revision_text,
                            "ownerReferences", "apiVersion", "apps/v1", "kind", "Deployment", "name",
-                           meta_string(p->deployment, "name"), "uid", p->uid, "controller", 1,
+                           kl_object_meta(p->deployment, "name"), "uid", p->uid, "controller", 1,
                            "blockOwnerDeletion", 1, "spec", "replicas", (json_int_t)replicas, "selector",
                            "matchLabels", match, "template", template);
     if (!rs) {
@@ -307,23 +264,23 @@ static int adopt_set(pass_t *p, const json_t *orphan, kl_error_t *err)
     /* As for pods: a Deployment being deleted with Orphan must not take its
      * freed ReplicaSets back from a stale cache. */
     json_t *owner_key = json_pack("{s:s, s:s, s:s}", "kind", "Deployment", "namespace", p->ns, "name",
-                                  meta_string(p->deployment, "name"));
+                                  kl_object_meta(p->deployment, "name"));
     json_t *owner = p->self->host->request(p->self->host, "api.get", owner_key, DP_REQUEST_MS, err);
     json_decref(owner_key);
-    const char *owner_uid = meta_string(owner, "uid");
+    const char *owner_uid = kl_object_meta(owner, "uid");
     int same = owner_uid && strcmp(owner_uid, p->uid) == 0;
     json_decref(owner);
     if (!same)
         return kl_error_set(err, KL_ERR_NOT_FOUND, "Deployment %s is gone: not adopting",
-                            meta_string(p->deployment, "name"));
+                            kl_object_meta(p->deployment, "name"));
     json_t *fresh = request(p, "api.get", json_pack("{s:s, s:s, s:s}", "kind", "ReplicaSet", "namespace",
-                                                    p->ns, "name", meta_string(orphan, "name")), err);
+                                                    p->ns, "name", kl_object_meta(orphan, "name")), err);
     if (!fresh)
         return -1;
     json_t *metadata = json_object_get(fresh, "metadata");
     const json_t *match = json_object_get(json_object_get(json_object_get(p->deployment, "spec"), "selector"),
                                           "matchLabels");
-    if (controller_ref(fresh) || !labels_match(match, json_object_get(metadata, "labels"))) {
+    if (kl_object_controller_ref(fresh) || !kl_labels_match(match, json_object_get(metadata, "labels"))) {
         json_decref(fresh);
         return 0;
     }
@@ -333,7 +290,7 @@ static int adopt_set(pass_t *p, const json_t *orphan, kl_error_t *err)
         json_object_set_new(metadata, "ownerReferences", refs);
     }
     json_array_append_new(refs, json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}", "apiVersion", "apps/v1",
-                                          "kind", "Deployment", "name", meta_string(p->deployment, "name"),
+                                          "kind", "Deployment", "name", kl_object_meta(p->deployment, "name"),
                                           "uid", p->uid, "controller", 1, "blockOwnerDeletion", 1));
     json_t *reply = request(p, "api.update", json_pack("{s:o}", "object", fresh), err);
     if (!reply)
@@ -347,10 +304,10 @@ static int adopt_set(pass_t *p, const json_t *orphan, kl_error_t *err)
 static int sort_sets(const json_t *rs, void *arg)
 {
     pass_t *p = arg;
-    const char *ns = meta_string(rs, "namespace");
+    const char *ns = kl_object_meta(rs, "namespace");
     if (!ns || strcmp(ns, p->ns) != 0)
         return 0;
-    const json_t *ref = controller_ref(rs);
+    const json_t *ref = kl_object_controller_ref(rs);
     if (ref) {
         const char *uid = json_string_value(json_object_get(ref, "uid"));
         if (uid && strcmp(uid, p->uid) == 0)
@@ -359,7 +316,7 @@ static int sort_sets(const json_t *rs, void *arg)
     }
     const json_t *match = json_object_get(json_object_get(json_object_get(p->deployment, "spec"), "selector"),
                                           "matchLabels");
-    if (labels_match(match, json_object_get(json_object_get(rs, "metadata"), "labels")))
+    if (kl_labels_match(match, json_object_get(json_object_get(rs, "metadata"), "labels")))
         json_array_append(p->orphans, (json_t *)rs);
     return 0;
 }
@@ -434,7 +391,7 @@ static int write_status(pass_t *p, const json_t *new_set, int64_t replicas, int6
     int complete = new_set && updated == replicas && total == replicas && available >= replicas;
     snprintf(message, sizeof message, complete ? "ReplicaSet \"%s\" has successfully progressed."
                                                : "ReplicaSet \"%s\" is progressing.",
-             new_set ? meta_string(new_set, "name") : "");
+             new_set ? kl_object_meta(new_set, "name") : "");
     json_array_append_new(conditions, condition(p->self, old_status, "Progressing", 1,
                                                 complete ? "NewReplicaSetAvailable" : "ReplicaSetUpdated",
                                                 message));
@@ -521,7 +478,7 @@ static int rolling(pass_t *p, json_t *new_set, json_t **old, size_t old_count, i
 static int reconcile(dp_controller_t *self, const char *key, kl_error_t *err)
 {
     char ns[256], name[320];
-    split_key(key, ns, sizeof ns, name, sizeof name);
+    kl_object_key_split(key, ns, sizeof ns, name, sizeof name);
     const json_t *deployment = kl_informer_get(self->deployments, ns, name);
     if (!deployment)
         return 0;
@@ -536,7 +493,7 @@ static int reconcile(dp_controller_t *self, const char *key, kl_error_t *err)
         json_object_del(self->expectations, key);
     }
     const json_t *spec = json_object_get(deployment, "spec");
-    const char *uid = meta_string(deployment, "uid");
+    const char *uid = kl_object_meta(deployment, "uid");
     if (!uid || !json_is_object(json_object_get(spec, "template")))
         return kl_error_set(err, KL_ERR_INVALID, "Deployment %s has no uid or template", key);
     pass_t p = {self, deployment, ns, uid, 0, json_array(), json_array()};
@@ -635,7 +592,7 @@ static int reconcile(dp_controller_t *self, const char *key, kl_error_t *err)
         kl_error_t derr = {0, ""};
         json_t *reply = request(&p, "api.delete",
                                 json_pack("{s:s, s:s, s:s}", "kind", "ReplicaSet", "namespace", ns, "name",
-                                          meta_string(old[i], "name")), &derr);
+                                          kl_object_meta(old[i], "name")), &derr);
         if (reply || derr.code == KL_ERR_NOT_FOUND)
             idle--;
         json_decref(reply);
@@ -717,7 +674,7 @@ static void note_failure(dp_controller_t *self, const char *key, const kl_error_
                     (long long)delay);
     if (count == DP_WARN_AFTER || (count > DP_WARN_AFTER && count % 10 == 0)) {
         char ns[256], name[320];
-        split_key(key, ns, sizeof ns, name, sizeof name);
+        kl_object_key_split(key, ns, sizeof ns, name, sizeof name);
         const json_t *deployment = kl_informer_get(self->deployments, ns, name);
         if (deployment)
             kl_event_record(self->host, deployment, "Warning", "FailedSync", "%s", err->text);

@@ -35,11 +35,6 @@ static const kl_setting_spec_t eventttl_settings[] = {
      "milliseconds after an Event's last activity before it is deleted (default 3600000)"},
     KL_SETTINGS_END};
 
-static const char *meta_string(const json_t *object, const char *key)
-{
-    return json_string_value(json_object_get(json_object_get(object, "metadata"), key));
-}
-
 static int64_t now_ms(const eventttl_t *self)
 {
     return self->host->monotonic_ms(self->host);
@@ -104,7 +99,7 @@ static int64_t last_activity_ms(const json_t *event)
         json_string_value(json_object_get(event, "lastTimestamp")),
         json_string_value(json_object_get(event, "eventTime")),
         json_string_value(json_object_get(event, "firstTimestamp")),
-        meta_string(event, "creationTimestamp"),
+        kl_object_meta(event, "creationTimestamp"),
     };
     for (size_t i = 0; i < sizeof times / sizeof *times; i++) {
         int64_t ms;
@@ -131,7 +126,7 @@ static void on_change(const char *type, const json_t *object, void *arg)
     if (strcmp(type, "DELETED") == 0)
         return;  /* a popped key whose Event is gone is simply dropped */
     char key[600];
-    if (!meta_string(object, "name"))
+    if (!kl_object_meta(object, "name"))
         return;
     kl_object_key(object, key, sizeof key);
     int64_t delay = expires_in(self, object);
@@ -167,7 +162,7 @@ static int expire(eventttl_t *self, const char *key, kl_error_t *err)
     }
     /* Against the revision judged, so an Event bumped meanwhile survives
      * (Conflict) and is looked at again from the fresher cache. */
-    const char *rv = meta_string(event, "resourceVersion");
+    const char *rv = kl_object_meta(event, "resourceVersion");
     json_t *payload = json_pack("{s:s, s:s, s:s}", "kind", "Event", "namespace", ns, "name", name);
     if (payload && rv)
         json_object_set_new(payload, "resourceVersion", json_string(rv));

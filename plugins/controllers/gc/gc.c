@@ -40,11 +40,6 @@ static const kl_setting_spec_t gc_settings[] = {
     {"resync_ms", KL_SETTING_INT, 0, "milliseconds between full scans for orphaned dependents (default 30000)"},
     KL_SETTINGS_END};
 
-static const char *meta_string(const json_t *object, const char *key)
-{
-    return json_string_value(json_object_get(json_object_get(object, "metadata"), key));
-}
-
 static int64_t now_ms(const gc_controller_t *self)
 {
     return self->host->monotonic_ms(self->host);
@@ -56,8 +51,8 @@ static void queue_dependent(gc_controller_t *self, const char *kind, const json_
     if (json_array_size(refs) == 0)
         return;  /* never touch what nothing owns */
     char key[700];
-    snprintf(key, sizeof key, "%s/%s/%s", kind, meta_string(object, "namespace") ? meta_string(object, "namespace") : "",
-             meta_string(object, "name") ? meta_string(object, "name") : "");
+    snprintf(key, sizeof key, "%s/%s/%s", kind, kl_object_meta(object, "namespace") ? kl_object_meta(object, "namespace") : "",
+             kl_object_meta(object, "name") ? kl_object_meta(object, "name") : "");
     kl_workqueue_add(self->queue, key, now_ms(self), delay);
 }
 
@@ -89,10 +84,10 @@ static void on_change(const char *type, const json_t *object, void *arg)
     gc_controller_t *self = h->self;
     if (h->index < GC_DEPENDENT_KINDS && strcmp(type, "DELETED") != 0)
         queue_dependent(self, gc_kinds[h->index], object, 0);
-    if (strcmp(type, "DELETED") == 0 && meta_string(object, "uid")) {
+    if (strcmp(type, "DELETED") == 0 && kl_object_meta(object, "uid")) {
         /* An owner went away: look at whatever referenced it. */
         for (int k = 0; k < GC_DEPENDENT_KINDS; k++) {
-            owner_gone_t gone = {self, gc_kinds[k], meta_string(object, "uid")};
+            owner_gone_t gone = {self, gc_kinds[k], kl_object_meta(object, "uid")};
             kl_informer_each(self->informers[k], queue_if_owned_by, &gone);
         }
     }
@@ -140,7 +135,7 @@ static int owner_absent(gc_controller_t *self, const json_t *ref, const char *ns
         *err = gerr;
         return -1;
     }
-    const char *have = meta_string(owner, "uid");
+    const char *have = kl_object_meta(owner, "uid");
     int absent = !have || strcmp(have, uid) != 0;
     json_decref(owner);
     return absent;
@@ -186,8 +181,8 @@ static int collect(gc_controller_t *self, const char *key, kl_error_t *err)
         /* Deleted against the revision read, so a dependent adopted in the
          * meantime survives. */
         json_t *payload = json_pack("{s:s, s:s, s:s, s:s}", "kind", kind, "namespace", ns, "name", name,
-                                    "resourceVersion", meta_string(object, "resourceVersion")
-                                        ? meta_string(object, "resourceVersion") : "0");
+                                    "resourceVersion", kl_object_meta(object, "resourceVersion")
+                                        ? kl_object_meta(object, "resourceVersion") : "0");
         json_t *reply = self->host->request(self->host, "api.delete", payload, GC_REQUEST_MS, err);
         json_decref(payload);
         if (reply) {

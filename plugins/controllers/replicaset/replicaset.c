@@ -36,42 +36,7 @@ static const kl_setting_spec_t rs_settings[] = {
 
 /* ---- small object helpers ---------------------------------------------- */
 
-static const char *meta_string(const json_t *object, const char *key)
-{
-    return json_string_value(json_object_get(json_object_get(object, "metadata"), key));
-}
-
-static int64_t revision_of(const json_t *object)
-{
-    const char *rv = meta_string(object, "resourceVersion");
-    return rv ? strtoll(rv, NULL, 10) : 0;
-}
-
 /* The ownerReference with controller: true, or NULL. Borrowed. */
-static const json_t *controller_ref(const json_t *object)
-{
-    const json_t *refs = json_object_get(json_object_get(object, "metadata"), "ownerReferences");
-    size_t i;
-    json_t *ref;
-    json_array_foreach(refs, i, ref)
-        if (json_is_true(json_object_get(ref, "controller")))
-            return ref;
-    return NULL;
-}
-
-static int labels_match(const json_t *match_labels, const json_t *labels)
-{
-    if (!json_is_object(match_labels) || json_object_size(match_labels) == 0)
-        return 0;
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)match_labels, key, value) {
-        const char *have = json_string_value(json_object_get(labels, key));
-        if (!have || !json_is_string(value) || strcmp(have, json_string_value(value)) != 0)
-            return 0;
-    }
-    return 1;
-}
 
 static const char *pod_phase(const json_t *pod)
 {
@@ -105,18 +70,6 @@ static int64_t replicas_of(const json_t *rs)
     return json_is_integer(replicas) ? json_integer_value(replicas) : 1;
 }
 
-static void split_key(const char *key, char *ns, size_t ns_size, char *name, size_t name_size)
-{
-    const char *slash = strchr(key, '/');
-    if (!slash) {
-        snprintf(ns, ns_size, "%s", "");
-        snprintf(name, name_size, "%s", key);
-        return;
-    }
-    snprintf(ns, ns_size, "%.*s", (int)(slash - key), key);
-    snprintf(name, name_size, "%s", slash + 1);
-}
-
 static int64_t now_ms(const rs_controller_t *self)
 {
     return self->host->monotonic_ms(self->host);
@@ -132,12 +85,12 @@ typedef struct orphan_visit {
 static int queue_matching_set(const json_t *rs, void *arg)
 {
     orphan_visit_t *visit = arg;
-    const char *ns = meta_string(visit->pod, "namespace");
-    const char *rs_ns = meta_string(rs, "namespace");
+    const char *ns = kl_object_meta(visit->pod, "namespace");
+    const char *rs_ns = kl_object_meta(rs, "namespace");
     if (!ns || !rs_ns || strcmp(ns, rs_ns) != 0)
         return 0;
     const json_t *selector = json_object_get(json_object_get(rs, "spec"), "selector");
-    if (labels_match(json_object_get(selector, "matchLabels"),
+    if (kl_labels_match(json_object_get(selector, "matchLabels"),
                      json_object_get(json_object_get(visit->pod, "metadata"), "labels"))) {
         char key[600];
         kl_workqueue_add(visit->self->queue, kl_object_key(rs, key, sizeof key), now_ms(visit->self), 0);
@@ -149,14 +102,14 @@ static void on_pod(const char *type, const json_t *pod, void *arg)
 {
     rs_controller_t *self = arg;
     (void)type;
-    int64_t rv = revision_of(pod);
+    int64_t rv = kl_object_revision(pod);
     if (rv > self->observed_pod_rv)
         self->observed_pod_rv = rv;
-    const json_t *ref = controller_ref(pod);
+    const json_t *ref = kl_object_controller_ref(pod);
     if (ref) {
         const char *kind = json_string_value(json_object_get(ref, "kind"));
         const char *name = json_string_value(json_object_get(ref, "name"));
-        const char *ns = meta_string(pod, "namespace");
+        const char *ns = kl_object_meta(pod, "namespace");
         if (kind && name && ns && strcmp(kind, "ReplicaSet") == 0) {
             char key[600];
             snprintf(key, sizeof key, "%s/%s", ns, name);
@@ -205,12 +158,12 @@ typedef struct pod_sets {
 static int sort_pods(const json_t *pod, void *arg)
 {
     pod_sets_t *sets = arg;
-    const char *ns = meta_string(pod, "namespace");
+    const char *ns = kl_object_meta(pod, "namespace");
     if (!ns || strcmp(ns, sets->ns) != 0)
         return 0;
     const json_t *labels = json_object_get(json_object_get(pod, "metadata"), "labels");
-    int matches = labels_match(sets->match_labels, labels);
-    const json_t *ref = controller_ref(pod);
+    int matches = kl_labels_match(sets->match_labels, labels);
+    const json_t *ref = kl_object_controller_ref(pod);
     if (ref) {
         const char *uid = json_string_value(json_object_get(ref, "uid"));
         if (!uid || strcmp(uid, sets->uid) != 0)
@@ -242,28 +195,28 @@ static json_t *adopt(rs_controller_t *self, const pod_sets_t *sets, const json_t
      * frees the pods just before it removes the ReplicaSet, and adopting
      * them back from a stale cache would let gc collect them. */
     json_t *owner_key = json_pack("{s:s, s:s, s:s}", "kind", "ReplicaSet", "namespace", sets->ns, "name",
-                                  meta_string(sets->rs, "name"));
+                                  kl_object_meta(sets->rs, "name"));
     json_t *owner = self->host->request(self->host, "api.get", owner_key, RS_REQUEST_MS, err);
     json_decref(owner_key);
-    const char *owner_uid = meta_string(owner, "uid");
+    const char *owner_uid = kl_object_meta(owner, "uid");
     int same = owner_uid && strcmp(owner_uid, sets->uid) == 0;
     json_decref(owner);
     if (!same) {
-        kl_error_set(err, KL_ERR_NOT_FOUND, "ReplicaSet %s is gone: not adopting", meta_string(sets->rs, "name"));
+        kl_error_set(err, KL_ERR_NOT_FOUND, "ReplicaSet %s is gone: not adopting", kl_object_meta(sets->rs, "name"));
         return NULL;
     }
     json_t *payload = json_pack("{s:s, s:s, s:s}", "kind", "Pod", "namespace", sets->ns, "name",
-                                meta_string(orphan, "name"));
+                                kl_object_meta(orphan, "name"));
     json_t *fresh = self->host->request(self->host, "api.get", payload, RS_REQUEST_MS, err);
     json_decref(payload);
     if (!fresh)
         return NULL;
     json_t *metadata = json_object_get(fresh, "metadata");
-    if (controller_ref(fresh) || pod_terminated(fresh)
-        || !labels_match(sets->match_labels, json_object_get(metadata, "labels"))) {
+    if (kl_object_controller_ref(fresh) || pod_terminated(fresh)
+        || !kl_labels_match(sets->match_labels, json_object_get(metadata, "labels"))) {
         json_decref(fresh);
         kl_error_set(err, KL_ERR_CONFLICT, "pod %s changed before it could be adopted",
-                     meta_string(orphan, "name"));
+                     kl_object_meta(orphan, "name"));
         return NULL;
     }
     json_t *refs = json_object_get(metadata, "ownerReferences");
@@ -272,7 +225,7 @@ static json_t *adopt(rs_controller_t *self, const pod_sets_t *sets, const json_t
         json_object_set_new(metadata, "ownerReferences", refs);
     }
     json_array_append_new(refs, json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}", "apiVersion", "apps/v1",
-                                          "kind", "ReplicaSet", "name", meta_string(sets->rs, "name"),
+                                          "kind", "ReplicaSet", "name", kl_object_meta(sets->rs, "name"),
                                           "uid", sets->uid, "controller", 1, "blockOwnerDeletion", 1));
     json_t *reply = write_pod(self, fresh, err);
     json_decref(fresh);
@@ -294,8 +247,8 @@ static int release(rs_controller_t *self, const pod_sets_t *sets, const json_t *
     json_decref(copy);
     if (!reply)
         return -1;
-    if (revision_of(reply) > *rv)
-        *rv = revision_of(reply);
+    if (kl_object_revision(reply) > *rv)
+        *rv = kl_object_revision(reply);
     json_decref(reply);
     return 0;
 }
@@ -317,7 +270,7 @@ static json_t *create_pod(rs_controller_t *self, const pod_sets_t *sets, kl_erro
 {
     const json_t *template = json_object_get(json_object_get(sets->rs, "spec"), "template");
     const json_t *template_meta = json_object_get(template, "metadata");
-    const char *rs_name = meta_string(sets->rs, "name");
+    const char *rs_name = kl_object_meta(sets->rs, "name");
     for (int attempt = 0; attempt < 3; attempt++) {
         char suffix[6], name[320];
         random_suffix(self, suffix);
@@ -361,12 +314,12 @@ static int compare_for_delete(const void *a, const void *b)
     int ra = delete_rank(pa), rb = delete_rank(pb);
     if (ra != rb)
         return ra - rb;
-    const char *ca = meta_string(pa, "creationTimestamp"), *cb = meta_string(pb, "creationTimestamp");
+    const char *ca = kl_object_meta(pa, "creationTimestamp"), *cb = kl_object_meta(pb, "creationTimestamp");
     int by_age = strcmp(cb ? cb : "", ca ? ca : "");
     if (by_age)
         return by_age;
-    return strcmp(meta_string(pa, "name") ? meta_string(pa, "name") : "",
-                  meta_string(pb, "name") ? meta_string(pb, "name") : "");
+    return strcmp(kl_object_meta(pa, "name") ? kl_object_meta(pa, "name") : "",
+                  kl_object_meta(pb, "name") ? kl_object_meta(pb, "name") : "");
 }
 
 static int delete_pod(rs_controller_t *self, const char *ns, const char *name, int64_t *rv,
@@ -377,8 +330,8 @@ static int delete_pod(rs_controller_t *self, const char *ns, const char *name, i
     json_decref(payload);
     if (!reply)
         return err->code == KL_ERR_NOT_FOUND ? 0 : -1;  /* already gone is what we wanted */
-    if (revision_of(reply) > *rv)
-        *rv = revision_of(reply);
+    if (kl_object_revision(reply) > *rv)
+        *rv = kl_object_revision(reply);
     json_decref(reply);
     return 0;
 }
@@ -398,7 +351,7 @@ static int update_status(rs_controller_t *self, const json_t *rs, const json_t *
         replicas++;
         ready += pod_ready(pod);
         if (!json_is_object(template_labels) || json_object_size(template_labels) == 0
-            || labels_match(template_labels, json_object_get(json_object_get(pod, "metadata"), "labels")))
+            || kl_labels_match(template_labels, json_object_get(json_object_get(pod, "metadata"), "labels")))
             labeled++;
     }
     const json_t *generation = json_object_get(json_object_get(rs, "metadata"), "generation");
@@ -442,7 +395,7 @@ static void append_name(char *buf, size_t size, const char *name)
 static int reconcile(rs_controller_t *self, const char *key, kl_error_t *err)
 {
     char ns[256], name[320];
-    split_key(key, ns, sizeof ns, name, sizeof name);
+    kl_object_key_split(key, ns, sizeof ns, name, sizeof name);
     const json_t *rs = kl_informer_get(self->sets, ns, name);
     if (!rs)
         return 0;  /* deleted: the gc controller collects its pods */
@@ -457,7 +410,7 @@ static int reconcile(rs_controller_t *self, const char *key, kl_error_t *err)
         }
         json_object_del(self->expectations, key);
     }
-    const char *uid = meta_string(rs, "uid");
+    const char *uid = kl_object_meta(rs, "uid");
     const json_t *match = json_object_get(json_object_get(json_object_get(rs, "spec"), "selector"),
                                           "matchLabels");
     if (!uid || !json_is_object(match))
@@ -475,8 +428,8 @@ static int reconcile(rs_controller_t *self, const char *key, kl_error_t *err)
         kl_error_t aerr = {0, ""};
         json_t *adopted = adopt(self, &sets, pod, &aerr);
         if (adopted) {
-            if (revision_of(adopted) > written_rv)
-                written_rv = revision_of(adopted);
+            if (kl_object_revision(adopted) > written_rv)
+                written_rv = kl_object_revision(adopted);
             json_array_append_new(sets.owned, adopted);
         } else if (aerr.code != KL_ERR_CONFLICT && aerr.code != KL_ERR_NOT_FOUND) {
             *err = aerr;
@@ -490,7 +443,7 @@ static int reconcile(rs_controller_t *self, const char *key, kl_error_t *err)
         if (json_object_get(json_object_get(pod, "metadata"), "deletionTimestamp"))
             continue;
         if (pod_terminated(pod)) {
-            if (writes < RS_BURST && delete_pod(self, ns, meta_string(pod, "name"), &written_rv, err) < 0)
+            if (writes < RS_BURST && delete_pod(self, ns, kl_object_meta(pod, "name"), &written_rv, err) < 0)
                 failed = 1;
             writes++;
             continue;
@@ -509,9 +462,9 @@ static int reconcile(rs_controller_t *self, const char *key, kl_error_t *err)
                 failed = 1;
                 break;  /* the same template will fail again: back off */
             }
-            if (revision_of(reply) > written_rv)
-                written_rv = revision_of(reply);
-            append_name(created_names, sizeof created_names, meta_string(reply, "name"));
+            if (kl_object_revision(reply) > written_rv)
+                written_rv = kl_object_revision(reply);
+            append_name(created_names, sizeof created_names, kl_object_meta(reply, "name"));
             created++;
             json_decref(reply);
         }
@@ -523,7 +476,7 @@ static int reconcile(rs_controller_t *self, const char *key, kl_error_t *err)
         if (order)
             qsort(order, count, sizeof *order, compare_for_delete);
         for (int64_t n = 0; order && n < have - want && writes < RS_BURST; n++, writes++) {
-            const char *pod_name = meta_string(order[n], "name");
+            const char *pod_name = kl_object_meta(order[n], "name");
             if (delete_pod(self, ns, pod_name, &written_rv, err) < 0) {
                 failed = 1;
                 continue;
@@ -624,7 +577,7 @@ static void note_failure(rs_controller_t *self, const char *key, const kl_error_
                     (long long)count, (long long)delay);
     if (count == RS_WARN_AFTER || (count > RS_WARN_AFTER && count % 10 == 0)) {
         char ns[256], name[320];
-        split_key(key, ns, sizeof ns, name, sizeof name);
+        kl_object_key_split(key, ns, sizeof ns, name, sizeof name);
         const json_t *rs = kl_informer_get(self->sets, ns, name);
         if (rs)
             kl_event_record(self->host, rs, "Warning", "FailedSync", "%s", err->text);
