@@ -135,16 +135,23 @@ static json_t *collect(kl_apiserver_t *self, const watch_request_t *req, int64_t
     return events ? kl_api_watch_reply(events, last) : NULL;
 }
 
-void kl_api_answer(kl_apiserver_t *self, watcher_t *w, json_t *reply)
+/* Answers a parked watcher with `reply`, or with `err` when reply is NULL,
+ * and frees it. */
+static void answer_with(kl_apiserver_t *self, watcher_t *w, json_t *reply, const kl_error_t *err)
 {
     if (w->ready)
         self->ready--;
     watcher_detach(self, w);
     if (self->reply)
-        self->reply(w->token, reply, NULL, self->reply_arg);
+        self->reply(w->token, reply, reply ? NULL : err, self->reply_arg);
     else
         json_decref(reply);
     watcher_free(w);
+}
+
+void kl_api_answer(kl_apiserver_t *self, watcher_t *w, json_t *reply)
+{
+    answer_with(self, w, reply, NULL);
 }
 
 static void notify_group(kl_apiserver_t *self, watcher_group_t *group, const event_t *e)
@@ -365,22 +372,15 @@ static void release_ready(kl_apiserver_t *self)
 {
     watcher_t *w = self->all;
     while (w && self->ready) {
-        watcher_t *next = w->all_next;  /* kl_api_answer() frees w */
+        watcher_t *next = w->all_next;  /* answer_with() frees w */
         if (w->ready) {
             watch_request_t req = {.kind = w->kind, .namespace_name = w->namespace_name,
                                    .selector = w->selector, .revision = w->revision};
             kl_error_t err = {0, ""};
             int64_t resume = w->revision;
             json_t *reply = collect(self, &req, &resume, &err);
-            if (reply) {
-                kl_api_answer(self, w, reply);
-            } else if (err.code) {
-                w->ready = 0;
-                self->ready--;
-                watcher_detach(self, w);
-                if (self->reply)
-                    self->reply(w->token, NULL, &err, self->reply_arg);
-                watcher_free(w);
+            if (reply || err.code) {
+                answer_with(self, w, reply, &err);
             } else {
                 w->ready = 0;  /* nothing for it after all: stays parked */
                 self->ready--;
