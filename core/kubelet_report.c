@@ -53,6 +53,8 @@ void kl_kubelet_pod_report(kubelet_t *self, kpod_t *pod, int64_t now)
     uint64_t version = kl_pod_track_version(&pod->track);
     if (pod->reported && version == pod->reported_version && !pod->refetch)
         return;
+    if (now < self->api_quiet_until_ms)
+        return;  /* the API is away: the next tick tries again */
     if (zhashx_size(self->status_requests) >= STATUS_IN_FLIGHT_MAX) {
         kl_kubelet_pod_mark_urgent(self, pod);  /* once a reply frees a slot */
         return;
@@ -61,10 +63,6 @@ void kl_kubelet_pod_report(kubelet_t *self, kpod_t *pod, int64_t now)
     if (!status || (pod->reported && json_equal(status, pod->reported) && !pod->refetch)) {
         if (status)
             pod->reported_version = version;
-        json_decref(status);
-        return;
-    }
-    if (now < self->api_quiet_until_ms) {
         json_decref(status);
         return;
     }
