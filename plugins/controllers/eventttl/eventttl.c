@@ -142,14 +142,8 @@ static void on_change(const char *type, const json_t *object, void *arg)
 /* 0 when handled (deleted, gone, not yet due, unreadable), -1 to retry. */
 static int expire(eventttl_t *self, const char *key, kl_error_t *err)
 {
-    const char *slash = strchr(key, '/');
-    if (!slash)
-        return 0;
     char ns[256], name[320];
-    if ((size_t)(slash - key) >= sizeof ns || strlen(slash + 1) >= sizeof name)
-        return 0;
-    snprintf(ns, sizeof ns, "%.*s", (int)(slash - key), key);
-    snprintf(name, sizeof name, "%s", slash + 1);
+    kl_object_key_split(key, ns, sizeof ns, name, sizeof name);
     const json_t *event = kl_informer_get(self->informer, ns, name);
     if (!event)
         return 0;  /* already deleted */
