@@ -15,3 +15,4 @@ TESTS += tests/conformance/runtime_sim.sh tests/conformance/runtime_runc.sh \
 	tests/conformance/runtime_podman.sh tests/conformance/runtime_docker.sh
 dist_noinst_SCRIPTS += tests/conformance/runtime_sim.sh tests/conformance/runtime_runc.sh \
 	tests/conformance/runtime_podman.sh tests/conformance/runtime_docker.sh
+EXTRA_DIST += tests/conformance/registry_lib.sh

@@ -33,14 +33,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-if ! sh "$scripts/registry.sh" start "$work/registry" "$port" >"$work/registry.log" 2>&1 \
-    || ! sh "$scripts/push-test-image.sh" "$registry" >"$work/push.log" 2>&1; then
-    echo "not ok 1 - a registry on $registry holds busybox:1.35"
-    sed 's/^/# /' "$work/registry.log" "$work/push.log"
-    echo "1..1"
-    exit 1
-fi
-echo "# registry on $registry holds busybox:1.35"
+. "$KEELSON_SRCDIR/tests/conformance/registry_lib.sh"
+conformance_registry_up
 
 printf 'settings = { root = "%s/root"; runroot = "%s/run"; };\n' "$work" "$work" >"$work/podman.conf"
 "$KEELSON_BUILDDIR/tests/conformance/keelson-runtime-conformance" "$plugin" "$work/podman.conf" \
