@@ -1,5 +1,7 @@
-/* runtime/docker: what the plugin's files share: a small HTTP client for the
- * Docker Engine API over a unix socket, and Kubernetes quantities. */
+/* runtime/docker: what the plugin's files share: the runtime's state, a
+ * small HTTP client for the Docker Engine API over a unix socket, Kubernetes
+ * quantities, and the helpers the ops call. Functions are listed by the file
+ * that defines them. */
 #ifndef KEELSON_RUNTIME_DOCKER_H
 #define KEELSON_RUNTIME_DOCKER_H
 
@@ -10,7 +12,34 @@
 #define DOCKER_API_PREFIX "/v1.41"       /* dockerd 20.10; newer daemons still speak it */
 #define DOCKER_REPLY_MAX (8 * 1024 * 1024)  /* a reply body we keep in memory */
 
+/* Labels on every container keelson creates; list() finds them by these. */
+#define LABEL_NAMESPACE "io.keelson.pod.namespace"
+#define LABEL_POD "io.keelson.pod.name"
+#define LABEL_UID "io.keelson.pod.uid"
+#define LABEL_CONTAINER "io.keelson.container"
+
 typedef struct docker_http docker_http_t;
+
+typedef struct docker_runtime {
+    const kl_host_t *host;
+    const char *socket;   /* borrowed from the host table */
+    const char *network;  /* "host" or "none" */
+    int timeout_ms;
+    int pull_timeout_ms;
+    long long nofile;     /* 0: dockerd's default */
+    docker_http_t *http;
+    json_t *signalled;  /* ids this plugin stopped or killed: their 137 is ours */
+} docker_runtime_t;
+
+/* A parsed image reference: `from` and `tag` for /images/create, `full` for
+ * /containers/create and /images/{name}/json. */
+typedef struct image_ref {
+    char from[512];
+    char tag[160];
+    char full[680];
+} image_ref_t;
+
+/* http.c */
 
 /* A finished exchange. `body` is NUL-terminated; caller owns it (docker_reply_free). */
 typedef struct docker_reply {
@@ -44,9 +73,34 @@ void docker_reply_message(const docker_reply_t *reply, char *buffer, size_t size
 /* Escapes `text` for a query string into `buffer`; -1 when it does not fit. */
 int docker_query_escape(const char *text, char *buffer, size_t size);
 
-/* Kubernetes quantities ("500m", "64Mi", "1.5"), rounded up to whole
+/* quantity.c: Kubernetes quantities ("500m", "64Mi", "1.5"), rounded up to whole
  * millicores or bytes. `what` names the field in errors. */
 int docker_quantity_cpu(const char *text, const char *what, int64_t *millicores, kl_error_t *err);
 int docker_quantity_memory(const char *text, const char *what, int64_t *bytes, kl_error_t *err);
+
+/* docker.c */
+
+/* Any reply we did not expect: sets `err` with dockerd's own sentence,
+ * named by `what`, and returns -1. */
+int reply_error(const docker_reply_t *reply, int code, const char *what, kl_error_t *err);
+
+/* image.c: image references, presence and pulls */
+
+int image_ref_parse(const char *image, image_ref_t *ref, kl_error_t *err);
+/* Pulls as `policy` says: KL_PULL_PRESENT when it was already there, 0 when
+ * pulled, -1 on error. */
+int image_ensure(docker_runtime_t *rt, const image_ref_t *ref, kl_pull_policy_t policy, kl_error_t *err);
+
+/* create.c: the pod's container spec as a /containers/create body */
+
+int pull_policy_of(const json_t *container, const char *image, const char *name, kl_pull_policy_t *policy,
+                   kl_error_t *err);
+/* Caller owns the result; NULL with `err` set when the spec is refused. */
+json_t *create_body(docker_runtime_t *rt, const kl_container_request_t *request, const image_ref_t *ref,
+                    kl_error_t *err);
+
+/* status.c: dockerd's State object as keelson's container status */
+
+int status_from_state(const json_t *state, const char *id, kl_container_status_t *status, kl_error_t *err);
 
 #endif
