@@ -83,8 +83,10 @@ void kl_group_env_args(kl_rconf_t *c)
     if (!start_ok(c, "env-args", &spec, id))
         return;
     kl_container_status_t st;
-    kl_tap_ok(kl_rconf_wait(c, id, 0, EXIT_TIMEOUT_MS, &st) == 0 && st.exit_code == 0,
-              "the container exits 0 (code %d)", st.exit_code);
+    memset(&st, 0, sizeof st);
+    /* Waited for first: the message must show the code the wait read. */
+    int waited = kl_rconf_wait(c, id, 0, EXIT_TIMEOUT_MS, &st) == 0;
+    kl_tap_ok(waited && st.exit_code == 0, "the container exits 0 (code %d)", st.exit_code);
     char log[4096];
     kl_error_t err;
     if (!kl_tap_call(kl_rconf_logs(c, id, sizeof log, log, sizeof log, &err), &err, "logs() of it"))
