@@ -9,6 +9,7 @@
 
 #include "apiserver.h"
 #include "bus.h"
+#include "json_encode.h"
 #include "log.h"
 #include "objects.h"
 #include "selector.h"
@@ -104,6 +105,8 @@ int64_t kl_api_request_revision(const json_t *payload, kl_error_t *err)
 
 /* ---- store access ---------------------------------------------------- */
 
+/* Texts are not cached: they would add a third to the cache's memory for
+ * the sake of get replies alone (writes and watches use the history's). */
 typedef struct cached {
     json_t *object;
     int64_t mod_revision;
@@ -128,6 +131,28 @@ static void cache_put(kl_apiserver_t *self, const char *key, json_t *object, int
     c->object = json_incref(object);
     c->mod_revision = mod_revision;
     zhashx_update(self->cache, key, c);
+}
+
+/* Remembers what the request being handled returns, with its text. */
+static void set_reply_object(kl_apiserver_t *self, json_t *object, api_text_t *text)
+{
+    json_decref(self->reply_object);
+    kl_api_text_unref(&self->reply_object_text);
+    self->reply_object = text ? json_incref(object) : NULL;
+    self->reply_object_text = kl_api_text_ref(text);
+}
+
+char *kl_apiserver_reply_text(kl_apiserver_t *self, const json_t *reply, size_t *length)
+{
+    const api_text_t *text = self->reply_object_text;
+    if (!reply || reply != self->reply_object || !text)
+        return NULL;
+    char *copy = malloc(text->length + 1);
+    if (!copy)
+        return NULL;
+    memcpy(copy, text->data, text->length + 1);
+    *length = text->length;
+    return copy;
 }
 
 /* The parsed object for a store entry (caller owns a shared reference). */
@@ -184,12 +209,13 @@ static json_t *load(kl_apiserver_t *self, const kl_kind_info_t *info, const char
     return l.object;
 }
 
-/* Serializes without resourceVersion: the store's mod_revision is the truth. */
-static char *dump_for_store(json_t *object, size_t *len, kl_error_t *err)
+/* Serializes without resourceVersion: the store's mod_revision is the truth.
+ * *mark: where metadata's fields begin, to splice the revision in later. */
+static char *dump_for_store(json_t *object, size_t *len, size_t *mark, kl_error_t *err)
 {
     json_t *metadata = json_object_get(object, "metadata");
     json_object_del(metadata, "resourceVersion");
-    char *text = kl_json_encode(object, len);
+    char *text = kl_json_encode_marked(object, "metadata", len, mark);
     if (!text)
         kl_error_set(err, KL_ERR_INTERNAL, "cannot serialize %s \"%.253s\"",
                      kl_object_kind(object), kl_object_name(object));
@@ -279,13 +305,13 @@ void kl_apiserver_destroy(kl_apiserver_t **self_p)
     /* A watcher must never be left without an answer. */
     while (self->all) {
         watcher_t *w = self->all;
-        kl_api_answer(self, w, kl_api_watch_reply(json_array(), self->store ? self->ops->revision(self->store)
-                                                              : 0));
+        size_t length = 0;
+        char *reply = kl_api_empty_reply(self->store ? self->ops->revision(self->store) : 0, &length);
+        kl_api_answer(self, w, reply, length);
     }
-    for (size_t i = 0; self->ring && i < self->count; i++) {
-        json_decref(kl_api_ring_at(self, i)->object);
-        json_decref(kl_api_ring_at(self, i)->previous);
-    }
+    for (size_t i = 0; self->ring && i < self->count; i++)
+        kl_api_event_clear(kl_api_ring_at(self, i));
+    set_reply_object(self, NULL, NULL);
     free(self->ring);
     for (int i = 0; i < KL_KIND_COUNT; i++)
         zhashx_destroy(&self->pinned[i]);
@@ -297,6 +323,12 @@ void kl_apiserver_destroy(kl_apiserver_t **self_p)
 void kl_apiserver_set_reply(kl_apiserver_t *self, kl_apiserver_reply_fn reply, void *arg)
 {
     self->reply = reply;
+    self->reply_arg = arg;
+}
+
+void kl_apiserver_set_reply_text(kl_apiserver_t *self, kl_apiserver_reply_text_fn reply, void *arg)
+{
+    self->reply_text = reply;
     self->reply_arg = arg;
 }
 
@@ -356,7 +388,7 @@ static json_t *do_create(kl_apiserver_t *self, const json_t *payload, kl_error_t
     if (!object)
         return NULL;
     char key[KEY_MAX];
-    size_t len;
+    size_t len, mark;
     char *text = NULL;
     int64_t revision;
     kl_error_t serr = {0, ""};
@@ -370,7 +402,7 @@ static json_t *do_create(kl_apiserver_t *self, const json_t *payload, kl_error_t
                      info->kind, name);
         goto fail;
     }
-    text = dump_for_store(object, &len, err);
+    text = dump_for_store(object, &len, &mark, err);
     if (!text)
         goto fail;
     if (self->ops->create(self->store, key, text, len, &revision, &serr) < 0) {
@@ -380,10 +412,13 @@ static json_t *do_create(kl_apiserver_t *self, const json_t *payload, kl_error_t
             kl_error_set(err, serr.code ? serr.code : KL_ERR_INTERNAL, "%s", serr.text);
         goto fail;
     }
+    api_text_t *written = kl_api_text_with_revision(text, len, mark, revision);
     free(text);
     kl_object_set_resource_version(object, revision);
     cache_put(self, key, object, revision);
-    kl_api_record(self, EVENT_ADDED, info, object, NULL, revision);
+    kl_api_record(self, EVENT_ADDED, info, object, NULL, revision, written);
+    set_reply_object(self, object, written);
+    kl_api_text_unref(&written);
     return object;
 fail:
     free(text);
@@ -515,16 +550,17 @@ static json_t *do_list(kl_apiserver_t *self, const json_t *payload, kl_error_t *
 static json_t *store_update(kl_apiserver_t *self, const target_t *t, json_t *object,
                             json_t *previous, int64_t mod_revision, kl_error_t *err)
 {
-    size_t len;
+    size_t len, mark;
     int64_t revision;
     kl_error_t serr = {0, ""};
-    char *text = dump_for_store(object, &len, err);
+    char *text = dump_for_store(object, &len, &mark, err);
     if (!text) {
         json_decref(object);
         json_decref(previous);
         return NULL;
     }
     int rc = self->ops->update(self->store, t->key, text, len, mod_revision, &revision, &serr);
+    api_text_t *written = rc == 0 ? kl_api_text_with_revision(text, len, mark, revision) : NULL;
     free(text);
     if (rc < 0) {
         if (serr.code == KL_ERR_CONFLICT)
@@ -539,7 +575,9 @@ static json_t *store_update(kl_apiserver_t *self, const target_t *t, json_t *obj
     }
     kl_object_set_resource_version(object, revision);
     cache_put(self, t->key, object, revision);
-    kl_api_record(self, EVENT_MODIFIED, t->info, object, previous, revision);
+    kl_api_record(self, EVENT_MODIFIED, t->info, object, previous, revision, written);
+    set_reply_object(self, object, written);
+    kl_api_text_unref(&written);
     return object;
 }
 
@@ -804,7 +842,7 @@ static json_t *do_delete(kl_apiserver_t *self, const json_t *payload, kl_error_t
         return NULL;
     }
     kl_object_set_resource_version(last, revision);
-    kl_api_record(self, EVENT_DELETED, t.info, last, NULL, revision);
+    kl_api_record(self, EVENT_DELETED, t.info, last, NULL, revision, NULL);
     return last;
 }
 
@@ -883,6 +921,7 @@ json_t *kl_apiserver_handle(kl_apiserver_t *self, const char *method, const json
     }
     if (!method)
         method = "";
+    set_reply_object(self, NULL, NULL);
     switch (method[0]) {
     case 'c':
         if (strcmp(method, "create") == 0)

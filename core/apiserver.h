@@ -50,12 +50,25 @@ json_t *kl_apiserver_handle(kl_apiserver_t *self, const char *method, const json
  * `reply` is stolen (NULL when err is set); err is NULL on success. */
 typedef void (*kl_apiserver_reply_fn)(void *token, json_t *reply, const kl_error_t *err,
                                       void *arg);
+/* The same answer as JSON text: `text` is the callee's to free (NULL when
+ * err is set). The bus sends it as it is, with no decoding and encoding. */
+typedef void (*kl_apiserver_reply_text_fn)(void *token, char *text, size_t length,
+                                           const kl_error_t *err, void *arg);
 /* Called after every change with the topic ("api.pod") and the event
- * {"type","object"} (borrowed). */
-typedef void (*kl_apiserver_publish_fn)(const char *topic, const json_t *event, void *arg);
+ * {"type","object"} as JSON text (borrowed). */
+typedef void (*kl_apiserver_publish_fn)(const char *topic, const char *event, size_t length,
+                                        void *arg);
 
 void kl_apiserver_set_reply(kl_apiserver_t *self, kl_apiserver_reply_fn reply, void *arg);
+/* Set, it answers watches instead of the JSON reply callback. */
+void kl_apiserver_set_reply_text(kl_apiserver_t *self, kl_apiserver_reply_text_fn reply, void *arg);
 void kl_apiserver_set_publish(kl_apiserver_t *self, kl_apiserver_publish_fn publish, void *arg);
+
+/* The JSON text of `reply`, the object kl_apiserver_handle() just returned,
+ * when the API server holds it encoded already (an object it just wrote):
+ * a copy (caller frees) that spares encoding the reply again; NULL
+ * otherwise. */
+char *kl_apiserver_reply_text(kl_apiserver_t *self, const json_t *reply, size_t *length);
 
 /* Starts a long-poll watch (`payload` borrowed). The answer always goes
  * through the reply callback, exactly once per token: at once when matching

@@ -10,11 +10,13 @@
 #include "bus.h"
 #include "log.h"
 
-/* A write's reply, held until the store has made the write durable. */
+/* A write's reply, held until the store has made the write durable: its
+ * text when the API server had it encoded, else the object. */
 typedef struct held_reply {
     kl_bus_request_t *request;
     json_t *reply;
-    kl_error_t err;
+    char *text;
+    size_t length;
 } held_reply_t;
 
 typedef struct actor_state {
@@ -45,29 +47,35 @@ static void actor_drained(void *arg)
             kl_error_log("api", "%s; failing %zu writes", flush_err.text, state->held_count);
         for (size_t i = 0; i < state->held_count; i++) {
             held_reply_t *h = &state->held[i];
-            if (failed && h->reply) {
+            if (failed) {
+                free(h->text);
                 json_decref(h->reply);
-                h->reply = NULL;
-                h->err = flush_err;
+                kl_bus_request_respond(&h->request, NULL, &flush_err);
+            } else if (h->text) {
+                kl_bus_request_respond_text(&h->request, h->text, h->length);
+            } else {
+                kl_bus_request_respond(&h->request, h->reply, NULL);
             }
-            kl_bus_request_respond(&h->request, h->reply, h->reply ? NULL : &h->err);
         }
         state->held_count = 0;
     }
     kl_apiserver_after_burst(state->api);
 }
 
-static void actor_reply(void *token, json_t *reply, const kl_error_t *err, void *arg)
+static void actor_reply(void *token, char *text, size_t length, const kl_error_t *err, void *arg)
 {
     (void)arg;
     kl_bus_request_t *request = token;
-    kl_bus_request_respond(&request, reply, err);
+    if (text)
+        kl_bus_request_respond_text(&request, text, length);
+    else
+        kl_bus_request_respond(&request, NULL, err);
 }
 
-static void actor_publish(const char *topic, const json_t *event, void *arg)
+static void actor_publish(const char *topic, const char *event, size_t length, void *arg)
 {
     actor_state_t *state = arg;
-    kl_bus_service_publish(state->service, topic, event);
+    kl_bus_service_publish_text(state->service, topic, event, length);
 }
 
 static void actor_handle(kl_bus_request_t *request, void *arg)
@@ -83,7 +91,14 @@ static void actor_handle(kl_bus_request_t *request, void *arg)
     json_t *reply = kl_apiserver_handle(state->api, method, payload, &err);
     if (!reply && err.code == KL_ERR_INTERNAL)
         kl_error_log("api", "api.%s failed: %s", method ? method : "?", err.text);
-    if (reply && is_write(method) && kl_apiserver_needs_flush(state->api)) {
+    /* The object's text, when the API server has it, spares encoding it again. */
+    size_t length = 0;
+    char *text = kl_apiserver_reply_text(state->api, reply, &length);
+    if (text) {
+        json_decref(reply);
+        reply = NULL;
+    }
+    if ((reply || text) && is_write(method) && kl_apiserver_needs_flush(state->api)) {
         if (state->held_count == state->held_capacity) {
             size_t capacity = state->held_capacity ? state->held_capacity * 2 : 256;
             held_reply_t *grown = realloc(state->held, capacity * sizeof *grown);
@@ -95,11 +110,14 @@ static void actor_handle(kl_bus_request_t *request, void *arg)
             }
         }
         if (state->held_count < state->held_capacity) {
-            state->held[state->held_count++] = (held_reply_t){request, reply, {0, ""}};
+            state->held[state->held_count++] = (held_reply_t){request, reply, text, length};
             return;
         }
     }
-    kl_bus_request_respond(&request, reply, reply ? NULL : &err);
+    if (text)
+        kl_bus_request_respond_text(&request, text, length);
+    else
+        kl_bus_request_respond(&request, reply, reply ? NULL : &err);
 }
 
 static void actor_tick(void *arg)
@@ -130,7 +148,7 @@ void kl_apiserver_actor(zsock_t *pipe, void *args)
         zsock_signal(pipe, 0);
         return;
     }
-    kl_apiserver_set_reply(state.api, actor_reply, &state);
+    kl_apiserver_set_reply_text(state.api, actor_reply, &state);
     kl_apiserver_defer_watches(state.api, 1);
     kl_apiserver_set_controllers(state.api, config->controllers);
     kl_apiserver_set_publish(state.api, actor_publish, &state);

@@ -20,11 +20,26 @@
 typedef enum event_type { EVENT_ADDED, EVENT_MODIFIED, EVENT_DELETED } event_type_t;
 static const char *const event_names[] = {"ADDED", "MODIFIED", "DELETED"};
 
+/* An object's JSON text, shared by reference count (one thread only). */
+typedef struct api_text {
+    size_t refs;
+    size_t length;
+    char data[];
+} api_text_t;
+
+/* A reply under construction. */
+typedef struct api_buffer {
+    char *data;
+    size_t length, capacity;
+    int failed;
+} api_buffer_t;
+
 typedef struct event {
     int64_t revision;
     event_type_t type;
     const kl_kind_info_t *kind;
     json_t *object;    /* owned reference; resourceVersion set; never modified */
+    api_text_t *text;  /* object's text, encoded when first needed */
     json_t *previous;  /* MODIFIED only: the state before, so selector watchers
                         * see objects enter (ADDED) and leave (DELETED) */
 } event_t;
@@ -89,7 +104,11 @@ struct kl_apiserver {
     const char *const *controllers;
 
     kl_apiserver_reply_fn reply;
+    kl_apiserver_reply_text_fn reply_text;
     void *reply_arg;
+    /* The object the request being handled returns and its text, when known. */
+    json_t *reply_object;
+    api_text_t *reply_object_text;
     kl_apiserver_publish_fn publish;
     void *publish_arg;
 };
@@ -102,10 +121,24 @@ int64_t kl_api_request_revision(const json_t *payload, kl_error_t *err);
 
 /* apiserver_watch.c: the event ring and the watchers. */
 void kl_api_group_destroy(void **item);
-json_t *kl_api_watch_reply(json_t *events, int64_t revision);
+char *kl_api_empty_reply(int64_t revision, size_t *length);
 event_t *kl_api_ring_at(kl_apiserver_t *self, size_t i);
-void kl_api_answer(kl_apiserver_t *self, watcher_t *w, json_t *reply);
-void kl_api_record(kl_apiserver_t *self, event_type_t type, const kl_kind_info_t *info, json_t *object, json_t *previous, int64_t revision);
+void kl_api_event_clear(event_t *e);
+/* Answers a parked watcher with `text` (stolen) and frees it. */
+void kl_api_answer(kl_apiserver_t *self, watcher_t *w, char *text, size_t length);
+/* `text`: the object's text when already encoded (borrowed), else NULL. */
+void kl_api_record(kl_apiserver_t *self, event_type_t type, const kl_kind_info_t *info, json_t *object,
+                   json_t *previous, int64_t revision, api_text_t *text);
 json_t *kl_api_watch_now(kl_apiserver_t *self, const json_t *payload, kl_error_t *err);
+
+/* apiserver_text.c: encoded objects and replies built from them. */
+api_text_t *kl_api_text_of(const json_t *object);
+api_text_t *kl_api_text_with_revision(const char *stored, size_t length, size_t mark, int64_t revision);
+api_text_t *kl_api_text_ref(api_text_t *t);
+void kl_api_text_unref(api_text_t **t_p);
+void kl_api_buffer_append(api_buffer_t *b, const char *data, size_t length);
+void kl_api_buffer_text(api_buffer_t *b, const char *text);
+/* The text built (NUL-terminated, caller frees) or NULL when out of memory. */
+char *kl_api_buffer_take(api_buffer_t *b, size_t *length);
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "apiserver_internal.h"
+#include "json_encode.h"
 #include "log.h"
 
 /* ---- history and watchers -------------------------------------------- */
@@ -77,11 +78,57 @@ static json_t *event_json(const event_t *e, int type)
     return json_pack("{s:s,s:O}", "type", event_names[type], "object", e->object);
 }
 
-json_t *kl_api_watch_reply(json_t *events, int64_t revision)
+static json_t *watch_reply_json(json_t *events, int64_t revision)
 {
     char text[24];
     snprintf(text, sizeof text, "%" PRId64, revision);
     return json_pack("{s:o,s:s}", "events", events, "resourceVersion", text);
+}
+
+/* Watch replies are assembled as text around each event's encoded object. */
+static void reply_end(api_buffer_t *b, int64_t revision)
+{
+    char tail[48];
+    snprintf(tail, sizeof tail, "],\"resourceVersion\":\"%" PRId64 "\"}", revision);
+    kl_api_buffer_text(b, tail);
+}
+
+char *kl_api_empty_reply(int64_t revision, size_t *length)
+{
+    api_buffer_t b = {0};
+    kl_api_buffer_text(&b, "{\"events\":[");
+    reply_end(&b, revision);
+    return kl_api_buffer_take(&b, length);
+}
+
+static const api_text_t *event_text(event_t *e)
+{
+    if (!e->text)
+        e->text = kl_api_text_of(e->object);
+    return e->text;
+}
+
+/* {"type":...,"object":...}, after a comma unless first. */
+static void append_event(api_buffer_t *b, event_t *e, int type, int first)
+{
+    const api_text_t *text = event_text(e);
+    if (!text) {
+        b->failed = 1;
+        return;
+    }
+    kl_api_buffer_text(b, first ? "{\"type\":\"" : ",{\"type\":\"");
+    kl_api_buffer_text(b, event_names[type]);
+    kl_api_buffer_text(b, "\",\"object\":");
+    kl_api_buffer_append(b, text->data, text->length);
+    kl_api_buffer_text(b, "}");
+}
+
+void kl_api_event_clear(event_t *e)
+{
+    json_decref(e->object);
+    json_decref(e->previous);
+    kl_api_text_unref(&e->text);
+    e->object = e->previous = NULL;
 }
 
 event_t *kl_api_ring_at(kl_apiserver_t *self, size_t i)
@@ -103,27 +150,28 @@ static size_t ring_search(kl_apiserver_t *self, int64_t revision)
     return low;
 }
 
-static json_t *collect_from_store(kl_apiserver_t *self, const watch_request_t *req,
-                                  int64_t *resume, kl_error_t *err);
+static char *collect_from_store(kl_apiserver_t *self, const watch_request_t *req,
+                                int64_t *resume, size_t *length, kl_error_t *err);
 
-/* Builds the reply for events after req->revision, or NULL when none match
- * (then *resume is where a parked watcher continues from). */
-static json_t *collect(kl_apiserver_t *self, const watch_request_t *req, int64_t *resume,
-                       kl_error_t *err)
+/* Builds the reply text for events after req->revision, or NULL when none
+ * match (then *resume is where a parked watcher continues from) or err is
+ * set. */
+static char *collect(kl_apiserver_t *self, const watch_request_t *req, int64_t *resume,
+                     size_t *length, kl_error_t *err)
 {
     if (req->revision < self->floor)
-        return collect_from_store(self, req, resume, err);
-    json_t *events = NULL;
+        return collect_from_store(self, req, resume, length, err);
+    api_buffer_t b = {0};
     size_t found = 0;
     int64_t last = self->ops->revision(self->store);
     for (size_t i = ring_search(self, req->revision); i < self->count; i++) {
-        const event_t *e = kl_api_ring_at(self, i);
+        event_t *e = kl_api_ring_at(self, i);
         int type = event_view(e, req->kind, req->namespace_name, req->selector);
         if (type < 0)
             continue;
-        if (!events)
-            events = json_array();
-        json_array_append_new(events, event_json(e, type));
+        if (!found)
+            kl_api_buffer_text(&b, "{\"events\":[");
+        append_event(&b, e, type, found == 0);
         if (++found == KL_APISERVER_WATCH_MAX_EVENTS) {
             last = e->revision;
             break;
@@ -132,29 +180,61 @@ static json_t *collect(kl_apiserver_t *self, const watch_request_t *req, int64_t
     if (last < req->revision)
         last = req->revision;
     *resume = last;
-    return events ? kl_api_watch_reply(events, last) : NULL;
+    if (!found)
+        return NULL;
+    reply_end(&b, last);
+    char *text = kl_api_buffer_take(&b, length);
+    if (!text)
+        kl_error_set(err, KL_ERR_INTERNAL, "out of memory for a watch reply of %zu events", found);
+    return text;
 }
 
-/* Answers a parked watcher with `reply`, or with `err` when reply is NULL,
+/* Hands an answer to whoever carries it: `text` (stolen), or `err` when
+ * text is NULL. */
+static void deliver(kl_apiserver_t *self, void *token, char *text, size_t length,
+                    const kl_error_t *err)
+{
+    if (self->reply_text) {
+        self->reply_text(token, text, length, text ? NULL : err, self->reply_arg);
+        return;
+    }
+    if (!self->reply) {
+        free(text);
+        return;
+    }
+    kl_error_t parse_err;
+    json_t *reply = NULL;
+    if (text) {
+        reply = json_loadb(text, length, 0, NULL);
+        free(text);
+        if (!reply) {
+            kl_error_set(&parse_err, KL_ERR_INTERNAL, "a watch reply was not JSON");
+            err = &parse_err;
+        }
+    }
+    self->reply(token, reply, reply ? NULL : err, self->reply_arg);
+}
+
+/* Answers a parked watcher with `text`, or with `err` when text is NULL,
  * and frees it. */
-static void answer_with(kl_apiserver_t *self, watcher_t *w, json_t *reply, const kl_error_t *err)
+static void answer_with(kl_apiserver_t *self, watcher_t *w, char *text, size_t length,
+                        const kl_error_t *err)
 {
     if (w->ready)
         self->ready--;
     watcher_detach(self, w);
-    if (self->reply)
-        self->reply(w->token, reply, reply ? NULL : err, self->reply_arg);
-    else
-        json_decref(reply);
+    deliver(self, w->token, text, length, err);
     watcher_free(w);
 }
 
-void kl_api_answer(kl_apiserver_t *self, watcher_t *w, json_t *reply)
+void kl_api_answer(kl_apiserver_t *self, watcher_t *w, char *text, size_t length)
 {
-    answer_with(self, w, reply, NULL);
+    kl_error_t err;
+    kl_error_set(&err, KL_ERR_INTERNAL, "out of memory answering a watch");
+    answer_with(self, w, text, length, &err);
 }
 
-static void notify_group(kl_apiserver_t *self, watcher_group_t *group, const event_t *e)
+static void notify_group(kl_apiserver_t *self, watcher_group_t *group, event_t *e)
 {
     watcher_t *w = group ? group->first : NULL;
     while (w) {
@@ -167,23 +247,27 @@ static void notify_group(kl_apiserver_t *self, watcher_group_t *group, const eve
                 self->ready++;
             }
         } else if (type >= 0) {
-            json_t *events = json_array();
-            json_array_append_new(events, event_json(e, type));
-            kl_api_answer(self, w, kl_api_watch_reply(events, e->revision));
+            api_buffer_t b = {0};
+            kl_api_buffer_text(&b, "{\"events\":[");
+            append_event(&b, e, type, 1);
+            reply_end(&b, e->revision);
+            size_t length = 0;
+            char *text = kl_api_buffer_take(&b, &length);
+            kl_api_answer(self, w, text, length);
         }
         w = next;
     }
 }
 
-/* Keeps the event (object borrowed, previous stolen) and wakes watchers. */
+/* Keeps the event (object and text borrowed, previous stolen) and wakes
+ * watchers. */
 static void record_event(kl_apiserver_t *self, event_type_t type, const kl_kind_info_t *info,
-                         json_t *object, json_t *previous, int64_t revision)
+                         json_t *object, json_t *previous, int64_t revision, api_text_t *text)
 {
     if (self->count == self->capacity) {
         event_t *oldest = kl_api_ring_at(self, 0);
         self->floor = oldest->revision;
-        json_decref(oldest->object);
-        json_decref(oldest->previous);
+        kl_api_event_clear(oldest);
         self->first = (self->first + 1) % self->capacity;
         self->count--;
     }
@@ -191,6 +275,7 @@ static void record_event(kl_apiserver_t *self, event_type_t type, const kl_kind_
     e->revision = revision;
     e->type = type;
     e->kind = info;
+    e->text = kl_api_text_ref(text);
     e->object = json_incref(object);
     e->previous = type == EVENT_MODIFIED ? previous : NULL;
     if (type != EVENT_MODIFIED)
@@ -207,10 +292,13 @@ static void record_event(kl_apiserver_t *self, event_type_t type, const kl_kind_
         }
     }
     if (self->publish) {
-        json_t *event = event_json(e, e->type);
+        api_buffer_t b = {0};
+        append_event(&b, e, e->type, 1);
+        size_t length = 0;
+        char *event = kl_api_buffer_take(&b, &length);
         if (event)
-            self->publish(info->topic, event, self->publish_arg);
-        json_decref(event);
+            self->publish(info->topic, event, length, self->publish_arg);
+        free(event);
     }
 }
 
@@ -218,13 +306,13 @@ static void record_event(kl_apiserver_t *self, event_type_t type, const kl_kind_
  * so every event comes from the store's change feed instead (ingest()),
  * which keeps the history in revision order. */
 void kl_api_record(kl_apiserver_t *self, event_type_t type, const kl_kind_info_t *info,
-                   json_t *object, json_t *previous, int64_t revision)
+                   json_t *object, json_t *previous, int64_t revision, api_text_t *text)
 {
     if (self->shared) {
         json_decref(previous);
         return;
     }
-    record_event(self, type, info, object, previous, revision);
+    record_event(self, type, info, object, previous, revision, text);
 }
 
 /* ---- events from the store's change feed ----------------------------- */
@@ -300,7 +388,7 @@ static int replay_visit(const kl_store_event_t *change, void *arg)
     if (event_from_change(change, &e) < 0)
         return 0;
     if (!r->req) {
-        record_event(r->self, e.type, e.kind, e.object, e.previous, e.revision);
+        record_event(r->self, e.type, e.kind, e.object, e.previous, e.revision, NULL);
         json_decref(e.object);
         return 0;
     }
@@ -318,8 +406,8 @@ static int replay_visit(const kl_store_event_t *change, void *arg)
 
 /* Events older than the ring, read back from the store's own history: a
  * watch resumes exactly even across an API server restart. */
-static json_t *collect_from_store(kl_apiserver_t *self, const watch_request_t *req,
-                                  int64_t *resume, kl_error_t *err)
+static char *collect_from_store(kl_apiserver_t *self, const watch_request_t *req,
+                                int64_t *resume, size_t *length, kl_error_t *err)
 {
     replay_t r = {self, req, NULL, 0, req->revision};
     int64_t last = 0;
@@ -335,7 +423,14 @@ static json_t *collect_from_store(kl_apiserver_t *self, const watch_request_t *r
     *resume = r.found >= KL_APISERVER_WATCH_MAX_EVENTS ? r.last : (last > r.last ? last : r.last);
     if (*resume < req->revision)
         *resume = req->revision;
-    return r.events ? kl_api_watch_reply(r.events, *resume) : NULL;
+    if (!r.events)
+        return NULL;
+    json_t *reply = watch_reply_json(r.events, *resume);
+    char *text = reply ? kl_json_encode(reply, length) : NULL;
+    json_decref(reply);
+    if (!text)
+        kl_error_set(err, KL_ERR_INTERNAL, "out of memory for a watch reply");
+    return text;
 }
 
 /* Shared stores: take in what any writer changed since the last look. */
@@ -378,9 +473,10 @@ static void release_ready(kl_apiserver_t *self)
                                    .selector = w->selector, .revision = w->revision};
             kl_error_t err = {0, ""};
             int64_t resume = w->revision;
-            json_t *reply = collect(self, &req, &resume, &err);
+            size_t length = 0;
+            char *reply = collect(self, &req, &resume, &length, &err);
             if (reply || err.code) {
-                answer_with(self, w, reply, &err);
+                answer_with(self, w, reply, length, &err);
             } else {
                 w->ready = 0;  /* nothing for it after all: stays parked */
                 self->ready--;
@@ -463,11 +559,18 @@ json_t *kl_api_watch_now(kl_apiserver_t *self, const json_t *payload, kl_error_t
         return NULL;
     }
     int64_t resume;
-    json_t *reply = collect(self, &req, &resume, err);
+    size_t length = 0;
+    char *text = collect(self, &req, &resume, &length, err);
     watch_request_clear(&req);
-    if (!reply && err->code)
+    if (!text && err->code)
         return NULL;
-    return reply ? reply : kl_api_watch_reply(json_array(), resume);
+    if (!text)
+        return watch_reply_json(json_array(), resume);
+    json_t *reply = json_loadb(text, length, 0, NULL);
+    free(text);
+    if (!reply)
+        kl_error_set(err, KL_ERR_INTERNAL, "a watch reply was not JSON");
+    return reply;
 }
 
 void kl_apiserver_watch(kl_apiserver_t *self, const json_t *payload, void *token, int64_t now_ms)
@@ -477,26 +580,24 @@ void kl_apiserver_watch(kl_apiserver_t *self, const json_t *payload, void *token
     watch_request_t req;
     if (parse_watch(self, payload, &req, &err) < 0) {
         watch_request_clear(&req);
-        if (self->reply)
-            self->reply(token, NULL, &err, self->reply_arg);
+        deliver(self, token, NULL, 0, &err);
         return;
     }
     int64_t resume;
-    json_t *reply = collect(self, &req, &resume, &err);
+    size_t length = 0;
+    char *reply = collect(self, &req, &resume, &length, &err);
     if (!reply && err.code) {
         watch_request_clear(&req);
-        if (self->reply)
-            self->reply(token, NULL, &err, self->reply_arg);
+        deliver(self, token, NULL, 0, &err);
         return;
     }
     if (reply || req.timeout_ms == 0) {
         watch_request_clear(&req);
-        if (!reply)
-            reply = kl_api_watch_reply(json_array(), resume);
-        if (self->reply)
-            self->reply(token, reply, NULL, self->reply_arg);
-        else
-            json_decref(reply);
+        if (!reply) {
+            reply = kl_api_empty_reply(resume, &length);
+            kl_error_set(&err, KL_ERR_INTERNAL, "out of memory answering a watch");
+        }
+        deliver(self, token, reply, length, &err);
         return;
     }
     watcher_t *w = calloc(1, sizeof *w);
@@ -519,8 +620,7 @@ void kl_apiserver_watch(kl_apiserver_t *self, const json_t *payload, void *token
         free(w);
         watch_request_clear(&req);
         kl_error_set(&err, KL_ERR_INTERNAL, "out of memory parking a watch");
-        if (self->reply)
-            self->reply(token, NULL, &err, self->reply_arg);
+        deliver(self, token, NULL, 0, &err);
         return;
     }
     w->token = token;
@@ -556,8 +656,11 @@ void kl_apiserver_tick(kl_apiserver_t *self, int64_t now_ms)
     watcher_t *w = self->all;
     while (w) {
         watcher_t *next = w->all_next;
-        if (w->deadline_ms <= now_ms)
-            kl_api_answer(self, w, kl_api_watch_reply(json_array(), revision));
+        if (w->deadline_ms <= now_ms) {
+            size_t length = 0;
+            char *reply = kl_api_empty_reply(revision, &length);
+            kl_api_answer(self, w, reply, length);
+        }
         w = next;
     }
 }

@@ -116,6 +116,21 @@ static void free_text(void *data, void *hint)
     free(data);
 }
 
+/* Sends `text` (stolen, malloc'd) as one frame without copying it. */
+static int send_owned(void *socket, char *text, size_t len, int more)
+{
+    zmq_msg_t msg;
+    if (zmq_msg_init_data(&msg, text, len, free_text, NULL) < 0) {
+        free(text);
+        return -1;
+    }
+    if (zmq_msg_send(&msg, socket, more ? ZMQ_SNDMORE : 0) < 0) {
+        zmq_msg_close(&msg);
+        return -1;
+    }
+    return 0;
+}
+
 static int send_json(void *socket, const json_t *body, int more)
 {
     size_t len = 0;
@@ -806,6 +821,15 @@ int kl_bus_service_publish(kl_bus_service_t *self, const char *topic, const json
     return 0;
 }
 
+int kl_bus_service_publish_text(kl_bus_service_t *self, const char *topic, const char *event,
+                                size_t length)
+{
+    if (send_text(self->handle, KL_BUS_PROTOCOL, 1) < 0 || send_text(self->handle, "PUB", 1) < 0
+        || send_text(self->handle, topic, 1) < 0 || send_bytes(self->handle, event, length, 0) < 0)
+        return -1;
+    return 0;
+}
+
 const char *kl_bus_request_method(const kl_bus_request_t *request)
 {
     return request->method;
@@ -834,6 +858,29 @@ void kl_bus_request_respond(kl_bus_request_t **request_p, json_t *body, const kl
     send_json(socket, failed ? status : body, 0);
     json_decref(status);
     json_decref(body);
+    zmq_msg_close(&request->route);
+    json_decref(request->payload);
+    free(request);
+    *request_p = NULL;
+}
+
+void kl_bus_request_respond_text(kl_bus_request_t **request_p, char *text, size_t length)
+{
+    if (!request_p || !*request_p) {
+        free(text);
+        return;
+    }
+    kl_bus_request_t *request = *request_p;
+    void *socket = request->service->handle;
+    send_text(socket, KL_BUS_PROTOCOL, 1);
+    send_text(socket, "REP", 1);
+    send_copy(socket, &request->route, 1);
+    send_text(socket, request->request_id, 1);
+    send_text(socket, "0", 1);
+    if (text)
+        send_owned(socket, text, length, 0);
+    else
+        send_text(socket, "{}", 0);
     zmq_msg_close(&request->route);
     json_decref(request->payload);
     free(request);

@@ -80,6 +80,9 @@ void kl_bus_service_set_drained(kl_bus_service_t *self, kl_bus_drained_fn draine
 /* Publishes an event to every subscriber of `topic` (through the broker).
  * `event` is borrowed. */
 int kl_bus_service_publish(kl_bus_service_t *self, const char *topic, const json_t *event);
+/* The same with the event already encoded as a JSON object's text (borrowed). */
+int kl_bus_service_publish_text(kl_bus_service_t *self, const char *topic, const char *event,
+                                size_t length);
 
 const char *kl_bus_request_method(const kl_bus_request_t *request);  /* "create" for "api.create" */
 const json_t *kl_bus_request_payload(const kl_bus_request_t *request); /* borrowed, an object */
@@ -88,6 +91,9 @@ const json_t *kl_bus_request_payload(const kl_bus_request_t *request); /* borrow
  * err->code == KL_OK the reply is `body` (stolen; NULL sends {}); otherwise
  * an error reply shaped as a Kubernetes Status is sent and body is released. */
 void kl_bus_request_respond(kl_bus_request_t **request_p, json_t *body, const kl_error_t *err);
+/* The same with a successful reply already encoded: `text` (stolen,
+ * malloc'd) is the JSON text of an object, sent without a copy. */
+void kl_bus_request_respond_text(kl_bus_request_t **request_p, char *text, size_t length);
 
 /* ---- subscriber ------------------------------------------------------ */
 typedef struct kl_bus_subscriber kl_bus_subscriber_t;

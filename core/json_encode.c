@@ -160,15 +160,53 @@ static int encode(text_buffer_t *b, const json_t *value, int depth)
     return -1;
 }
 
+static char *finish(text_buffer_t *b, size_t *length)
+{
+    if (reserve(b, 0) < 0) {
+        free(b->data);
+        return NULL;
+    }
+    b->data[b->length] = '\0';
+    if (length)
+        *length = b->length;
+    return b->data;
+}
+
 char *kl_json_encode(const json_t *value, size_t *length)
 {
     text_buffer_t b = {NULL, 0, 0, 0};
-    if (!value || encode(&b, value, 0) < 0 || reserve(&b, 0) < 0) {
+    if (!value || encode(&b, value, 0) < 0) {
         free(b.data);
         return NULL;
     }
-    b.data[b.length] = '\0';
-    if (length)
-        *length = b.length;
-    return b.data;
+    return finish(&b, length);
+}
+
+char *kl_json_encode_marked(const json_t *value, const char *member, size_t *length, size_t *mark)
+{
+    *mark = KL_JSON_NO_MARK;
+    if (!json_is_object(value))
+        return kl_json_encode(value, length);
+    text_buffer_t b = {NULL, 0, 0, 0};
+    append_char(&b, '{');
+    const char *key;
+    size_t key_length;
+    json_t *child;
+    int first = 1;
+    json_object_keylen_foreach((json_t *)value, key, key_length, child) {
+        if (!first)
+            append_char(&b, ',');
+        first = 0;
+        append_string(&b, key, key_length);
+        append_char(&b, ':');
+        size_t start = b.length;
+        if (encode(&b, child, 1) < 0) {
+            free(b.data);
+            return NULL;
+        }
+        if (json_is_object(child) && strcmp(key, member) == 0)
+            *mark = start + 1;  /* just inside its '{' */
+    }
+    append_char(&b, '}');
+    return finish(&b, length);
 }

@@ -12,4 +12,12 @@
  * jansson cannot encode. */
 char *kl_json_encode(const json_t *value, size_t *length);
 
+#define KL_JSON_NO_MARK ((size_t)-1)
+
+/* kl_json_encode() of an object that also tells, in *mark, where the text of
+ * its member `member` (an object) begins inside the braces, so a field can
+ * be spliced in later without encoding again; KL_JSON_NO_MARK when the
+ * member is absent or not an object. */
+char *kl_json_encode_marked(const json_t *value, const char *member, size_t *length, size_t *mark);
+
 #endif

@@ -17,7 +17,8 @@ typedef struct metric {
 } metric_t;
 
 enum { M_THROUGHPUT, M_P50, M_P99, M_MAX, M_BOUND, M_UNSCHEDULABLE, M_NODES_USED, M_CPU,
-       M_CPU_STDDEV, M_MEMORY, M_MEMORY_STDDEV, M_FRAGMENTATION, METRIC_COUNT };
+       M_CPU_STDDEV, M_MEMORY, M_MEMORY_STDDEV, M_FRAGMENTATION, M_MASTER_CPU, M_MASTER_MEMORY,
+       METRIC_COUNT };
 
 static const metric_t metrics[METRIC_COUNT] = {
     [M_THROUGHPUT] = {"pods_per_second", "throughput", "pods/s", 0, 0},
@@ -32,6 +33,8 @@ static const metric_t metrics[METRIC_COUNT] = {
     [M_MEMORY] = {"memory_utilisation_mean", "memory utilisation", "%", 1, 1},
     [M_MEMORY_STDDEV] = {"memory_utilisation_stddev", "memory util. stddev", "%", 1, 1},
     [M_FRAGMENTATION] = {"fragmentation", "fragmentation", "%", 1, 1},
+    [M_MASTER_CPU] = {"master_cpu_ms_per_pod", "master cpu per pod", "ms", 0, 3},
+    [M_MASTER_MEMORY] = {"master_peak_mib", "master peak memory", "MiB", 0, 0},
 };
 
 static double metric_value(const kl_bench_result_t *r, int m)
@@ -48,13 +51,15 @@ static double metric_value(const kl_bench_result_t *r, int m)
     case M_CPU_STDDEV: return r->cpu_utilisation_stddev;
     case M_MEMORY: return r->memory_utilisation_mean;
     case M_MEMORY_STDDEV: return r->memory_utilisation_stddev;
+    case M_MASTER_CPU: return r->master_cpu_ms_per_pod;
+    case M_MASTER_MEMORY: return r->master_peak_mib;
     default: return r->fragmentation;
     }
 }
 
 static void format_value(char *text, size_t size, const kl_bench_result_t *r, int m)
 {
-    if (r->error[0]) {
+    if (r->error[0] || ((m == M_MASTER_CPU || m == M_MASTER_MEMORY) && strcmp(r->mode, "cluster") != 0)) {
         snprintf(text, size, "-");
         return;
     }

@@ -36,6 +36,10 @@ typedef struct kl_bench_result {
     double memory_utilisation_mean;
     double memory_utilisation_stddev;
     double fragmentation;       /* free cpu on nodes that cannot fit the median pod / all free cpu */
+    /* Cluster mode only (0 in process): the master keelsond's cpu time
+     * while pods were scheduled, per bound pod, and its peak resident set. */
+    double master_cpu_ms_per_pod;
+    double master_peak_mib;
     char error[512];            /* non-empty: the run failed and the numbers mean nothing */
 } kl_bench_result_t;
 

@@ -254,6 +254,45 @@ static int spawn_daemon(cluster_run_t *run, const char *keelsond, const char *na
     return 0;
 }
 
+/* cpu time (user + system) a process has used so far, in ms; -1 if unknown. */
+static double process_cpu_ms(pid_t pid)
+{
+    char path[64], text[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    /* Fields after the command, which may hold spaces: state is the 3rd,
+     * utime and stime the 14th and 15th. */
+    const char *after = strrchr(text, ')');
+    unsigned long long utime, stime;
+    if (!after || sscanf(after + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                         &utime, &stime) != 2)
+        return -1;
+    long ticks = sysconf(_SC_CLK_TCK);
+    return ticks > 0 ? (double)(utime + stime) * 1000.0 / (double)ticks : -1;
+}
+
+/* Peak resident set of a process in MiB (VmHWM); 0 if unknown. */
+static double process_peak_mib(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    double mib = 0;
+    unsigned long long kib;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %llu kB", &kib) == 1)
+            mib = (double)kib / 1024.0;
+    fclose(f);
+    return mib;
+}
+
 /* Did a daemon exit early? Names it in err. */
 static int daemons_alive(cluster_run_t *run, kl_error_t *err)
 {
@@ -697,8 +736,10 @@ int kl_bench_run_cluster(const kl_bench_profile_t *profile, const kl_bench_clust
             deadline = 0;
     }
     double first_sent = 0, last_bound = 0;
+    double master_cpu_before = process_cpu_ms(run.pids[0]);
     if (drive_pods(&run, cluster, options->timeout_s, pods, &first_sent, &last_bound, err) < 0)
         goto done;
+    double master_cpu_after = process_cpu_ms(run.pids[0]);
     size_t latency_count = 0;
     for (size_t i = 0; i < pod_count; i++)
         if (pods[i].bound_ms > 0)
@@ -708,8 +749,11 @@ int kl_bench_run_cluster(const kl_bench_profile_t *profile, const kl_bench_clust
     result->seconds = last_bound > first_sent ? (last_bound - first_sent) / 1000.0 : 0;
     result->pods_per_second = result->seconds > 0 ? (double)result->bound / result->seconds : 0;
     kl_bench_result_latencies(result, latencies, latency_count);
+    if (latency_count && master_cpu_before >= 0 && master_cpu_after >= master_cpu_before)
+        result->master_cpu_ms_per_pod = (master_cpu_after - master_cpu_before) / (double)latency_count;
     if (measure_cluster(&run, cluster, pods, result, err) < 0)
         goto done;
+    result->master_peak_mib = process_peak_mib(run.pids[0]);
     rc = 0;
 done:
     kl_bus_client_destroy(&client);

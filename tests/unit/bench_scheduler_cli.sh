@@ -108,6 +108,9 @@ jq -e '.results[0] | .bound == 15 and .unschedulable == 15 and .nodes_used == 3
        and .cpu_utilisation_mean == 1 and .latency_p50_ms > 0 and .mode == "cluster"' \
     "$WORK/cluster.json" >/dev/null
 ok $? "cluster: 15 bound, 15 unschedulable, 3 full nodes, latencies measured"
+jq -e '.results[0] | .master_peak_mib > 1 and .master_peak_mib < 1024
+       and .master_cpu_ms_per_pod >= 0' "$WORK/cluster.json" >/dev/null
+ok $? "cluster: the master's peak memory and cpu per pod are reported ($(jq -c '.results[0] | [.master_peak_mib, .master_cpu_ms_per_pod]' "$WORK/cluster.json"))"
 [ $rc -eq 0 ] || cat "$WORK/cluster.json" | sed 's/^/#   /'
 sleep 0.2
 leftover=$(ps -eo args | grep -c "^$KEELSON_BUILDDIR/core/keelsond -c ${TMPDIR:-/tmp}/keelson-bench\." )

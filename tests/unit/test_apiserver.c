@@ -141,12 +141,14 @@ typedef struct published {
     char type[16];
 } published_t;
 
-static void on_publish(const char *topic, const json_t *event, void *arg)
+static void on_publish(const char *topic, const char *text, size_t length, void *arg)
 {
     published_t *p = arg;
+    json_t *event = json_loadb(text, length, 0, NULL);
     p->count++;
     snprintf(p->topic, sizeof p->topic, "%s", topic);
     snprintf(p->type, sizeof p->type, "%s", json_string_value(json_object_get(event, "type")));
+    json_decref(event);
 }
 
 static kl_plugin_t *load_store(void)
