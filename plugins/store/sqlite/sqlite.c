@@ -45,10 +45,14 @@ enum {
     ST_LEASE_DELETE,
     ST_LEASE_EXPIRED,
     ST_LEASE_KEYS,
+    ST_SAVEPOINT,
+    ST_RELEASE,
     ST_COUNT
 };
 
 static const char *const statement_sql[ST_COUNT] = {
+    [ST_SAVEPOINT] = "SAVEPOINT op",
+    [ST_RELEASE] = "RELEASE op",
     [ST_GET] = "SELECT key, value, create_revision, mod_revision, lease FROM kv WHERE key = ?1",
     [ST_RANGE] = "SELECT key, value, create_revision, mod_revision FROM kv WHERE key >= ?1 ORDER BY key",
     /* A key's state at revision R is its current row when nothing touched it
@@ -215,8 +219,17 @@ static int set_meta(sqlite_store_t *s, const char *name, int64_t value, kl_error
 
 /* ---- transactions --------------------------------------------------------
  * The first write after a flush opens one long transaction; flush() commits
- * it. Each operation runs inside a savepoint so a failure half-way leaves
- * none of its rows behind. */
+ * it, with meta's revision written once for all of its writes. Each
+ * operation runs inside a savepoint so a failure half-way leaves none of its
+ * rows behind. */
+
+static int run_prepared(sqlite_store_t *s, int which, kl_error_t *err)
+{
+    sqlite3_stmt *st = statement(s, which);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(s, err, statement_sql[which]);
+    sqlite3_reset(st);
+    return rc;
+}
 
 static int begin_write(sqlite_store_t *s, kl_error_t *err)
 {
@@ -225,13 +238,13 @@ static int begin_write(sqlite_store_t *s, kl_error_t *err)
             return -1;
         s->in_transaction = 1;
     }
-    return exec_sql(s, "SAVEPOINT op", err);
+    return run_prepared(s, ST_SAVEPOINT, err);
 }
 
 static int end_write(sqlite_store_t *s, int failed, int64_t revision_before, kl_error_t *err)
 {
     if (!failed)
-        return exec_sql(s, "RELEASE op", err);
+        return run_prepared(s, ST_RELEASE, err);
     /* Some errors (disk full, I/O) make SQLite roll back the whole
      * transaction; then the unflushed writes before this one are gone too. */
     if (sqlite3_get_autocommit(s->db)) {
@@ -251,11 +264,14 @@ static int sqlite_flush(void *store, kl_error_t *err)
     sqlite_store_t *s = store;
     if (!s->in_transaction)
         return 0;
-    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
+    int meta_failed = set_meta(s, "revision", s->revision, err) < 0;
+    sqlite3_reset(s->stmt[ST_SET_META]);
+    if (!meta_failed && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
         s->in_transaction = 0;
         return 0;
     }
-    db_error(s, err, "committing the pending writes");
+    if (!meta_failed)
+        db_error(s, err, "committing the pending writes");
     /* The writes are lost: roll back so memory agrees with the file again. */
     if (!sqlite3_get_autocommit(s->db))
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
@@ -729,8 +745,6 @@ static int log_change(sqlite_store_t *s, int64_t revision, const char *key, int 
     sqlite3_bind_int64(st, 8, prev ? prev->mod_revision : 0);
     if (sqlite3_step(st) != SQLITE_DONE)
         return db_error(s, err, "appending to the change log");
-    if (set_meta(s, "revision", revision, err) < 0)
-        return -1;
     sqlite3_reset(st);
     return 0;
 }
