@@ -1,6 +1,6 @@
 /* The scheduler service: a czmq actor that lists and watches nodes and pods
  * through the API, places waiting pods with the configured scheduler plugin
- * and binds them. The decisions themselves live in sched_cache.c. */
+ * and binds them. The decisions themselves live in sched_cache*.c. */
 #ifndef KL_CORE_SCHEDULER_SERVICE_H
 #define KL_CORE_SCHEDULER_SERVICE_H
 
