@@ -38,6 +38,27 @@ static void refused(const char *name, const char *text, int line, const char *ne
     unlink(path);
 }
 
+/* The profiles shipped under bench/ load, and the cluster-mode target is
+ * the run the README reports. */
+static void test_shipped_profiles(void)
+{
+    const char *srcdir = getenv("KEELSON_SRCDIR");
+    static const char *const names[] = {"uniform", "mixed", "tight", "cluster-5000"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/bench/profiles/%s.conf", srcdir ? srcdir : ".", names[i]);
+        kl_error_t err;
+        kl_bench_profile_t *p = kl_bench_profile_load(path, &err);
+        ok(p != NULL, "bench/profiles/%s.conf loads%s%s", names[i], p ? "" : ": ", p ? "" : err.text);
+        if (p && strcmp(names[i], "cluster-5000") == 0) {
+            is_int(p->nodes, 5000, "cluster-5000 has 5,000 nodes");
+            is_int(p->pods, 20000, "and 20,000 pods");
+            is_str(p->store, "sqlite", "on the sqlite store");
+        }
+        kl_bench_profile_destroy(&p);
+    }
+}
+
 static void test_good_profile(void)
 {
     const char *srcdir = getenv("KEELSON_SRCDIR");
@@ -246,6 +267,7 @@ int main(void)
         return 0;
     }
     test_good_profile();
+    test_shipped_profiles();
     test_refusals();
     test_generation();
     test_known_answers();
