@@ -85,10 +85,18 @@ void kl_micro_time_format(int64_t ms, char out[KL_TIMESTAMP_SIZE]);
  * numeric offset) with fields in range? 1 or 0. */
 int kl_timestamp_is_valid(const char *text);
 
-/* Sum of the containers' cpu and memory requests; a container with a limit
- * but no request counts its limit. 0 on success, -1 when a quantity does not
- * parse (validated objects always succeed). */
-int kl_pod_requests(const json_t *pod, int64_t *cpu_milli, int64_t *memory_bytes);
+/* RFC 3339 ("2024-05-01T10:00:00Z", fractions and offsets allowed) to
+ * milliseconds since the epoch. Laxer than kl_timestamp_is_valid (any day up
+ * to 31, any number of fraction digits): it reads what others wrote. */
+int kl_time_parse_rfc3339(const char *text, int64_t *ms, kl_error_t *err);
+
+/* Sum of the containers' cpu and memory requests (init containers and
+ * overhead are not counted); a container with a limit but no request counts
+ * its limit. 0 on success, -1 naming the field when spec.containers or a
+ * quantity is malformed (validated objects always succeed). Either output
+ * and `err` may be NULL. */
+int kl_pod_requests(const json_t *pod, int64_t *cpu_milli, int64_t *memory_bytes,
+                    kl_error_t *err);
 
 
 /* A copy of `object` that may be modified in its top level and in its

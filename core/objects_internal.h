@@ -41,11 +41,9 @@ int kl_obj_string_map(check_t *c, const json_t *map, const char *path, int label
 /* One requests or limits list; cpu/memory/pods parsed into out[0..2]. */
 int kl_obj_resource_list(check_t *c, const json_t *list, const char *path, int64_t out[3]);
 
-/* A quantity field as text (numbers are formatted into `buf`); NULL when it
- * is neither a string nor a number. */
-const char *kl_obj_quantity_text(const json_t *v, char *buf, size_t size);
-/* A cpu (millicores) or memory (bytes) quantity field as a number. */
-int kl_obj_parse_quantity(const json_t *v, int cpu, int64_t *out, kl_error_t *err);
+/* A taint effect: "" (any, allowed on tolerations only), NoSchedule,
+ * PreferNoSchedule or NoExecute. */
+int kl_obj_check_taint_effect(check_t *c, const json_t *effect, const char *path);
 
 /* Per-kind checks, run after the metadata passed. */
 int kl_obj_check_pod(check_t *c, const json_t *pod);

@@ -1,61 +1,45 @@
-/* Quantity fields (cpu, memory) read as numbers: shared by validation and by
- * kl_pod_requests(), so both accept exactly the same spellings. */
+/* A pod's resource requests: what the scheduler places it by and counts
+ * against its node, read with the same quantity rules validation applies. */
 #include <stdio.h>
 
-#include "objects_internal.h"
+#include "objects.h"
 #include "quantity.h"
 
-/* Quantities are strings in Kubernetes, but YAML turns "cpu: 1" into a
- * number, so plain numbers are accepted too. */
-const char *kl_obj_quantity_text(const json_t *v, char *buf, size_t size)
+int kl_pod_requests(const json_t *pod, int64_t *cpu_milli, int64_t *memory_bytes,
+                    kl_error_t *err)
 {
-    if (json_is_string(v))
-        return json_string_value(v);
-    if (json_is_integer(v)) {
-        snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        return buf;
-    }
-    if (json_is_real(v)) {
-        snprintf(buf, size, "%.15g", json_real_value(v));
-        return buf;
-    }
-    return NULL;
-}
-
-int kl_obj_parse_quantity(const json_t *v, int cpu, int64_t *out, kl_error_t *err)
-{
-    char buf[64];
-    const char *text = kl_obj_quantity_text(v, buf, sizeof buf);
-    if (!text)
-        return kl_error_set(err, KL_ERR_INVALID, "quantity must be a string such as \"%s\"",
-                            cpu ? "500m" : "64Mi");
-    return cpu ? kl_quantity_parse_cpu(text, out, err) : kl_quantity_parse_memory(text, out, err);
-}
-
-int kl_pod_requests(const json_t *pod, int64_t *cpu_milli, int64_t *memory_bytes)
-{
-    int64_t cpu = 0, memory = 0;
     const json_t *containers = json_object_get(json_object_get(pod, "spec"), "containers");
+    if (!json_is_array(containers))
+        return kl_error_set(err, KL_ERR_INVALID, "spec.containers: must be an array");
+    int64_t cpu = 0, memory = 0;
     size_t i;
     const json_t *container;
-    static const char *const names[] = {"cpu", "memory"};
     json_array_foreach(containers, i, container) {
         const json_t *resources = json_object_get(container, "resources");
-        const json_t *requests = json_object_get(resources, "requests");
-        const json_t *limits = json_object_get(resources, "limits");
-        for (int k = 0; k < 2; k++) {
-            const json_t *q = json_object_get(requests, names[k]);
-            if (!q)
-                q = json_object_get(limits, names[k]);
-            if (!q)
+        if (resources && !json_is_object(resources))
+            return kl_error_set(err, KL_ERR_INVALID,
+                                "spec.containers[%zu].resources: must be an object", i);
+        static const char *const names[] = {"cpu", "memory"};
+        for (int r = 0; r < 2; r++) {
+            const char *group = "requests";
+            const json_t *value = json_object_get(json_object_get(resources, "requests"),
+                                                  names[r]);
+            if (!value) {
+                group = "limits";
+                value = json_object_get(json_object_get(resources, "limits"), names[r]);
+            }
+            if (!value)
                 continue;
-            int64_t value;
-            if (kl_obj_parse_quantity(q, k == 0, &value, NULL) < 0)
+            char where[96];
+            snprintf(where, sizeof where, "spec.containers[%zu].resources.%s.%s", i, group,
+                     names[r]);
+            int64_t amount;
+            if (kl_quantity_from_json(value, r == 0, &amount, where, err) < 0)
                 return -1;
-            if (k == 0)
-                cpu += value;
+            if (r == 0)
+                cpu += amount;
             else
-                memory += value;
+                memory += amount;
         }
     }
     if (cpu_milli)

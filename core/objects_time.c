@@ -1,5 +1,5 @@
-/* uids and RFC 3339 timestamps, made from /dev/urandom and the clock and
- * checked: apart as the only objects code that touches the system. */
+/* uids and RFC 3339 timestamps, made from /dev/urandom and the clock,
+ * checked and read: apart as the only objects code that touches the system. */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -136,4 +136,50 @@ int kl_timestamp_is_valid(const char *text)
         || fixed_digits(&p, 2, &offset_minutes) < 0)
         return 0;
     return *p == '\0' && offset_hours <= 23 && offset_minutes <= 59;
+}
+
+int kl_time_parse_rfc3339(const char *text, int64_t *ms, kl_error_t *err)
+{
+    int year, month, day, hour, minute, second, used = 0;
+    if (!text || sscanf(text, "%4d-%2d-%2dT%2d:%2d:%2d%n", &year, &month, &day, &hour, &minute,
+                        &second, &used) != 6 || used != 19)
+        return kl_error_set(err, KL_ERR_INVALID, "time \"%s\" is not RFC 3339 (2006-01-02T15:04:05Z)",
+                            text ? text : "(null)");
+    if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60)
+        return kl_error_set(err, KL_ERR_INVALID, "time \"%s\" has a field out of range", text);
+    const char *p = text + used;
+    int64_t fraction_ms = 0;
+    if (*p == '.') {
+        p++;
+        int digits = 0;
+        while (isdigit((unsigned char)*p)) {
+            if (digits < 3)
+                fraction_ms = fraction_ms * 10 + (*p - '0');
+            digits++;
+            p++;
+        }
+        if (digits == 0)
+            return kl_error_set(err, KL_ERR_INVALID, "time \"%s\" has an empty fraction", text);
+        for (; digits < 3; digits++)
+            fraction_ms *= 10;
+    }
+    int64_t offset_s = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int oh, om, n = 0;
+        if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &n) != 2 || n != 5)
+            return kl_error_set(err, KL_ERR_INVALID, "time \"%s\" has a malformed offset", text);
+        offset_s = (int64_t)(oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
+        p += 6;
+    } else {
+        return kl_error_set(err, KL_ERR_INVALID, "time \"%s\" lacks a zone (Z or +hh:mm)", text);
+    }
+    if (*p)
+        return kl_error_set(err, KL_ERR_INVALID, "time \"%s\" has trailing text", text);
+    struct tm tm = {.tm_year = year - 1900, .tm_mon = month - 1, .tm_mday = day,
+                    .tm_hour = hour, .tm_min = minute, .tm_sec = second};
+    time_t t = timegm(&tm);
+    *ms = ((int64_t)t - offset_s) * 1000 + fraction_ms;
+    return 0;
 }

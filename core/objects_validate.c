@@ -1,11 +1,12 @@
 /* Validation's entry point and the checks every kind shares (apiVersion,
- * metadata, string maps, resource lists); each kind's own checks are in
+ * metadata, string maps, resource lists, taint effects); each kind's own checks are in
  * objects_validate_pod.c and objects_validate_kinds.c. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "objects_internal.h"
+#include "quantity.h"
 
 __attribute__((format(printf, 3, 4)))
 int kl_obj_invalid(check_t *c, const char *path, const char *fmt, ...)
@@ -181,19 +182,30 @@ int kl_obj_resource_list(check_t *c, const json_t *list, const char *path, int64
         kl_error_t qerr;
         int64_t parsed;
         char buf[64];
-        const char *text = kl_obj_quantity_text(value, buf, sizeof buf);
+        const char *text = kl_quantity_json_text(value, buf, sizeof buf);
         if (!text)
             return kl_obj_invalid(c, PATH(sub, "%.200s.%.100s", path, key),
                                   "Invalid value: %s: must be a quantity string",
                                   kl_obj_type_name(value));
         if (slot < 0)
             continue;  /* extended resources pass through unchecked */
-        if (kl_obj_parse_quantity(value, slot == 0, &parsed, &qerr) < 0)
+        if (kl_quantity_from_json(value, slot == 0, &parsed, NULL, &qerr) < 0)
             return kl_obj_invalid(c, PATH(sub, "%.200s.%.100s", path, key),
                                   "Invalid value: \"%.64s\": %s",
                                   text, qerr.text);
         out[slot] = parsed;
     }
+    return 0;
+}
+
+int kl_obj_check_taint_effect(check_t *c, const json_t *effect, const char *path)
+{
+    if (kl_obj_expect_type(c, path, effect, JSON_STRING, "a string") < 0)
+        return -1;
+    const char *e = json_string_value(effect);
+    if (*e && strcmp(e, "NoSchedule") && strcmp(e, "PreferNoSchedule") && strcmp(e, "NoExecute"))
+        return kl_obj_invalid(c, path, "Unsupported value: \"%.100s\": supported values: "
+                              "\"NoSchedule\", \"PreferNoSchedule\", \"NoExecute\"", e);
     return 0;
 }
 

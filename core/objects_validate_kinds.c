@@ -36,16 +36,13 @@ int kl_obj_check_node(check_t *c, const json_t *node)
                 snprintf(path, sizeof path, "spec.taints[%zu].value", i);
                 if (kl_obj_optional_string(c, taint, "value", path) < 0)
                     return -1;
-                const char *effect = json_string_value(json_object_get(taint, "effect"));
+                /* Unlike a toleration's, a taint's effect may not be empty. */
+                const json_t *effect = json_object_get(taint, "effect");
                 snprintf(path, sizeof path, "spec.taints[%zu].effect", i);
-                if (!effect || !*effect)
+                if (!json_is_string(effect) || !*json_string_value(effect))
                     return kl_obj_invalid(c, path, "Required value");
-                if (strcmp(effect, "NoSchedule") && strcmp(effect, "PreferNoSchedule")
-                    && strcmp(effect, "NoExecute"))
-                    return kl_obj_invalid(c, path,
-                                          "Unsupported value: \"%.100s\": supported values: "
-                                          "\"NoSchedule\", \"PreferNoSchedule\", \"NoExecute\"",
-                                          effect);
+                if (kl_obj_check_taint_effect(c, effect, path) < 0)
+                    return -1;
             }
         }
     }

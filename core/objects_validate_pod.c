@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "objects_internal.h"
+#include "quantity.h"
 
 static int check_string_array(check_t *c, const json_t *array, const char *path)
 {
@@ -118,27 +119,15 @@ static int check_container(check_t *c, const json_t *container, size_t index)
                 return kl_obj_invalid(c, PATH(sub, "spec.containers[%zu].resources.requests",
                                               index),
                                       "Invalid value: \"%s\": must be less than or equal to %s limit of %s",
-                                      kl_obj_quantity_text(json_object_get(r, names[i]),
+                                      kl_quantity_json_text(json_object_get(r, names[i]),
                                                            request_buf,
                                                            sizeof request_buf),
                                       names[i],
-                                      kl_obj_quantity_text(json_object_get(l, names[i]), limit_buf,
+                                      kl_quantity_json_text(json_object_get(l, names[i]), limit_buf,
                                                            sizeof limit_buf));
             }
         }
     }
-    return 0;
-}
-
-/* "" (any effect, allowed on tolerations only) or a Kubernetes taint effect. */
-static int check_taint_effect(check_t *c, const json_t *effect, const char *path)
-{
-    if (kl_obj_expect_type(c, path, effect, JSON_STRING, "a string") < 0)
-        return -1;
-    const char *e = json_string_value(effect);
-    if (*e && strcmp(e, "NoSchedule") && strcmp(e, "PreferNoSchedule") && strcmp(e, "NoExecute"))
-        return kl_obj_invalid(c, path, "Unsupported value: \"%.100s\": supported values: "
-                              "\"NoSchedule\", \"PreferNoSchedule\", \"NoExecute\"", e);
     return 0;
 }
 
@@ -190,7 +179,8 @@ static int check_toleration(check_t *c, const json_t *toleration, size_t i)
                               "\"Exists\"",
                               op);
     }
-    if (effect && check_taint_effect(c, effect, PATH(path, "spec.tolerations[%zu].effect", i)) < 0)
+    if (effect && kl_obj_check_taint_effect(c, effect,
+                                            PATH(path, "spec.tolerations[%zu].effect", i)) < 0)
         return -1;
     if (seconds) {
         if (!json_is_integer(seconds))

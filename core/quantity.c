@@ -102,3 +102,38 @@ void kl_quantity_format_memory(int64_t bytes, char *buf, size_t size)
     }
     snprintf(buf, size, "%" PRId64 "%s", value, unit);
 }
+
+/* One formatting for every reader (validation, requests, the scheduler) so a
+ * number means the same amount everywhere: %.15g keeps what was written
+ * where a fixed number of decimals would round small fractions to 0. */
+const char *kl_quantity_json_text(const json_t *value, char *buf, size_t size)
+{
+    if (json_is_string(value))
+        return json_string_value(value);
+    if (json_is_integer(value)) {
+        snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(value));
+        return buf;
+    }
+    if (json_is_real(value)) {
+        snprintf(buf, size, "%.15g", json_real_value(value));
+        return buf;
+    }
+    return NULL;
+}
+
+int kl_quantity_from_json(const json_t *value, int cpu, int64_t *out, const char *where,
+                          kl_error_t *err)
+{
+    char buf[64];
+    const char *text = kl_quantity_json_text(value, buf, sizeof buf);
+    if (!text)
+        return kl_error_set(err, KL_ERR_INVALID, "%s%smust be a quantity string",
+                            where ? where : "", where ? ": " : "");
+    kl_error_t inner;
+    kl_error_t *target = where ? &inner : err;
+    int rc = cpu ? kl_quantity_parse_cpu(text, out, target)
+                 : kl_quantity_parse_memory(text, out, target);
+    if (rc < 0 && where)
+        return kl_error_set(err, inner.code, "%s: %s", where, inner.text);
+    return rc;
+}

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "objects.h"
 #include "sched_cache_internal.h"
 
 /* ---- life cycle --------------------------------------------------------- */
@@ -350,7 +351,7 @@ int kl_sched_cache_pod_upsert(kl_sched_cache_t *self, json_t *object, int64_t no
     char key[512];
     snprintf(key, sizeof key, "%s/%s", namespace_name, name);
     pod_entry_t *pod = zhashx_lookup(self->pods, key);
-    int64_t resource_version = kl_sched_resource_version_of(object);
+    int64_t resource_version = kl_object_revision(object);
     if (pod) {
         pod->generation = self->generation;
         if (resource_version > 0 && resource_version < pod->resource_version)
@@ -358,7 +359,7 @@ int kl_sched_cache_pod_upsert(kl_sched_cache_t *self, json_t *object, int64_t no
     }
     int64_t cpu, memory;
     kl_error_t inner;
-    if (kl_sched_pod_requests(object, &cpu, &memory, &inner) < 0) {
+    if (kl_pod_requests(object, &cpu, &memory, &inner) < 0) {
         if (pod)
             pod_drop(self, pod);
         return kl_error_set(err, KL_ERR_INVALID, "Pod \"%s\": %s", key, inner.text);

@@ -108,13 +108,4 @@ size_t kl_sched_cache_pod_count(kl_sched_cache_t *self);
 /* Fills `view` with the node's accounting; -1 when unknown. */
 int kl_sched_cache_node_view(kl_sched_cache_t *self, const char *name, kl_sched_node_t *view);
 
-/* ---- parsing ------------------------------------------------------------ */
-
-/* Sums containers[].resources.requests (limits when a request is absent). */
-int kl_sched_pod_requests(const json_t *pod, int64_t *cpu_milli, int64_t *memory_bytes,
-                          kl_error_t *err);
-/* RFC 3339 ("2024-05-01T10:00:00Z", fractions and offsets allowed) to
- * milliseconds since the epoch. */
-int kl_time_parse_rfc3339(const char *text, int64_t *ms, kl_error_t *err);
-
 #endif

@@ -131,8 +131,6 @@ int kl_sched_parse_node(const json_t *object, node_entry_t *out, kl_error_t *err
  * *tolerations_p). Strings and the selector stay borrowed from `object`. */
 int kl_sched_parse_placement(const json_t *object, toleration_t **tolerations_p,
                              size_t *count_p, const json_t **selector_p, kl_error_t *err);
-/* metadata.resourceVersion as a number, 0 when absent. */
-int64_t kl_sched_resource_version_of(const json_t *object);
 
 /* ---- the cache (sched_cache.c) ------------------------------------------ */
 

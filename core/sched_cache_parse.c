@@ -1,83 +1,14 @@
 /* Reading Node and Pod objects into the cache's terms (quantities, taints,
  * tolerations, heartbeat times): every check of their JSON, kept apart from
  * the bookkeeping that uses the results. */
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "objects.h"
 #include "quantity.h"
 #include "sched_cache_internal.h"
-
-int kl_time_parse_rfc3339(const char *text, int64_t *ms, kl_error_t *err)
-{
-    int year, month, day, hour, minute, second, used = 0;
-    if (!text || sscanf(text, "%4d-%2d-%2dT%2d:%2d:%2d%n", &year, &month, &day, &hour, &minute,
-                        &second, &used) != 6 || used != 19)
-        return kl_error_set(err, KL_ERR_INVALID, "time \"%s\" is not RFC 3339 (2006-01-02T15:04:05Z)",
-                            text ? text : "(null)");
-    if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60)
-        return kl_error_set(err, KL_ERR_INVALID, "time \"%s\" has a field out of range", text);
-    const char *p = text + used;
-    int64_t fraction_ms = 0;
-    if (*p == '.') {
-        p++;
-        int digits = 0;
-        while (isdigit((unsigned char)*p)) {
-            if (digits < 3)
-                fraction_ms = fraction_ms * 10 + (*p - '0');
-            digits++;
-            p++;
-        }
-        if (digits == 0)
-            return kl_error_set(err, KL_ERR_INVALID, "time \"%s\" has an empty fraction", text);
-        for (; digits < 3; digits++)
-            fraction_ms *= 10;
-    }
-    int64_t offset_s = 0;
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int oh, om, n = 0;
-        if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &n) != 2 || n != 5)
-            return kl_error_set(err, KL_ERR_INVALID, "time \"%s\" has a malformed offset", text);
-        offset_s = (int64_t)(oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
-        p += 6;
-    } else {
-        return kl_error_set(err, KL_ERR_INVALID, "time \"%s\" lacks a zone (Z or +hh:mm)", text);
-    }
-    if (*p)
-        return kl_error_set(err, KL_ERR_INVALID, "time \"%s\" has trailing text", text);
-    struct tm tm = {.tm_year = year - 1900, .tm_mon = month - 1, .tm_mday = day,
-                    .tm_hour = hour, .tm_min = minute, .tm_sec = second};
-    time_t t = timegm(&tm);
-    *ms = ((int64_t)t - offset_s) * 1000 + fraction_ms;
-    return 0;
-}
-
-/* A quantity may arrive as a string ("500m") or, from hand-written JSON, as a
- * number; both mean the same. */
-static int quantity_from_json(const json_t *value, int is_cpu, int64_t *out, const char *where,
-                              kl_error_t *err)
-{
-    char text[64];
-    if (json_is_string(value))
-        snprintf(text, sizeof text, "%s", json_string_value(value));
-    else if (json_is_integer(value))
-        snprintf(text, sizeof text, "%" JSON_INTEGER_FORMAT, json_integer_value(value));
-    else if (json_is_real(value))
-        snprintf(text, sizeof text, "%.6f", json_real_value(value));
-    else
-        return kl_error_set(err, KL_ERR_INVALID, "%s: must be a quantity string", where);
-    kl_error_t inner;
-    int rc = is_cpu ? kl_quantity_parse_cpu(text, out, &inner)
-                    : kl_quantity_parse_memory(text, out, &inner);
-    if (rc < 0)
-        return kl_error_set(err, KL_ERR_INVALID, "%s: %s", where, inner.text);
-    return 0;
-}
 
 static int count_from_json(const json_t *value, int64_t *out, const char *where, kl_error_t *err)
 {
@@ -226,54 +157,6 @@ int kl_sched_parse_placement(const json_t *object, toleration_t **tolerations_p,
     return 0;
 }
 
-int kl_sched_pod_requests(const json_t *pod, int64_t *cpu_milli, int64_t *memory_bytes,
-                          kl_error_t *err)
-{
-    json_t *containers = json_object_get(json_object_get(pod, "spec"), "containers");
-    if (!json_is_array(containers))
-        return kl_error_set(err, KL_ERR_INVALID, "spec.containers: must be an array");
-    int64_t cpu = 0, memory = 0;
-    size_t i;
-    json_t *container;
-    json_array_foreach(containers, i, container) {
-        json_t *resources = json_object_get(container, "resources");
-        if (resources && !json_is_object(resources))
-            return kl_error_set(err, KL_ERR_INVALID,
-                                "spec.containers[%zu].resources: must be an object", i);
-        static const char *const names[] = {"cpu", "memory"};
-        for (int r = 0; r < 2; r++) {
-            const char *group = "requests";
-            json_t *value = json_object_get(json_object_get(resources, "requests"), names[r]);
-            if (!value) {
-                group = "limits";
-                value = json_object_get(json_object_get(resources, "limits"), names[r]);
-            }
-            if (!value)
-                continue;
-            char where[96];
-            snprintf(where, sizeof where, "spec.containers[%zu].resources.%s.%s", i, group,
-                     names[r]);
-            int64_t amount;
-            if (quantity_from_json(value, r == 0, &amount, where, err) < 0)
-                return -1;
-            if (r == 0)
-                cpu += amount;
-            else
-                memory += amount;
-        }
-    }
-    *cpu_milli = cpu;
-    *memory_bytes = memory;
-    return 0;
-}
-
-int64_t kl_sched_resource_version_of(const json_t *object)
-{
-    const char *rv = json_string_value(json_object_get(json_object_get(object, "metadata"),
-                                                       "resourceVersion"));
-    return rv ? strtoll(rv, NULL, 10) : 0;
-}
-
 int kl_sched_parse_node(const json_t *object, node_entry_t *out, kl_error_t *err)
 {
     const char *name = json_string_value(json_object_get(json_object_get(object, "metadata"),
@@ -292,12 +175,12 @@ int kl_sched_parse_node(const json_t *object, node_entry_t *out, kl_error_t *err
     out->cpu_allocatable = out->memory_allocatable = out->pods_allocatable = 0;
     if ((value = json_object_get(amounts, "cpu"))) {
         snprintf(where, sizeof where, "Node \"%s\": status.%s.cpu", name, group);
-        if (quantity_from_json(value, 1, &out->cpu_allocatable, where, err) < 0)
+        if (kl_quantity_from_json(value, 1, &out->cpu_allocatable, where, err) < 0)
             return -1;
     }
     if ((value = json_object_get(amounts, "memory"))) {
         snprintf(where, sizeof where, "Node \"%s\": status.%s.memory", name, group);
-        if (quantity_from_json(value, 0, &out->memory_allocatable, where, err) < 0)
+        if (kl_quantity_from_json(value, 0, &out->memory_allocatable, where, err) < 0)
             return -1;
     }
     if ((value = json_object_get(amounts, "pods"))) {
@@ -337,6 +220,6 @@ int kl_sched_parse_node(const json_t *object, node_entry_t *out, kl_error_t *err
                      err) < 0)
         return -1;
     out->name = (char *)name;  /* borrowed until the caller copies it */
-    out->resource_version = kl_sched_resource_version_of(object);
+    out->resource_version = kl_object_revision(object);
     return 0;
 }

@@ -8,6 +8,7 @@
 #include "bus.h"
 #include "list_watch.h"
 #include "log.h"
+#include "objects.h"
 #include "sched_cache.h"
 #include "scheduler_service.h"
 
@@ -45,14 +46,6 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void rfc3339_now(char *buf, size_t size)
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 /* ---- cache feeding ---------------------------------------------------- */
@@ -166,8 +159,8 @@ static json_t *unschedulable_status_object(const json_t *pod, const char *messag
         if (!type || strcmp(type, "PodScheduled") != 0)
             json_array_append(fresh, condition);
     }
-    char stamp[32];
-    rfc3339_now(stamp, sizeof stamp);
+    char stamp[KL_TIMESTAMP_SIZE];
+    kl_timestamp_now(stamp);
     json_array_append_new(fresh, json_pack("{s:s, s:s, s:s, s:s, s:s, s:n}", "type",
                                            "PodScheduled", "status", "False", "reason",
                                            "Unschedulable", "message", message,

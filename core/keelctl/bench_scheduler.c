@@ -23,6 +23,7 @@
 #include "bench_scheduler.h"
 #include "bus.h"
 #include "loader.h"
+#include "objects.h"
 #include "quantity.h"
 #include "sched_cache.h"
 
@@ -658,8 +659,7 @@ static int measure_cluster(cluster_run_t *run, const kl_bench_cluster_t *cluster
         kl_bench_node_usage_t *n = zhashx_lookup(by_name, pods[p].node);
         int64_t cpu, memory;
         kl_error_t inner;
-        if (!n || kl_sched_pod_requests(json_array_get(cluster->pods, p), &cpu, &memory,
-                                        &inner) < 0)
+        if (!n || kl_pod_requests(json_array_get(cluster->pods, p), &cpu, &memory, &inner) < 0)
             continue;
         n->cpu_requested_milli += cpu;
         n->memory_requested_bytes += memory;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "objects.h"
 #include "printers.h"
 #include "yaml_json.h"
 
@@ -84,39 +85,11 @@ void kl_age_format(int64_t seconds, char *buf, size_t size)
 
 int kl_timestamp_parse(const char *text, time_t *when)
 {
-    struct tm tm = {0};
-    int consumed = 0;
-    if (!text || sscanf(text, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                        &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6 || consumed != 19)
+    int64_t ms;
+    if (kl_time_parse_rfc3339(text, &ms, NULL) < 0)
         return -1;
-    if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
-        tm.tm_min > 59 || tm.tm_sec > 60)
-        return -1;
-    const char *p = text + consumed;
-    if (*p == '.') {
-        p++;
-        if (!isdigit((unsigned char)*p))
-            return -1;
-        while (isdigit((unsigned char)*p))
-            p++;
-    }
-    long offset = 0;
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int oh, om, n = 0;
-        if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &n) != 2 || n != 5)
-            return -1;
-        offset = (oh * 3600L + om * 60L) * (*p == '-' ? -1 : 1);
-        p += 6;
-    } else {
-        return -1;
-    }
-    if (*p)
-        return -1;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    *when = timegm(&tm) - offset;
+    /* Whole seconds, the fraction dropped: rounds down before 1970 too. */
+    *when = (time_t)((ms - ((ms % 1000) + 1000) % 1000) / 1000);
     return 0;
 }
 

@@ -24,7 +24,8 @@ int kl_output_format_parse(const char *text, kl_output_format_t *format, kl_erro
 
 /* kubectl's human durations: 5s, 119s, 3m20s, 15m, 2h30m, 10h, 3d4h, 40d, 2y3d. */
 void kl_age_format(int64_t seconds, char *buf, size_t size);
-/* RFC 3339 UTC or with offset ("2026-01-02T03:04:05Z", fractions allowed). */
+/* RFC 3339 UTC or with offset ("2026-01-02T03:04:05Z", fractions allowed), as
+ * kl_time_parse_rfc3339 reads it, in whole seconds. */
 int kl_timestamp_parse(const char *text, time_t *when);
 /* AGE of an object from metadata.creationTimestamp; "<unknown>" without one. */
 void kl_object_age(const json_t *object, time_t now, char *buf, size_t size);

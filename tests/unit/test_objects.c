@@ -71,7 +71,7 @@ static void test_valid_pod(void)
     json_decref(second);
 
     int64_t cpu = -1, memory = -1;
-    is_int(kl_pod_requests(pod, &cpu, &memory), 0, "kl_pod_requests succeeds");
+    is_int(kl_pod_requests(pod, &cpu, &memory, NULL), 0, "kl_pod_requests succeeds");
     is_int(cpu, 250, "cpu request in millicores");
     is_int(memory, 64 * 1024 * 1024, "memory request in bytes");
 
@@ -93,7 +93,7 @@ static void test_requests_from_limits(void)
         "\"limits\":{\"cpu\":\"1\",\"memory\":\"1Mi\"}}},"
         "{\"name\":\"c\",\"image\":\"i\"}]}}");
     int64_t cpu = 0, memory = 0;
-    is_int(kl_pod_requests(pod, &cpu, &memory), 0, "requests of a pod with limits only");
+    is_int(kl_pod_requests(pod, &cpu, &memory, NULL), 0, "requests of a pod with limits only");
     is_int(cpu, 2500, "limits stand in for missing cpu requests (2 + 0.5)");
     is_int(memory, 1024LL * 1024 * 1024 + 1024 * 1024, "limits stand in for memory requests");
     json_decref(pod);

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <jansson.h>
 
+#include "objects.h"
 #include "sched_cache.h"
 #include "tap.h"
 
@@ -85,13 +86,13 @@ static void test_parsing(void)
                             "spec", "containers", "resources", "requests", "cpu", "250m",
                             "limits", "cpu", "1", "memory", "64Mi",
                             "resources", "requests", "cpu", "1", "memory", "1Gi");
-    ok(kl_sched_pod_requests(pod, &cpu, &memory, &err) == 0, "pod requests sum");
+    ok(kl_pod_requests(pod, &cpu, &memory, &err) == 0, "pod requests sum");
     is_int(cpu, 1250, "cpu requests are summed; requests win over limits");
     is_int(memory, 64LL * 1024 * 1024 + 1024LL * 1024 * 1024, "limits stand in for a missing request");
     json_decref(pod);
     pod = json_pack("{s:{s:[{s:{s:{s:s}}}]}}", "spec", "containers", "resources", "requests",
                     "cpu", "lots");
-    ok(kl_sched_pod_requests(pod, &cpu, &memory, &err) < 0
+    ok(kl_pod_requests(pod, &cpu, &memory, &err) < 0
        && strstr(err.text, "spec.containers[0].resources.requests.cpu"),
        "a bad quantity names its field: %s", err.text);
     json_decref(pod);
