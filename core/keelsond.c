@@ -47,7 +47,8 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: keelsond [-c FILE] [--check] [--log-level LEVEL]\n"
             "  -c, --config FILE     configuration file (default %s/keelson/keelsond.conf)\n"
-            "      --check           load the config and every plugin, then exit\n"
+            "      --check           load the config and every plugin, open the scheduler and\n"
+            "                        controllers to check their settings, then exit\n"
             "  -l, --log-level LEVEL error, warn, info or debug (overrides the config)\n"
             "  -V, --version         print the version\n",
             KL_SYSCONF_DIR);
@@ -89,6 +90,30 @@ static int load_plugins(daemon_state_t *d, const char *bus_endpoint)
     if (c->worker)
         failures += !(d->runtime = load_plugin(d, KL_KIND_RUNTIME, &c->runtime, bus_endpoint));
     return failures ? -1 : 0;
+}
+
+/* --check: scheduler and controller plugins check their settings in open()
+ * and start nothing there, so they are opened and closed again. Stores and
+ * runtimes are not: opening them creates the database or reaches the
+ * container daemon. */
+static int open_and_close(kl_plugin_t *plugin)
+{
+    if (!plugin)
+        return 0;
+    kl_error_t err;
+    int failed = kl_plugin_open(plugin, &err) < 0;
+    if (failed)
+        kl_error_log(LOG, "%s", err.text);
+    kl_plugin_close(plugin);
+    return failed;
+}
+
+static int check_settings(daemon_state_t *d)
+{
+    int failures = open_and_close(d->scheduler_plugin);
+    for (size_t i = 0; d->controller_plugins && i < d->config->controller_count; i++)
+        failures += open_and_close(d->controller_plugins[i]);
+    return failures;
 }
 
 static int start_master(daemon_state_t *d)
@@ -255,9 +280,11 @@ int main(int argc, char **argv)
         return 1;
     }
     if (check_only) {
-        printf("%s: configuration and plugins OK\n", config_path);
+        int failures = check_settings(&d);
+        if (failures == 0)
+            printf("%s: configuration and plugins OK\n", config_path);
         stop_all(&d);
-        return 0;
+        return failures ? 1 : 0;
     }
     if ((d.config->master && start_master(&d) < 0)
         || (d.config->worker && start_worker(&d, bus_endpoint) < 0)) {

@@ -45,6 +45,15 @@ for conf in "$KEELSON_SRCDIR"/examples/*.conf; do
     ok $? "--check accepts the example $(basename "$conf")"
 done
 
+# --check opens scheduler and controller plugins, so their own setting
+# checks run without starting the daemon.
+printf 'node_name = "m";\nroles = [ "master" ];\nstore = { plugin = "memory"; };\nscheduler = { plugin = "spread"; };\ncontrollers = ( { plugin = "eventttl"; settings = { ttl_ms = 0; }; } );\n' >"$WORK/ttl.conf"
+"$KEELSOND" --check -c "$WORK/ttl.conf" >"$WORK/ttl.out" 2>&1
+rc=$?
+[ $rc -ne 0 ] && grep -q "controller/eventttl.*setting ttl_ms 0 must be between" "$WORK/ttl.out" \
+    && ! grep -q "OK" "$WORK/ttl.out"
+ok $? "--check refuses a controller setting the plugin rejects: exit $rc, $(grep -o 'setting ttl_ms.*' "$WORK/ttl.out" | head -1)"
+
 # --- a running cluster under bad input --------------------------------------
 start_daemon master "$(master_config)"
 start_daemon w1 "$(sim_worker_config w1)"
