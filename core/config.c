@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "kubelet.h"
 #include "log.h"
 #include "quantity.h"
 
@@ -228,15 +229,20 @@ static int load_worker(kl_config_t *self, const config_setting_t *root, kl_error
     if (!group)
         return 0;
     static const char *const keys[] = {"cpu", "memory", "max_pods", "heartbeat_ms", "sync_ms",
-                                       "labels", "node_count", NULL};
+                                       "labels", "node_count", "start_workers", NULL};
     if (check_keys(self, group, "kubelet", keys, err) < 0
         || get_quantity(self, group, "cpu", 1, &self->cpu_milli, err) < 0
         || get_quantity(self, group, "memory", 0, &self->memory_bytes, err) < 0
         || get_int(self, group, "max_pods", 1, &self->max_pods, err) < 0
         || get_int(self, group, "heartbeat_ms", 10, &self->heartbeat_ms, err) < 0
         || get_int(self, group, "sync_ms", 1, &self->sync_ms, err) < 0
-        || get_int(self, group, "node_count", 1, &self->node_count, err) < 0)
+        || get_int(self, group, "node_count", 1, &self->node_count, err) < 0
+        || get_int(self, group, "start_workers", 1, &self->start_workers, err) < 0)
         return -1;
+    if (self->start_workers > KL_KUBELET_START_WORKERS_MAX)
+        return fail_at(self, config_setting_get_member(group, "start_workers"), err,
+                       "kubelet.start_workers must be at most %d, not %lld",
+                       KL_KUBELET_START_WORKERS_MAX, (long long)self->start_workers);
     /* A group for plain keys (zone = "a";) or a list of "key=value" strings,
      * since libconfig names cannot hold the '/' and '.' of label prefixes. */
     const config_setting_t *labels = config_setting_get_member(group, "labels");
@@ -350,6 +356,7 @@ kl_config_t *kl_config_load(const char *path, kl_error_t *err)
     self->heartbeat_ms = 2000;
     self->sync_ms = 100;
     self->node_count = 1;
+    self->start_workers = KL_KUBELET_START_WORKERS;
     self->node_labels = json_object();
     if (!path || access(path, R_OK) != 0) {
         kl_error_set(err, KL_ERR_NOT_FOUND, "config file \"%s\" cannot be read", path ? path : "");

@@ -142,6 +142,67 @@ static void pod_kill(kubelet_t *self, kpod_t *pod, int grace_ms)
     }
 }
 
+/* The container's imagePullPolicy, checked. */
+static int pull_policy_of(const kl_container_track_t *c, const json_t *spec,
+                          kl_pull_policy_t *policy, kl_error_t *err)
+{
+    json_t *policy_text = json_object_get(spec, "imagePullPolicy");
+    if (policy_text && !json_is_string(policy_text))
+        return kl_error_set(err, KL_ERR_INVALID, "spec.containers[%s].imagePullPolicy: must be "
+                            "a string", c->name);
+    return kl_pull_policy_parse(json_string_value(policy_text), c->image, policy, err);
+}
+
+/* A pull that failed (or could not be tried): its Event, and the back-off. */
+static int pull_failed(kubelet_t *self, kpod_t *pod, kl_container_track_t *c, kl_error_t *err,
+                       int64_t now)
+{
+    char field_path[256];
+    field_path_of(c, field_path, sizeof field_path);
+    if (c->start_failures == 0)
+        kl_kubelet_events_record(self->events, pod->object, field_path, "Warning", "Failed", now,
+                                 "Failed to pull image \"%s\": %s", c->image,
+                                 err->code == KL_OK ? "the runtime did not say why" : err->text);
+    else
+        kl_kubelet_events_record(self->events, pod->object, field_path, "Normal", "BackOff", now,
+                                 "Back-off pulling image \"%s\"", c->image);
+    if (err->code == KL_OK)
+        kl_error_set(err, KL_ERR_INTERNAL, "the runtime failed to pull without saying why");
+    if (c->start_failures == 0)
+        kl_warn(COMPONENT, "pod %s: image %s of container %s did not pull: %s", pod->key,
+                c->image, c->name, err->text);
+    kl_container_pull_failed(c, err, now);
+    return -1;
+}
+
+/* What pull() returned, called at `began` and back at `ended`, as Events and
+ * container state, wherever it ran. 0 to go on with start(). */
+static int pull_outcome(kubelet_t *self, kpod_t *pod, kl_container_track_t *c, int rc,
+                        kl_error_t *err, int64_t began, int64_t ended)
+{
+    char field_path[256];
+    field_path_of(c, field_path, sizeof field_path);
+    if (rc == KL_PULL_PRESENT) {
+        /* One event, as Kubernetes records for an image it had. */
+        kl_kubelet_events_record(self->events, pod->object, field_path, "Normal", "Pulled", began,
+                                 "Container image \"%s\" already present on machine", c->image);
+        return 0;
+    }
+    if (c->start_failures == 0 || rc == 0)
+        kl_kubelet_events_record(self->events, pod->object, field_path, "Normal", "Pulling",
+                                 began, "Pulling image \"%s\"", c->image);
+    if (rc == 0) {
+        kl_kubelet_events_record(self->events, pod->object, field_path, "Normal", "Pulled", ended,
+                                 "Successfully pulled image \"%s\" in %" PRId64 " ms", c->image,
+                                 ended - began);
+        return 0;
+    }
+    if (rc > 0 && err->code == KL_OK)
+        kl_error_set(err, KL_ERR_INTERNAL, "the runtime's pull returned %d, which is no result "
+                     "of runtime ABI %d.%d", rc, KL_RUNTIME_ABI_MAJOR, KL_RUNTIME_ABI_MINOR);
+    return pull_failed(self, pod, c, err, began);
+}
+
 /* Pulls the container's image as its imagePullPolicy says, when the
  * runtime can. 0 to go on with start(). */
 static int container_pull(kubelet_t *self, kpod_t *pod, kl_container_track_t *c,
@@ -152,50 +213,37 @@ static int container_pull(kubelet_t *self, kpod_t *pod, kl_container_track_t *c,
     kl_pull_policy_t policy;
     kl_error_t err;
     kl_error_clear(&err);
+    if (pull_policy_of(c, spec, &policy, &err) < 0)
+        return pull_failed(self, pod, c, &err, now);
+    int rc = self->runtime->pull(self->runtime_state, c->image, policy, &err);
+    return pull_outcome(self, pod, c, rc, &err, now, now_ms());
+}
+
+/* What start() returned, as Events and container state, wherever it ran. */
+static void start_outcome(kubelet_t *self, kpod_t *pod, kl_container_track_t *c, int rc,
+                          kl_error_t *err, const char *id, int64_t now)
+{
     char field_path[256];
     field_path_of(c, field_path, sizeof field_path);
-    json_t *policy_text = json_object_get(spec, "imagePullPolicy");
-    if (policy_text && !json_is_string(policy_text)) {
-        kl_error_set(&err, KL_ERR_INVALID, "spec.containers[%s].imagePullPolicy: must be a "
-                     "string", c->name);
-    } else if (kl_pull_policy_parse(json_string_value(policy_text), c->image, &policy,
-                                    &err) == 0) {
-        int rc = self->runtime->pull(self->runtime_state, c->image, policy, &err);
-        if (rc == KL_PULL_PRESENT) {
-            /* One event, as Kubernetes records for an image it had. */
-            kl_kubelet_events_record(self->events, pod->object, field_path, "Normal", "Pulled",
-                                     now, "Container image \"%s\" already present on machine",
-                                     c->image);
-            return 0;
-        }
-        if (c->start_failures == 0 || rc == 0)
-            kl_kubelet_events_record(self->events, pod->object, field_path, "Normal", "Pulling",
-                                     now, "Pulling image \"%s\"", c->image);
-        if (rc == 0) {
-            kl_kubelet_events_record(self->events, pod->object, field_path, "Normal", "Pulled",
-                                     now_ms(), "Successfully pulled image \"%s\" in %" PRId64
-                                     " ms", c->image, now_ms() - now);
-            return 0;
-        }
-        if (rc > 0 && err.code == KL_OK)
-            kl_error_set(&err, KL_ERR_INTERNAL, "the runtime's pull returned %d, which is no "
-                         "result of runtime ABI %d.%d", rc, KL_RUNTIME_ABI_MAJOR,
-                         KL_RUNTIME_ABI_MINOR);
-    }
-    if (c->start_failures == 0)
+    if (rc < 0) {
+        if (err->code == KL_OK)
+            kl_error_set(err, KL_ERR_INTERNAL, "the runtime failed without saying why");
+        if (c->start_failures == 0)
+            kl_warn(COMPONENT, "pod %s: container %s did not start: %s", pod->key, c->name,
+                    err->text);
         kl_kubelet_events_record(self->events, pod->object, field_path, "Warning", "Failed", now,
-                                 "Failed to pull image \"%s\": %s", c->image,
-                                 err.code == KL_OK ? "the runtime did not say why" : err.text);
-    else
-        kl_kubelet_events_record(self->events, pod->object, field_path, "Normal", "BackOff", now,
-                                 "Back-off pulling image \"%s\"", c->image);
-    if (err.code == KL_OK)
-        kl_error_set(&err, KL_ERR_INTERNAL, "the runtime failed to pull without saying why");
-    if (c->start_failures == 0)
-        kl_warn(COMPONENT, "pod %s: image %s of container %s did not pull: %s", pod->key,
-                c->image, c->name, err.text);
-    kl_container_pull_failed(c, &err, now);
-    return -1;
+                                 "Error: %s", err->text);
+        kl_container_start_failed(c, err, now);
+        return;
+    }
+    if (!id[0]) {
+        kl_error_set(err, KL_ERR_INTERNAL, "the runtime returned an empty container id");
+        kl_container_start_failed(c, err, now);
+        return;
+    }
+    kl_container_started(c, id, now);
+    kl_kubelet_events_record(self->events, pod->object, field_path, "Normal", "Created", now,
+                             "Created container %s", c->name);
 }
 
 static void container_start(kubelet_t *self, kpod_t *pod, size_t index, int64_t now)
@@ -213,61 +261,38 @@ static void container_start(kubelet_t *self, kpod_t *pod, size_t index, int64_t 
     char id[KL_CONTAINER_ID_MAX] = "";
     kl_error_t err;
     kl_error_clear(&err);
-    if (self->runtime->start(self->runtime_state, &request, id, &err) < 0) {
-        if (err.code == KL_OK)
-            kl_error_set(&err, KL_ERR_INTERNAL, "the runtime failed without saying why");
-        if (c->start_failures == 0)
-            kl_warn(COMPONENT, "pod %s: container %s did not start: %s", pod->key, c->name,
-                    err.text);
-        char field_path[256];
-        kl_kubelet_events_record(self->events, pod->object, field_path_of(c, field_path,
-                                                                          sizeof field_path),
-                                 "Warning", "Failed", now, "Error: %s", err.text);
-        kl_container_start_failed(c, &err, now);
-        return;
-    }
+    int rc = self->runtime->start(self->runtime_state, &request, id, &err);
     id[KL_CONTAINER_ID_MAX - 1] = '\0';
-    if (!id[0]) {
-        kl_error_set(&err, KL_ERR_INTERNAL, "the runtime returned an empty container id");
-        kl_container_start_failed(c, &err, now);
-        return;
-    }
-    kl_container_started(c, id, now);
-    char field_path[256];
-    kl_kubelet_events_record(self->events, pod->object, field_path_of(c, field_path,
-                                                                      sizeof field_path),
-                             "Normal", "Created", now, "Created container %s", c->name);
+    start_outcome(self, pod, c, rc, &err, id, now);
 }
 
-static void container_poll(kubelet_t *self, kpod_t *pod, kl_container_track_t *c, int64_t now)
+/* What status() returned for a tracked container, wherever it ran. */
+static void container_observe(kubelet_t *self, kpod_t *pod, kl_container_track_t *c, int rc,
+                              kl_container_status_t *status, const kl_error_t *err, int64_t now)
 {
-    kl_container_status_t status;
-    memset(&status, 0, sizeof status);
-    kl_error_t err;
-    kl_error_clear(&err);
-    if (self->runtime->status(self->runtime_state, c->id, &status, &err) < 0) {
-        if (err.code != KL_ERR_NOT_FOUND) {
+    if (rc < 0) {
+        if (err->code != KL_ERR_NOT_FOUND) {
             kl_debug(COMPONENT, "pod %s: status of container %s: %s", pod->key, c->name,
-                     err.text);
+                     err->text);
             return;
         }
         /* The runtime lost it: report it as Kubernetes does a vanished one. */
-        memset(&status, 0, sizeof status);
-        status.state = KL_CONTAINER_EXITED;
-        status.exit_code = 137;
-        snprintf(status.reason, sizeof status.reason, "ContainerStatusUnknown");
-        snprintf(status.message, sizeof status.message, "%.*s", (int)sizeof status.message - 1,
-                 err.text);
+        memset(status, 0, sizeof *status);
+        status->state = KL_CONTAINER_EXITED;
+        status->exit_code = 137;
+        snprintf(status->reason, sizeof status->reason, "ContainerStatusUnknown");
+        snprintf(status->message, sizeof status->message, "%.*s",
+                 (int)sizeof status->message - 1, err->text);
     }
-    if (status.state > KL_CONTAINER_UNKNOWN) {
+    if (status->state > KL_CONTAINER_UNKNOWN) {
         kl_debug(COMPONENT, "pod %s: the runtime reported state %d for container %s", pod->key,
-                 (int)status.state, c->name);
+                 (int)status->state, c->name);
         return;
     }
-    status.reason[sizeof status.reason - 1] = '\0';
-    status.message[sizeof status.message - 1] = '\0';
+    status->reason[sizeof status->reason - 1] = '\0';
+    status->message[sizeof status->message - 1] = '\0';
     kl_container_phase_t before = c->phase;
-    int restart = kl_container_observe(c, pod->track.policy, &status, now);
+    int restart = kl_container_observe(c, pod->track.policy, status, now);
     char field_path[256];
     if (before != KL_CONTAINER_STARTED && c->phase == KL_CONTAINER_STARTED)
         kl_kubelet_events_record(self->events, pod->object, field_path_of(c, field_path,
@@ -286,6 +311,121 @@ static void container_poll(kubelet_t *self, kpod_t *pod, kl_container_track_t *c
     }
 }
 
+static void container_poll(kubelet_t *self, kpod_t *pod, kl_container_track_t *c, int64_t now)
+{
+    kl_container_status_t status;
+    memset(&status, 0, sizeof status);
+    kl_error_t err;
+    kl_error_clear(&err);
+    int rc = self->runtime->status(self->runtime_state, c->id, &status, &err);
+    container_observe(self, pod, c, rc, &status, &err, now);
+}
+
+/* Recomputes the pod's phase and writes its status, unless a start on a
+ * worker is about to change it: that result writes it, so a pod costs one
+ * status write as when starts ran on this thread. */
+static void pod_refresh(kubelet_t *self, kpod_t *pod, int64_t now)
+{
+    char previous[16];
+    snprintf(previous, sizeof previous, "%s", pod->track.phase[0] ? pod->track.phase : "Pending");
+    kl_pod_track_refresh(&pod->track, now);
+    if (strcmp(previous, pod->track.phase) != 0)
+        kl_info(COMPONENT, "pod %s is %s", pod->key, pod->track.phase);
+    if (pod->starts_in_flight == 0)
+        kl_kubelet_pod_report(self, pod, now);
+}
+
+/* ---- starts on the worker threads ------------------------------------- */
+
+/* Hands container `index` to a start worker, after the checks that need no
+ * runtime. 0 when handled (queued, or failed here), -1 when it could not be
+ * queued and must start on this thread. */
+static int start_submit(kubelet_t *self, kpod_t *pod, size_t index, int64_t now)
+{
+    kl_container_track_t *c = &pod->track.containers[index];
+    kl_pull_policy_t policy = KL_PULL_IF_NOT_PRESENT;
+    if (self->has_pull) {
+        kl_error_t err;
+        kl_error_clear(&err);
+        const json_t *spec = json_array_get(json_object_get(json_object_get(pod->object, "spec"),
+                                                            "containers"), index);
+        if (pull_policy_of(c, spec, &policy, &err) < 0) {
+            pull_failed(self, pod, c, &err, now);
+            return 0;
+        }
+    }
+    if (!pod->start_serial && !(pod->start_serial = calloc(pod->track.count,
+                                                            sizeof *pod->start_serial)))
+        return -1;
+    kstart_job_t *job = kl_start_job_new(pod, index);
+    if (!job)
+        return -1;
+    job->pull = self->has_pull;
+    job->policy = policy;
+    job->serial = ++self->start_serial_last;
+    pod->start_serial[index] = job->serial;
+    pod->starts_in_flight++;
+    kl_start_pool_submit(self->starts, job);
+    return 0;
+}
+
+static int start_in_flight(const kpod_t *pod, size_t index)
+{
+    return pod->start_serial && pod->start_serial[index] != 0;
+}
+
+/* A worker's pull+start, applied as container_start() and the
+ * container_poll() after it would have, with the times the calls were
+ * made. A container whose pod went meanwhile is removed. */
+static void start_result_apply(kubelet_t *self, kstart_job_t *job, int stopping)
+{
+    kpod_t *pod = zhashx_lookup(self->pods, job->pod_key);
+    if (pod && (!pod->valid || !start_in_flight(pod, job->index)
+                || pod->start_serial[job->index] != job->serial))
+        pod = NULL;
+    if (!pod) {
+        if (job->start_called && job->start_rc == 0 && job->id[0]) {
+            char what[256];
+            snprintf(what, sizeof what, "pod %.100s container %.50s", job->pod_key,
+                     job->container_name);
+            kl_info(COMPONENT, "%s: its pod went while it started; removing container %s",
+                    what, job->id);
+            container_remove(self, what, job->id);
+        }
+        return;
+    }
+    pod->start_serial[job->index] = 0;
+    pod->starts_in_flight--;
+    kl_container_track_t *c = &pod->track.containers[job->index];
+    int pulled = !job->pull || pull_outcome(self, pod, c, job->pull_rc, &job->pull_err,
+                                            job->pull_began_ms, job->pull_ended_ms) == 0;
+    if (pulled && job->start_called) {
+        start_outcome(self, pod, c, job->start_rc, &job->start_err, job->id,
+                      job->start_began_ms);
+        if (c->id[0] && job->status_called && strcmp(c->id, job->id) == 0)
+            container_observe(self, pod, c, job->status_rc, &job->status, &job->status_err,
+                              job->status_ms);
+        /* An exit notification read before this result named an id not
+         * yet known, and was dropped: ask once more rather than wait for
+         * the tick. */
+        if (c->id[0] && self->events_fd >= 0 && !stopping)
+            kl_kubelet_pod_mark_urgent(self, pod);
+    }
+    if (!stopping)
+        pod_refresh(self, pod, now_ms());
+}
+
+static void start_results_take(kubelet_t *self, int stopping)
+{
+    kstart_job_t *job = kl_start_pool_take(self->starts);
+    while (job) {
+        kstart_job_t *next = job->next;
+        start_result_apply(self, job, stopping);
+        kl_start_job_free(&job);
+        job = next;
+    }
+}
+
 static void pod_sync(kubelet_t *self, kpod_t *pod, int64_t now)
 {
     if (!pod->valid || pod->inert)
@@ -294,19 +434,15 @@ static void pod_sync(kubelet_t *self, kpod_t *pod, int64_t now)
         kl_container_track_t *c = &pod->track.containers[i];
         if (c->id[0] && c->phase != KL_CONTAINER_TERMINATED)
             container_poll(self, pod, c, now);
-        if (kl_container_start_due(c, &pod->track, now)) {
+        if (kl_container_start_due(c, &pod->track, now) && !start_in_flight(pod, i)) {
+            if (self->starts && start_submit(self, pod, i, now) == 0)
+                continue;
             container_start(self, pod, i, now);
             if (c->id[0])
                 container_poll(self, pod, c, now);
         }
     }
-    const char *before = pod->track.phase[0] ? pod->track.phase : "Pending";
-    char previous[16];
-    snprintf(previous, sizeof previous, "%s", before);
-    kl_pod_track_refresh(&pod->track, now);
-    if (strcmp(previous, pod->track.phase) != 0)
-        kl_info(COMPONENT, "pod %s is %s", pod->key, pod->track.phase);
-    kl_kubelet_pod_report(self, pod, now);
+    pod_refresh(self, pod, now);
 }
 
 /* Syncs the pods queued by kl_kubelet_pod_mark_urgent(), while status writes have
@@ -360,6 +496,7 @@ static void kpod_free(kpod_t **pod_p)
     json_decref(pod->object);
     json_decref(pod->reported);
     zlistx_destroy(&pod->leftovers);
+    free(pod->start_serial);
     free(pod->key);
     free(pod->namespace_name);
     free(pod->name);
@@ -784,6 +921,9 @@ static int kubelet_setup(kubelet_t *self, kl_kubelet_config_t *config, kl_error_
     if (config->node_count < 0 || config->node_count > 100000)
         return kl_error_set(err, KL_ERR_INVALID, "kubelet: node_count %d is not between 1 and "
                             "100000", config->node_count);
+    if (config->start_workers < 0 || config->start_workers > KL_KUBELET_START_WORKERS_MAX)
+        return kl_error_set(err, KL_ERR_INVALID, "kubelet: start_workers %d is not between 1 "
+                            "and %d", config->start_workers, KL_KUBELET_START_WORKERS_MAX);
     self->plugin = runtime;
     self->has_pull = KL_PLUGIN_HAS(runtime, kl_runtime_ops_t, pull);
     self->has_list = KL_PLUGIN_HAS(runtime, kl_runtime_ops_t, list);
@@ -841,6 +981,17 @@ static int kubelet_setup(kubelet_t *self, kl_kubelet_config_t *config, kl_error_
     if (KL_PLUGIN_HAS(runtime, kl_runtime_ops_t, events_fd)
         && KL_PLUGIN_HAS(runtime, kl_runtime_ops_t, events_read))
         self->events_fd = self->runtime->events_fd(self->runtime_state);
+    uint32_t features = KL_PLUGIN_HAS(runtime, kl_runtime_ops_t, features)
+                        ? self->runtime->features(self->runtime_state) : 0;
+    if (features & KL_RUNTIME_CONCURRENT_STARTS) {
+        self->start_workers = config->start_workers > 0 ? (size_t)config->start_workers
+                                                        : KL_KUBELET_START_WORKERS;
+        self->starts = kl_start_pool_new(self->runtime, self->runtime_state,
+                                         self->start_workers, err);
+        if (!self->starts)
+            return -1;
+        self->starts_fd = kl_start_pool_fd(self->starts);
+    }
     if (self->has_list) {
         self->found = zlistx_new();
         if (!self->found)
@@ -893,6 +1044,14 @@ static int kubelet_setup(kubelet_t *self, kl_kubelet_config_t *config, kl_error_
 
 static void kubelet_cleanup(kubelet_t *self)
 {
+    if (self->starts) {
+        /* Starts under way finish; what they started is then tracked, and
+         * so stopped below or left for adoption like the rest, or removed
+         * when its pod is gone. */
+        kl_start_pool_stop(self->starts);
+        start_results_take(self, 1);
+        kl_start_pool_destroy(&self->starts);
+    }
     if (self->pods && self->runtime) {
         /* A runtime that can list() lets the next kubelet adopt what runs;
          * without it nobody could find these containers again. */
@@ -952,19 +1111,28 @@ void kl_kubelet_actor(zsock_t *pipe, void *args)
                 "the sync tick");
         self.events_fd = -1;
     }
+    if (poller && self.starts && zpoller_add(poller, &self.starts_fd) < 0) {
+        kl_warn(COMPONENT, "cannot poll the start workers; containers start on the kubelet's "
+                "thread");
+        kl_start_pool_destroy(&self.starts);
+    }
     zsock_signal(pipe, 0);
     if (!poller) {
         kl_error_log(COMPONENT, "cannot create a poller; the kubelet is not running");
         kubelet_cleanup(&self);
         return;
     }
+    char parallel[32] = "no";
+    if (self.starts)
+        snprintf(parallel, sizeof parallel, "%zu", self.start_workers);
     kl_info(COMPONENT, "%zu node(s) %s%s: %" PRId64 "m cpu, %" PRId64 " bytes memory, %" PRId64
-            " pods each, runtime %s (pull %s, list %s, logs %s, kill %s, events %s), service %s",
+            " pods each, runtime %s (pull %s, list %s, logs %s, kill %s, events %s, parallel "
+            "starts %s), service %s",
             self.node_count, self.nodes[0].name, self.node_count > 1 ? ".." : "",
             self.cpu_milli, self.memory_bytes, self.max_pods, self.runtime_version,
             self.has_pull ? "yes" : "no", self.has_list ? "yes" : "no",
             self.has_logs ? "yes" : "no", self.has_kill ? "yes" : "no",
-            self.events_fd >= 0 ? "yes" : "no", self.service_name);
+            self.events_fd >= 0 ? "yes" : "no", parallel, self.service_name);
     for (;;) {
         int64_t now = now_ms();
         kl_kubelet_nodes_receive(&self);
@@ -1012,6 +1180,8 @@ void kl_kubelet_actor(zsock_t *pipe, void *args)
             kl_list_watch_receive(self.watch, now_ms());
         else if (which == &self.events_fd)
             runtime_events_read(&self);
+        else if (self.starts && which == &self.starts_fd)
+            start_results_take(&self, 0);
     }
     kl_info(COMPONENT, "stopping; %s the containers of %zu pod(s)",
             self.has_list ? "leaving (for the next kubelet to adopt)" : "removing",

@@ -13,6 +13,11 @@
 
 #define KL_KUBELET_HEARTBEAT_MS 2000
 #define KL_KUBELET_SYNC_MS 100
+/* Threads that pull and start containers at once, for a runtime that allows
+ * it (KL_RUNTIME_CONCURRENT_STARTS): enough to overlap the engine's own
+ * waits, few enough not to swamp a small host. */
+#define KL_KUBELET_START_WORKERS 4
+#define KL_KUBELET_START_WORKERS_MAX 64
 /* leaseDurationSeconds of the node Leases, Kubernetes' default. */
 #define KL_KUBELET_LEASE_DURATION_S 40
 
@@ -30,6 +35,7 @@ typedef struct kl_kubelet_config {
     int sync_ms;               /* runtime status poll; 0 = 100 */
     int node_count;            /* simulated nodes served by this one kubelet; 0 or 1 = one */
     int lease_duration_s;      /* of each node's Lease in kube-node-lease; 0 = 40 */
+    int start_workers;         /* pull+start threads; 0 = KL_KUBELET_START_WORKERS */
     int failed;                /* set by the actor before it signals readiness */
     kl_error_t error;
 } kl_kubelet_config_t;

@@ -2,7 +2,8 @@
  * flight) and the functions one file calls in another. Internal to the core:
  * kubelet.c runs the actor and the pods' containers, kubelet_nodes.c
  * registers the nodes and keeps their heartbeats and Leases, kubelet_report.c
- * writes pod status. */
+ * writes pod status, kubelet_starts.c pulls and starts containers on worker
+ * threads for a runtime that allows it. */
 #ifndef KL_CORE_KUBELET_INTERNAL_H
 #define KL_CORE_KUBELET_INTERNAL_H
 
@@ -101,6 +102,10 @@ typedef struct kpod {
     int urgent;            /* queued in kubelet_t.urgent */
     int64_t grace_ms;
     uint64_t generation;
+    /* Per container (track.count entries, NULL until the first): the serial
+     * of the kstart_job_t on a worker, 0 when none. */
+    uint64_t *start_serial;
+    size_t starts_in_flight;
 } kpod_t;
 
 /* A pod status write awaiting its reply on the pipelined client. The pod
@@ -127,6 +132,37 @@ typedef struct kfound {
     kl_container_status_t status;
 } kfound_t;
 
+/* A pull+start on a worker thread. It owns copies of all it reads, since
+ * the pod may change or go meanwhile; the kubelet's thread applies the
+ * outcome only while the pod's start_serial still names it. */
+typedef struct kstart_job {
+    struct kstart_job *next;     /* in the pool's queues */
+    uint64_t serial;
+    char *pod_key;
+    size_t index;                /* the container's, in the pod's spec */
+    json_t *pod;                 /* a deep copy */
+    char *namespace_name, *pod_name, *pod_uid, *container_name, *image;
+    kl_container_request_t request;  /* points into the copies above */
+    int pull;                    /* pull() first, with `policy` */
+    kl_pull_policy_t policy;
+    /* The worker's results: */
+    int pull_rc;
+    kl_error_t pull_err;
+    int64_t pull_began_ms, pull_ended_ms;
+    int start_called;            /* 0: the pull failed or the kubelet is stopping */
+    int start_rc;
+    kl_error_t start_err;
+    char id[KL_CONTAINER_ID_MAX];
+    int64_t start_began_ms;
+    int status_called;           /* status() right after a good start */
+    int status_rc;
+    kl_container_status_t status;
+    kl_error_t status_err;
+    int64_t status_ms;
+} kstart_job_t;
+
+typedef struct kl_start_pool kl_start_pool_t;
+
 typedef struct kubelet {
     kl_kubelet_config_t *config;
     kl_plugin_t *plugin;
@@ -134,6 +170,10 @@ typedef struct kubelet {
     void *runtime_state;
     int has_pull, has_list, has_logs, has_kill;
     int events_fd;               /* the runtime's exit notifications; -1: none */
+    kl_start_pool_t *starts;     /* NULL: start() runs on this thread */
+    int starts_fd;               /* readable when jobs have finished */
+    size_t start_workers;
+    uint64_t start_serial_last;
     char node_name[256];     /* the base name */
     int64_t cpu_milli;
     int64_t memory_bytes;
@@ -200,5 +240,23 @@ void kl_kubelet_pod_report(kubelet_t *self, kpod_t *pod, int64_t now);
 /* 1 when request `id_text` was a status write (then `reply` is released). */
 int kl_kubelet_status_reply(kubelet_t *self, const char *id_text, json_t *reply, const kl_error_t *err);
 void kl_kubelet_status_expire(kubelet_t *self, int64_t now);
+
+/* kubelet_starts.c: pull+start on a bounded pool of worker threads. */
+kl_start_pool_t *kl_start_pool_new(const kl_runtime_ops_t *runtime, void *runtime_state,
+                                   size_t workers, kl_error_t *err);
+/* Readable when finished jobs wait for kl_start_pool_take(). */
+int kl_start_pool_fd(const kl_start_pool_t *pool);
+/* Hands `job` to a worker; the pool owns it until it is taken back. */
+void kl_start_pool_submit(kl_start_pool_t *pool, kstart_job_t *job);
+/* The finished jobs (a list through `next`, caller owns them), or NULL. */
+kstart_job_t *kl_start_pool_take(kl_start_pool_t *pool);
+/* Drops the jobs no worker began and waits for those under way, which
+ * kl_start_pool_take() then returns. */
+void kl_start_pool_stop(kl_start_pool_t *pool);
+/* Stops the pool if needed and frees it with any jobs it still holds. */
+void kl_start_pool_destroy(kl_start_pool_t **pool_p);
+/* A job for container `index` of `pod`: NULL when out of memory. */
+kstart_job_t *kl_start_job_new(const kpod_t *pod, size_t index);
+void kl_start_job_free(kstart_job_t **job_p);
 
 #endif

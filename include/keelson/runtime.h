@@ -1,5 +1,7 @@
 /* Runtime plugin ABI: the kubelet's view of a container engine. Called from
- * the kubelet's thread only. Container ids are chosen by the plugin. */
+ * the kubelet's thread only, unless the plugin declares
+ * KL_RUNTIME_CONCURRENT_STARTS (ABI 1.3). Container ids are chosen by the
+ * plugin. */
 #ifndef KEELSON_RUNTIME_H
 #define KEELSON_RUNTIME_H
 
@@ -44,6 +46,15 @@ typedef enum kl_pull_policy {
 
 /* pull() found the image present and fetched nothing (ABI 1.2). */
 #define KL_PULL_PRESENT 1
+
+/* features() (ABI 1.3): pull(), start() and status() may run on several
+ * kubelet worker threads at once, alongside any call from the kubelet's own
+ * thread, so containers start in parallel. The kubelet never calls two ops
+ * on the same container id at once, but two pulls of one image may overlap,
+ * and the request given to start() stays valid and unchanged during the
+ * call. Without this flag every call comes from the kubelet's thread, one
+ * at a time. */
+#define KL_RUNTIME_CONCURRENT_STARTS 0x1u
 
 /* A container the runtime holds for keelson, as list() reports it. Borrowed
  * for the duration of the visit callback. */
@@ -120,6 +131,12 @@ typedef struct kl_runtime_ops {
      * know are ignored. */
     int (*events_read)(void *runtime, void (*changed)(const char *id, void *arg), void *arg,
                        kl_error_t *err);
+
+    /* ---- ABI 1.3: concurrency ----------------------------------------------- */
+
+    /* What this instance promises (KL_RUNTIME_CONCURRENT_STARTS). Asked
+     * once, after open(); lacking it means 0. */
+    uint32_t (*features)(void *runtime);
 } kl_runtime_ops_t;
 
 #define KL_RUNTIME_PLUGIN(NAME, VERSION, DESCRIPTION, SETTINGS, OPS)                       \

@@ -94,6 +94,12 @@ int kl_rconf_begin(kl_rconf_t *c, const char *name, const char *const *needs)
         else if (strcmp(needs[i], "events") == 0) {
             has = KL_RCONF_HAS(c, events_read) && KL_RCONF_HAS(c, events_fd);
             what = "events_fd() or events_read";
+        } else if (strcmp(needs[i], "concurrent") == 0) {
+            if (!KL_RCONF_HAS(c, features) || !(c->ops->features(c->rt) & KL_RUNTIME_CONCURRENT_STARTS)) {
+                kl_tap_skip("%s: the runtime does not declare KL_RUNTIME_CONCURRENT_STARTS (runtime ABI %u.%u)",
+                            name, c->plugin->desc->abi_major, c->plugin->desc->abi_minor);
+                return 0;
+            }
         }
         if (!has) {
             kl_tap_skip("%s: the plugin has no %s() (runtime ABI %u.%u)", name, what,
@@ -160,8 +166,7 @@ static json_t *string_array(const char *const *items)
     return array;
 }
 
-int kl_rconf_start(kl_rconf_t *c, const char *name, const kl_rconf_spec_t *spec, char id[KL_CONTAINER_ID_MAX],
-                   kl_error_t *err)
+json_t *kl_rconf_pod(const kl_rconf_t *c, const char *name, const kl_rconf_spec_t *spec)
 {
     char pod_name[256], pod_uid[256], text[32];
     kl_rconf_pod_name(c, name, pod_name, sizeof pod_name);
@@ -189,20 +194,47 @@ int kl_rconf_start(kl_rconf_t *c, const char *name, const kl_rconf_spec_t *spec,
     json_object_set_new(annotations, "sim.keelson.io/run-ms", json_string(text));
     snprintf(text, sizeof text, "%d", spec->sim_exit_code);
     json_object_set_new(annotations, "sim.keelson.io/exit-code", json_string(text));
-    json_t *pod = json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:o}, s:{s:s, s:[O]}}", "apiVersion", "v1", "kind", "Pod",
-                            "metadata", "name", pod_name, "namespace", "conformance", "uid", pod_uid,
-                            "annotations", annotations, "spec", "restartPolicy", "Never", "containers", container);
+    return json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:o}, s:{s:s, s:[o]}}", "apiVersion", "v1", "kind", "Pod",
+                     "metadata", "name", pod_name, "namespace", "conformance", "uid", pod_uid,
+                     "annotations", annotations, "spec", "restartPolicy", "Never", "containers", container);
+}
+
+kl_container_request_t kl_rconf_request(const json_t *pod)
+{
+    const json_t *metadata = json_object_get(pod, "metadata");
+    const json_t *container = json_array_get(json_object_get(json_object_get(pod, "spec"), "containers"), 0);
     kl_container_request_t request = {
-        .pod_namespace = "conformance", .pod_name = pod_name, .pod_uid = pod_uid,
-        .container_name = name, .container = container, .pod = pod,
+        .pod_namespace = json_string_value(json_object_get(metadata, "namespace")),
+        .pod_name = json_string_value(json_object_get(metadata, "name")),
+        .pod_uid = json_string_value(json_object_get(metadata, "uid")),
+        .container_name = json_string_value(json_object_get(container, "name")),
+        .container = container,
+        .pod = pod,
     };
+    return request;
+}
+
+int kl_rconf_start(kl_rconf_t *c, const char *name, const kl_rconf_spec_t *spec, char id[KL_CONTAINER_ID_MAX],
+                   kl_error_t *err)
+{
+    json_t *pod = kl_rconf_pod(c, name, spec);
+    if (!pod)
+        return kl_error_set(err, KL_ERR_INTERNAL, "out of memory");
+    kl_container_request_t request = kl_rconf_request(pod);
     char new_id[KL_CONTAINER_ID_MAX] = "";
     kl_error_clear(err);
     int rc = c->ops->start(c->rt, &request, new_id, err);
-    json_decref(container);
     json_decref(pod);
     if (rc < 0)
         return rc;
+    if (kl_rconf_track(c, new_id, err) < 0)
+        return -1;
+    memcpy(id, new_id, sizeof new_id);
+    return 0;
+}
+
+int kl_rconf_track(kl_rconf_t *c, const char *new_id, kl_error_t *err)
+{
     if (c->id_count == c->id_cap) {
         size_t cap = c->id_cap ? c->id_cap * 2 : 16;
         void *bigger = realloc(c->ids, cap * sizeof c->ids[0]);
@@ -215,7 +247,6 @@ int kl_rconf_start(kl_rconf_t *c, const char *name, const kl_rconf_spec_t *spec,
         c->id_cap = cap;
     }
     snprintf(c->ids[c->id_count++], KL_CONTAINER_ID_MAX, "%s", new_id);
-    memcpy(id, new_id, sizeof new_id);
     /* A wrapper may look for what the runtime left of each one after the run. */
     kl_tap_diag("started container %s", new_id);
     return 0;
@@ -291,7 +322,7 @@ static int usage(FILE *out)
             "REF is an image with /bin/sh, sleep, head, tail, echo and trap (a busybox), e.g.\n"
             "127.0.0.1:5000/busybox:1.35; the pull group also asks for REPOSITORY:keelson-absent-tag\n"
             "and REGISTRY/keelson-absent-image:1, which must not exist.\n"
-            "Groups: complete exit-code env-args logs oom stop grace kill adoption pull many remove events\n");
+            "Groups: complete exit-code env-args logs oom stop grace kill adoption pull many parallel remove events\n");
     return out == stdout ? 0 : 2;
 }
 
@@ -384,7 +415,7 @@ int main(int argc, char **argv)
     void (*const groups[])(kl_rconf_t *) = {
         kl_group_pull, kl_group_complete, kl_group_exit_code, kl_group_env_args, kl_group_logs,
         kl_group_oom, kl_group_stop, kl_group_grace, kl_group_kill, kl_group_adoption,
-        kl_group_many, kl_group_remove, kl_group_events,
+        kl_group_many, kl_group_parallel, kl_group_remove, kl_group_events,
     };
     for (size_t i = 0; i < sizeof groups / sizeof groups[0] && c.plugin; i++) {
         groups[i](&c);

@@ -40,7 +40,8 @@ void kl_rconf_close(kl_rconf_t *c);
 /* Starts a group: returns 0 when it should be skipped (and reports the
  * skip), 1 when it runs. `needs` lists the optional operations it uses,
  * NULL-terminated, by field name ("logs", "kill", "list", "pull"), or
- * "events" for the ABI 1.2 pair events_fd and events_read. */
+ * "events" for the ABI 1.2 pair events_fd and events_read, or "concurrent"
+ * for the ABI 1.3 promise KL_RUNTIME_CONCURRENT_STARTS. */
 int kl_rconf_begin(kl_rconf_t *c, const char *name, const char *const *needs);
 /* Removes every container the group started and did not remove. */
 void kl_rconf_end(kl_rconf_t *c);
@@ -62,6 +63,12 @@ typedef struct kl_rconf_spec {
  * and to the group's list. Returns start()'s result. */
 int kl_rconf_start(kl_rconf_t *c, const char *name, const kl_rconf_spec_t *spec, char id[KL_CONTAINER_ID_MAX],
                    kl_error_t *err);
+/* The pod kl_rconf_start() runs `name` in (caller owns), and the request
+ * for its one container, borrowing from it. */
+json_t *kl_rconf_pod(const kl_rconf_t *c, const char *name, const kl_rconf_spec_t *spec);
+kl_container_request_t kl_rconf_request(const json_t *pod);
+/* Adds a started container to the group's list, so it is removed. */
+int kl_rconf_track(kl_rconf_t *c, const char *id, kl_error_t *err);
 /* The pod name and uid kl_rconf_start gave container `name`. */
 void kl_rconf_pod_name(const kl_rconf_t *c, const char *name, char *out, size_t size);
 void kl_rconf_pod_uid(const kl_rconf_t *c, const char *name, char *out, size_t size);
@@ -95,6 +102,7 @@ void kl_group_kill(kl_rconf_t *c);
 void kl_group_adoption(kl_rconf_t *c);
 void kl_group_pull(kl_rconf_t *c);
 void kl_group_many(kl_rconf_t *c);
+void kl_group_parallel(kl_rconf_t *c);
 void kl_group_remove(kl_rconf_t *c);
 void kl_group_events(kl_rconf_t *c);
 

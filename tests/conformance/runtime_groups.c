@@ -2,6 +2,7 @@
  * through the plugin under test and checks what the runtime ABI promises. */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -444,6 +445,120 @@ void kl_group_many(kl_rconf_t *c)
             kl_tap_is_int(left, 0, "list() reports none of them");
         }
     }
+}
+
+#define PARALLEL 8
+
+/* One of the parallel group's threads, doing what a kubelet start worker
+ * does: pull, start, then status of what started. */
+typedef struct parallel_start {
+    const kl_rconf_t *c;
+    json_t *pod;
+    int pull_rc, start_rc, status_rc;
+    kl_error_t pull_err, start_err, status_err;
+    char id[KL_CONTAINER_ID_MAX];
+    kl_container_status_t status;
+} parallel_start_t;
+
+static void *parallel_run(void *arg)
+{
+    parallel_start_t *p = arg;
+    const kl_rconf_t *c = p->c;
+    kl_container_request_t request = kl_rconf_request(p->pod);
+    kl_error_clear(&p->pull_err);
+    p->pull_rc = pulled(c->ops->pull(c->rt, c->image, KL_PULL_IF_NOT_PRESENT, &p->pull_err));
+    if (p->pull_rc < 0)
+        return NULL;
+    kl_error_clear(&p->start_err);
+    p->start_rc = c->ops->start(c->rt, &request, p->id, &p->start_err);
+    if (p->start_rc < 0)
+        return NULL;
+    kl_error_clear(&p->status_err);
+    p->status_rc = c->ops->status(c->rt, p->id, &p->status, &p->status_err);
+    return NULL;
+}
+
+static int count_visit(const kl_container_info_t *info, void *arg)
+{
+    (void)info;
+    (*(int *)arg)++;
+    return 0;
+}
+
+void kl_group_parallel(kl_rconf_t *c)
+{
+    static const char *const needs[] = { "pull", "concurrent", NULL };
+    if (!kl_rconf_begin(c, "parallel", needs))
+        return;
+    static const char *const args[] = { "echo parallel; exit 0", NULL };
+    kl_rconf_spec_t spec = script(args, 300, 0);
+    parallel_start_t starts[PARALLEL];
+    pthread_t threads[PARALLEL];
+    int running[PARALLEL];
+    memset(starts, 0, sizeof starts);
+    for (int i = 0; i < PARALLEL; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "par-%02d", i);
+        starts[i].c = c;
+        starts[i].pod = kl_rconf_pod(c, name, &spec);
+        starts[i].pull_rc = starts[i].start_rc = starts[i].status_rc = -1;
+    }
+    int64_t begin = kl_rconf_now_ms();
+    int spawned = 0;
+    for (int i = 0; i < PARALLEL; i++) {
+        running[i] = starts[i].pod && pthread_create(&threads[i], NULL, parallel_run, &starts[i]) == 0;
+        spawned += running[i];
+    }
+    /* The kubelet's own thread goes on calling the runtime meanwhile. */
+    int lists_ok = 0, lists = KL_RCONF_HAS(c, list) ? 3 : 0;
+    for (int i = 0; i < lists; i++) {
+        int seen = 0;
+        kl_error_t err;
+        kl_error_clear(&err);
+        if (c->ops->list(c->rt, count_visit, &seen, &err) == 0)
+            lists_ok++;
+        else
+            kl_tap_diag("  list() during the starts: %s", err.text);
+    }
+    for (int i = 0; i < PARALLEL; i++)
+        if (running[i])
+            pthread_join(threads[i], NULL);
+    int64_t took = kl_rconf_now_ms() - begin;
+    kl_tap_is_int(spawned, PARALLEL, "%d threads run pull, start and status at once", PARALLEL);
+    int pulls = 0, started = 0, statuses = 0, distinct = 1;
+    kl_error_t err;
+    for (int i = 0; i < PARALLEL; i++) {
+        parallel_start_t *p = &starts[i];
+        pulls += p->pull_rc == 0;
+        if (p->pull_rc < 0)
+            kl_tap_diag("  pull %d: %s", i, p->pull_err.text);
+        else if (p->start_rc < 0)
+            kl_tap_diag("  start %d: %s", i, p->start_err.text);
+        if (p->start_rc == 0 && kl_rconf_track(c, p->id, &err) == 0)
+            started++;
+        if (p->start_rc == 0 && p->status_rc == 0 && p->status.state <= KL_CONTAINER_EXITED)
+            statuses++;
+        else if (p->start_rc == 0)
+            kl_tap_diag("  status %d: %s", i, p->status_rc < 0 ? p->status_err.text : "an unknown state");
+        for (int k = 0; k < i; k++)
+            distinct &= p->start_rc != 0 || starts[k].start_rc != 0 || strcmp(p->id, starts[k].id) != 0;
+    }
+    kl_tap_is_int(pulls, PARALLEL, "%d pulls of one image at once succeed", PARALLEL);
+    kl_tap_is_int(started, PARALLEL, "%d containers start from %d threads at once (%lld ms)", PARALLEL, PARALLEL,
+                  (long long)took);
+    kl_tap_ok(distinct, "their ids are distinct");
+    kl_tap_is_int(statuses, started, "status() right after each start reports a known state");
+    kl_tap_is_int(lists_ok, lists, "list() from another thread meanwhile succeeds");
+    int completed = 0;
+    for (int i = 0; i < PARALLEL; i++) {
+        kl_container_status_t st;
+        if (starts[i].start_rc == 0 && kl_rconf_wait(c, starts[i].id, 0, EXIT_TIMEOUT_MS, &st) == 0
+            && st.exit_code == 0)
+            completed++;
+    }
+    kl_tap_is_int(completed, started, "all of them complete with exit code 0");
+    for (int i = 0; i < PARALLEL; i++)
+        json_decref(starts[i].pod);
 }
 
 void kl_group_remove(kl_rconf_t *c)

@@ -42,7 +42,8 @@ int main(void)
         "scheduler = { plugin = \"firstfit\"; node_timeout_ms = 5000; };\n"
         "controllers = ( { plugin = \"a\"; settings = { x = 1; }; } );\n"
         "runtime = { plugin = \"sim\"; settings = { run_ms = 100; }; };\n"
-        "kubelet = { cpu = \"4\"; memory = \"8Gi\"; max_pods = 50; labels = [ \"zone=a\", \"keelson.io/role=x\" ]; };\n",
+        "kubelet = { cpu = \"4\"; memory = \"8Gi\"; max_pods = 50; labels = [ \"zone=a\", \"keelson.io/role=x\" ];\n"
+        "            start_workers = 8; };\n",
         &err);
     ok(c != NULL, "a full single-machine config loads (%s)", c ? "" : err.text);
     if (c) {
@@ -55,6 +56,7 @@ int main(void)
         is_int(c->cpu_milli, 4000, "kubelet cpu");
         is_int(c->memory_bytes, 8LL << 30, "kubelet memory");
         is_int(c->max_pods, 50, "max pods");
+        is_int(c->start_workers, 8, "kubelet start workers");
         is_str(json_string_value(json_object_get(c->node_labels, "zone")), "a", "node label");
         is_str(json_string_value(json_object_get(c->node_labels, "keelson.io/role")), "x",
                "prefixed label from a key=value list");
@@ -69,6 +71,7 @@ int main(void)
                   "runtime = { plugin = \"runc\"; };\n", &err);
     ok(c && c->worker && !c->master && strcmp(c->master_endpoint, "tcp://127.0.0.1:7400") == 0,
        "a worker config loads");
+    ok(c && c->start_workers == 4, "four start workers by default");
     kl_config_destroy(&c);
 
     expect_error("roles = [\"master\"];\nstore = { plugin = \"memory\"; };\n"
@@ -96,6 +99,14 @@ int main(void)
                  "scheduler = { plugin = \"firstfit\"; };\nruntime = { plugin = \"sim\"; };\n"
                  "kubelet = { max_pods = -3; };\n",
                  "negative max_pods", ":6:", "max_pods");
+    expect_error("node_name = \"w\";\nroles = [\"worker\", \"master\"];\nstore = { plugin = \"memory\"; };\n"
+                 "scheduler = { plugin = \"firstfit\"; };\nruntime = { plugin = \"sim\"; };\n"
+                 "kubelet = { start_workers = 0; };\n",
+                 "no start workers", ":6:", "\"start_workers\" must be at least 1, not 0");
+    expect_error("node_name = \"w\";\nroles = [\"worker\", \"master\"];\nstore = { plugin = \"memory\"; };\n"
+                 "scheduler = { plugin = \"firstfit\"; };\nruntime = { plugin = \"sim\"; };\n"
+                 "kubelet = { start_workers = 65; };\n",
+                 "too many start workers", ":6:", "kubelet.start_workers must be at most 64, not 65");
     expect_error("roles = [\"master\"\nstore = {;\n", "syntax error", ":2", NULL);
     expect_error("roles = [\"master\"];\nlog_level = \"loud\";\nstore = { plugin = \"memory\"; };\n"
                  "scheduler = { plugin = \"firstfit\"; };\n",

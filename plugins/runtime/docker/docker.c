@@ -37,7 +37,26 @@ static void docker_close(void *runtime)
         return;
     docker_http_destroy(&rt->http);
     json_decref(rt->signalled);
+    pthread_mutex_destroy(&rt->signalled_lock);
     free(rt);
+}
+
+static void signalled_set(docker_runtime_t *rt, const char *id, int signalled)
+{
+    pthread_mutex_lock(&rt->signalled_lock);
+    if (signalled)
+        json_object_set_new(rt->signalled, id, json_true());
+    else
+        json_object_del(rt->signalled, id);
+    pthread_mutex_unlock(&rt->signalled_lock);
+}
+
+static int signalled_by_us(docker_runtime_t *rt, const char *id)
+{
+    pthread_mutex_lock(&rt->signalled_lock);
+    int found = json_object_get(rt->signalled, id) != NULL;
+    pthread_mutex_unlock(&rt->signalled_lock);
+    return found;
 }
 
 static void *docker_open(const kl_host_t *host, kl_error_t *err)
@@ -52,6 +71,7 @@ static void *docker_open(const kl_host_t *host, kl_error_t *err)
         return NULL;
     }
     rt->host = host;
+    pthread_mutex_init(&rt->signalled_lock, NULL);
     rt->signalled = json_object();
     rt->socket = host->setting_string(host, "socket", DOCKER_DEFAULT_SOCKET);
     rt->network = host->setting_string(host, "network", "host");
@@ -78,14 +98,14 @@ static void *docker_open(const kl_host_t *host, kl_error_t *err)
     else
         bad = 0;
     if (bad) {
-        free(rt);
+        docker_close(rt);
         return NULL;
     }
     rt->timeout_ms = (int)timeout;
     rt->pull_timeout_ms = (int)pull_timeout;
     rt->http = docker_http_new(rt->socket, err);
     if (!rt->http) {
-        free(rt);
+        docker_close(rt);
         return NULL;
     }
     /* dockerd may come up after keelsond: warn now, fail each call later. */
@@ -344,7 +364,7 @@ static int docker_status(void *runtime, const char *id, kl_container_status_t *s
      * limit that keelson did not send is the kernel's OOM killer. */
     json_int_t memory = json_integer_value(json_object_get(json_object_get(doc, "HostConfig"), "Memory"));
     if (rc == 0 && status->state == KL_CONTAINER_EXITED && !status->oom_killed
-        && status->exit_code == 128 + 9 && memory > 0 && !json_object_get(rt->signalled, id)) {
+        && status->exit_code == 128 + 9 && memory > 0 && !signalled_by_us(rt, id)) {
         status->oom_killed = 1;
         snprintf(status->reason, sizeof status->reason, "OOMKilled");
         snprintf(status->message, sizeof status->message,
@@ -388,7 +408,7 @@ static int docker_stop(void *runtime, const char *id, int grace_ms, kl_error_t *
     char action[64];
     snprintf(action, sizeof action, "stop?t=%d", seconds);
     if (id)
-        json_object_set_new(rt->signalled, id, json_true());
+        signalled_set(rt, id, 1);
     return container_action(rt, id, action, seconds * 1000 + rt->timeout_ms, 0, err);
 }
 
@@ -401,7 +421,7 @@ static int docker_kill(void *runtime, const char *id, int signal, kl_error_t *er
     char action[64];
     snprintf(action, sizeof action, "kill?signal=%d", signal);
     if (id)
-        json_object_set_new(rt->signalled, id, json_true());
+        signalled_set(rt, id, 1);
     /* 409: not running any more, which is what the caller wanted. */
     return container_action(rt, id, action, rt->timeout_ms, 1, err);
 }
@@ -411,7 +431,7 @@ static int docker_remove(void *runtime, const char *id, kl_error_t *err)
     docker_runtime_t *rt = runtime;
     if (id_check(id, err) < 0)
         return -1;
-    json_object_del(rt->signalled, id);
+    signalled_set(rt, id, 0);
     return container_delete(rt, id, err);
 }
 
@@ -555,6 +575,13 @@ static int docker_logs(void *runtime, const char *id, int64_t offset, char *buff
     return rc;
 }
 
+/* dockerd serialises what must be; each call here has its own connection. */
+static uint32_t docker_features(void *runtime)
+{
+    (void)runtime;
+    return KL_RUNTIME_CONCURRENT_STARTS;
+}
+
 static const kl_runtime_ops_t docker_ops = {
     .open = docker_open,
     .close = docker_close,
@@ -566,6 +593,7 @@ static const kl_runtime_ops_t docker_ops = {
     .list = docker_list,
     .logs = docker_logs,
     .kill = docker_kill,
+    .features = docker_features,
 };
 
 KL_RUNTIME_PLUGIN("docker", "0.1.0", "containers run by dockerd through its Engine API on a unix socket",

@@ -5,6 +5,7 @@
 #ifndef KEELSON_RUNTIME_DOCKER_H
 #define KEELSON_RUNTIME_DOCKER_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <keelson/runtime.h>
@@ -20,6 +21,8 @@
 
 typedef struct docker_http docker_http_t;
 
+/* Settings never change after open(); the HTTP client and `signalled` are
+ * safe to use from several threads, as KL_RUNTIME_CONCURRENT_STARTS allows. */
 typedef struct docker_runtime {
     const kl_host_t *host;
     const char *socket;   /* borrowed from the host table */
@@ -28,6 +31,7 @@ typedef struct docker_runtime {
     int pull_timeout_ms;
     long long nofile;     /* 0: dockerd's default */
     docker_http_t *http;
+    pthread_mutex_t signalled_lock;
     json_t *signalled;  /* ids this plugin stopped or killed: their 137 is ours */
 } docker_runtime_t;
 

@@ -1,16 +1,26 @@
 /* runtime/docker: the Docker Engine API over dockerd's unix socket with
- * libcurl; one easy handle reused, so calls share a kept-alive connection. */
+ * libcurl. Easy handles are reused, so calls keep their connections alive;
+ * each call takes one of its own, so calls from several threads (the
+ * kubelet's start workers) run side by side. */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <curl/curl.h>
 
 #include "docker.h"
 
+/* Idle handles kept: a few more than the kubelet's usual start workers
+ * plus its own thread; a handle beyond them is closed after its call. */
+#define DOCKER_HTTP_IDLE_MAX 16
+
 struct docker_http {
-    CURL *curl;
     const char *socket_path;
     int global_ready;
+    int lock_ready;
+    pthread_mutex_t lock;  /* the idle handles */
+    CURL *idle[DOCKER_HTTP_IDLE_MAX];
+    size_t idle_count;
 };
 
 typedef struct transfer {
@@ -37,12 +47,20 @@ docker_http_t *docker_http_new(const char *socket_path, kl_error_t *err)
         return NULL;
     }
     client->global_ready = 1;
-    client->curl = curl_easy_init();
-    if (!client->curl) {
+    if (pthread_mutex_init(&client->lock, NULL) != 0) {
+        kl_error_set(err, KL_ERR_INTERNAL, "runtime/docker: cannot create a mutex");
+        docker_http_destroy(&client);
+        return NULL;
+    }
+    client->lock_ready = 1;
+    /* One handle now, so a libcurl that cannot make any fails at open(). */
+    client->idle[0] = curl_easy_init();
+    if (!client->idle[0]) {
         kl_error_set(err, KL_ERR_INTERNAL, "runtime/docker: libcurl could not create a handle");
         docker_http_destroy(&client);
         return NULL;
     }
+    client->idle_count = 1;
     client->socket_path = socket_path;
     return client;
 }
@@ -51,12 +69,36 @@ void docker_http_destroy(docker_http_t **client)
 {
     if (!client || !*client)
         return;
-    if ((*client)->curl)
-        curl_easy_cleanup((*client)->curl);
+    for (size_t i = 0; i < (*client)->idle_count; i++)
+        curl_easy_cleanup((*client)->idle[i]);
+    if ((*client)->lock_ready)
+        pthread_mutex_destroy(&(*client)->lock);
     if ((*client)->global_ready)
         curl_global_cleanup();
     free(*client);
     *client = NULL;
+}
+
+/* An idle handle, or a new one when every handle is in use. */
+static CURL *handle_take(docker_http_t *client)
+{
+    CURL *curl = NULL;
+    pthread_mutex_lock(&client->lock);
+    if (client->idle_count > 0)
+        curl = client->idle[--client->idle_count];
+    pthread_mutex_unlock(&client->lock);
+    return curl ? curl : curl_easy_init();
+}
+
+static void handle_give(docker_http_t *client, CURL *curl)
+{
+    pthread_mutex_lock(&client->lock);
+    int kept = client->idle_count < DOCKER_HTTP_IDLE_MAX;
+    if (kept)
+        client->idle[client->idle_count++] = curl;
+    pthread_mutex_unlock(&client->lock);
+    if (!kept)
+        curl_easy_cleanup(curl);
 }
 
 void docker_reply_free(docker_reply_t *reply)
@@ -120,7 +162,11 @@ int docker_http_call(docker_http_t *client, const char *method, const char *path
         if (!payload)
             return kl_error_set(err, KL_ERR_INTERNAL, "runtime/docker: cannot encode the request to %s", path);
     }
-    CURL *curl = client->curl;
+    CURL *curl = handle_take(client);
+    if (!curl) {
+        free(payload);
+        return kl_error_set(err, KL_ERR_INTERNAL, "runtime/docker: libcurl could not create a handle");
+    }
     curl_easy_reset(curl);
     struct curl_slist *headers = NULL;
     if (payload)
@@ -149,6 +195,7 @@ int docker_http_call(docker_http_t *client, const char *method, const char *path
 
     long status = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    handle_give(client, curl);
     int sink_ended = rc == CURLE_WRITE_ERROR && t.sink_status == 1;
     if (rc != CURLE_OK && !sink_ended) {
         free(t.data);

@@ -2,14 +2,19 @@
  * map and move CREATED -> RUNNING -> EXITED on a clock, for scale tests and
  * scheduler benchmarks where thousands of pods must cost almost nothing.
  * Images named in the missing_images setting fail to pull, so ErrImagePull
- * paths can be tested without a registry. */
+ * paths can be tested without a registry. One mutex guards the table, so
+ * the kubelet may start containers from several threads at once; the
+ * start_latency_ms setting makes each start() take as long as a real
+ * engine's, to measure that. */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <keelson/keelson.h>
 
@@ -45,7 +50,10 @@ typedef struct sim_runtime {
     int64_t start_delay_ms;
     int64_t run_ms;
     int exit_code;
+    int64_t start_latency_ms;
+    int concurrent_starts;
     char **missing_images;       /* NULL-terminated copy of the setting */
+    pthread_mutex_t lock;        /* the table, its count and next_serial */
     sim_container_t **buckets;
     size_t bucket_count;         /* a power of two */
     size_t count;
@@ -58,6 +66,10 @@ static const kl_setting_spec_t sim_settings[] = {
     { "exit_code", KL_SETTING_INT, 0, "exit code of a container that ends by itself (default 0)" },
     { "missing_images", KL_SETTING_STRING_LIST, 0,
       "image references (NAME or NAME:TAG) whose pull fails with NotFound (default none)" },
+    { "start_latency_ms", KL_SETTING_INT, 0,
+      "milliseconds each start() takes before it returns, as a real engine's create and start do (default 0)" },
+    { "concurrent_starts", KL_SETTING_BOOL, 0,
+      "let the kubelet call start() from several threads at once (default true)" },
     KL_SETTINGS_END
 };
 
@@ -214,6 +226,7 @@ static void sim_close(void *runtime)
         free(*item);
     free(sim->missing_images);
     free(sim->buckets);
+    pthread_mutex_destroy(&sim->lock);
     free(sim);
 }
 
@@ -248,9 +261,11 @@ static void *sim_open(const kl_host_t *host, kl_error_t *err)
     long long delay = host->setting_int(host, "start_delay_ms", 0);
     long long run = host->setting_int(host, "run_ms", 0);
     long long code = host->setting_int(host, "exit_code", 0);
+    long long latency = host->setting_int(host, "start_latency_ms", 0);
     if (sim_check_range("setting start_delay_ms", delay, SIM_MAX_DURATION_MS, err) < 0
         || sim_check_range("setting run_ms", run, SIM_MAX_DURATION_MS, err) < 0
-        || sim_check_range("setting exit_code", code, 255, err) < 0)
+        || sim_check_range("setting exit_code", code, 255, err) < 0
+        || sim_check_range("setting start_latency_ms", latency, 60000, err) < 0)
         return NULL;
 
     sim_runtime_t *sim = calloc(1, sizeof *sim);
@@ -262,10 +277,13 @@ static void *sim_open(const kl_host_t *host, kl_error_t *err)
         return NULL;
     }
     sim->bucket_count = 64;
+    pthread_mutex_init(&sim->lock, NULL);
     sim->host = host;
     sim->start_delay_ms = delay;
     sim->run_ms = run;
     sim->exit_code = (int)code;
+    sim->start_latency_ms = latency;
+    sim->concurrent_starts = host->setting_bool ? host->setting_bool(host, "concurrent_starts", 1) : 1;
     if (sim_load_missing_images(sim, host, err) < 0) {
         sim_close(sim);
         return NULL;
@@ -321,37 +339,50 @@ static int sim_start(void *runtime, const kl_container_request_t *request, char 
         || sim_annotation_int(request->pod, SIM_ANNOTATION_EXIT_CODE, 255, &code, err) < 0)
         return -1;
 
-    /* The serial alone makes ids unique; the name only helps a reader. */
-    char new_id[KL_CONTAINER_ID_MAX];
-    snprintf(new_id, sizeof new_id, "sim-%" PRIu64 "-%.64s", ++sim->next_serial, request->container_name);
-    for (char *p = new_id; *p; p++)
-        if (*p == '/' || *p == '.')
-            *p = '_';
+    if (sim->start_latency_ms > 0) {
+        struct timespec wait = { (time_t)(sim->start_latency_ms / 1000),
+                                 (long)(sim->start_latency_ms % 1000) * 1000000L };
+        while (nanosleep(&wait, &wait) < 0 && errno == EINTR) {
+        }
+    }
 
-    if (sim->count >= sim->bucket_count && sim_grow(sim) < 0)
-        return kl_error_set(err, KL_ERR_INTERNAL, "runtime/sim: out of memory growing the container table");
     sim_container_t *c = calloc(1, sizeof *c);
     if (c) {
-        c->id = strdup(new_id);
         c->pod_namespace = strdup(request->pod_namespace ? request->pod_namespace : "");
         c->pod_name = strdup(request->pod_name ? request->pod_name : "");
         c->pod_uid = strdup(request->pod_uid ? request->pod_uid : "");
         c->container_name = strdup(request->container_name);
         c->image = strdup(image);
     }
-    if (!c || !c->id || !c->pod_namespace || !c->pod_name || !c->pod_uid || !c->container_name || !c->image) {
+    if (!c || !c->pod_namespace || !c->pod_name || !c->pod_uid || !c->container_name || !c->image) {
+        sim_container_free(c);
+        return kl_error_set(err, KL_ERR_INTERNAL, "runtime/sim: out of memory starting container %s",
+                            request->container_name);
+    }
+    c->start_delay_ms = delay;
+    c->run_ms = run;
+    c->exit_code = (int)code;
+
+    pthread_mutex_lock(&sim->lock);
+    /* The serial alone makes ids unique; the name only helps a reader. */
+    char new_id[KL_CONTAINER_ID_MAX];
+    snprintf(new_id, sizeof new_id, "sim-%" PRIu64 "-%.64s", ++sim->next_serial, request->container_name);
+    for (char *p = new_id; *p; p++)
+        if (*p == '/' || *p == '.')
+            *p = '_';
+    c->id = strdup(new_id);
+    if (!c->id || (sim->count >= sim->bucket_count && sim_grow(sim) < 0)) {
+        pthread_mutex_unlock(&sim->lock);
         sim_container_free(c);
         return kl_error_set(err, KL_ERR_INTERNAL, "runtime/sim: out of memory starting container %s",
                             request->container_name);
     }
     c->created_mono_ms = sim->host->monotonic_ms(sim->host);
     c->created_real_ms = sim->host->realtime_ms(sim->host);
-    c->start_delay_ms = delay;
-    c->run_ms = run;
-    c->exit_code = (int)code;
     sim_container_t **slot = sim_slot(sim, c->id);
     *slot = c;
     sim->count++;
+    pthread_mutex_unlock(&sim->lock);
     memcpy(id, new_id, strlen(new_id) + 1);
     return 0;
 }
@@ -374,12 +405,9 @@ static int64_t sim_natural_end(const sim_container_t *c)
     return c->run_ms > 0 ? c->created_mono_ms + c->start_delay_ms + c->run_ms : -1;
 }
 
-static int sim_status(void *runtime, const char *id, kl_container_status_t *status, kl_error_t *err)
+/* The container's state now; sim->lock held. */
+static void sim_state_of(sim_runtime_t *sim, const sim_container_t *c, kl_container_status_t *status)
 {
-    sim_runtime_t *sim = runtime;
-    sim_container_t *c = sim_find(sim, id, err);
-    if (!c)
-        return -1;
     memset(status, 0, sizeof *status);
     int64_t now = sim->host->monotonic_ms(sim->host);
     int64_t running_at = c->created_mono_ms + c->start_delay_ms;
@@ -404,7 +432,17 @@ static int sim_status(void *runtime, const char *id, kl_container_status_t *stat
     } else {
         status->state = KL_CONTAINER_CREATED;
     }
-    return 0;
+}
+
+static int sim_status(void *runtime, const char *id, kl_container_status_t *status, kl_error_t *err)
+{
+    sim_runtime_t *sim = runtime;
+    pthread_mutex_lock(&sim->lock);
+    sim_container_t *c = sim_find(sim, id, err);
+    if (c)
+        sim_state_of(sim, c, status);
+    pthread_mutex_unlock(&sim->lock);
+    return c ? 0 : -1;
 }
 
 /* Ends the container now with 128 + signal, unless it already ended: one
@@ -424,24 +462,27 @@ static int sim_stop(void *runtime, const char *id, int grace_ms, kl_error_t *err
 {
     (void)grace_ms;  /* nothing runs, so nothing needs time to shut down */
     sim_runtime_t *sim = runtime;
+    pthread_mutex_lock(&sim->lock);
     sim_container_t *c = sim_find(sim, id, err);
-    if (!c)
-        return -1;
-    sim_end(sim, c, SIM_EXIT_TERMINATED - 128);
-    return 0;
+    if (c)
+        sim_end(sim, c, SIM_EXIT_TERMINATED - 128);
+    pthread_mutex_unlock(&sim->lock);
+    return c ? 0 : -1;
 }
 
 static int sim_remove(void *runtime, const char *id, kl_error_t *err)
 {
     sim_runtime_t *sim = runtime;
-    if (!sim_find(sim, id, err))
-        return -1;
-    sim_container_t **slot = sim_slot(sim, id);
-    sim_container_t *c = *slot;
-    *slot = c->next;
-    sim->count--;
-    sim_container_free(c);
-    return 0;
+    pthread_mutex_lock(&sim->lock);
+    sim_container_t *c = sim_find(sim, id, err);
+    if (c) {
+        sim_container_t **slot = sim_slot(sim, id);
+        *slot = c->next;
+        sim->count--;
+        sim_container_free(c);
+    }
+    pthread_mutex_unlock(&sim->lock);
+    return c ? 0 : -1;
 }
 
 static int sim_pull(void *runtime, const char *image, kl_pull_policy_t policy, kl_error_t *err)
@@ -464,18 +505,20 @@ static int sim_list(void *runtime, kl_container_visit_fn visit, void *arg, kl_er
     sim_runtime_t *sim = runtime;
     if (!visit)
         return kl_error_set(err, KL_ERR_INVALID, "list needs a visit function");
-    for (size_t i = 0; i < sim->bucket_count; i++) {
-        for (sim_container_t *c = sim->buckets[i]; c; c = c->next) {
+    /* Visits under the lock: a visitor must not call back into the runtime. */
+    pthread_mutex_lock(&sim->lock);
+    int stop = 0;
+    for (size_t i = 0; i < sim->bucket_count && !stop; i++) {
+        for (sim_container_t *c = sim->buckets[i]; c && !stop; c = c->next) {
             kl_container_info_t info = {
                 .id = c->id, .pod_namespace = c->pod_namespace, .pod_name = c->pod_name,
                 .pod_uid = c->pod_uid, .container_name = c->container_name, .image = c->image,
             };
-            if (sim_status(sim, c->id, &info.status, err) < 0)
-                return -1;
-            if (visit(&info, arg) != 0)
-                return 0;
+            sim_state_of(sim, c, &info.status);
+            stop = visit(&info, arg) != 0;
         }
     }
+    pthread_mutex_unlock(&sim->lock);
     return 0;
 }
 
@@ -485,15 +528,17 @@ static int sim_logs(void *runtime, const char *id, int64_t offset, char *buffer,
                     kl_error_t *err)
 {
     sim_runtime_t *sim = runtime;
-    sim_container_t *c = sim_find(sim, id, err);
-    if (!c)
-        return -1;
     if (offset < 0 || !length || (!buffer && size > 0))
-        return kl_error_set(err, KL_ERR_INVALID, "logs of container %s: offset %lld or buffer is invalid", id,
-                            (long long)offset);
-    kl_container_status_t st;
-    if (sim_status(sim, id, &st, err) < 0)
+        return kl_error_set(err, KL_ERR_INVALID, "logs of container %.128s: offset %lld or buffer is invalid",
+                            id ? id : "", (long long)offset);
+    pthread_mutex_lock(&sim->lock);
+    sim_container_t *c = sim_find(sim, id, err);
+    if (!c) {
+        pthread_mutex_unlock(&sim->lock);
         return -1;
+    }
+    kl_container_status_t st;
+    sim_state_of(sim, c, &st);
     char text[512];
     int used = snprintf(text, sizeof text, "sim container %s created\n", c->container_name);
     if (st.state == KL_CONTAINER_RUNNING || (st.state == KL_CONTAINER_EXITED && st.started_at_ms > 0))
@@ -501,6 +546,7 @@ static int sim_logs(void *runtime, const char *id, int64_t offset, char *buffer,
     if (st.state == KL_CONTAINER_EXITED)
         used += snprintf(text + used, sizeof text - (size_t)used, "sim container %s exited with code %d\n",
                          c->container_name, st.exit_code);
+    pthread_mutex_unlock(&sim->lock);
     size_t total = strlen(text);
     size_t from = (uint64_t)offset < total ? (size_t)offset : total;
     size_t count = total - from < size ? total - from : size;
@@ -513,14 +559,22 @@ static int sim_logs(void *runtime, const char *id, int64_t offset, char *buffer,
 static int sim_kill(void *runtime, const char *id, int signal_number, kl_error_t *err)
 {
     sim_runtime_t *sim = runtime;
+    pthread_mutex_lock(&sim->lock);
     sim_container_t *c = sim_find(sim, id, err);
-    if (!c)
-        return -1;
-    if (signal_number <= 0 || signal_number > 64)
-        return kl_error_set(err, KL_ERR_INVALID, "signal %d sent to container %s is not between 1 and 64",
-                            signal_number, id);
-    sim_end(sim, c, signal_number);
-    return 0;
+    int rc = c ? 0 : -1;
+    if (c && (signal_number <= 0 || signal_number > 64))
+        rc = kl_error_set(err, KL_ERR_INVALID, "signal %d sent to container %s is not between 1 and 64",
+                          signal_number, id);
+    else if (c)
+        sim_end(sim, c, signal_number);
+    pthread_mutex_unlock(&sim->lock);
+    return rc;
+}
+
+static uint32_t sim_features(void *runtime)
+{
+    const sim_runtime_t *sim = runtime;
+    return sim->concurrent_starts ? KL_RUNTIME_CONCURRENT_STARTS : 0;
 }
 
 static const kl_runtime_ops_t sim_ops = {
@@ -534,6 +588,7 @@ static const kl_runtime_ops_t sim_ops = {
     .list = sim_list,
     .logs = sim_logs,
     .kill = sim_kill,
+    .features = sim_features,
 };
 
 KL_RUNTIME_PLUGIN("sim", "0.1.0", "simulated containers: no processes, state on a clock", sim_settings, sim_ops);
