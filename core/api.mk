@@ -6,4 +6,5 @@ core_libkeelcore_la_SOURCES += \
 	core/objects_validate_kinds.c \
 	core/selector.c core/selector.h \
 	core/apiserver.c core/apiserver.h core/apiserver_internal.h \
-	core/apiserver_watch.c core/apiserver_actor.c core/apiserver_text.c
+	core/apiserver_watch.c core/apiserver_actor.c core/apiserver_text.c \
+	core/apiserver_cache.c

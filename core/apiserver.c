@@ -105,32 +105,15 @@ int64_t kl_api_request_revision(const json_t *payload, kl_error_t *err)
 
 /* ---- store access ---------------------------------------------------- */
 
-/* Texts are not cached: they would add a third to the cache's memory for
- * the sake of get replies alone (writes and watches use the history's). */
-typedef struct cached {
-    json_t *object;
-    int64_t mod_revision;
-} cached_t;
-
-static void cached_destroy(void **item)
-{
-    cached_t *c = *item;
-    if (c) {
-        json_decref(c->object);
-        free(c);
-        *item = NULL;
-    }
-}
-
-/* Remembers `object` (borrowed; must no longer change) as the key's state. */
+/* Remembers `object` (borrowed; must no longer change) as the key's state.
+ * Events are written once and seldom read (three or more per pod): caching
+ * them would only push out the objects that are read again. */
 static void cache_put(kl_apiserver_t *self, const char *key, json_t *object, int64_t mod_revision)
 {
-    cached_t *c = malloc(sizeof *c);
-    if (!c)
-        return;  /* the cache is only an optimisation */
-    c->object = json_incref(object);
-    c->mod_revision = mod_revision;
-    zhashx_update(self->cache, key, c);
+    static const char events_prefix[] = "/registry/events/";
+    if (strncmp(key, events_prefix, sizeof events_prefix - 1) == 0)
+        return;
+    kl_api_cache_put(self->cache, key, object, mod_revision);
 }
 
 /* Remembers what the request being handled returns, with its text. */
@@ -158,9 +141,9 @@ char *kl_apiserver_reply_text(kl_apiserver_t *self, const json_t *reply, size_t 
 /* The parsed object for a store entry (caller owns a shared reference). */
 static json_t *object_for(kl_apiserver_t *self, const kl_store_kv_t *kv, kl_error_t *err)
 {
-    cached_t *c = zhashx_lookup(self->cache, kv->key);
-    if (c && c->mod_revision == kv->mod_revision)
-        return json_incref(c->object);
+    json_t *cached = kl_api_cache_get(self->cache, kv->key, kv->mod_revision);
+    if (cached)
+        return cached;
     json_error_t jerr;
     json_t *object = json_loadb(kv->value, kv->value_len, 0, &jerr);
     if (!json_is_object(object)) {
@@ -197,7 +180,7 @@ static json_t *load(kl_apiserver_t *self, const kl_kind_info_t *info, const char
     loaded_t l = {self, NULL, 0, err};
     kl_error_t serr = {0, ""};
     if (self->ops->get(self->store, key, load_visit, &l, &serr) < 0) {
-        zhashx_delete(self->cache, key);
+        kl_api_cache_remove(self->cache, key);
         if (serr.code == KL_ERR_NOT_FOUND)
             not_found(err, info, name);
         else
@@ -269,9 +252,7 @@ kl_apiserver_t *kl_apiserver_new(kl_plugin_t *store, size_t history, kl_error_t 
     self->ops = ops;
     self->capacity = history ? history : KL_APISERVER_DEFAULT_HISTORY;
     self->ring = calloc(self->capacity, sizeof *self->ring);
-    self->cache = zhashx_new();
-    if (self->cache)
-        zhashx_set_destructor(self->cache, cached_destroy);
+    self->cache = kl_api_cache_new(KL_APISERVER_DEFAULT_CACHE);
     for (int i = 0; i < KL_KIND_COUNT; i++) {
         self->pinned[i] = zhashx_new();
         if (self->pinned[i])
@@ -315,7 +296,7 @@ void kl_apiserver_destroy(kl_apiserver_t **self_p)
     free(self->ring);
     for (int i = 0; i < KL_KIND_COUNT; i++)
         zhashx_destroy(&self->pinned[i]);
-    zhashx_destroy(&self->cache);
+    kl_api_cache_destroy(&self->cache);
     free(self);
     *self_p = NULL;
 }
@@ -336,6 +317,11 @@ void kl_apiserver_set_publish(kl_apiserver_t *self, kl_apiserver_publish_fn publ
 {
     self->publish = publish;
     self->publish_arg = arg;
+}
+
+void kl_apiserver_set_cache_objects(kl_apiserver_t *self, size_t objects)
+{
+    kl_api_cache_set_capacity(self->cache, objects);
 }
 
 void kl_apiserver_set_controllers(kl_apiserver_t *self, const char *const *controllers)
@@ -832,7 +818,7 @@ static json_t *do_delete(kl_apiserver_t *self, const json_t *payload, kl_error_t
         json_decref(object);
         return NULL;
     }
-    zhashx_delete(self->cache, t.key);
+    kl_api_cache_remove(self->cache, t.key);
     /* Watchers resume after the deletion, so the event carries its revision. */
     json_t *last = kl_object_copy_for_write(object);
     json_decref(object);

@@ -13,6 +13,9 @@
 #include "loader.h"
 
 #define KL_APISERVER_DEFAULT_HISTORY 100000
+/* Parsed objects kept to spare parsing on reads (least recently used out):
+ * about 11 KiB each for a running pod. */
+#define KL_APISERVER_DEFAULT_CACHE 30000
 #define KL_APISERVER_WATCH_DEFAULT_MS 30000
 #define KL_APISERVER_WATCH_MAX_MS 60000
 /* At most this many events per watch reply; the reply's resourceVersion
@@ -60,6 +63,8 @@ typedef void (*kl_apiserver_publish_fn)(const char *topic, const char *event, si
                                         void *arg);
 
 void kl_apiserver_set_reply(kl_apiserver_t *self, kl_apiserver_reply_fn reply, void *arg);
+/* At most `objects` parsed objects are cached (0: none). */
+void kl_apiserver_set_cache_objects(kl_apiserver_t *self, size_t objects);
 /* Set, it answers watches instead of the JSON reply callback. */
 void kl_apiserver_set_reply_text(kl_apiserver_t *self, kl_apiserver_reply_text_fn reply, void *arg);
 void kl_apiserver_set_publish(kl_apiserver_t *self, kl_apiserver_publish_fn publish, void *arg);
@@ -114,6 +119,7 @@ typedef struct kl_apiserver_config {
     const char *bus_endpoint;  /* broker request endpoint */
     kl_plugin_t *store;        /* borrowed, see kl_apiserver_new */
     size_t history;
+    size_t cache_objects;      /* see kl_apiserver_set_cache_objects; 0: the default */
     const char *const *controllers;  /* names of the controller plugins running (NULL-terminated, may be NULL) */
     int replicas;              /* API servers sharing the store; >1 needs KL_STORE_SHARED */
     int failed;                /* set by the actor before it signals */

@@ -149,6 +149,8 @@ void kl_apiserver_actor(zsock_t *pipe, void *args)
         return;
     }
     kl_apiserver_set_reply_text(state.api, actor_reply, &state);
+    if (config->cache_objects)
+        kl_apiserver_set_cache_objects(state.api, config->cache_objects);
     kl_apiserver_defer_watches(state.api, 1);
     kl_apiserver_set_controllers(state.api, config->controllers);
     kl_apiserver_set_publish(state.api, actor_publish, &state);

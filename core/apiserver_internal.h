@@ -45,6 +45,7 @@ typedef struct event {
 } event_t;
 
 typedef struct watcher watcher_t;
+typedef struct api_cache api_cache_t;
 
 /* Watchers of one kind that pin spec.nodeName to the same value (kubelets),
  * or the unpinned ones: an event only visits the groups it can match. */
@@ -86,7 +87,7 @@ struct kl_apiserver {
     /* Parsed objects by store key: the API server is the store's only
      * writer, so reads skip parsing whenever the store still holds the
      * revision cached. Objects are shared with history and replies. */
-    zhashx_t *cache;  /* key -> cached_t */
+    api_cache_t *cache;
 
     watcher_group_t unpinned[KL_KIND_COUNT];
     zhashx_t *pinned[KL_KIND_COUNT];  /* pin -> watcher_group_t */
@@ -130,6 +131,17 @@ void kl_api_answer(kl_apiserver_t *self, watcher_t *w, char *text, size_t length
 void kl_api_record(kl_apiserver_t *self, event_type_t type, const kl_kind_info_t *info, json_t *object,
                    json_t *previous, int64_t revision, api_text_t *text);
 json_t *kl_api_watch_now(kl_apiserver_t *self, const json_t *payload, kl_error_t *err);
+
+/* apiserver_cache.c: parsed objects by store key, least recently used out. */
+api_cache_t *kl_api_cache_new(size_t capacity);
+void kl_api_cache_destroy(api_cache_t **cache_p);
+/* A new reference to the key's object when cached at mod_revision. */
+json_t *kl_api_cache_get(api_cache_t *cache, const char *key, int64_t mod_revision);
+/* `object` is borrowed and must no longer change. */
+void kl_api_cache_put(api_cache_t *cache, const char *key, json_t *object, int64_t mod_revision);
+void kl_api_cache_remove(api_cache_t *cache, const char *key);
+void kl_api_cache_set_capacity(api_cache_t *cache, size_t capacity);
+size_t kl_api_cache_size(const api_cache_t *cache);
 
 /* apiserver_text.c: encoded objects and replies built from them. */
 api_text_t *kl_api_text_of(const json_t *object);

@@ -170,8 +170,10 @@ static int load_master(kl_config_t *self, const config_setting_t *root, kl_error
         return -1;
     if (get_group(self, root, "apiserver", &group, err) < 0)
         return -1;
-    if (group && (check_keys(self, group, "apiserver", (const char *[]){"history", "workers", NULL}, err) < 0
+    if (group && (check_keys(self, group, "apiserver",
+                             (const char *[]){"history", "workers", "cache_objects", NULL}, err) < 0
                   || get_int(self, group, "history", 16, &self->api_history, err) < 0
+                  || get_int(self, group, "cache_objects", 1, &self->api_cache_objects, err) < 0
                   || get_int(self, group, "workers", 1, &self->api_workers, err) < 0))
         return -1;
     if (self->api_workers > KL_API_WORKERS_MAX)
@@ -350,6 +352,7 @@ kl_config_t *kl_config_load(const char *path, kl_error_t *err)
     self->path = strdup(path ? path : "");
     self->log_level = KL_LOG_INFO;
     self->api_history = 100000;
+    self->api_cache_objects = 30000;
     self->api_workers = 1;
     self->node_timeout_ms = 40000;
     self->max_pods = 110;

@@ -37,6 +37,7 @@ typedef struct kl_config {
     kl_plugin_choice_t *controllers;
     size_t controller_count;
     int64_t api_history;
+    int64_t api_cache_objects;  /* parsed objects the API server keeps */
     int64_t api_workers;     /* API server replicas on a shared store, at most KL_API_WORKERS_MAX */
     int64_t node_timeout_ms;
     /* kubelet */

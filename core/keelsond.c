@@ -136,6 +136,7 @@ static int start_master(daemon_state_t *d)
         d->controller_names[i] = d->controller_plugins[i]->desc->name;
     d->api_config = (kl_apiserver_config_t){.bus_endpoint = INPROC_REQUESTS, .store = d->store,
                                             .history = (size_t)c->api_history,
+                                            .cache_objects = (size_t)c->api_cache_objects,
                                             .controllers = d->controller_names};
     d->api_config.replicas = (int)c->api_workers;
     d->apiserver = zactor_new(kl_apiserver_actor, &d->api_config);

@@ -418,6 +418,15 @@ int kl_sched_cache_pod_upsert(kl_sched_cache_t *self, json_t *object, int64_t no
     pod->terminal = strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0;
     pod->waiting = !node_name && strcmp(phase, "Pending") == 0
                    && !json_object_get(metadata, "deletionTimestamp");
+    if (!pod->waiting) {
+        /* Only a pod being placed is read whole (filters, plugins, its
+         * unschedulable status); the rest count by their requests alone,
+         * and 150,000 parsed pods would cost over a gigabyte. */
+        pod->node_selector = NULL;
+        pod->tolerations = (free(pod->tolerations), NULL);
+        pod->toleration_count = 0;
+        pod->object = (json_decref(pod->object), NULL);
+    }
     int freed = pod_account(self, pod);
     pod_requeue(self, pod);
     if (freed)

@@ -99,7 +99,8 @@ void kl_sched_cache_forget(kl_sched_cache_t *self, const char *key, int retry, i
 /* No node fits: back on the queue after the pod's next back-off. */
 void kl_sched_cache_backoff(kl_sched_cache_t *self, const char *key, int64_t now_ms);
 
-/* Borrowed; NULL when unknown. */
+/* The pod's object while it waits to be placed (borrowed); NULL when
+ * unknown or no longer waiting (a placed pod is kept by its requests only). */
 const json_t *kl_sched_cache_pod_object(kl_sched_cache_t *self, const char *key);
 
 /* ---- introspection (tests, logs) ---------------------------------------- */

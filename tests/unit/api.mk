@@ -1,8 +1,8 @@
 # Unit tests of the API server, object validation, selectors and the memory store.
 check_PROGRAMS += tests/unit/test_objects tests/unit/test_selector \
-	tests/unit/test_store_memory tests/unit/test_apiserver
+	tests/unit/test_store_memory tests/unit/test_apiserver tests/unit/test_api_cache
 TESTS += tests/unit/test_objects tests/unit/test_selector \
-	tests/unit/test_store_memory tests/unit/test_apiserver
+	tests/unit/test_store_memory tests/unit/test_apiserver tests/unit/test_api_cache
 tests_unit_test_objects_CFLAGS = $(KL_TEST_CFLAGS)
 tests_unit_test_objects_LDADD = $(KL_TEST_LDADD)
 tests_unit_test_selector_CFLAGS = $(KL_TEST_CFLAGS)
@@ -12,3 +12,5 @@ tests_unit_test_store_memory_CFLAGS = $(KL_TEST_CFLAGS)
 tests_unit_test_store_memory_LDADD = $(KL_TEST_LDADD)
 tests_unit_test_apiserver_CFLAGS = $(KL_TEST_CFLAGS)
 tests_unit_test_apiserver_LDADD = $(KL_TEST_LDADD)
+tests_unit_test_api_cache_CFLAGS = $(KL_TEST_CFLAGS)
+tests_unit_test_api_cache_LDADD = $(KL_TEST_LDADD)

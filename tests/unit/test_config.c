@@ -107,6 +107,17 @@ int main(void)
                  "scheduler = { plugin = \"firstfit\"; };\nruntime = { plugin = \"sim\"; };\n"
                  "kubelet = { start_workers = 65; };\n",
                  "too many start workers", ":6:", "kubelet.start_workers must be at most 64, not 65");
+    expect_error("roles = [\"master\"];\nstore = { plugin = \"memory\"; };\n"
+                 "scheduler = { plugin = \"firstfit\"; };\napiserver = { cache_objects = 0; };\n",
+                 "an empty object cache", ":4:", "\"cache_objects\" must be at least 1, not 0");
+    c = load_text("roles = [\"master\"];\nstore = { plugin = \"memory\"; };\n"
+                  "scheduler = { plugin = \"firstfit\"; };\napiserver = { cache_objects = 500; };\n", &err);
+    ok(c && c->api_cache_objects == 500, "apiserver.cache_objects is read");
+    kl_config_destroy(&c);
+    c = load_text("roles = [\"master\"];\nstore = { plugin = \"memory\"; };\n"
+                  "scheduler = { plugin = \"firstfit\"; };\n", &err);
+    ok(c && c->api_cache_objects == 30000, "30,000 cached objects by default");
+    kl_config_destroy(&c);
     expect_error("roles = [\"master\"\nstore = {;\n", "syntax error", ":2", NULL);
     expect_error("roles = [\"master\"];\nlog_level = \"loud\";\nstore = { plugin = \"memory\"; };\n"
                  "scheduler = { plugin = \"firstfit\"; };\n",
