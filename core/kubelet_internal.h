@@ -1,9 +1,11 @@
 /* What the kubelet's files share: its state (nodes, pods, requests in
  * flight) and the functions one file calls in another. Internal to the core:
- * kubelet.c runs the actor and the pods' containers, kubelet_nodes.c
- * registers the nodes and keeps their heartbeats and Leases, kubelet_report.c
- * writes pod status, kubelet_starts.c pulls and starts containers on worker
- * threads for a runtime that allows it. */
+ * kubelet.c runs the actor, kubelet_pods.c the pods' containers,
+ * kubelet_pod_set.c keeps the pod set and adopts left-over containers,
+ * kubelet_logs.c serves logs, kubelet_nodes.c registers the nodes and keeps
+ * their heartbeats and Leases, kubelet_report.c writes pod status,
+ * kubelet_starts.c pulls and starts containers on worker threads for a
+ * runtime that allows it. */
 #ifndef KL_CORE_KUBELET_INTERNAL_H
 #define KL_CORE_KUBELET_INTERNAL_H
 
@@ -221,6 +223,35 @@ static inline int64_t resource_version_of(const json_t *object)
 
 /* kubelet.c */
 json_t *kl_kubelet_api_request(kubelet_t *self, const char *method, json_t *payload, kl_error_t *err);
+
+/* kubelet_pods.c: each pod's containers through the runtime, and the sync
+ * that polls and (re)starts them. `what` names a container in log lines. */
+void kl_kubelet_container_remove(kubelet_t *self, const char *what, const char *id);
+/* A grace_ms below 0 removes the container without stopping it first. */
+void kl_kubelet_container_terminate(kubelet_t *self, const char *what, const char *id,
+                                    int grace_ms);
+void kl_kubelet_terminating_step(kubelet_t *self, int64_t now);
+void kl_kubelet_pod_kill(kubelet_t *self, kpod_t *pod, int grace_ms);
+/* Records Killing Events, stops the pod's containers and drops the pod. */
+void kl_kubelet_pod_forget(kubelet_t *self, kpod_t *pod, int grace_ms);
+void kl_kubelet_pod_sync(kubelet_t *self, kpod_t *pod, int64_t now);
+void kl_kubelet_urgent_step(kubelet_t *self, int64_t now);
+/* Applies what the start workers finished; `stopping`: refresh no pod. */
+void kl_kubelet_start_results_take(kubelet_t *self, int stopping);
+void kl_kubelet_runtime_events_read(kubelet_t *self);
+
+/* kubelet_pod_set.c: the pods of this kubelet's nodes as the watch reports
+ * them, and adoption of the containers list() found at start. */
+void kl_kubelet_pod_destructor(void **item);
+void kl_kubelet_free_destructor(void **item);
+void kl_kubelet_found_destructor(void **item);
+int kl_kubelet_on_container_found(const kl_container_info_t *info, void *arg);
+void kl_kubelet_on_pod_list(json_t *items, void *arg);
+void kl_kubelet_on_pod_event(const char *type, json_t *object, void *arg);
+
+/* kubelet_logs.c: the kubelet-<node>.logs service's requests. */
+json_t *kl_kubelet_serve_request(const char *method, const json_t *payload, void *arg,
+                                 kl_error_t *err);
 
 /* kubelet_nodes.c: the nodes this kubelet serves, their registration,
  * status heartbeats and Leases, all on the pipelined client. */

@@ -13,7 +13,9 @@ core_keelctl_libkeelctl_la_SOURCES = \
 	core/keelctl/workloads.c core/keelctl/workloads.h \
 	core/keelctl/bench_profile.c core/keelctl/bench_profile.h \
 	core/keelctl/bench_report.c core/keelctl/bench_report.h \
-	core/keelctl/bench_scheduler.c core/keelctl/bench_scheduler.h
+	core/keelctl/bench_scheduler.c core/keelctl/bench_scheduler.h \
+	core/keelctl/bench_cluster.c core/keelctl/bench_daemons.c \
+	core/keelctl/bench_internal.h
 
 bin_PROGRAMS += core/keelctl/keelctl
 core_keelctl_keelctl_SOURCES = core/keelctl/main.c
