@@ -7,7 +7,8 @@ core_libkeelcore_la_SOURCES = \
 	core/log.c core/log.h \
 	core/json_encode.c core/json_encode.h \
 	core/quantity.c core/quantity.h \
-	core/bus.c core/bus.h \
+	core/bus.c core/bus.h core/bus_internal.h \
+	core/bus_broker.c core/bus_client.c core/bus_service.c core/bus_subscriber.c \
 	core/loader.c core/loader.h \
 	core/config.c core/config.h
 
