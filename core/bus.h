@@ -44,6 +44,12 @@ json_t *kl_bus_request(kl_bus_client_t *self, const char *service_method,
 /* Pipelined use: send many, then receive replies in any order. */
 int kl_bus_send(kl_bus_client_t *self, const char *service_method, const json_t *payload,
                 uint64_t *request_id, kl_error_t *err);
+/* kl_bus_send() for a caller that needs only to know the request worked:
+ * the successful reply's body is not parsed, and kl_bus_recv() returns an
+ * empty object for it (an error reply is read as usual). Spares parsing a
+ * whole object for each create whose result is not used. */
+int kl_bus_send_ack(kl_bus_client_t *self, const char *service_method, const json_t *payload,
+                    uint64_t *request_id, kl_error_t *err);
 /* Returns the reply body (caller owns; error replies return NULL with err
  * filled and *request_id set). */
 json_t *kl_bus_recv(kl_bus_client_t *self, uint64_t *request_id, int timeout_ms, kl_error_t *err);

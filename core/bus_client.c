@@ -32,6 +32,7 @@ void kl_bus_client_destroy(kl_bus_client_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
+    zhashx_destroy(&(*self_p)->acks);
     zsock_destroy(&(*self_p)->dealer);
     free((*self_p)->endpoint);
     free(*self_p);
@@ -64,6 +65,33 @@ int kl_bus_send(kl_bus_client_t *self, const char *service_method, const json_t 
     return 0;
 }
 
+/* Ids whose replies never came (a broker restart) must not pile up: past
+ * this many, those far behind the newest are forgotten. */
+#define ACKS_MAX 65536
+
+int kl_bus_send_ack(kl_bus_client_t *self, const char *service_method, const json_t *payload,
+                    uint64_t *request_id, kl_error_t *err)
+{
+    uint64_t id;
+    if (kl_bus_send(self, service_method, payload, &id, err) < 0)
+        return -1;
+    if (request_id)
+        *request_id = id;
+    if (!self->acks && !(self->acks = zhashx_new()))
+        return 0;  /* the body is then parsed after all: only slower */
+    if (zhashx_size(self->acks) >= ACKS_MAX) {
+        zlistx_t *keys = zhashx_keys(self->acks);
+        for (const char *key = keys ? zlistx_first(keys) : NULL; key; key = zlistx_next(keys))
+            if (strtoull(key, NULL, 10) + ACKS_MAX / 2 < id)
+                zhashx_delete(self->acks, key);
+        zlistx_destroy(&keys);
+    }
+    char id_text[32];
+    snprintf(id_text, sizeof id_text, "%" PRIu64, id);
+    zhashx_update(self->acks, id_text, self);  /* any non-NULL value */
+    return 0;
+}
+
 json_t *kl_bus_recv(kl_bus_client_t *self, uint64_t *request_id, int timeout_ms, kl_error_t *err)
 {
     for (;;) {
@@ -88,6 +116,13 @@ json_t *kl_bus_recv(kl_bus_client_t *self, uint64_t *request_id, int timeout_ms,
         if (request_id)
             *request_id = strtoull(id_text, NULL, 10);
         int code = atoi(status_text);
+        int ack_only = self->acks && zhashx_lookup(self->acks, id_text);
+        if (ack_only)
+            zhashx_delete(self->acks, id_text);
+        if (ack_only && code == 0) {
+            kl_bus_frames_close(&f);
+            return json_object();  /* the caller asked for no body */
+        }
         kl_error_t parse_err;
         json_t *body = kl_bus_json_from_bytes(zmq_msg_data(&f.part[4]), zmq_msg_size(&f.part[4]), &parse_err);
         kl_bus_frames_close(&f);

@@ -18,6 +18,7 @@ struct kl_bus_client {
     void *handle;
     char *endpoint;
     uint64_t next_id;
+    zhashx_t *acks;  /* ids sent with kl_bus_send_ack(); NULL until the first */
 };
 
 /* The hot paths use libzmq's zmq_msg_t directly: frames are forwarded by

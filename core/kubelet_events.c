@@ -110,7 +110,7 @@ static void send_one(kl_kubelet_events_t *self, json_t *payload, int64_t now_ms)
     kl_error_t err;
     kl_error_clear(&err);
     pending_t *pending = calloc(1, sizeof *pending);
-    if (!pending || kl_bus_send(self->client, "api.create", payload, &id, &err) < 0) {
+    if (!pending || kl_bus_send_ack(self->client, "api.create", payload, &id, &err) < 0) {
         free(pending);
         self->stats.failed++;
         go_quiet(self, err.code != KL_OK ? err.text : "out of memory", now_ms);

@@ -144,7 +144,7 @@ static int drive_pods(cluster_run_t *run, const kl_bench_cluster_t *cluster, int
                && now - start >= cluster->arrival_ms[sent]) {
             json_t *create = json_pack("{s:O}", "object", json_array_get(cluster->pods, sent));
             uint64_t id;
-            int sent_rc = kl_bus_send(creator, "api.create", create, &id, err);
+            int sent_rc = kl_bus_send_ack(creator, "api.create", create, &id, err);
             json_decref(create);
             if (sent_rc < 0)
                 goto done;

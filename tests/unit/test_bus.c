@@ -147,6 +147,32 @@ int main(void)
     }
     ok(sent_ok && matched == 50, "50 pipelined requests all answered and matched by id (%d)", matched);
 
+    /* Acknowledgement-only requests, mixed with ordinary ones: only theirs
+     * come back without a body; an error still says why. */
+    uint64_t ack_id = 0, full_id = 0, failed_ack_id = 0;
+    json_t *said = json_pack("{s:s}", "word", "hello");
+    int acks_sent = kl_bus_send_ack(tcp, "echo.say", said, &ack_id, &err) == 0
+                    && kl_bus_send(tcp, "echo.say", said, &full_id, &err) == 0
+                    && kl_bus_send_ack(tcp, "echo.fail", said, &failed_ack_id, &err) == 0;
+    json_decref(said);
+    int empty_ack = 0, full_body = 0, failed_ack = 0;
+    for (int i = 0; i < 3; i++) {
+        uint64_t id = 0;
+        kl_error_t recv_err;
+        kl_error_clear(&recv_err);
+        json_t *r = kl_bus_recv(tcp, &id, 2000, &recv_err);
+        if (id == ack_id && r && json_object_size(r) == 0)
+            empty_ack = 1;
+        if (id == full_id && r && json_object_get(r, "word"))
+            full_body = 1;
+        if (id == failed_ack_id && !r && recv_err.code == KL_ERR_NOT_FOUND)
+            failed_ack = 1;
+        json_decref(r);
+    }
+    ok(acks_sent && empty_ack && full_body && failed_ack,
+       "an acknowledged request gets an empty object, others their body, a failed one its error "
+       "(%d %d %d)", empty_ack, full_body, failed_ack);
+
     /* A deferred reply: parked by one request, answered by another. */
     uint64_t park_id;
     kl_bus_send(inproc, "echo.park", NULL, &park_id, &err);
