@@ -108,7 +108,9 @@ static int send_tracked(scheduler_t *self, const char *method, json_t *payload,
 {
     uint64_t id;
     kl_error_t err;
-    if (kl_bus_send(self->requests, method, payload, &id, &err) < 0) {
+    /* Neither a bind's nor a status write's reply body is read: the watch
+     * brings the bound pod, and until then its resources stay assumed. */
+    if (kl_bus_send_ack(self->requests, method, payload, &id, &err) < 0) {
         kl_warn(COMPONENT, "cannot send %s for pod %s: %s", method, key, err.text);
         return -1;
     }
@@ -233,9 +235,6 @@ static void handle_replies(scheduler_t *self)
             if (reply) {
                 self->bound++;
                 kl_debug(COMPONENT, "bound pod %s to node %s", pending->key, pending->node);
-                kl_error_t bad;
-                if (kl_sched_cache_pod_upsert(self->cache, reply, now, &bad) < 0)
-                    kl_warn(COMPONENT, "bind reply for pod %s: %s", pending->key, bad.text);
             } else if (err.code == KL_ERR_NOT_FOUND) {
                 kl_debug(COMPONENT, "pod %s vanished before its bind", pending->key);
                 kl_sched_cache_forget(self->cache, pending->key, 0, now);
