@@ -313,6 +313,11 @@ void kl_apiserver_set_reply_text(kl_apiserver_t *self, kl_apiserver_reply_text_f
     self->reply_arg = arg;
 }
 
+void kl_apiserver_set_publish_filter(kl_apiserver_t *self, kl_apiserver_wanted_fn wanted)
+{
+    self->publish_wanted = wanted;
+}
+
 void kl_apiserver_set_publish(kl_apiserver_t *self, kl_apiserver_publish_fn publish, void *arg)
 {
     self->publish = publish;

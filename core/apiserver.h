@@ -68,6 +68,9 @@ void kl_apiserver_set_cache_objects(kl_apiserver_t *self, size_t objects);
 /* Set, it answers watches instead of the JSON reply callback. */
 void kl_apiserver_set_reply_text(kl_apiserver_t *self, kl_apiserver_reply_text_fn reply, void *arg);
 void kl_apiserver_set_publish(kl_apiserver_t *self, kl_apiserver_publish_fn publish, void *arg);
+/* Set, events are built for publishing only for topics it says yes to. */
+typedef int (*kl_apiserver_wanted_fn)(const char *topic, void *arg);
+void kl_apiserver_set_publish_filter(kl_apiserver_t *self, kl_apiserver_wanted_fn wanted);
 
 /* The JSON text of `reply`, the object kl_apiserver_handle() just returned,
  * when the API server holds it encoded already (an object it just wrote):

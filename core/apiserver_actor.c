@@ -78,6 +78,12 @@ static void actor_publish(const char *topic, const char *event, size_t length, v
     kl_bus_service_publish_text(state->service, topic, event, length);
 }
 
+static int actor_publish_wanted(const char *topic, void *arg)
+{
+    actor_state_t *state = arg;
+    return kl_bus_service_has_subscribers(state->service, topic);
+}
+
 static void actor_handle(kl_bus_request_t *request, void *arg)
 {
     actor_state_t *state = arg;
@@ -154,6 +160,7 @@ void kl_apiserver_actor(zsock_t *pipe, void *args)
     kl_apiserver_defer_watches(state.api, 1);
     kl_apiserver_set_controllers(state.api, config->controllers);
     kl_apiserver_set_publish(state.api, actor_publish, &state);
+    kl_apiserver_set_publish_filter(state.api, actor_publish_wanted);
     zsock_signal(pipe, 0);
     kl_bus_service_set_drained(state.service, actor_drained, &state);
     /* A shared store is polled for other writers' changes on every tick. */

@@ -111,6 +111,7 @@ struct kl_apiserver {
     json_t *reply_object;
     api_text_t *reply_object_text;
     kl_apiserver_publish_fn publish;
+    kl_apiserver_wanted_fn publish_wanted;
     void *publish_arg;
 };
 

@@ -291,7 +291,8 @@ static void record_event(kl_apiserver_t *self, event_type_t type, const kl_kind_
                 notify_group(self, zhashx_lookup(self->pinned[0], before ? before : ""), e);
         }
     }
-    if (self->publish) {
+    if (self->publish
+        && (!self->publish_wanted || self->publish_wanted(info->topic, self->publish_arg))) {
         api_buffer_t b = {0};
         append_event(&b, e, e->type, 1);
         size_t length = 0;

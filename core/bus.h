@@ -89,6 +89,9 @@ int kl_bus_service_publish(kl_bus_service_t *self, const char *topic, const json
 /* The same with the event already encoded as a JSON object's text (borrowed). */
 int kl_bus_service_publish_text(kl_bus_service_t *self, const char *topic, const char *event,
                                 size_t length);
+/* Whether anyone subscribes to `topic`, as far as the broker has told this
+ * service (until it has, yes): events nobody receives are not sent. */
+int kl_bus_service_has_subscribers(const kl_bus_service_t *self, const char *topic);
 
 const char *kl_bus_request_method(const kl_bus_request_t *request);  /* "create" for "api.create" */
 const json_t *kl_bus_request_payload(const kl_bus_request_t *request); /* borrowed, an object */

@@ -46,9 +46,78 @@ static void service_drop_worker(service_t *service, size_t index)
 
 typedef struct broker_state {
     void *router;      /* raw handles of the two sockets below */
-    void *pub;
+    void *pub;         /* an XPUB: it hears subscriptions come and go */
     zhashx_t *services;  /* name -> service_t */
+    zhashx_t *topics;    /* topic prefixes someone subscribes to -> "" */
 } broker_state_t;
+
+/* The prefixes subscribed to, as a JSON array's text (caller frees). */
+static char *subscriptions_text(broker_state_t *st, size_t *length)
+{
+    json_t *list = json_array();
+    for (void *it = zhashx_first(st->topics); it; it = zhashx_next(st->topics))
+        json_array_append_new(list, json_string((const char *)zhashx_cursor(st->topics)));
+    char *text = json_dumps(list, JSON_COMPACT);
+    json_decref(list);
+    *length = text ? strlen(text) : 0;
+    return text;
+}
+
+/* Tells one service peer which topics have subscribers, so it does not
+ * encode and send events nobody receives: route, tag, SUBS, [prefixes]. */
+static void send_subscriptions(broker_state_t *st, const void *route, size_t route_size,
+                               const char *text, size_t length)
+{
+    if (kl_bus_send_bytes(st->router, route, route_size, 1) < 0)
+        return;
+    kl_bus_send_text(st->router, KL_BUS_PROTOCOL, 1);
+    kl_bus_send_text(st->router, "SUBS", 1);
+    kl_bus_send_bytes(st->router, text, length, 0);
+}
+
+static void broadcast_subscriptions(broker_state_t *st)
+{
+    size_t length;
+    char *text = subscriptions_text(st, &length);
+    if (!text)
+        return;
+    for (service_t *entry = zhashx_first(st->services); entry; entry = zhashx_next(st->services))
+        for (size_t i = 0; i < entry->count; i++)
+            send_subscriptions(st, zframe_data(entry->workers[i]), zframe_size(entry->workers[i]),
+                               text, length);
+    free(text);
+}
+
+/* A subscription message from the XPUB: 1 or 0, then the prefix. XPUB
+ * passes on the first subscription to a prefix and the last unsubscription
+ * only, so presence is all there is to track. */
+static void broker_subscription(broker_state_t *st)
+{
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    int changed = 0;
+    while (zmq_msg_recv(&m, st->pub, ZMQ_DONTWAIT) >= 0) {
+        size_t size = zmq_msg_size(&m);
+        const char *data = zmq_msg_data(&m);
+        if (size >= 1 && size <= BUS_MAX_NAME && (data[0] == 0 || data[0] == 1)) {
+            char prefix[BUS_MAX_NAME + 1];
+            memcpy(prefix, data + 1, size - 1);
+            prefix[size - 1] = '\0';
+            if (strlen(prefix) == size - 1) {
+                if (data[0] == 1)
+                    zhashx_update(st->topics, prefix, (void *)"");
+                else
+                    zhashx_delete(st->topics, prefix);
+                changed = 1;
+            }
+        }
+        zmq_msg_close(&m);
+        zmq_msg_init(&m);
+    }
+    zmq_msg_close(&m);
+    if (changed)
+        broadcast_subscriptions(st);
+}
 
 static void broker_send_reply(broker_state_t *st, zmq_msg_t *route, const char *request_id, int status,
                               const json_t *body)
@@ -209,6 +278,12 @@ static void broker_register(broker_state_t *st, frames_t *f)
         json_t *body = json_pack("{s:s}", "service", service);
         broker_send_reply(st, &f->part[0], request_id, 0, body);
         json_decref(body);
+        size_t length;
+        char *text = subscriptions_text(st, &length);
+        if (text)
+            send_subscriptions(st, zmq_msg_data(&f->part[0]), zmq_msg_size(&f->part[0]), text,
+                               length);
+        free(text);
     }
 }
 
@@ -255,10 +330,11 @@ static void broker_actor(zsock_t *pipe, void *arg)
     broker_args_t *args = arg;
     broker_state_t st = {0};
     zsock_t *router = zsock_new(ZMQ_ROUTER);
-    zsock_t *pub = zsock_new(ZMQ_PUB);
+    zsock_t *pub = zsock_new(ZMQ_XPUB);
     st.router = zsock_resolve(router);
     st.pub = zsock_resolve(pub);
     st.services = zhashx_new();
+    st.topics = zhashx_new();
     zhashx_set_destructor(st.services, service_destructor);
     kl_bus_set_socket_limits(router);
     kl_bus_set_socket_limits(pub);
@@ -278,9 +354,10 @@ static void broker_actor(zsock_t *pipe, void *arg)
         }
     }
     zsock_signal(pipe, 0);
-    zmq_pollitem_t items[2] = {{zsock_resolve(pipe), 0, ZMQ_POLLIN, 0}, {st.router, 0, ZMQ_POLLIN, 0}};
+    zmq_pollitem_t items[3] = {{zsock_resolve(pipe), 0, ZMQ_POLLIN, 0}, {st.router, 0, ZMQ_POLLIN, 0},
+                               {st.pub, 0, ZMQ_POLLIN, 0}};
     while (!args->failed) {
-        if (zmq_poll(items, 2, -1) < 0) {
+        if (zmq_poll(items, 3, -1) < 0) {
             if (zmq_errno() == EINTR)
                 continue;
             break;
@@ -300,7 +377,10 @@ static void broker_actor(zsock_t *pipe, void *arg)
                 kl_bus_frames_close(&f);
             }
         }
+        if (items[2].revents & ZMQ_POLLIN)
+            broker_subscription(&st);
     }
+    zhashx_destroy(&st.topics);
     zhashx_destroy(&st.services);
     zsock_destroy(&router);
     zsock_destroy(&pub);

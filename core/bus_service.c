@@ -13,6 +13,9 @@ struct kl_bus_service {
     char *endpoint;
     kl_bus_drained_fn drained;
     void *drained_arg;
+    /* Topic prefixes with subscribers, as the broker last said; NULL until
+     * it has said, and then every event is sent. */
+    json_t *subscribed;
 };
 
 void kl_bus_service_set_drained(kl_bus_service_t *self, kl_bus_drained_fn drained, void *arg)
@@ -68,6 +71,7 @@ void kl_bus_service_destroy(kl_bus_service_t **self_p)
     if (!self_p || !*self_p)
         return;
     zsock_destroy(&(*self_p)->dealer);
+    json_decref((*self_p)->subscribed);
     free((*self_p)->name);
     free((*self_p)->endpoint);
     free(*self_p);
@@ -80,6 +84,22 @@ static void service_dispatch(kl_bus_service_t *self, frames_t *f, kl_bus_handler
 {
     if (f->count >= 2 && kl_bus_msg_is(&f->part[0], KL_BUS_PROTOCOL) && kl_bus_msg_is(&f->part[1], "REP"))
         return;  /* a late HELLO acknowledgement */
+    if (f->count == 3 && kl_bus_msg_is(&f->part[0], KL_BUS_PROTOCOL) && kl_bus_msg_is(&f->part[1], "SUBS")) {
+        json_t *list = json_loadb(zmq_msg_data(&f->part[2]), zmq_msg_size(&f->part[2]), 0, NULL);
+        size_t i;
+        json_t *prefix;
+        int valid = json_is_array(list);
+        json_array_foreach(list, i, prefix)
+            valid &= json_is_string(prefix);
+        if (valid) {
+            json_decref(self->subscribed);
+            self->subscribed = list;
+        } else {
+            kl_warn(BUS_LOG, "service %s dropped a malformed subscription list", self->name);
+            json_decref(list);
+        }
+        return;
+    }
     char request_id[64];
     if (f->count != 6 || f->truncated || !kl_bus_msg_is(&f->part[0], KL_BUS_PROTOCOL)
         || !kl_bus_msg_is(&f->part[1], "REQ")
@@ -150,8 +170,22 @@ int kl_bus_service_run(kl_bus_service_t *self, zsock_t *pipe, kl_bus_handler_fn 
     }
 }
 
+int kl_bus_service_has_subscribers(const kl_bus_service_t *self, const char *topic)
+{
+    if (!self->subscribed)
+        return 1;
+    size_t i;
+    json_t *prefix;
+    json_array_foreach(self->subscribed, i, prefix)
+        if (strncmp(topic, json_string_value(prefix), json_string_length(prefix)) == 0)
+            return 1;
+    return 0;
+}
+
 int kl_bus_service_publish(kl_bus_service_t *self, const char *topic, const json_t *event)
 {
+    if (!kl_bus_service_has_subscribers(self, topic))
+        return 0;
     if (kl_bus_send_text(self->handle, KL_BUS_PROTOCOL, 1) < 0 || kl_bus_send_text(self->handle, "PUB", 1) < 0
         || kl_bus_send_text(self->handle, topic, 1) < 0 || kl_bus_send_json(self->handle, event, 0) < 0)
         return -1;
@@ -161,6 +195,8 @@ int kl_bus_service_publish(kl_bus_service_t *self, const char *topic, const json
 int kl_bus_service_publish_text(kl_bus_service_t *self, const char *topic, const char *event,
                                 size_t length)
 {
+    if (!kl_bus_service_has_subscribers(self, topic))
+        return 0;
     if (kl_bus_send_text(self->handle, KL_BUS_PROTOCOL, 1) < 0 || kl_bus_send_text(self->handle, "PUB", 1) < 0
         || kl_bus_send_text(self->handle, topic, 1) < 0
         || kl_bus_send_bytes(self->handle, event, length, 0) < 0)

@@ -40,6 +40,10 @@ static void echo_handler(kl_bus_request_t *req, void *arg)
         kl_bus_request_respond(&req, NULL, NULL);  /* answered, but only after the client gave up */
     } else if (strcmp(method, "who") == 0) {
         kl_bus_request_respond(&req, json_pack("{s:s}", "worker", (const char *)svc_name(svc)), NULL);
+    } else if (strcmp(method, "subscribed") == 0) {
+        kl_bus_request_respond(&req, json_pack("{s:b}", "subscribed",
+                                               kl_bus_service_has_subscribers(svc, "test.topic")),
+                               NULL);
     } else if (strcmp(method, "publish") == 0) {
         kl_bus_service_publish(svc, "test.topic", kl_bus_request_payload(req));
         kl_bus_request_respond(&req, NULL, NULL);
@@ -192,9 +196,18 @@ int main(void)
     ok(reply && json_equal(reply, payload), "a late reply to a timed-out request is not mistaken for the next");
     json_decref(reply);
 
-    /* Publish/subscribe. */
+    /* Publish/subscribe. With no subscriber the broker tells services so,
+     * and they send nothing; a subscription changes that. */
+    reply = kl_bus_request(tcp, "echo.subscribed", NULL, 2000, &err);
+    ok(reply && json_is_false(json_object_get(reply, "subscribed")),
+       "with nobody subscribed a service knows not to publish");
+    json_decref(reply);
     kl_bus_subscriber_t *sub = kl_bus_subscriber_new(event_endpoint, "test.", &err);
     usleep(200000);  /* let the subscription reach the broker */
+    reply = kl_bus_request(tcp, "echo.subscribed", NULL, 2000, &err);
+    ok(reply && json_is_true(json_object_get(reply, "subscribed")),
+       "a subscription to test. reaches the service through the broker");
+    json_decref(reply);
     reply = kl_bus_request(tcp, "echo.publish", payload, 2000, &err);
     json_decref(reply);
     char topic[64] = "";
@@ -203,6 +216,14 @@ int main(void)
        "a published event reaches a tcp subscriber");
     json_decref(event);
     kl_bus_subscriber_destroy(&sub);
+    int gone = 0;
+    for (int i = 0; i < 40 && !gone; i++) {
+        usleep(50000);
+        reply = kl_bus_request(tcp, "echo.subscribed", NULL, 2000, &err);
+        gone = reply && json_is_false(json_object_get(reply, "subscribed"));
+        json_decref(reply);
+    }
+    ok(gone, "when the subscriber leaves, the service stops publishing");
 
     /* Malformed frames: each is dropped or answered; the broker keeps serving. */
     zsock_t *raw = raw_dealer();
