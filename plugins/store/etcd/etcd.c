@@ -8,6 +8,7 @@
 #include <keelson/store.h>
 
 #include "base64.h"
+#include "feed.h"
 #include "gateway.h"
 
 #define DEFAULT_PREFIX "/keelson"
@@ -15,6 +16,12 @@
 #define DEFAULT_DIAL_TIMEOUT_MS 1000
 /* Keys per range request: keeps every reply small whatever the limit. */
 #define PAGE_SIZE 1000
+/* Revisions the change feed keeps: the API server reads it every few
+ * milliseconds; one that falls further behind reads etcd's history. */
+#define FEED_REVISIONS 1024
+/* How long a read of the feed waits for a revision this store has seen
+ * written to arrive on it. */
+#define FEED_WAIT_MS 20
 
 typedef struct etcd_store {
     const kl_host_t *host;
@@ -24,6 +31,8 @@ typedef struct etcd_store {
     long timeout_ms;
     int64_t revision;      /* highest revision any reply reported */
     int64_t compacted;     /* highest compaction this process knows of */
+    char **endpoints;      /* NULL-terminated, for the change feed */
+    etcd_feed_t *feed;     /* started by the first read of changes */
 } etcd_store_t;
 
 /* ---- small helpers -------------------------------------------------------- */
@@ -237,6 +246,13 @@ static void *etcd_open(const kl_host_t *host, kl_error_t *err)
     }
     s->host = host;
     s->prefix_len = strlen(s->prefix);
+    s->endpoints = calloc(count + 1, sizeof *s->endpoints);
+    for (size_t i = 0; s->endpoints && i < count; i++)
+        if (!(s->endpoints[i] = strdup(endpoints[i]))) {
+            kl_error_set(err, KL_ERR_INTERNAL, "etcd store: out of memory");
+            etcd_close(s);
+            return NULL;
+        }
     s->timeout_ms = (long)timeout_ms;
     s->gateway = kl_gateway_new(endpoints, (long)timeout_ms, (long)dial_ms, err);
     if (!s->gateway) {
@@ -256,7 +272,11 @@ static void etcd_close(void *store)
     etcd_store_t *s = store;
     if (!s)
         return;
+    etcd_feed_stop(&s->feed);
     kl_gateway_destroy(&s->gateway);
+    for (size_t i = 0; s->endpoints && s->endpoints[i]; i++)
+        free(s->endpoints[i]);
+    free(s->endpoints);
     free(s->prefix);
     free(s);
     curl_global_cleanup();
@@ -615,6 +635,29 @@ static int event_deliver(changes_walk_t *w, const json_t *event, int *stop, kl_e
 /* One watch message. It holds every event of each revision it covers (the
  * watch is not fragmented), so `limit` is applied revision by revision and a
  * caller resuming from *last_revision never misses half a revision. */
+/* Delivers events[i..j), the events of revision `rev`, whole or not at
+ * all: 1 when the walk is done, 0 for more, -1 on error. */
+static int deliver_revision(changes_walk_t *w, const json_t *events, size_t i, size_t j,
+                            int64_t rev, kl_error_t *err)
+{
+    size_t matching = 0;
+    for (size_t k = i; k < j; k++)
+        matching += event_matches(w, json_array_get(events, k));
+    if (w->limit && w->delivered && w->delivered + matching > w->limit)
+        return 1;
+    for (size_t k = i; k < j; k++) {
+        const json_t *e = json_array_get(events, k);
+        int stop = 0;
+        if (!event_matches(w, e))
+            continue;
+        if (event_deliver(w, e, &stop, err) < 0)
+            return -1;
+        if (stop)
+            return 1;
+    }
+    return (w->limit && w->delivered >= w->limit) || rev >= w->target;
+}
+
 static int changes_message(const json_t *result, void *arg, kl_error_t *err)
 {
     changes_walk_t *w = arg;
@@ -633,31 +676,34 @@ static int changes_message(const json_t *result, void *arg, kl_error_t *err)
         int64_t rev;
         if (json_int64(json_object_get(json_array_get(events, i), "kv"), "mod_revision", &rev) < 0)
             return bad_reply("/v3/watch", "an event with a malformed mod_revision", err);
-        size_t j = i, matching = 0;
+        size_t j = i;
         for (; j < n; j++) {
             int64_t r;
             const json_t *e = json_array_get(events, j);
             if (json_int64(json_object_get(e, "kv"), "mod_revision", &r) < 0 || r != rev)
                 break;
-            matching += event_matches(w, e);
         }
-        if (w->limit && w->delivered && w->delivered + matching > w->limit)
-            return 1;
-        for (size_t k = i; k < j; k++) {
-            const json_t *e = json_array_get(events, k);
-            int stop = 0;
-            if (!event_matches(w, e))
-                continue;
-            if (event_deliver(w, e, &stop, err) < 0)
-                return -1;
-            if (stop)
-                return 1;
-        }
-        if ((w->limit && w->delivered >= w->limit) || rev >= w->target)
-            return 1;
+        int rc = deliver_revision(w, events, i, j, rev, err);
+        if (rc != 0)
+            return rc;
         i = j;
     }
     return 0;
+}
+
+typedef struct feed_walk {
+    changes_walk_t *w;
+    kl_error_t *err;
+    int failed, stopped;
+} feed_walk_t;
+
+static int feed_visit(const json_t *events, int64_t revision, void *arg)
+{
+    feed_walk_t *fw = arg;
+    int rc = deliver_revision(fw->w, events, 0, json_array_size(events), revision, fw->err);
+    fw->failed = rc < 0;
+    fw->stopped = rc > 0;
+    return rc != 0;
 }
 
 /* A watch over the prefix alone cannot tell "no more events" from "events
@@ -679,6 +725,30 @@ static int etcd_changes(void *store, const char *prefix, int64_t after_revision,
                             "etcd store: changes after revision %" PRId64
                             " are gone: history is compacted up to %" PRId64,
                             after_revision, s->compacted);
+    /* The live feed first; etcd's history when it does not reach back. */
+    if (s->feed) {
+        size_t full_len = s->prefix_len + strlen(prefix);
+        char *full = malloc(full_len + 1);
+        if (!full)
+            return kl_error_set(err, KL_ERR_INTERNAL, "etcd store: out of memory");
+        memcpy(full, s->prefix, s->prefix_len);
+        strcpy(full + s->prefix_len, prefix);
+        changes_walk_t w = {.s = s, .prefix = full, .prefix_len = full_len, .limit = limit,
+                            .target = INT64_MAX, .visit = visit, .arg = arg};
+        feed_walk_t fw = {&w, err, 0, 0};
+        int64_t reached = 0;
+        int rc = etcd_feed_read(s->feed, after_revision, s->revision, FEED_WAIT_MS, feed_visit, &fw,
+                                &reached);
+        free(full);
+        if (rc == 0) {
+            if (fw.failed)
+                return -1;
+            if (last_revision)
+                *last_revision = fw.stopped && w.delivered ? w.last
+                                 : reached > after_revision ? reached : after_revision;
+            return 0;
+        }
+    }
     /* Reading at after_revision both checks it is not compacted and gives
      * the current revision in the header. */
     int64_t target = 0;
@@ -753,8 +823,12 @@ static int etcd_changes(void *store, const char *prefix, int64_t after_revision,
         }
         w.last = after_revision;  /* nothing is known past it */
     }
+    int64_t last = w.delivered ? w.last : rc == 0 ? target : w.last;
     if (last_revision)
-        *last_revision = w.delivered ? w.last : rc == 0 ? target : w.last;
+        *last_revision = last;
+    /* From here on the feed follows etcd; reads resume from it. */
+    if (!s->feed && s->endpoints)
+        s->feed = etcd_feed_start((const char *const *)s->endpoints, last, FEED_REVISIONS);
     return 0;
 }
 

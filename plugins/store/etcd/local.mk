@@ -2,7 +2,8 @@
 plugin_LTLIBRARIES += plugins/store/etcd/store_etcd.la
 plugins_store_etcd_store_etcd_la_SOURCES = plugins/store/etcd/etcd.c \
 	plugins/store/etcd/gateway.c plugins/store/etcd/gateway.h \
-	plugins/store/etcd/base64.c plugins/store/etcd/base64.h
+	plugins/store/etcd/base64.c plugins/store/etcd/base64.h \
+	plugins/store/etcd/feed.c plugins/store/etcd/feed.h
 plugins_store_etcd_store_etcd_la_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
 plugins_store_etcd_store_etcd_la_LDFLAGS = $(KL_PLUGIN_LDFLAGS)
-plugins_store_etcd_store_etcd_la_LIBADD = $(CURL_LIBS) $(JANSSON_LIBS)
+plugins_store_etcd_store_etcd_la_LIBADD = $(CURL_LIBS) $(JANSSON_LIBS) -lpthread

@@ -1,0 +1,29 @@
+/* One long-lived etcd watch that keeps the latest changes in memory, so the
+ * change feed is read without opening a watch per read: etcd answers a
+ * watch that starts in the past from its unsynced group, every 100 ms. */
+#ifndef KL_STORE_ETCD_FEED_H
+#define KL_STORE_ETCD_FEED_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+typedef struct etcd_feed etcd_feed_t;
+
+/* Follows every change after revision `after` on the first of `urls`
+ * (NULL-terminated "http://HOST:PORT", copied) that answers, keeping at most
+ * `capacity` revisions. Returns NULL when out of memory. */
+etcd_feed_t *etcd_feed_start(const char *const *urls, int64_t after, size_t capacity);
+void etcd_feed_stop(etcd_feed_t **feed_p);
+
+/* Calls visit(events, revision, arg) for each revision after `after` the
+ * feed holds, in order, with that revision's watch events (borrowed), until
+ * visit returns non-zero. First waits up to `wait_ms` for the feed to reach
+ * `wanted` (a revision known to exist). Returns 0 with *reached set to the
+ * revision the feed has seen, or -1 when it does not reach back to `after`
+ * (not started yet, restarted after a compaction, or fallen behind). */
+typedef int (*etcd_feed_visit_fn)(const json_t *events, int64_t revision, void *arg);
+int etcd_feed_read(etcd_feed_t *feed, int64_t after, int64_t wanted, int wait_ms,
+                   etcd_feed_visit_fn visit, void *arg, int64_t *reached);
+
+#endif
