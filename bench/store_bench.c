@@ -1,12 +1,14 @@
 /* Store plugins compared through the keelson API: pod writes and reads per
- * second with p50/p99 latency on memory, sqlite and etcd, and the same load
- * sent straight to etcd's JSON gateway as the baseline.
+ * second with p50/p99 latency on memory, sqlite and etcd, watch fan-out
+ * latency and peak memory, and the same load sent straight to etcd's JSON
+ * gateway as the baseline.
  * usage: store_bench [OBJECTS [IN_FLIGHT [WORKERS]]]   (needs /usr/bin/etcd for etcd)
  * WORKERS: API servers on the shared etcd store for the second etcd row
  * (apiserver.workers); default IN_FLIGHT, at most 64. */
 #include <czmq.h>
 #include <curl/curl.h>
 #include <libconfig.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,13 +18,40 @@
 #include "bus.h"
 #include "loader.h"
 #include "log.h"
+#include "store_watch.h"
 
-typedef struct result {
-    double rate;      /* requests per second; 0: not run */
-    int64_t p50_ns;
-    int64_t p99_ns;
-    int failed;
-} result_t;
+typedef store_bench_result_t result_t;
+
+/* Watch fan-out: this many watchers follow this many creates made one
+ * after another, so the latency is the store's and API's, not a queue's. */
+#define FANOUT_WATCHERS 10
+#define FANOUT_WRITES 200
+
+/* Peak resident memory of a process in MiB (VmHWM; "self" or a pid). */
+static double peak_mib(const char *pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%s/status", pid);
+    FILE *f = fopen(path, "r");
+    double mib = 0;
+    unsigned long long kib;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %llu kB", &kib) == 1)
+            mib = (double)kib / 1024.0;
+    if (f)
+        fclose(f);
+    return mib;
+}
+
+/* Starts a new peak for this process (Linux: "5" to clear_refs). */
+static void peak_reset(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (f) {
+        fputs("5", f);
+        fclose(f);
+    }
+}
 
 /* API servers on one shared store at most: as many as requests in flight
  * keeps every request's store call going at once. */
@@ -105,8 +134,10 @@ out:
 /* Starts an API server on `plugin` with `settings_text`, runs writes then
  * reads. Returns 0, or -1 when the plugin cannot be loaded (reported). */
 static int bench_plugin(const char *plugin, const char *settings_text, int workers, int count,
-                        int window, result_t *writes, result_t *reads)
+                        int window, result_t *writes, result_t *reads, result_t *watches,
+                        double *peak)
 {
+    peak_reset();
     kl_error_t err = {0, ""};
     config_t cfg;
     config_init(&cfg);
@@ -146,6 +177,10 @@ static int bench_plugin(const char *plugin, const char *settings_text, int worke
     if (rc == 0) {
         *writes = run_api(endpoint, 1, count, window);
         *reads = run_api(endpoint, 0, count, window);
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "fan%d", run_number);
+        *watches = store_bench_watch_api(endpoint, FANOUT_WATCHERS, FANOUT_WRITES, prefix);
+        *peak = peak_mib("self");
     }
     for (int i = workers - 1; i >= 0; i--) {
         zactor_destroy(&apis[i]);
@@ -172,34 +207,17 @@ static size_t discard(char *data, size_t size, size_t count, void *arg)
     return size * count;
 }
 
-static char *b64(const char *data, size_t len)
-{
-    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *out = malloc((len + 2) / 3 * 4 + 1), *p = out;
-    for (size_t i = 0; out && i < len; i += 3) {
-        unsigned v = (unsigned char)data[i] << 16 | (i + 1 < len ? (unsigned char)data[i + 1] << 8 : 0)
-                     | (i + 2 < len ? (unsigned char)data[i + 2] : 0);
-        *p++ = a[v >> 18 & 63];
-        *p++ = a[v >> 12 & 63];
-        *p++ = i + 1 < len ? a[v >> 6 & 63] : '=';
-        *p++ = i + 2 < len ? a[v & 63] : '=';
-    }
-    if (out)
-        *p = '\0';
-    return out;
-}
-
 /* The request the etcd store would send: a guarded create, or a get. */
 static char *direct_body(int write, int i)
 {
     char key[128];
     snprintf(key, sizeof key, "/direct/registry/pods/default/bench-%07d", i);
-    char *k = b64(key, strlen(key));
+    char *k = bench_b64(key, strlen(key));
     json_t *body;
     if (write) {
         json_t *pod = make_pod(i);
         char *text = json_dumps(pod, JSON_COMPACT);
-        char *v = b64(text, strlen(text));
+        char *v = bench_b64(text, strlen(text));
         body = json_pack("{s:[{s:s, s:s, s:s, s:s}], s:[{s:{s:s, s:s}}], s:[{s:{s:s}}]}", "compare",
                          "target", "CREATE", "key", k, "result", "EQUAL", "create_revision", "0",
                          "success", "request_put", "key", k, "value", v, "failure", "request_range",
@@ -322,20 +340,31 @@ int main(int argc, char **argv)
     if (!have_etcd)
         fprintf(stderr, "store_bench: no etcd could be started: skipping etcd\n");
 
-    result_t w[5] = {{0}}, r[5] = {{0}};
+    result_t w[5] = {{0}}, r[5] = {{0}}, fan[5] = {{0}};
+    double peak[5] = {0};
     char workers_name[64];
     snprintf(workers_name, sizeof workers_name, "keelson API x%d, etcd", workers);
     const char *names[5] = {"keelson API, memory", "keelson API, sqlite", "keelson API, etcd",
                             workers_name, "etcd gateway direct"};
-    bench_plugin("memory", "", 1, count, window, &w[0], &r[0]);
+    bench_plugin("memory", "", 1, count, window, &w[0], &r[0], &fan[0], &peak[0]);
     snprintf(settings, sizeof settings, "path = \"%s/bench.db\";", work);
-    bench_plugin("sqlite", settings, 1, count, window, &w[1], &r[1]);
+    bench_plugin("sqlite", settings, 1, count, window, &w[1], &r[1], &fan[1], &peak[1]);
     if (have_etcd) {
         snprintf(settings, sizeof settings, "endpoints = [ \"%s\" ];", etcd);
-        bench_plugin("etcd", settings, 1, count, window, &w[2], &r[2]);
-        bench_plugin("etcd", settings, workers, count, window, &w[3], &r[3]);
+        bench_plugin("etcd", settings, 1, count, window, &w[2], &r[2], &fan[2], &peak[2]);
+        bench_plugin("etcd", settings, workers, count, window, &w[3], &r[3], &fan[3], &peak[3]);
         w[4] = run_direct(etcd, 1, count, window);
         r[4] = run_direct(etcd, 0, count, window);
+        fan[4] = store_bench_watch_etcd(etcd, FANOUT_WATCHERS, FANOUT_WRITES, "fan");
+        /* etcd's own process: the member's pid file sits in the work folder. */
+        char pid_path[PATH_MAX], pid[32] = "";
+        snprintf(pid_path, sizeof pid_path, "%s/etcd/member0.pid", work);
+        FILE *pf = fopen(pid_path, "r");
+        if (pf && fgets(pid, sizeof pid, pf))
+            pid[strcspn(pid, "\n")] = '\0';
+        if (pf)
+            fclose(pf);
+        peak[4] = pid[0] ? peak_mib(pid) : 0;
     }
 
     printf("pod objects through each store, %d objects, %d requests in flight\n", count, window);
@@ -343,7 +372,15 @@ int main(int argc, char **argv)
     for (int i = 0; i < 5; i++) {
         print_row(names[i], "write", &w[i]);
         print_row(names[i], "read", &r[i]);
+        print_row(names[i], "watch", &fan[i]);
     }
+    printf("watch: %d watchers following %d creates made one after another; rate is deliveries/s, "
+           "latency from each create's send to each delivery\n", FANOUT_WATCHERS, FANOUT_WRITES);
+    printf("peak memory: keelson rows, this process (API server, store plugin, load generator); "
+           "etcd, the etcd server\n");
+    for (int i = 0; i < 5; i++)
+        if (peak[i] > 0)
+            printf("  %-26s %8.0f MiB\n", names[i], peak[i]);
     if (w[2].rate && w[4].rate)
         printf("keelson-on-etcd / etcd direct: writes %.2f, reads %.2f (one API server); "
                "writes %.2f, reads %.2f (apiserver.workers = %d)\n",
@@ -357,6 +394,6 @@ int main(int argc, char **argv)
     curl_global_cleanup();
     int failed = 0;
     for (int i = 0; i < 5; i++)
-        failed += w[i].failed + r[i].failed;
+        failed += w[i].failed + r[i].failed + fan[i].failed;
     return failed != 0;
 }
