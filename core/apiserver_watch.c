@@ -435,16 +435,28 @@ static char *collect_from_store(kl_apiserver_t *self, const watch_request_t *req
 }
 
 /* Shared stores: take in what any writer changed since the last look. */
+/* Changes a shared store's reader takes in per round. */
+#define INGEST_ROUND 1000
+
 static void ingest(kl_apiserver_t *self)
 {
     if (!self->shared)
         return;
+    /* With nobody parked here, a history far behind is not worth catching
+     * up on (one of several API workers may have idled long): it restarts
+     * at the store's revision, and a watch from before that is answered
+     * from the store's own change feed. */
+    int64_t now = self->ops->revision(self->store);
+    if (!self->pending && now - self->ingested > INGEST_ROUND) {
+        self->ingested = self->floor = now;
+        return;
+    }
     for (int rounds = 0; rounds < 100; rounds++) {
         replay_t r = {self, NULL, NULL, 0, self->ingested};
         int64_t last = 0;
         kl_error_t serr = {0, ""};
-        if (self->ops->changes(self->store, "/registry/", self->ingested, 1000, replay_visit, &r,
-                               &last, &serr) < 0) {
+        if (self->ops->changes(self->store, "/registry/", self->ingested, INGEST_ROUND, replay_visit,
+                               &r, &last, &serr) < 0) {
             if (serr.code == KL_ERR_EXPIRED) {
                 /* Fell behind compaction: watchers of older revisions relist. */
                 kl_warn("api", "store history compacted past %" PRId64 "; watch history restarts at %" PRId64,
