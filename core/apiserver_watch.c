@@ -446,10 +446,12 @@ static void ingest(kl_apiserver_t *self)
      * up on (one of several API workers may have idled long): it restarts
      * at the store's revision, and a watch from before that is answered
      * from the store's own change feed. */
-    int64_t now = self->ops->revision(self->store);
-    if (!self->pending && now - self->ingested > INGEST_ROUND) {
-        self->ingested = self->floor = now;
-        return;
+    if (!self->pending) {
+        int64_t now = self->ops->revision(self->store);  /* a request to etcd: only here */
+        if (now - self->ingested > INGEST_ROUND) {
+            self->ingested = self->floor = now;
+            return;
+        }
     }
     for (int rounds = 0; rounds < 100; rounds++) {
         replay_t r = {self, NULL, NULL, 0, self->ingested};
