@@ -287,7 +287,8 @@ void kl_apiserver_destroy(kl_apiserver_t **self_p)
     while (self->all) {
         watcher_t *w = self->all;
         size_t length = 0;
-        char *reply = kl_api_empty_reply(self->store ? self->ops->revision(self->store) : 0, &length);
+        int64_t examined = self->store ? kl_api_examined_revision(self) : 0;
+        char *reply = kl_api_empty_reply(w->revision > examined ? w->revision : examined, &length);
         kl_api_answer(self, w, reply, length);
     }
     for (size_t i = 0; self->ring && i < self->count; i++)

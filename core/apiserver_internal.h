@@ -124,6 +124,7 @@ int64_t kl_api_request_revision(const json_t *payload, kl_error_t *err);
 /* apiserver_watch.c: the event ring and the watchers. */
 void kl_api_group_destroy(void **item);
 char *kl_api_empty_reply(int64_t revision, size_t *length);
+int64_t kl_api_examined_revision(kl_apiserver_t *self);
 event_t *kl_api_ring_at(kl_apiserver_t *self, size_t i);
 void kl_api_event_clear(event_t *e);
 /* Answers a parked watcher with `text` (stolen) and frees it. */

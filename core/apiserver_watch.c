@@ -153,6 +153,16 @@ static size_t ring_search(kl_apiserver_t *self, int64_t revision)
 static char *collect_from_store(kl_apiserver_t *self, const watch_request_t *req,
                                 int64_t *resume, size_t *length, kl_error_t *err);
 
+/* The revision up to which this server has looked at every change, where a
+ * watch answered from its history resumes. On a shared store that is what it
+ * has taken in, not the store's revision: other writers, or a change feed a
+ * moment behind, may be ahead, and resuming past changes not yet taken in
+ * would skip them. */
+int64_t kl_api_examined_revision(kl_apiserver_t *self)
+{
+    return self->shared ? self->ingested : self->ops->revision(self->store);
+}
+
 /* Builds the reply text for events after req->revision, or NULL when none
  * match (then *resume is where a parked watcher continues from) or err is
  * set. */
@@ -163,7 +173,7 @@ static char *collect(kl_apiserver_t *self, const watch_request_t *req, int64_t *
         return collect_from_store(self, req, resume, length, err);
     api_buffer_t b = {0};
     size_t found = 0;
-    int64_t last = self->ops->revision(self->store);
+    int64_t last = kl_api_examined_revision(self);
     for (size_t i = ring_search(self, req->revision); i < self->count; i++) {
         event_t *e = kl_api_ring_at(self, i);
         int type = event_view(e, req->kind, req->namespace_name, req->selector);
@@ -667,14 +677,23 @@ void kl_apiserver_tick(kl_apiserver_t *self, int64_t now_ms)
         return;
     ingest(self);
     release_ready(self);
-    int64_t revision = self->ops->revision(self->store);
     watcher_t *w = self->all;
     while (w) {
         watcher_t *next = w->all_next;
         if (w->deadline_ms <= now_ms) {
+            /* Collected once more: a watcher behind the history's floor is
+             * answered from the store, never told to resume past a change. */
+            watch_request_t req = {.kind = w->kind, .namespace_name = w->namespace_name,
+                                   .selector = w->selector, .revision = w->revision};
+            kl_error_t err = {0, ""};
+            int64_t resume = w->revision;
             size_t length = 0;
-            char *reply = kl_api_empty_reply(revision, &length);
-            kl_api_answer(self, w, reply, length);
+            char *reply = collect(self, &req, &resume, &length, &err);
+            if (!reply && !err.code) {
+                reply = kl_api_empty_reply(resume, &length);
+                kl_error_set(&err, KL_ERR_INTERNAL, "out of memory answering a watch");
+            }
+            answer_with(self, w, reply, length, &err);
         }
         w = next;
     }
