@@ -264,18 +264,6 @@ size_t kl_sched_cache_node_count(kl_sched_cache_t *self)
     return self->node_count;
 }
 
-void kl_sched_fill_node_view(const node_entry_t *node, kl_sched_node_t *view)
-{
-    view->name = node->name;
-    view->cpu_allocatable_milli = node->cpu_allocatable;
-    view->memory_allocatable_bytes = node->memory_allocatable;
-    view->pods_allocatable = node->pods_allocatable;
-    view->cpu_requested_milli = node->usage->cpu_milli;
-    view->memory_requested_bytes = node->usage->memory_bytes;
-    view->pods_count = node->usage->pods;
-    view->object = node->object;
-}
-
 int kl_sched_cache_node_view(kl_sched_cache_t *self, const char *name, kl_sched_node_t *view)
 {
     node_entry_t *node = node_find(self, name);

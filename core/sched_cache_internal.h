@@ -136,8 +136,19 @@ int kl_sched_parse_placement(const json_t *object, toleration_t **tolerations_p,
 
 int kl_sched_node_is_ready(const kl_sched_cache_t *self, const node_entry_t *node,
                            int64_t now_ms);
-/* Fills the plugin's view of `node`; its strings and object stay borrowed. */
-void kl_sched_fill_node_view(const node_entry_t *node, kl_sched_node_t *view);
+/* Fills the plugin's view of `node`; its strings and object stay borrowed.
+ * Inline: the decision loop fills one view per node it looks at. */
+static inline void kl_sched_fill_node_view(const node_entry_t *node, kl_sched_node_t *view)
+{
+    view->name = node->name;
+    view->cpu_allocatable_milli = node->cpu_allocatable;
+    view->memory_allocatable_bytes = node->memory_allocatable;
+    view->pods_allocatable = node->pods_allocatable;
+    view->cpu_requested_milli = node->usage->cpu_milli;
+    view->memory_requested_bytes = node->usage->memory_bytes;
+    view->pods_count = node->usage->pods;
+    view->object = node->object;
+}
 
 /* ---- the queue (sched_cache_queue.c) ------------------------------------ */
 
