@@ -37,9 +37,22 @@ fi
 echo "# private dockerd answers"
 
 printf 'settings = { socket = "%s/docker.sock"; timeout_ms = 20000; };\n' "$work" >"$work/docker.conf"
-"$KEELSON_BUILDDIR/tests/conformance/keelson-runtime-conformance" "$plugin" "$work/docker.conf" \
-    --image "$registry/busybox:1.35"
+# The suite's TAP reaches the driver once, from the run that counts.
+run_conformance() {
+    "$KEELSON_BUILDDIR/tests/conformance/keelson-runtime-conformance" "$plugin" "$work/docker.conf" \
+        --image "$registry/busybox:1.35" >"$work/conformance.out" 2>&1
+}
+run_conformance
 status=$?
+# LeakSanitizer's own tracer can crash at exit ("Tracer caught signal 11"):
+# that is no leak report, so with every check passed the suite runs again.
+if [ $status -ne 0 ] && grep -q "LeakSanitizer has encountered a fatal error" "$work/conformance.out" \
+    && ! grep -q "^not ok" "$work/conformance.out"; then
+    echo "# LeakSanitizer's tracer crashed at exit, with no leak reported; running the suite again"
+    run_conformance
+    status=$?
+fi
+cat "$work/conformance.out"
 left=$(curl -s -m 10 --unix-socket "$work/docker.sock" 'http://localhost/containers/json?all=1' | jq length)
 echo "# docker containers left: $left"
 [ "$left" = 0 ] || { echo "# Bail out! remove() left docker containers behind"; status=1; }
