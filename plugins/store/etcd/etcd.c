@@ -691,6 +691,18 @@ static int changes_message(const json_t *result, void *arg, kl_error_t *err)
     return 0;
 }
 
+/* The store prefix followed by `prefix`, as the keys in etcd start (caller frees). */
+static char *full_prefix(const etcd_store_t *s, const char *prefix, size_t *len)
+{
+    *len = s->prefix_len + strlen(prefix);
+    char *full = malloc(*len + 1);
+    if (full) {
+        memcpy(full, s->prefix, s->prefix_len);
+        strcpy(full + s->prefix_len, prefix);
+    }
+    return full;
+}
+
 typedef struct feed_walk {
     changes_walk_t *w;
     kl_error_t *err;
@@ -727,12 +739,10 @@ static int etcd_changes(void *store, const char *prefix, int64_t after_revision,
                             after_revision, s->compacted);
     /* The live feed first; etcd's history when it does not reach back. */
     if (s->feed) {
-        size_t full_len = s->prefix_len + strlen(prefix);
-        char *full = malloc(full_len + 1);
+        size_t full_len;
+        char *full = full_prefix(s, prefix, &full_len);
         if (!full)
             return kl_error_set(err, KL_ERR_INTERNAL, "etcd store: out of memory");
-        memcpy(full, s->prefix, s->prefix_len);
-        strcpy(full + s->prefix_len, prefix);
         changes_walk_t w = {.s = s, .prefix = full, .prefix_len = full_len, .limit = limit,
                             .target = INT64_MAX, .visit = visit, .arg = arg};
         feed_walk_t fw = {&w, err, 0, 0};
@@ -787,12 +797,10 @@ static int etcd_changes(void *store, const char *prefix, int64_t after_revision,
         return 0;
     }
 
-    size_t full_len = s->prefix_len + strlen(prefix);
-    char *full = malloc(full_len + 1);
+    size_t full_len;
+    char *full = full_prefix(s, prefix, &full_len);
     if (!full)
         return kl_error_set(err, KL_ERR_INTERNAL, "etcd store: out of memory");
-    memcpy(full, s->prefix, s->prefix_len);
-    strcpy(full + s->prefix_len, prefix);
     changes_walk_t w = {.s = s, .prefix = full, .prefix_len = full_len, .limit = limit,
                         .target = target, .visit = visit, .arg = arg};
     char start_text[24];
