@@ -4,4 +4,4 @@ noinst_PROGRAMS += bench/store_bench
 bench_store_bench_SOURCES = bench/store_bench.c bench/store_watch.c bench/store_watch.h \
 	bench/bench_util.h
 bench_store_bench_CFLAGS = $(AM_CFLAGS) $(KL_CORE_CFLAGS) $(CURL_CFLAGS)
-bench_store_bench_LDADD = core/libkeelcore.la $(KL_CORE_LIBS) $(CURL_LIBS) -lpthread
+bench_store_bench_LDADD = core/libkeelcore.la $(KL_CORE_LIBS) $(CURL_LIBS) -lpthread $(JEMALLOC_LIBS)

@@ -23,7 +23,7 @@ include core/kit/local.mk
 sbin_PROGRAMS += core/keelsond
 core_keelsond_SOURCES = core/keelsond.c
 core_keelsond_CFLAGS = $(AM_CFLAGS) $(KL_CORE_CFLAGS)
-core_keelsond_LDADD = core/libkeelcore.la $(KL_CORE_LIBS)
+core_keelsond_LDADD = core/libkeelcore.la $(KL_CORE_LIBS) $(JEMALLOC_LIBS)
 # Plugins resolve nothing against the daemon, but a sanitizer build needs
 # the runtime exported for them.
 core_keelsond_LDFLAGS = $(AM_LDFLAGS) -export-dynamic

@@ -20,6 +20,6 @@ core_keelctl_libkeelctl_la_SOURCES = \
 bin_PROGRAMS += core/keelctl/keelctl
 core_keelctl_keelctl_SOURCES = core/keelctl/main.c
 core_keelctl_keelctl_CFLAGS = $(AM_CFLAGS) $(KL_CORE_CFLAGS)
-core_keelctl_keelctl_LDADD = core/keelctl/libkeelctl.la core/libkeelcore.la $(KL_CORE_LIBS)
+core_keelctl_keelctl_LDADD = core/keelctl/libkeelctl.la core/libkeelcore.la $(KL_CORE_LIBS) $(JEMALLOC_LIBS)
 
 EXTRA_DIST += examples/manifests/pod-hello.yaml examples/manifests/pods-sim.yaml

@@ -7,4 +7,4 @@ tests_unit_test_bench_profile_CFLAGS = $(KL_TEST_CFLAGS)
 tests_unit_test_bench_profile_LDADD = core/keelctl/libkeelctl.la $(KL_TEST_LDADD)
 EXTRA_DIST += tests/unit/bench_scheduler_cli.sh bench/scheduler.sh \
 	bench/profiles/uniform.conf bench/profiles/mixed.conf bench/profiles/tight.conf \
-	bench/profiles/cluster-5000.conf
+	bench/profiles/cluster-5000.conf bench/profiles/cluster-150k.conf

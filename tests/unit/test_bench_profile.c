@@ -43,7 +43,8 @@ static void refused(const char *name, const char *text, int line, const char *ne
 static void test_shipped_profiles(void)
 {
     const char *srcdir = getenv("KEELSON_SRCDIR");
-    static const char *const names[] = {"uniform", "mixed", "tight", "cluster-5000"};
+    static const char *const names[] = {"uniform", "mixed", "tight", "cluster-5000",
+                                          "cluster-150k"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         char path[512];
         snprintf(path, sizeof path, "%s/bench/profiles/%s.conf", srcdir ? srcdir : ".", names[i]);
@@ -53,6 +54,11 @@ static void test_shipped_profiles(void)
         if (p && strcmp(names[i], "cluster-5000") == 0) {
             is_int(p->nodes, 5000, "cluster-5000 has 5,000 nodes");
             is_int(p->pods, 20000, "and 20,000 pods");
+            is_str(p->store, "sqlite", "on the sqlite store");
+        }
+        if (p && strcmp(names[i], "cluster-150k") == 0) {
+            is_int(p->nodes, 5000, "cluster-150k has 5,000 nodes");
+            is_int(p->pods, 150000, "and 150,000 pods");
             is_str(p->store, "sqlite", "on the sqlite store");
         }
         kl_bench_profile_destroy(&p);
