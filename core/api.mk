@@ -7,4 +7,4 @@ core_libkeelcore_la_SOURCES += \
 	core/selector.c core/selector.h \
 	core/apiserver.c core/apiserver.h core/apiserver_internal.h \
 	core/apiserver_watch.c core/apiserver_actor.c core/apiserver_text.c \
-	core/apiserver_cache.c
+	core/apiserver_cache.c core/apiserver_selectors.c

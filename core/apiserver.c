@@ -298,6 +298,7 @@ void kl_apiserver_destroy(kl_apiserver_t **self_p)
     for (int i = 0; i < KL_KIND_COUNT; i++)
         zhashx_destroy(&self->pinned[i]);
     kl_api_cache_destroy(&self->cache);
+    kl_api_watch_selectors_clear(self);
     free(self);
     *self_p = NULL;
 }
@@ -706,6 +707,39 @@ fail:
     return NULL;
 }
 
+/* kind, apiVersion, identifying metadata and status of `given`: shared, not
+ * copied, except status, which defaulting may add a phase to. */
+static json_t *status_probe(const json_t *given)
+{
+    json_t *probe = json_object(), *metadata = json_object();
+    const json_t *given_metadata = json_object_get(given, "metadata");
+    static const char *const top[] = {"apiVersion", "kind"};
+    static const char *const fields[] = {"name", "namespace", "resourceVersion"};
+    int failed = !probe || !metadata;
+    for (size_t i = 0; !failed && i < sizeof top / sizeof *top; i++) {
+        json_t *value = json_object_get(given, top[i]);
+        failed = value && json_object_set(probe, top[i], value) < 0;
+    }
+    json_t *status = json_object_get(given, "status");
+    if (!failed && status)
+        failed = json_object_set_new(probe, "status", json_copy(status)) < 0;
+    for (size_t i = 0; !failed && json_is_object(given_metadata) && i < sizeof fields / sizeof *fields;
+         i++) {
+        json_t *value = json_object_get(given_metadata, fields[i]);
+        failed = value && json_object_set(metadata, fields[i], value) < 0;
+    }
+    if (!failed && given_metadata && !json_is_object(given_metadata))
+        failed = json_object_set(probe, "metadata", (json_t *)given_metadata) < 0;
+    else if (!failed)
+        failed = json_object_set(probe, "metadata", metadata) < 0;
+    json_decref(metadata);
+    if (failed) {
+        json_decref(probe);
+        return NULL;
+    }
+    return probe;
+}
+
 static json_t *do_update_status(kl_apiserver_t *self, const json_t *payload, kl_error_t *err)
 {
     const json_t *given = json_object_get(payload, "object");
@@ -713,12 +747,18 @@ static json_t *do_update_status(kl_apiserver_t *self, const json_t *payload, kl_
         kl_error_set(err, KL_ERR_INVALID, "request field \"object\" must be a JSON object");
         return NULL;
     }
-    /* Only kind, name, namespace, resourceVersion and status are read. */
-    json_t *probe = kl_object_copy_for_write(given);
+    /* Only kind, name, namespace, resourceVersion and status are read, so
+     * they are all the probe holds: copying and defaulting the whole object
+     * was work thrown away. */
+    json_t *probe = status_probe(given);
     target_t t;
     int64_t mod_revision = 0;
     json_t *current = NULL, *next = NULL;
-    if (!probe || kl_object_set_defaults(probe, err) < 0 || object_target(probe, &t, err) < 0)
+    if (!probe) {
+        kl_error_set(err, KL_ERR_INTERNAL, "out of memory updating a status");
+        goto fail;
+    }
+    if (kl_object_set_defaults(probe, err) < 0 || object_target(probe, &t, err) < 0)
         goto fail;
     int64_t expected = kl_object_revision(probe);
     if (expected < 0) {

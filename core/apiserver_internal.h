@@ -67,6 +67,14 @@ struct watcher {
     int ready;                       /* deferred: has events to be answered with */
 };
 
+/* A parsed watch selector by its text (apiserver_selectors.c). */
+#define KL_API_SELECTOR_MEMO 16
+typedef struct api_selector_memo {
+    char *label, *field;
+    kl_selector_t *selector;
+    uint64_t used;
+} api_selector_memo_t;
+
 typedef struct watch_request {
     const kl_kind_info_t *kind;
     char *namespace_name;
@@ -97,6 +105,8 @@ struct kl_apiserver {
      * every event of the burst: one reply instead of one per event. */
     int defer_watches;
     size_t ready;  /* watchers marked ready */
+    api_selector_memo_t selectors[KL_API_SELECTOR_MEMO];
+    uint64_t selectors_clock;
 
     /* What the store offers beyond ABI 1.0 (absent in older plugins). */
     int can_changes, can_flush, can_tick, shared;
@@ -120,6 +130,11 @@ const kl_kind_info_t *kl_api_request_kind(const json_t *payload, kl_error_t *err
 const char *kl_api_request_namespace(const json_t *payload, const kl_kind_info_t *info, int absent_means_all, kl_error_t *err);
 kl_selector_t *kl_api_request_selector(const json_t *payload, kl_error_t *err);
 int64_t kl_api_request_revision(const json_t *payload, kl_error_t *err);
+
+/* apiserver_selectors.c: a watch's selector, shared with earlier watches
+ * that sent the same text. */
+kl_selector_t *kl_api_watch_selector(kl_apiserver_t *self, const json_t *payload, kl_error_t *err);
+void kl_api_watch_selectors_clear(kl_apiserver_t *self);
 
 /* apiserver_watch.c: the event ring and the watchers. */
 void kl_api_group_destroy(void **item);

@@ -549,7 +549,7 @@ static int parse_watch(kl_apiserver_t *self, const json_t *payload, watch_reques
         return -1;
     if (*ns && !(req->namespace_name = strdup(ns)))
         return kl_error_set(err, KL_ERR_INTERNAL, "out of memory for a watch");
-    req->selector = kl_api_request_selector(payload, err);
+    req->selector = kl_api_watch_selector(self, payload, err);
     if (!req->selector)
         return -1;
     int64_t revision = kl_api_request_revision(payload, err);

@@ -45,6 +45,7 @@ struct kl_selector {
     requirement_t *items;
     size_t count;
     size_t capacity;
+    size_t refs;
 };
 
 static void requirement_clear(requirement_t *r)
@@ -56,16 +57,25 @@ static void requirement_clear(requirement_t *r)
     json_decref(r->value_set);
 }
 
+kl_selector_t *kl_selector_ref(kl_selector_t *self)
+{
+    if (self)
+        self->refs++;
+    return self;
+}
+
 void kl_selector_destroy(kl_selector_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
     kl_selector_t *self = *self_p;
+    *self_p = NULL;
+    if (--self->refs > 0)
+        return;
     for (size_t i = 0; i < self->count; i++)
         requirement_clear(&self->items[i]);
     free(self->items);
     free(self);
-    *self_p = NULL;
 }
 
 static requirement_t *add(kl_selector_t *self)
@@ -304,6 +314,7 @@ kl_selector_t *kl_selector_new(const char *label_selector, const char *field_sel
         kl_error_set(err, KL_ERR_INTERNAL, "out of memory parsing a selector");
         return NULL;
     }
+    self->refs = 1;
     if (parse_list(self, label_selector, 0, err) < 0
         || parse_list(self, field_selector, 1, err) < 0)
         kl_selector_destroy(&self);

@@ -16,6 +16,8 @@ typedef struct kl_selector kl_selector_t;
  * KL_ERR_INVALID naming the selector and the character position. */
 kl_selector_t *kl_selector_new(const char *label_selector, const char *field_selector,
                                kl_error_t *err);
+/* Shares a parsed selector: each reference is given back with destroy. */
+kl_selector_t *kl_selector_ref(kl_selector_t *self);
 void kl_selector_destroy(kl_selector_t **self_p);
 
 /* 1 when `object` satisfies every requirement, else 0. A NULL selector

@@ -587,6 +587,55 @@ static void test_bus_actor(void)
     kl_broker_destroy(&broker);
 }
 
+/* Parsed watch selectors are shared by their text: more distinct selectors
+ * than the server keeps, each asked again, still filter exactly. */
+static void test_selector_memo(kl_plugin_t *store)
+{
+    kl_error_t err;
+    kl_apiserver_t *saved = api;
+    api = kl_apiserver_new(store, 0, &err);
+    if (!api) {
+        ok(0, "a fresh apiserver for the selector memo: %s", err.text);
+        api = saved;
+        return;
+    }
+    enum { PODS = 20 };
+    for (int i = 0; i < PODS; i++) {
+        char name[32], app[32];
+        snprintf(name, sizeof name, "memo-%d", i);
+        snprintf(app, sizeof app, "m%d", i);
+        json_decref(create_pod(name, "default", app));
+    }
+    int exact = 1;
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < PODS; i++) {
+            char payload[160], name[32];
+            snprintf(payload, sizeof payload,
+                     "{\"kind\":\"Pod\",\"resourceVersion\":\"0\",\"labelSelector\":\"app=m%d\"}", i);
+            snprintf(name, sizeof name, "memo-%d", i);
+            json_t *reply = must("watch", payload);
+            if (event_count(reply) != 1 || !event_name(reply, 0) || strcmp(event_name(reply, 0), name) != 0) {
+                diag("round %d, app=m%d: %zu events", round, i, event_count(reply));
+                exact = 0;
+            }
+            json_decref(reply);
+        }
+    ok(exact, "%d label selectors asked three times each see exactly their own pod", PODS);
+    json_t *reply = must("watch", "{\"kind\":\"Pod\",\"resourceVersion\":\"0\","
+                                  "\"labelSelector\":\"app=m1\",\"fieldSelector\":\"spec.nodeName=n9\"}");
+    is_int(event_count(reply), 0, "the same label selector with a field selector is a different selector");
+    json_decref(reply);
+    reply = must("watch", "{\"kind\":\"Pod\",\"resourceVersion\":\"0\",\"labelSelector\":\"\","
+                          "\"fieldSelector\":\"\"}");
+    is_int(event_count(reply), PODS, "empty selectors match every pod");
+    json_decref(reply);
+    reply = must("watch", "{\"kind\":\"Pod\",\"resourceVersion\":\"0\"}");
+    is_int(event_count(reply), PODS, "... as absent ones do");
+    json_decref(reply);
+    kl_apiserver_destroy(&api);
+    api = saved;
+}
+
 int main(void)
 {
     setenv("KEELSON_PLUGIN_PATH", "plugins/store/memory/.libs", 0);
@@ -615,6 +664,10 @@ int main(void)
 
     store = load_store();
     test_many_creates(store);
+    kl_plugin_destroy(&store);
+
+    store = load_store();
+    test_selector_memo(store);
     kl_plugin_destroy(&store);
 
     test_bus_actor();
