@@ -358,6 +358,8 @@ static void test_history(void)
     memset(&l, 0, sizeof l);
     is_int(ops->changes(s, "/h/", 4, 0, event_visit, &l, &last, &err), 0, "changes from it work");
     is_int(l.count, 3, "... with the changes after it");
+    is_str(l.text, "put /h/c@5=c1;put /h/b@7=b2;put /h/a@8=a3 (was a2@3);",
+           "... and the previous value of a put that was compacted away");
     is_int(ops->compact(s, 99, &err), -1, "compact past the current revision is refused");
     ops->flush(s, &err);
     close_store(&o);
@@ -380,6 +382,65 @@ static void test_history(void)
     ok(l.count == 10 && last == 80, "the kept 10 are there under the empty prefix (%zu, last %lld)", l.count,
        (long long)last);
     close_store(&o);
+}
+
+static int64_t schema_version(const char *path)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t version = -1;
+    if (sqlite3_open(path, &db) == SQLITE_OK
+        && sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE name = 'schema_version'", -1, &st,
+                              NULL) == SQLITE_OK
+        && sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return version;
+}
+
+/* A store written by version 1 of the schema, which copied every previous
+ * value into the log, opens, reads the same and goes on under version 2. */
+static void test_schema_upgrade(void)
+{
+    kl_error_t err = {0, ""};
+    remove_db(db_path);
+    opened_t *o = open_store(db_path, NULL, &err);
+    if (!ok(o != NULL, "upgrade: opens"))
+        return;
+    int64_t rev;
+    o->ops->create(o->s, "/u/a", "a1", 2, &rev, &err);     /* 1 */
+    o->ops->update(o->s, "/u/a", "a2", 2, 0, &rev, &err);  /* 2 */
+    o->ops->flush(o->s, &err);
+    close_store(&o);
+    is_int(schema_version(db_path), 2, "a new store is at schema version 2");
+    sqlite3 *db = NULL;
+    sqlite3_open(db_path, &db);
+    int rc = sqlite3_exec(db,
+                          "UPDATE changes SET prev_value = (SELECT p.value FROM changes p"
+                          " WHERE p.revision = changes.prev_mod_revision) WHERE prev_mod_revision > 0;"
+                          "DELETE FROM changes WHERE revision = 1;"
+                          "UPDATE meta SET value = 1 WHERE name = 'schema_version';"
+                          "UPDATE meta SET value = 1 WHERE name = 'compacted_revision';",
+                          NULL, NULL, NULL);
+    sqlite3_close(db);
+    is_int(rc, SQLITE_OK, "rewritten as version 1 would have left it, compacted to 1");
+    o = open_store(db_path, NULL, &err);
+    if (!ok(o != NULL, "the version 1 store opens"))
+        return;
+    listing_t l = {"", 0};
+    int64_t last = 0;
+    o->ops->changes(o->s, "/u/", 1, 0, event_visit, &l, &last, &err);
+    is_str(l.text, "put /u/a@2=a2 (was a1@1);", "its copied previous value still reads");
+    o->ops->update(o->s, "/u/a", "a3", 2, 0, &rev, &err);  /* 3 */
+    o->ops->compact(o->s, 2, &err);
+    memset(&l, 0, sizeof l);
+    o->ops->changes(o->s, "/u/", 2, 0, event_visit, &l, &last, &err);
+    is_str(l.text, "put /u/a@3=a3 (was a2@2);", "a new change after a compaction reads its previous value");
+    o->ops->flush(o->s, &err);
+    close_store(&o);
+    is_int(schema_version(db_path), 2, "the store is now at schema version 2");
+    remove_db(db_path);
 }
 
 static int wait_for_deletion(opened_t *o, const char *key, double limit_s)
@@ -691,6 +752,7 @@ int main(void)
     snprintf(db_path, sizeof db_path, "%s/store.db", dir);
     test_basic_ops();
     test_history();
+    test_schema_upgrade();
     test_leases();
     test_crash();
     test_group_commit();

@@ -13,7 +13,7 @@
 
 /* Bump when the tables change; open() refuses a file from a newer keelson
  * instead of misreading it. */
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define DEFAULT_HISTORY 100000
 #define DEFAULT_BUSY_TIMEOUT_MS 5000
 
@@ -27,6 +27,12 @@ static const kl_setting_spec_t sqlite_settings[] = {
     KL_SETTINGS_END
 };
 
+/* A change's previous value. A change stores it only when the put that wrote
+ * it has been compacted away; otherwise it is that put's own value, so each
+ * update writes the object once to the log instead of twice. */
+#define PREV_VALUE \
+    "COALESCE(c.prev_value, (SELECT p.value FROM changes p WHERE p.revision = c.prev_mod_revision))"
+
 /* Every statement the store runs more than once, prepared at open. */
 enum {
     ST_GET,
@@ -38,6 +44,7 @@ enum {
     ST_INSERT_CHANGE,
     ST_SET_META,
     ST_CHANGES,
+    ST_KEEP_PREV,
     ST_COMPACT,
     ST_LEASE_INSERT,
     ST_LEASE_GET,
@@ -63,7 +70,7 @@ static const char *const statement_sql[ST_COUNT] = {
         "SELECT key, value, create_revision, mod_revision FROM kv"
         " WHERE key >= ?1 AND mod_revision <= ?2"
         " UNION ALL"
-        " SELECT c.key, c.prev_value, c.prev_create_revision, c.prev_mod_revision FROM changes c"
+        " SELECT c.key, " PREV_VALUE ", c.prev_create_revision, c.prev_mod_revision FROM changes c"
         " WHERE c.key >= ?1 AND c.revision > ?2 AND c.prev_mod_revision > 0"
         "   AND c.revision = (SELECT min(d.revision) FROM changes d"
         "                     WHERE d.key = c.key AND d.revision > ?2)"
@@ -77,9 +84,18 @@ static const char *const statement_sql[ST_COUNT] = {
         " prev_value, prev_create_revision, prev_mod_revision) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [ST_SET_META] = "UPDATE meta SET value = ?2 WHERE name = ?1",
     [ST_CHANGES] =
-        "SELECT revision, key, type, value, create_revision, prev_value, prev_create_revision,"
-        " prev_mod_revision FROM changes WHERE revision > ?1 AND substr(key, 1, ?2) = ?3"
-        " ORDER BY revision LIMIT ?4",
+        "SELECT c.revision, c.key, c.type, c.value, c.create_revision, " PREV_VALUE ","
+        " c.prev_create_revision, c.prev_mod_revision FROM changes c"
+        " WHERE c.revision > ?1 AND substr(c.key, 1, ?2) = ?3 ORDER BY c.revision LIMIT ?4",
+    /* The changes that follow a put about to be compacted away take a copy
+     * of the value they refer to. */
+    [ST_KEEP_PREV] =
+        "UPDATE changes SET prev_value = (SELECT p.value FROM changes p"
+        "                                 WHERE p.revision = changes.prev_mod_revision)"
+        " WHERE revision IN (SELECT (SELECT n.revision FROM changes n WHERE n.key = d.key"
+        "                            AND n.revision > d.revision ORDER BY n.revision LIMIT 1)"
+        "                    FROM changes d WHERE d.revision > ?2 AND d.revision <= ?1 AND d.type = 1)"
+        " AND revision > ?1 AND prev_value IS NULL AND prev_mod_revision > 0",
     [ST_COMPACT] = "DELETE FROM changes WHERE revision <= ?1",
     [ST_LEASE_INSERT] = "INSERT INTO leases (ttl_ms, expires_at) VALUES (?1, ?2)",
     [ST_LEASE_GET] = "SELECT ttl_ms, expires_at FROM leases WHERE id = ?1",
@@ -99,7 +115,8 @@ static const char schema_sql[] =
     "CREATE INDEX kv_lease ON kv (lease) WHERE lease != 0;"
     /* type: 1 put, 2 delete. prev_* hold the key's state before the change
      * (prev_mod_revision 0: there was none), which both feeds watch events
-     * and lets range_at() undo later changes. */
+     * and lets range_at() undo later changes; prev_value is NULL while the
+     * change at prev_mod_revision is still in the log (PREV_VALUE). */
     "CREATE TABLE changes (revision INTEGER PRIMARY KEY, key BLOB NOT NULL,"
     " type INTEGER NOT NULL, value BLOB, create_revision INTEGER NOT NULL,"
     " prev_value BLOB, prev_create_revision INTEGER NOT NULL,"
@@ -450,6 +467,11 @@ static int load_schema(sqlite_store_t *s, kl_error_t *err)
     if (version < 1)
         return kl_error_set(err, KL_ERR_INVALID, "sqlite store (%s): invalid schema version %lld",
                             s->path, (long long)version);
+    /* Version 1 copied every previous value into the log. Its rows read the
+     * same under version 2; the new number keeps older keelsond off a log
+     * that now refers to them instead. */
+    if (version == 1)
+        return exec_sql(s, "UPDATE meta SET value = 2 WHERE name = 'schema_version'", err);
     return 0;
 }
 
@@ -739,7 +761,7 @@ static int log_change(sqlite_store_t *s, int64_t revision, const char *key, int 
     if (type == KL_STORE_PUT)
         bind_value(st, 4, value, value_len);
     sqlite3_bind_int64(st, 5, create_revision);
-    if (prev)
+    if (prev && prev->mod_revision <= s->compacted)
         bind_value(st, 6, prev->value, prev->value_len);
     sqlite3_bind_int64(st, 7, prev ? prev->create_revision : 0);
     sqlite3_bind_int64(st, 8, prev ? prev->mod_revision : 0);
@@ -892,6 +914,12 @@ static int sqlite_remove(void *store, const char *key, int64_t expected_mod_revi
 
 static int compact_to(sqlite_store_t *s, int64_t revision, kl_error_t *err)
 {
+    sqlite3_stmt *keep = statement(s, ST_KEEP_PREV);
+    sqlite3_bind_int64(keep, 1, revision);
+    sqlite3_bind_int64(keep, 2, s->compacted);
+    if (sqlite3_step(keep) != SQLITE_DONE)
+        return db_error(s, err, "keeping the values later changes refer to");
+    sqlite3_reset(keep);
     sqlite3_stmt *st = statement(s, ST_COMPACT);
     sqlite3_bind_int64(st, 1, revision);
     if (sqlite3_step(st) != SQLITE_DONE)
