@@ -10,11 +10,21 @@
 
 /* ---- pod status ------------------------------------------------------- */
 
+/* The API server reads only the identity, resourceVersion and status of a
+ * status write (as Kubernetes' status subresource ignores the rest), so the
+ * spec is not sent for the master to parse and throw away. */
 static json_t *status_payload(const kpod_t *pod, json_t *status)
 {
-    json_t *object = json_copy(pod->object);
-    json_object_set(object, "status", status);
-    return json_pack("{s:o}", "object", object);
+    const json_t *metadata = json_object_get(pod->object, "metadata");
+    json_t *identity = json_object();
+    static const char *const fields[] = {"name", "namespace", "uid", "resourceVersion"};
+    for (size_t i = 0; identity && i < sizeof fields / sizeof *fields; i++) {
+        json_t *value = json_object_get(metadata, fields[i]);
+        if (value)
+            json_object_set(identity, fields[i], value);
+    }
+    return json_pack("{s:{s:s,s:s,s:o,s:O}}", "object", "apiVersion", "v1", "kind", "Pod",
+                     "metadata", identity, "status", status);
 }
 
 /* Queues a pod to sync before the next tick: it was just assigned, its
