@@ -331,12 +331,20 @@ int main(int argc, char **argv)
         return 1;
     }
     const char *srcdir = getenv("KEELSON_SRCDIR") ? getenv("KEELSON_SRCDIR") : "..";
-    int port = 52000 + (int)(getpid() % 1000) * 2;
-    char cmd[1024], etcd[64], settings[256];
-    snprintf(etcd, sizeof etcd, "http://127.0.0.1:%d", port);
-    snprintf(cmd, sizeof cmd, "sh '%s/scripts/etcd-cluster.sh' start '%s/etcd' 1 %d >/dev/null", srcdir,
-             work, port);
-    int have_etcd = access("/usr/bin/etcd", X_OK) == 0 && system(cmd) == 0;
+    char cmd[1024], etcd[64], settings[256], etcd_dir[64];
+    /* Ports below the kernel's ephemeral range (32768 on) are never the
+     * source port of an outgoing connection; another test may still hold the
+     * one picked (tests run in parallel), so each attempt picks another port
+     * and folder. */
+    int have_etcd = 0;
+    for (int attempt = 0; attempt < 5 && !have_etcd && access("/usr/bin/etcd", X_OK) == 0; attempt++) {
+        int port = 10000 + (int)((getpid() + attempt * 3337) % 11000) * 2;
+        snprintf(etcd, sizeof etcd, "http://127.0.0.1:%d", port);
+        snprintf(etcd_dir, sizeof etcd_dir, "%s/etcd-%d", work, attempt);
+        snprintf(cmd, sizeof cmd, "sh '%s/scripts/etcd-cluster.sh' start '%s' 1 %d >/dev/null", srcdir,
+                 etcd_dir, port);
+        have_etcd = system(cmd) == 0;
+    }
     if (!have_etcd)
         fprintf(stderr, "store_bench: no etcd could be started: skipping etcd\n");
 
@@ -357,8 +365,8 @@ int main(int argc, char **argv)
         r[4] = run_direct(etcd, 0, count, window);
         fan[4] = store_bench_watch_etcd(etcd, FANOUT_WATCHERS, FANOUT_WRITES, "fan");
         /* etcd's own process: the member's pid file sits in the work folder. */
-        char pid_path[PATH_MAX], pid[32] = "";
-        snprintf(pid_path, sizeof pid_path, "%s/etcd/member0.pid", work);
+        char pid_path[96], pid[32] = "";
+        snprintf(pid_path, sizeof pid_path, "%s/member0.pid", etcd_dir);
         FILE *pf = fopen(pid_path, "r");
         if (pf && fgets(pid, sizeof pid, pf))
             pid[strcspn(pid, "\n")] = '\0';
@@ -387,8 +395,13 @@ int main(int argc, char **argv)
                w[2].rate / w[4].rate, r[2].rate / r[4].rate, w[3].rate / w[4].rate, r[3].rate / r[4].rate,
                workers);
 
-    snprintf(cmd, sizeof cmd, "sh '%s/scripts/etcd-cluster.sh' stop '%s/etcd' >/dev/null 2>&1; rm -rf '%s'",
-             srcdir, work, work);
+    if (have_etcd) {
+        snprintf(cmd, sizeof cmd, "sh '%s/scripts/etcd-cluster.sh' stop '%s' >/dev/null 2>&1", srcdir,
+                 etcd_dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "store_bench: stopping etcd in %s failed\n", etcd_dir);
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", work);
     if (system(cmd) != 0)
         fprintf(stderr, "store_bench: cleaning up %s failed\n", work);
     curl_global_cleanup();
