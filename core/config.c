@@ -231,16 +231,26 @@ static int load_worker(kl_config_t *self, const config_setting_t *root, kl_error
     if (!group)
         return 0;
     static const char *const keys[] = {"cpu", "memory", "max_pods", "heartbeat_ms", "sync_ms",
-                                       "labels", "node_count", "start_workers", NULL};
+                                       "relist_ms", "labels", "node_count", "start_workers", NULL};
     if (check_keys(self, group, "kubelet", keys, err) < 0
         || get_quantity(self, group, "cpu", 1, &self->cpu_milli, err) < 0
         || get_quantity(self, group, "memory", 0, &self->memory_bytes, err) < 0
         || get_int(self, group, "max_pods", 1, &self->max_pods, err) < 0
         || get_int(self, group, "heartbeat_ms", 10, &self->heartbeat_ms, err) < 0
         || get_int(self, group, "sync_ms", 1, &self->sync_ms, err) < 0
+        || get_int(self, group, "relist_ms", 1, &self->relist_ms, err) < 0
         || get_int(self, group, "node_count", 1, &self->node_count, err) < 0
         || get_int(self, group, "start_workers", 1, &self->start_workers, err) < 0)
         return -1;
+    /* The daemon keeps these in int milliseconds; an hour is already far
+     * beyond any useful tick. */
+    static const char *const periods[] = {"heartbeat_ms", "sync_ms", "relist_ms"};
+    const int64_t *values[] = {&self->heartbeat_ms, &self->sync_ms, &self->relist_ms};
+    for (size_t i = 0; i < sizeof periods / sizeof *periods; i++)
+        if (*values[i] > KL_KUBELET_PERIOD_MAX_MS)
+            return fail_at(self, config_setting_get_member(group, periods[i]), err,
+                           "kubelet.%s must be at most %d (an hour), not %lld", periods[i],
+                           KL_KUBELET_PERIOD_MAX_MS, (long long)*values[i]);
     if (self->start_workers > KL_KUBELET_START_WORKERS_MAX)
         return fail_at(self, config_setting_get_member(group, "start_workers"), err,
                        "kubelet.start_workers must be at most %d, not %lld",
@@ -358,6 +368,7 @@ kl_config_t *kl_config_load(const char *path, kl_error_t *err)
     self->max_pods = 110;
     self->heartbeat_ms = 2000;
     self->sync_ms = 100;
+    self->relist_ms = 1000;
     self->node_count = 1;
     self->start_workers = KL_KUBELET_START_WORKERS;
     self->node_labels = json_object();

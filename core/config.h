@@ -46,6 +46,7 @@ typedef struct kl_config {
     int64_t max_pods;
     int64_t heartbeat_ms;
     int64_t sync_ms;
+    int64_t relist_ms;
     int64_t node_count;      /* simulated nodes this kubelet serves (default 1) */
     int64_t start_workers;   /* pull+start threads, at most KL_KUBELET_START_WORKERS_MAX */
     json_t *node_labels;     /* string map; owned */

@@ -186,6 +186,7 @@ static int start_worker(daemon_state_t *d, const char *bus_endpoint)
         .bus_endpoint = bus_endpoint, .runtime = d->runtime, .node_name = c->node_name,
         .cpu_milli = c->cpu_milli, .memory_bytes = c->memory_bytes, .max_pods = c->max_pods,
         .labels = c->node_labels, .heartbeat_ms = (int)c->heartbeat_ms, .sync_ms = (int)c->sync_ms,
+        .relist_ms = (int)c->relist_ms,
         .node_count = (int)c->node_count, .start_workers = (int)c->start_workers};
     d->kubelet = zactor_new(kl_kubelet_actor, &d->kubelet_config);
     if (d->kubelet_config.failed) {

@@ -86,6 +86,7 @@ static int kubelet_setup(kubelet_t *self, kl_kubelet_config_t *config, kl_error_
     self->max_pods = config->max_pods > 0 ? config->max_pods : KL_NODE_DEFAULT_MAX_PODS;
     self->heartbeat_ms = config->heartbeat_ms > 0 ? config->heartbeat_ms : KL_KUBELET_HEARTBEAT_MS;
     self->sync_ms = config->sync_ms > 0 ? config->sync_ms : KL_KUBELET_SYNC_MS;
+    self->relist_ms = config->relist_ms > 0 ? config->relist_ms : KL_KUBELET_RELIST_MS;
     if (config->lease_duration_s < 0)
         return kl_error_set(err, KL_ERR_INVALID, "kubelet: lease duration %d s must be positive",
                             config->lease_duration_s);
@@ -277,7 +278,7 @@ void kl_kubelet_actor(zsock_t *pipe, void *args)
         now = now_ms();
         if (now >= self.next_sync_ms) {
             for (kpod_t *pod = zhashx_first(self.pods); pod; pod = zhashx_next(self.pods))
-                kl_kubelet_pod_sync(&self, pod, now);
+                kl_kubelet_pod_sync(&self, pod, now, 0);
             if (zlistx_size(self.terminating) > 0)
                 kl_kubelet_terminating_step(&self, now);
             kl_kubelet_status_expire(&self, now);

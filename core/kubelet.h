@@ -13,6 +13,11 @@
 
 #define KL_KUBELET_HEARTBEAT_MS 2000
 #define KL_KUBELET_SYNC_MS 100
+/* How often a running container's state is read from the runtime, as
+ * Kubernetes' PLEG relists once a second: a sync tick still starts, restarts
+ * and reports at once, and exits come sooner where the runtime notifies. */
+#define KL_KUBELET_RELIST_MS 1000
+#define KL_KUBELET_PERIOD_MAX_MS 3600000
 /* Threads that pull and start containers at once, for a runtime that allows
  * it (KL_RUNTIME_CONCURRENT_STARTS): enough to overlap the engine's own
  * waits, few enough not to swamp a small host. */
@@ -32,7 +37,8 @@ typedef struct kl_kubelet_config {
     int64_t max_pods;          /* 0 = 110 */
     const json_t *labels;      /* borrowed, string map, may be NULL */
     int heartbeat_ms;          /* 0 = 2000 */
-    int sync_ms;               /* runtime status poll; 0 = 100 */
+    int sync_ms;               /* starts, restarts and reports; 0 = 100 */
+    int relist_ms;             /* running containers' status poll; 0 = 1000 */
     int node_count;            /* simulated nodes served by this one kubelet; 0 or 1 = one */
     int lease_duration_s;      /* of each node's Lease in kube-node-lease; 0 = 40 */
     int start_workers;         /* pull+start threads; 0 = KL_KUBELET_START_WORKERS */

@@ -102,6 +102,7 @@ typedef struct kpod {
     int status_in_flight;  /* a status write awaits its reply */
     int refetch;           /* the last write conflicted: read the pod first */
     int urgent;            /* queued in kubelet_t.urgent */
+    int64_t next_relist_ms;  /* when its running containers are read again */
     int64_t grace_ms;
     uint64_t generation;
     /* Per container (track.count entries, NULL until the first): the serial
@@ -182,6 +183,7 @@ typedef struct kubelet {
     int64_t max_pods;
     int heartbeat_ms;
     int sync_ms;
+    int relist_ms;
     char runtime_version[128];
     kl_bus_client_t *api;        /* synchronous pod requests */
     kl_bus_client_t *node_api;   /* pipelined node requests */
@@ -234,7 +236,8 @@ void kl_kubelet_terminating_step(kubelet_t *self, int64_t now);
 void kl_kubelet_pod_kill(kubelet_t *self, kpod_t *pod, int grace_ms);
 /* Records Killing Events, stops the pod's containers and drops the pod. */
 void kl_kubelet_pod_forget(kubelet_t *self, kpod_t *pod, int grace_ms);
-void kl_kubelet_pod_sync(kubelet_t *self, kpod_t *pod, int64_t now);
+/* relist: read its running containers' state now, not when next due. */
+void kl_kubelet_pod_sync(kubelet_t *self, kpod_t *pod, int64_t now, int relist);
 void kl_kubelet_urgent_step(kubelet_t *self, int64_t now);
 /* Applies what the start workers finished; `stopping`: refresh no pod. */
 void kl_kubelet_start_results_take(kubelet_t *self, int stopping);

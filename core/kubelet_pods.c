@@ -402,13 +402,20 @@ void kl_kubelet_start_results_take(kubelet_t *self, int stopping)
     }
 }
 
-void kl_kubelet_pod_sync(kubelet_t *self, kpod_t *pod, int64_t now)
+void kl_kubelet_pod_sync(kubelet_t *self, kpod_t *pod, int64_t now, int relist)
 {
     if (!pod->valid || pod->inert)
         return;
+    if (relist || now >= pod->next_relist_ms) {
+        relist = 1;
+        pod->next_relist_ms = now + self->relist_ms;
+    }
     for (size_t i = 0; i < pod->track.count; i++) {
         kl_container_track_t *c = &pod->track.containers[i];
-        if (c->id[0] && c->phase != KL_CONTAINER_TERMINATED)
+        /* One not yet running is watched every tick: starting is when a
+         * pod's status changes most. */
+        if (c->id[0] && c->phase != KL_CONTAINER_TERMINATED
+            && (relist || c->phase != KL_CONTAINER_STARTED))
             container_poll(self, pod, c, now);
         if (kl_container_start_due(c, &pod->track, now) && !start_in_flight(pod, i)) {
             if (self->starts && start_submit(self, pod, i, now) == 0)
@@ -435,7 +442,7 @@ void kl_kubelet_urgent_step(kubelet_t *self, int64_t now)
         if (!pod)
             continue;
         pod->urgent = 0;
-        kl_kubelet_pod_sync(self, pod, now);
+        kl_kubelet_pod_sync(self, pod, now, 1);
     }
 }
 

@@ -43,7 +43,7 @@ int main(void)
         "controllers = ( { plugin = \"a\"; settings = { x = 1; }; } );\n"
         "runtime = { plugin = \"sim\"; settings = { run_ms = 100; }; };\n"
         "kubelet = { cpu = \"4\"; memory = \"8Gi\"; max_pods = 50; labels = [ \"zone=a\", \"keelson.io/role=x\" ];\n"
-        "            start_workers = 8; };\n",
+        "            start_workers = 8; relist_ms = 5000; };\n",
         &err);
     ok(c != NULL, "a full single-machine config loads (%s)", c ? "" : err.text);
     if (c) {
@@ -57,6 +57,7 @@ int main(void)
         is_int(c->memory_bytes, 8LL << 30, "kubelet memory");
         is_int(c->max_pods, 50, "max pods");
         is_int(c->start_workers, 8, "kubelet start workers");
+        is_int(c->relist_ms, 5000, "kubelet relist period");
         is_str(json_string_value(json_object_get(c->node_labels, "zone")), "a", "node label");
         is_str(json_string_value(json_object_get(c->node_labels, "keelson.io/role")), "x",
                "prefixed label from a key=value list");
@@ -72,6 +73,8 @@ int main(void)
     ok(c && c->worker && !c->master && strcmp(c->master_endpoint, "tcp://127.0.0.1:7400") == 0,
        "a worker config loads");
     ok(c && c->start_workers == 4, "four start workers by default");
+    ok(c && c->sync_ms == 100 && c->relist_ms == 1000,
+       "a 100 ms sync tick and a one-second relist by default");
     kl_config_destroy(&c);
 
     expect_error("roles = [\"master\"];\nstore = { plugin = \"memory\"; };\n"
@@ -107,6 +110,14 @@ int main(void)
                  "scheduler = { plugin = \"firstfit\"; };\nruntime = { plugin = \"sim\"; };\n"
                  "kubelet = { start_workers = 65; };\n",
                  "too many start workers", ":6:", "kubelet.start_workers must be at most 64, not 65");
+    expect_error("node_name = \"w\";\nroles = [\"worker\", \"master\"];\nstore = { plugin = \"memory\"; };\n"
+                 "scheduler = { plugin = \"firstfit\"; };\nruntime = { plugin = \"sim\"; };\n"
+                 "kubelet = { relist_ms = 0; };\n",
+                 "no relist period", ":6:", "\"relist_ms\" must be at least 1, not 0");
+    expect_error("node_name = \"w\";\nroles = [\"worker\", \"master\"];\nstore = { plugin = \"memory\"; };\n"
+                 "scheduler = { plugin = \"firstfit\"; };\nruntime = { plugin = \"sim\"; };\n"
+                 "kubelet = { sync_ms = 7200000; };\n",
+                 "a two-hour sync tick", ":6:", "kubelet.sync_ms must be at most 3600000 (an hour), not 7200000");
     expect_error("roles = [\"master\"];\nstore = { plugin = \"memory\"; };\n"
                  "scheduler = { plugin = \"firstfit\"; };\napiserver = { cache_objects = 0; };\n",
                  "an empty object cache", ":4:", "\"cache_objects\" must be at least 1, not 0");
