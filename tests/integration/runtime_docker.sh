@@ -46,9 +46,12 @@ start_daemon worker "node_name = \"worker\";
 roles = [ \"worker\" ];
 bus = { master = \"$SERVER\"; };
 runtime = { plugin = \"docker\"; settings = { socket = \"$SOCKET\"; timeout_ms = 20000; }; };
-kubelet = { cpu = \"2\"; memory = \"2Gi\"; heartbeat_ms = 1000; sync_ms = 100; };"
+kubelet = { cpu = \"2\"; memory = \"2Gi\"; heartbeat_ms = 1000; sync_ms = 100; relist_ms = 30000; };"
 wait_for 20 nodes_ready 1
 ok $? "the worker with runtime/docker registered and is Ready"
+# A 30 s relist: every exit below reaches the kubelet through dockerd's events.
+grep -q "events yes" "$WORK/worker.log"
+ok $? "the kubelet follows the runtime's exit notifications"
 
 pod() {  # pod NAME IMAGE COMMAND-JSON ARGS-JSON [EXTRA-YAML]
     cat <<YAML
@@ -155,6 +158,16 @@ ok $? "its container is named kl_default_sleeper_main_$uid (got $name)"
 network=$(engine "/containers/$id/json" | jq -r .HostConfig.NetworkMode)
 [ "$network" = host ]
 ok $? "it uses host networking (got $network)"
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+pod quick "$REGISTRY/busybox:1.35" '["/bin/sleep", "1"]' '[]' >"$WORK/quick.yaml"
+start=$(now_ms)
+keelctl apply -f "$WORK/quick.yaml" >/dev/null 2>&1
+wait_for 20 pod_phase_is quick Succeeded
+ok $? "a pod sleeping one second Succeeded"
+took=$(($(now_ms) - start))
+[ "$took" -lt 6000 ]
+ok $? "apply to Succeeded took $took ms with a 30 s relist: dockerd's die event woke the kubelet"
 
 keelctl delete pod sleeper >/dev/null 2>&1
 ok $? "delete pod sleeper"

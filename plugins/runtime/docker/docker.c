@@ -35,6 +35,7 @@ static void docker_close(void *runtime)
     docker_runtime_t *rt = runtime;
     if (!rt)
         return;
+    docker_events_stop(&rt->events);  /* its thread calls through http */
     docker_http_destroy(&rt->http);
     json_decref(rt->signalled);
     pthread_mutex_destroy(&rt->signalled_lock);
@@ -114,6 +115,10 @@ static void *docker_open(const kl_host_t *host, kl_error_t *err)
     if (docker_http_call(rt->http, "GET", "/_ping", NULL, 2000, NULL, NULL, &reply, &ping_err) < 0)
         runtime_log(rt, KL_LOG_WARN, ping_err.text);
     docker_reply_free(&reply);
+    kl_error_t events_err;
+    rt->events = docker_events_start(rt, &events_err);
+    if (!rt->events)
+        runtime_log(rt, KL_LOG_WARN, events_err.text);
     return rt;
 }
 
@@ -582,6 +587,17 @@ static uint32_t docker_features(void *runtime)
     return KL_RUNTIME_CONCURRENT_STARTS;
 }
 
+static int docker_ops_events_fd(void *runtime)
+{
+    return docker_events_fd(((docker_runtime_t *)runtime)->events);
+}
+
+static int docker_ops_events_read(void *runtime, void (*changed)(const char *id, void *arg), void *arg,
+                                  kl_error_t *err)
+{
+    return docker_events_read(((docker_runtime_t *)runtime)->events, changed, arg, err);
+}
+
 static const kl_runtime_ops_t docker_ops = {
     .open = docker_open,
     .close = docker_close,
@@ -594,6 +610,8 @@ static const kl_runtime_ops_t docker_ops = {
     .logs = docker_logs,
     .kill = docker_kill,
     .features = docker_features,
+    .events_fd = docker_ops_events_fd,
+    .events_read = docker_ops_events_read,
 };
 
 KL_RUNTIME_PLUGIN("docker", "0.1.0", "containers run by dockerd through its Engine API on a unix socket",

@@ -20,6 +20,7 @@
 #define LABEL_CONTAINER "io.keelson.container"
 
 typedef struct docker_http docker_http_t;
+typedef struct docker_events docker_events_t;
 
 /* Settings never change after open(); the HTTP client and `signalled` are
  * safe to use from several threads, as KL_RUNTIME_CONCURRENT_STARTS allows. */
@@ -31,6 +32,7 @@ typedef struct docker_runtime {
     int pull_timeout_ms;
     long long nofile;     /* 0: dockerd's default */
     docker_http_t *http;
+    docker_events_t *events;  /* NULL: exits are seen at the kubelet's relist */
     pthread_mutex_t signalled_lock;
     json_t *signalled;  /* ids this plugin stopped or killed: their 137 is ours */
 } docker_runtime_t;
@@ -42,6 +44,13 @@ typedef struct image_ref {
     char tag[160];
     char full[680];
 } image_ref_t;
+
+/* events.c: exits announced by dockerd, behind an eventfd. */
+docker_events_t *docker_events_start(docker_runtime_t *rt, kl_error_t *err);
+void docker_events_stop(docker_events_t **events);
+int docker_events_fd(const docker_events_t *events);
+int docker_events_read(docker_events_t *events, void (*changed)(const char *id, void *arg), void *arg,
+                       kl_error_t *err);
 
 /* http.c */
 

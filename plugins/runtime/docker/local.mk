@@ -7,6 +7,7 @@ plugins_runtime_docker_runtime_docker_la_SOURCES = \
 	plugins/runtime/docker/create.c \
 	plugins/runtime/docker/status.c \
 	plugins/runtime/docker/http.c \
+	plugins/runtime/docker/events.c \
 	plugins/runtime/docker/quantity.c
 plugins_runtime_docker_runtime_docker_la_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
 plugins_runtime_docker_runtime_docker_la_LDFLAGS = $(KL_PLUGIN_LDFLAGS)
