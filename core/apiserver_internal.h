@@ -1,6 +1,8 @@
 /* What the API server's files share: its state, the event ring and the
- * parked watchers. Internal to the core: apiserver.c holds the methods and
- * store access, apiserver_watch.c the watch history and the watchers. */
+ * parked watchers. Internal to the core: apiserver.c holds the lifecycle and
+ * the dispatcher, apiserver_store.c the store access, apiserver_reads.c,
+ * apiserver_writes.c and apiserver_owners.c the methods, apiserver_watch.c
+ * the watch history and the watchers. */
 #ifndef KL_CORE_APISERVER_INTERNAL_H
 #define KL_CORE_APISERVER_INTERNAL_H
 
@@ -83,6 +85,14 @@ typedef struct watch_request {
     int64_t timeout_ms;
 } watch_request_t;
 
+/* The object a request names, and its store key. */
+typedef struct target {
+    const kl_kind_info_t *info;
+    const char *namespace_name;
+    const char *name;
+    char key[KEY_MAX];
+} target_t;
+
 struct kl_apiserver {
     kl_plugin_t *plugin;
     const kl_store_ops_t *ops;
@@ -125,11 +135,39 @@ struct kl_apiserver {
     void *publish_arg;
 };
 
-/* apiserver.c: request fields. */
+/* apiserver_store.c: keys, request fields and store access. */
+int kl_api_make_key(char *key, const kl_kind_info_t *info, const char *namespace_name,
+                    const char *name);
+int kl_api_not_found(kl_error_t *err, const kl_kind_info_t *info, const char *name);
 const kl_kind_info_t *kl_api_request_kind(const json_t *payload, kl_error_t *err);
-const char *kl_api_request_namespace(const json_t *payload, const kl_kind_info_t *info, int absent_means_all, kl_error_t *err);
+const char *kl_api_request_namespace(const json_t *payload, const kl_kind_info_t *info,
+                                     int absent_means_all, kl_error_t *err);
+int kl_api_request_target(const json_t *payload, const kl_kind_info_t *info, target_t *t,
+                          kl_error_t *err);
 kl_selector_t *kl_api_request_selector(const json_t *payload, kl_error_t *err);
 int64_t kl_api_request_revision(const json_t *payload, kl_error_t *err);
+/* Caches `object` (borrowed; must no longer change) unless it is an event. */
+void kl_api_remember(kl_apiserver_t *self, const char *key, json_t *object, int64_t mod_revision);
+void kl_api_set_reply_object(kl_apiserver_t *self, json_t *object, api_text_t *text);
+json_t *kl_api_object_for(kl_apiserver_t *self, const kl_store_kv_t *kv, kl_error_t *err);
+json_t *kl_api_load(kl_apiserver_t *self, const kl_kind_info_t *info, const char *key,
+                    const char *name, int64_t *mod_revision, kl_error_t *err);
+char *kl_api_dump_for_store(json_t *object, size_t *len, size_t *mark, kl_error_t *err);
+
+/* apiserver_reads.c: the methods that only read. */
+json_t *kl_api_get(kl_apiserver_t *self, const json_t *payload, kl_error_t *err);
+json_t *kl_api_list(kl_apiserver_t *self, const json_t *payload, kl_error_t *err);
+
+/* apiserver_writes.c: the methods that write. */
+json_t *kl_api_create(kl_apiserver_t *self, const json_t *payload, kl_error_t *err);
+json_t *kl_api_update(kl_apiserver_t *self, const json_t *payload, kl_error_t *err);
+json_t *kl_api_update_status(kl_apiserver_t *self, const json_t *payload, kl_error_t *err);
+json_t *kl_api_bind(kl_apiserver_t *self, const json_t *payload, kl_error_t *err);
+json_t *kl_api_delete(kl_apiserver_t *self, const json_t *payload, kl_error_t *err);
+
+/* apiserver_owners.c: ownerReferences checked on update, dropped by orphan deletion. */
+int kl_api_check_owner_chain(kl_apiserver_t *self, const json_t *object, kl_error_t *err);
+void kl_api_orphan_dependents(kl_apiserver_t *self, const json_t *owner);
 
 /* apiserver_selectors.c: a watch's selector, shared with earlier watches
  * that sent the same text. */
