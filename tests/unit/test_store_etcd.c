@@ -385,6 +385,43 @@ static void test_changes(const kl_store_ops_t *ops, void *s)
     is_int(ops->compact(s, revs[1], &err), 0, "compacting at an older revision is harmless");
 }
 
+/* Two stores on the same etcd in one process (two API workers) share one
+ * change feed: each sees the other's writes, and the one left still does
+ * after the other closes. */
+static void test_shared_feed(const char *settings)
+{
+    config_t cfg_a, cfg_b;
+    kl_error_t err = {0, ""};
+    kl_plugin_t *a = store_new(settings, &cfg_a, &err);
+    kl_plugin_t *b = a ? store_new(settings, &cfg_b, &err) : NULL;
+    if (!ok(a && b, "two stores on one etcd open %s", a && b ? "" : err.text)) {
+        kl_plugin_destroy(&a);
+        config_destroy(&cfg_a);
+        return;
+    }
+    const kl_store_ops_t *ops = a->ops;
+    int64_t start = ops->revision(a->state), rev, last;
+    event_log_t warm = {0};
+    ops->changes(a->state, "/f/", start, 0, log_event, &warm, &last, &err);
+    ops->changes(b->state, "/f/", start, 0, log_event, &warm, &last, &err);
+    ops->create(a->state, "/f/one", "1", 1, &rev, &err);
+    event_log_t seen = {0};
+    is_int(ops->changes(b->state, "/f/", start, 0, log_event, &seen, &last, &err), 0,
+           "the second store reads the changes %s", err.text);
+    ok(seen.count == 1 && strcmp(seen.key[0], "/f/one") == 0, "... including the first store's write");
+    kl_plugin_destroy(&a);
+    config_destroy(&cfg_a);
+    ops->create(b->state, "/f/two", "2", 1, &rev, &err);
+    memset(&seen, 0, sizeof seen);
+    is_int(ops->changes(b->state, "/f/", start, 0, log_event, &seen, &last, &err), 0,
+           "after the first store closed, the second still reads changes %s", err.text);
+    ok(seen.count == 2 && strcmp(seen.key[1], "/f/two") == 0 && last == rev,
+       "... up to its own new write (%d changes, last %lld of %lld)", seen.count, (long long)last,
+       (long long)rev);
+    kl_plugin_destroy(&b);
+    config_destroy(&cfg_b);
+}
+
 static void test_leases(const kl_store_ops_t *ops, void *s)
 {
     kl_error_t err = {0, ""};
@@ -463,6 +500,7 @@ int main(void)
     }
     kl_plugin_destroy(&p);
     config_destroy(&cfg);
+    test_shared_feed(settings);
     test_failover(endpoint);
     test_unreachable();
     test_refused_settings();

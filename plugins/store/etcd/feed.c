@@ -22,6 +22,8 @@ typedef struct held {
 } held_t;
 
 struct etcd_feed {
+    int refs;          /* stores sharing it, under shared_lock */
+    etcd_feed_t *next_shared;
     char **urls;
     size_t url_count, url_index;
     pthread_t thread;
@@ -41,6 +43,21 @@ struct etcd_feed {
     size_t in_len;
     int64_t next;      /* start_revision of the next watch */
 };
+
+/* The API workers of one keelsond each open the store: they share one feed
+ * per etcd cluster instead of holding one watch stream each, which etcd
+ * would have to feed and this process to parse once per worker. */
+static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
+static etcd_feed_t *shared_feeds;
+
+static int same_urls(const etcd_feed_t *f, const char *const *urls)
+{
+    size_t i = 0;
+    for (; urls[i]; i++)
+        if (i >= f->url_count || strcmp(f->urls[i], urls[i]) != 0)
+            return 0;
+    return i == f->url_count;
+}
 
 static int64_t message_int(const json_t *object, const char *field)
 {
@@ -211,14 +228,27 @@ static void *feed_main(void *arg)
     return NULL;
 }
 
+static void feed_free(etcd_feed_t *f);
+
 etcd_feed_t *etcd_feed_start(const char *const *urls, int64_t after, size_t capacity)
 {
-    etcd_feed_t *f = calloc(1, sizeof *f);
     size_t count = 0;
     while (urls && urls[count])
         count++;
-    if (!f || !count || !capacity)
-        return free(f), NULL;
+    if (!count || !capacity)
+        return NULL;
+    pthread_mutex_lock(&shared_lock);
+    for (etcd_feed_t *f = shared_feeds; f; f = f->next_shared)
+        if (same_urls(f, urls)) {
+            f->refs++;
+            pthread_mutex_unlock(&shared_lock);
+            return f;  /* reads before its start fall back to etcd's history */
+        }
+    etcd_feed_t *f = calloc(1, sizeof *f);
+    if (!f) {
+        pthread_mutex_unlock(&shared_lock);
+        return NULL;
+    }
     f->urls = calloc(count, sizeof *f->urls);
     f->ring = calloc(capacity, sizeof *f->ring);
     f->multi = curl_multi_init();
@@ -233,9 +263,14 @@ etcd_feed_t *etcd_feed_start(const char *const *urls, int64_t after, size_t capa
     pthread_cond_init(&f->moved, NULL);
     f->started = ok && pthread_create(&f->thread, NULL, feed_main, f) == 0;
     if (!f->started) {
-        etcd_feed_stop(&f);
+        pthread_mutex_unlock(&shared_lock);
+        feed_free(f);
         return NULL;
     }
+    f->refs = 1;
+    f->next_shared = shared_feeds;
+    shared_feeds = f;
+    pthread_mutex_unlock(&shared_lock);
     return f;
 }
 
@@ -244,6 +279,22 @@ void etcd_feed_stop(etcd_feed_t **feed_p)
     etcd_feed_t *f = feed_p ? *feed_p : NULL;
     if (!f)
         return;
+    *feed_p = NULL;
+    pthread_mutex_lock(&shared_lock);
+    int last = --f->refs == 0;
+    if (last)
+        for (etcd_feed_t **link = &shared_feeds; *link; link = &(*link)->next_shared)
+            if (*link == f) {
+                *link = f->next_shared;
+                break;
+            }
+    pthread_mutex_unlock(&shared_lock);
+    if (last)
+        feed_free(f);
+}
+
+static void feed_free(etcd_feed_t *f)
+{
     atomic_store(&f->stopping, 1);
     if (f->started) {
         curl_multi_wakeup(f->multi);
@@ -261,7 +312,6 @@ void etcd_feed_stop(etcd_feed_t **feed_p)
     pthread_cond_destroy(&f->moved);
     pthread_mutex_destroy(&f->lock);
     free(f);
-    *feed_p = NULL;
 }
 
 int etcd_feed_read(etcd_feed_t *f, int64_t after, int64_t wanted, int wait_ms,

@@ -12,7 +12,9 @@ typedef struct etcd_feed etcd_feed_t;
 
 /* Follows every change after revision `after` on the first of `urls`
  * (NULL-terminated "http://HOST:PORT", copied) that answers, keeping at most
- * `capacity` revisions. Returns NULL when out of memory. */
+ * `capacity` revisions. A feed for the same `urls` already running in this
+ * process is shared instead (its own start and capacity hold). Returns NULL
+ * when out of memory. Each start is matched by one stop. */
 etcd_feed_t *etcd_feed_start(const char *const *urls, int64_t after, size_t capacity);
 void etcd_feed_stop(etcd_feed_t **feed_p);
 
