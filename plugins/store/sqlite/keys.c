@@ -22,8 +22,9 @@ static void row_to_kv(sqlite3_stmt *st, int first_col, kl_store_kv_t *kv)
     kv->mod_revision = sqlite3_column_int64(st, first_col + 3);
 }
 
-/* Reads the current row of `key` into the prepared ST_GET: 1 found, 0 absent. */
-static int lookup(sqlite_store_t *s, const char *key, row_kv_t *row, kl_error_t *err)
+/* Reads the current row of `key` into the prepared ST_GET: 1 found, 0 absent.
+ * The value is read only when asked: a write needs it rarely (keep_row). */
+static int lookup(sqlite_store_t *s, const char *key, int with_value, row_kv_t *row, kl_error_t *err)
 {
     sqlite3_stmt *st = sqlite_store_statement(s, ST_GET);
     sqlite_store_bind_key(st, 1, key);
@@ -32,7 +33,9 @@ static int lookup(sqlite_store_t *s, const char *key, row_kv_t *row, kl_error_t 
         return 0;
     if (rc != SQLITE_ROW)
         return sqlite_store_db_error(s, err, "reading a key");
-    row->value = sqlite_store_column_bytes(st, 1, &row->value_len);
+    row->value = with_value ? sqlite_store_column_bytes(st, 1, &row->value_len) : NULL;
+    if (!with_value)
+        row->value_len = 0;
     row->create_revision = sqlite3_column_int64(st, 2);
     row->mod_revision = sqlite3_column_int64(st, 3);
     row->lease = sqlite3_column_int64(st, 4);
@@ -40,18 +43,23 @@ static int lookup(sqlite_store_t *s, const char *key, row_kv_t *row, kl_error_t 
     return 1;
 }
 
-/* Copies the row's value out of ST_GET, whose row pointers would not survive
- * the writes to the same table that follow. */
+/* Ends the write's ST_GET, keeping the value only when the change log will
+ * copy it (the put that wrote it is compacted away: PREV_VALUE); it is
+ * copied out, since ST_GET's row pointers do not survive the writes that
+ * follow. */
 static int keep_row(sqlite_store_t *s, row_kv_t *row, kl_error_t *err)
 {
-    row->copy = malloc(row->value_len + 1);
-    if (!row->copy) {
-        sqlite3_reset(s->stmt[ST_GET]);
-        return kl_error_set(err, KL_ERR_INTERNAL, "sqlite store: out of memory for a %zu-byte value",
-                            row->value_len);
+    if (row->mod_revision <= s->compacted) {
+        const char *value = sqlite_store_column_bytes(s->stmt[ST_GET], 1, &row->value_len);
+        row->copy = malloc(row->value_len + 1);
+        if (!row->copy) {
+            sqlite3_reset(s->stmt[ST_GET]);
+            return kl_error_set(err, KL_ERR_INTERNAL, "sqlite store: out of memory for a %zu-byte value",
+                                row->value_len);
+        }
+        memcpy(row->copy, value, row->value_len + 1);
+        row->value = row->copy;
     }
-    memcpy(row->copy, row->value, row->value_len + 1);
-    row->value = row->copy;
     sqlite3_reset(s->stmt[ST_GET]);
     return 0;
 }
@@ -62,7 +70,7 @@ int sqlite_store_get(void *store, const char *key, kl_store_visit_fn visit, void
     if (check_key(key, err) < 0)
         return -1;
     row_kv_t row;
-    int found = lookup(s, key, &row, err);
+    int found = lookup(s, key, 1, &row, err);
     if (found < 0)
         return -1;
     if (!found)
@@ -160,7 +168,7 @@ static int put(sqlite_store_t *s, const char *key, const char *value, size_t val
     if (lease_id && sqlite_store_check_lease(s, lease_id, err) < 0)
         return -1;
     row_kv_t prev;
-    int found = lookup(s, key, &prev, err);
+    int found = lookup(s, key, 0, &prev, err);
     if (found < 0)
         return -1;
     if (expected < 0 && found)
@@ -198,7 +206,7 @@ int sqlite_store_delete_key(sqlite_store_t *s, const char *key, int64_t expected
                             kl_error_t *err)
 {
     row_kv_t prev;
-    int found = lookup(s, key, &prev, err);
+    int found = lookup(s, key, 0, &prev, err);
     if (found < 0)
         return -1;
     if (!found)

@@ -46,7 +46,7 @@ typedef struct sqlite_store {
 } sqlite_store_t;
 
 /* One key's state as read from a row. `value` points into the statement's
- * row, or into `copy` once keep_row() has run. */
+ * row, into `copy` once keep_row() kept it, or is NULL when not read. */
 typedef struct row_kv {
     const void *value;
     void *copy;
