@@ -59,6 +59,9 @@ kl_apiserver_t *kl_apiserver_new(kl_plugin_t *store, size_t history, kl_error_t 
     self->can_tick = KL_PLUGIN_HAS(store, kl_store_ops_t, tick);
     uint32_t features = KL_PLUGIN_HAS(store, kl_store_ops_t, features) ? ops->features(self->store) : 0;
     self->shared = (features & KL_STORE_SHARED) && self->can_changes;
+    self->changes_fd = self->shared && KL_PLUGIN_HAS(store, kl_store_ops_t, changes_fd)
+                           ? ops->changes_fd(self->store)
+                           : -1;
     return self;
 }
 
@@ -137,6 +140,11 @@ static json_t *do_info(kl_apiserver_t *self)
 size_t kl_apiserver_pending_watches(const kl_apiserver_t *self)
 {
     return self ? self->pending : 0;
+}
+
+int kl_apiserver_changes_fd(const kl_apiserver_t *self)
+{
+    return self->changes_fd;
 }
 
 int64_t kl_apiserver_revision(const kl_apiserver_t *self)

@@ -110,6 +110,12 @@ size_t kl_apiserver_pending_watches(const kl_apiserver_t *self);
  * nothing acts on. */
 void kl_apiserver_set_controllers(kl_apiserver_t *self, const char *const *controllers);
 
+/* A shared store's descriptor that turns readable when other writers'
+ * changes arrive: while watchers are parked, poll it and call
+ * kl_apiserver_after_burst() then, rather than wait for the next tick.
+ * -1 when the store has none. */
+int kl_apiserver_changes_fd(const kl_apiserver_t *self);
+
 /* Non-zero when the store may be written by others (KL_STORE_SHARED). */
 int kl_apiserver_shared(const kl_apiserver_t *self);
 

@@ -126,6 +126,20 @@ static void actor_handle(kl_bus_request_t *request, void *arg)
         kl_bus_request_respond(&request, reply, reply ? NULL : &err);
 }
 
+static int actor_changes_fd(void *arg)
+{
+    actor_state_t *state = arg;
+    /* Only parked watchers wait for other writers' changes. */
+    return kl_apiserver_pending_watches(state->api) ? kl_apiserver_changes_fd(state->api) : -1;
+}
+
+/* Another writer's change reached a shared store: answer the watchers now. */
+static void actor_changes_arrived(void *arg)
+{
+    actor_state_t *state = arg;
+    kl_apiserver_after_burst(state->api);
+}
+
 static void actor_tick(void *arg)
 {
     actor_state_t *state = arg;
@@ -163,8 +177,11 @@ void kl_apiserver_actor(zsock_t *pipe, void *args)
     kl_apiserver_set_publish_filter(state.api, actor_publish_wanted);
     zsock_signal(pipe, 0);
     kl_bus_service_set_drained(state.service, actor_drained, &state);
-    /* A shared store is polled for other writers' changes on every tick. */
-    int tick_ms = kl_apiserver_shared(state.api) ? 20 : 100;
+    kl_bus_service_set_extra_fd(state.service, actor_changes_fd, actor_changes_arrived, &state);
+    /* A shared store is polled for other writers' changes on every tick,
+     * unless its descriptor tells of them. */
+    int polled = kl_apiserver_shared(state.api) && kl_apiserver_changes_fd(state.api) < 0;
+    int tick_ms = polled ? 20 : 100;
     if (kl_bus_service_run(state.service, pipe, actor_handle, actor_tick, tick_ms, &state) < 0)
         kl_error_log("api", "the API service stopped on a bus failure");
     actor_drained(&state);

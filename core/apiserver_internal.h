@@ -120,6 +120,7 @@ struct kl_apiserver {
 
     /* What the store offers beyond ABI 1.0 (absent in older plugins). */
     int can_changes, can_flush, can_tick, shared;
+    int changes_fd;    /* a shared store's "changes arrived" descriptor, or -1 */
     int64_t ingested;  /* shared stores: changes up to here are in the ring */
 
     const char *const *controllers;

@@ -83,6 +83,13 @@ int kl_bus_service_run(kl_bus_service_t *self, zsock_t *pipe, kl_bus_handler_fn 
 typedef void (*kl_bus_drained_fn)(void *arg);
 void kl_bus_service_set_drained(kl_bus_service_t *self, kl_bus_drained_fn drained, void *arg);
 
+/* A descriptor the service also waits on: before each wait it asks
+ * `fd_now` (-1: none this time) and calls `ready` when that one is
+ * readable. ready() must make it unreadable, or the loop spins. */
+typedef int (*kl_bus_fd_fn)(void *arg);
+void kl_bus_service_set_extra_fd(kl_bus_service_t *self, kl_bus_fd_fn fd_now,
+                                 kl_bus_drained_fn ready, void *arg);
+
 /* Publishes an event to every subscriber of `topic` (through the broker).
  * `event` is borrowed. */
 int kl_bus_service_publish(kl_bus_service_t *self, const char *topic, const json_t *event);

@@ -125,6 +125,16 @@ typedef struct kl_store_ops {
     /* Housekeeping the API server calls about every 100 ms: expiring
      * leases, background compaction. May be NULL. */
     int (*tick)(void *store, kl_error_t *err);
+
+    /* ---- ABI 1.2: change notification -----------------------------------
+     * A shared store that hears of other writers' changes by itself (a
+     * watch stream) returns a descriptor that turns readable when changes()
+     * has something after what it last returned, so the API server answers
+     * its watchers at once instead of on its next tick. Each changes() call
+     * clears it and arms it again: a reader that stops calling changes() is
+     * not woken again. The caller only polls it; the store closes it. -1:
+     * none. May be NULL. */
+    int (*changes_fd)(void *store);
 } kl_store_ops_t;
 
 #define KL_STORE_PLUGIN(NAME, VERSION, DESCRIPTION, SETTINGS, OPS)                         \

@@ -1,6 +1,7 @@
 /* Bus tests: routing, errors, deferred replies, pub/sub, and a broker that
  * survives malformed and oversized frames. */
 #include <czmq.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 #include "bus.h"
@@ -68,6 +69,80 @@ static void echo_actor(zsock_t *pipe, void *args)
     kl_bus_service_run(svc, pipe, echo_handler, NULL, 0, svc);
     kl_bus_request_respond(&parked, NULL, NULL);
     kl_bus_service_destroy(&svc);
+}
+
+/* wake.*: a service that also waits on a pipe while `wake_listening` is
+ * set, counting each byte it reads from it. */
+static int wake_pipe[2] = {-1, -1};
+static atomic_int wake_listening, wake_reads;
+
+static int wake_fd_now(void *arg)
+{
+    (void)arg;
+    return atomic_load(&wake_listening) ? wake_pipe[0] : -1;
+}
+
+static void wake_ready(void *arg)
+{
+    (void)arg;
+    char byte;
+    if (read(wake_pipe[0], &byte, 1) == 1)
+        atomic_fetch_add(&wake_reads, 1);
+}
+
+static void wake_handler(kl_bus_request_t *req, void *arg)
+{
+    (void)arg;
+    kl_bus_request_respond(&req, json_pack("{s:i}", "reads", atomic_load(&wake_reads)), NULL);
+}
+
+static void wake_actor(zsock_t *pipe, void *args)
+{
+    (void)args;
+    kl_error_t err;
+    kl_bus_service_t *svc = kl_bus_service_new("inproc://test-bus", "wake", &err);
+    zsock_signal(pipe, 0);
+    if (!svc)
+        return;
+    kl_bus_service_set_extra_fd(svc, wake_fd_now, wake_ready, NULL);
+    kl_bus_service_run(svc, pipe, wake_handler, NULL, 0, NULL);
+    kl_bus_service_destroy(&svc);
+}
+
+static int wait_reads(int wanted, int ms)
+{
+    for (int waited = 0; waited < ms && atomic_load(&wake_reads) < wanted; waited += 5)
+        usleep(5000);
+    return atomic_load(&wake_reads);
+}
+
+/* The request loop waits on an extra descriptor only while its owner asks. */
+static void test_extra_fd(kl_bus_client_t *client)
+{
+    if (!ok(pipe(wake_pipe) == 0, "a pipe for the extra descriptor"))
+        return;
+    atomic_store(&wake_listening, 1);
+    zactor_t *wake = zactor_new(wake_actor, NULL);
+    kl_error_t err;
+    json_t *reply = kl_bus_request(client, "wake.count", NULL, 2000, &err);
+    ok(reply != NULL, "the service with an extra descriptor answers requests %s", reply ? "" : err.text);
+    json_decref(reply);
+    if (write(wake_pipe[1], "x", 1) != 1)
+        diag("writing to the pipe failed");
+    is_int(wait_reads(1, 2000), 1, "a readable extra descriptor wakes the loop, which calls ready()");
+    atomic_store(&wake_listening, 0);
+    reply = kl_bus_request(client, "wake.count", NULL, 2000, &err);  /* a turn of the loop */
+    json_decref(reply);
+    if (write(wake_pipe[1], "y", 1) != 1)
+        diag("writing to the pipe failed");
+    is_int(wait_reads(2, 300), 1, "while fd_now() gives -1 the descriptor is not waited on");
+    atomic_store(&wake_listening, 1);
+    reply = kl_bus_request(client, "wake.count", NULL, 2000, &err);
+    json_decref(reply);
+    is_int(wait_reads(2, 2000), 2, "once it is asked for again, what waited there is read");
+    zactor_destroy(&wake);
+    close(wake_pipe[0]);
+    close(wake_pipe[1]);
 }
 
 static zsock_t *raw_dealer(void)
@@ -338,6 +413,7 @@ int main(void)
     ok(answered == 4, "after one replica leaves, the other answers everything (%d/4)", answered);
 
     json_decref(payload);
+    test_extra_fd(inproc);
     kl_bus_client_destroy(&inproc);
     kl_bus_client_destroy(&tcp);
     zactor_destroy(&echo);

@@ -2,12 +2,14 @@
  * every operation, compare-and-swap causes, paging, history, compaction,
  * leases, binary values, fail-over and refused settings. */
 #include <errno.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "apiserver.h"
 #include "loader.h"
 #include "tap.h"
 
@@ -405,10 +407,18 @@ static void test_shared_feed(const char *settings)
     ops->changes(a->state, "/f/", start, 0, log_event, &warm, &last, &err);
     ops->changes(b->state, "/f/", start, 0, log_event, &warm, &last, &err);
     ops->create(a->state, "/f/one", "1", 1, &rev, &err);
+    /* Another writer's change reaches a reader with the feed, a moment
+     * after the write: read until it is there. */
     event_log_t seen = {0};
-    is_int(ops->changes(b->state, "/f/", start, 0, log_event, &seen, &last, &err), 0,
-           "the second store reads the changes %s", err.text);
-    ok(seen.count == 1 && strcmp(seen.key[0], "/f/one") == 0, "... including the first store's write");
+    int rc = 0;
+    double t0 = seconds();
+    do {
+        memset(&seen, 0, sizeof seen);
+        rc = ops->changes(b->state, "/f/", start, 0, log_event, &seen, &last, &err);
+    } while (rc == 0 && seen.count == 0 && seconds() - t0 < 5 && usleep(2000) == 0);
+    is_int(rc, 0, "the second store reads the changes %s", err.text);
+    ok(seen.count == 1 && strcmp(seen.key[0], "/f/one") == 0,
+       "... including the first store's write (after %.1f ms)", (seconds() - t0) * 1000);
     kl_plugin_destroy(&a);
     config_destroy(&cfg_a);
     ops->create(b->state, "/f/two", "2", 1, &rev, &err);
@@ -420,6 +430,82 @@ static void test_shared_feed(const char *settings)
        (long long)rev);
     kl_plugin_destroy(&b);
     config_destroy(&cfg_b);
+}
+
+typedef struct watch_answer {
+    int calls;
+    json_t *reply;
+} watch_answer_t;
+
+static void keep_answer(void *token, json_t *reply, const kl_error_t *err, void *arg)
+{
+    (void)err;
+    (void)arg;
+    watch_answer_t *a = token;
+    a->calls++;
+    json_decref(a->reply);
+    a->reply = reply;
+}
+
+/* Two API servers on one etcd, as two API workers: a watch parked on one
+ * is answered as soon as the other writes, through the store's change
+ * descriptor, with no tick of the watching server in between. */
+static void test_watch_wakeup(const char *settings)
+{
+    config_t cfg_a, cfg_b;
+    kl_error_t err = {0, ""};
+    kl_plugin_t *a = store_new(settings, &cfg_a, &err);
+    int tried_b = a != NULL;
+    kl_plugin_t *b = a ? store_new(settings, &cfg_b, &err) : NULL;
+    kl_apiserver_t *writer = b ? kl_apiserver_new(a, 0, &err) : NULL;
+    kl_apiserver_t *watcher = writer ? kl_apiserver_new(b, 0, &err) : NULL;
+    if (!ok(watcher != NULL, "two API servers on one etcd %s", watcher ? "" : err.text))
+        goto done;
+    int fd = kl_apiserver_changes_fd(watcher);
+    ok(fd >= 0, "the etcd store gives the API server a change descriptor");
+    watch_answer_t answer = {0};
+    kl_apiserver_set_reply(watcher, keep_answer, NULL);
+    char payload[160];
+    snprintf(payload, sizeof payload,
+             "{\"kind\":\"Pod\",\"namespace\":\"wake\",\"resourceVersion\":\"%lld\","
+             "\"timeoutMs\":60000}",
+             (long long)kl_apiserver_revision(watcher));
+    json_t *watch = json_loads(payload, 0, NULL);
+    kl_apiserver_watch(watcher, watch, &answer, 0);
+    json_decref(watch);
+    is_int((int)kl_apiserver_pending_watches(watcher), 1, "a watch is parked on the second server");
+    struct pollfd idle = {fd, POLLIN, 0};
+    is_int(poll(&idle, 1, 300), 0, "nothing changed: the descriptor stays quiet");
+
+    json_t *create = json_loads("{\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\","
+                                "\"metadata\":{\"name\":\"woken\",\"namespace\":\"wake\"},"
+                                "\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"busybox\"}]}}}",
+                                0, NULL);
+    double t0 = seconds();
+    json_t *created = kl_apiserver_handle(writer, "create", create, &err);
+    json_decref(create);
+    ok(created != NULL, "the first server creates a pod %s", created ? "" : err.text);
+    json_decref(created);
+    struct pollfd wake = {fd, POLLIN, 0};
+    int readable = poll(&wake, 1, 5000) == 1;
+    ok(readable, "the descriptor turns readable %.1f ms after the write", (seconds() - t0) * 1000);
+    kl_apiserver_after_burst(watcher);
+    const json_t *event = json_array_get(json_object_get(answer.reply, "events"), 0);
+    const char *name = json_string_value(
+        json_object_get(json_object_get(json_object_get(event, "object"), "metadata"), "name"));
+    ok(answer.calls == 1 && name && strcmp(name, "woken") == 0,
+       "the parked watch is answered with the pod, with no tick (%d answers)", answer.calls);
+    struct pollfd after = {fd, POLLIN, 0};
+    is_int(poll(&after, 1, 300), 0, "reading the changes cleared the descriptor");
+    json_decref(answer.reply);
+done:
+    kl_apiserver_destroy(&watcher);
+    kl_apiserver_destroy(&writer);
+    kl_plugin_destroy(&b);
+    kl_plugin_destroy(&a);
+    if (tried_b)
+        config_destroy(&cfg_b);
+    config_destroy(&cfg_a);
 }
 
 static void test_leases(const kl_store_ops_t *ops, void *s)
@@ -492,7 +578,7 @@ int main(void)
     kl_plugin_t *p = store_new(settings, &cfg, &err);
     ok(p != NULL, "etcd store plugin loads, configures and opens %s", p ? "" : err.text);
     if (p) {
-        ok(p->ops_size >= sizeof(kl_store_ops_t), "it implements the whole store ABI 1.1");
+        ok(p->ops_size >= sizeof(kl_store_ops_t), "it implements the whole store ABI 1.2");
         test_crud(p->ops, p->state);
         test_paging(p->ops, p->state);
         test_changes(p->ops, p->state);
@@ -501,6 +587,7 @@ int main(void)
     kl_plugin_destroy(&p);
     config_destroy(&cfg);
     test_shared_feed(settings);
+    test_watch_wakeup(settings);
     test_failover(endpoint);
     test_unreachable();
     test_refused_settings();

@@ -66,6 +66,7 @@ static void *etcd_open(const kl_host_t *host, kl_error_t *err)
         return NULL;
     }
     s->host = host;
+    s->listener.fd = -1;
     s->prefix_len = strlen(s->prefix);
     s->endpoints = calloc(count + 1, sizeof *s->endpoints);
     for (size_t i = 0; s->endpoints && i < count; i++)
@@ -93,6 +94,7 @@ static void etcd_close(void *store)
     etcd_store_t *s = store;
     if (!s)
         return;
+    etcd_changes_fd_close(s);
     etcd_feed_stop(&s->feed);
     kl_gateway_destroy(&s->gateway);
     for (size_t i = 0; s->endpoints && s->endpoints[i]; i++)
@@ -292,6 +294,7 @@ static const kl_store_ops_t etcd_ops = {
     .lease_revoke = etcd_lease_revoke,
     .put_with_lease = etcd_put_with_lease,
     .tick = NULL,   /* etcd expires leases and compacts on its own */
+    .changes_fd = etcd_changes_fd,
 };
 
 KL_STORE_PLUGIN("etcd", "0.1.0", "revisioned key-value store in an etcd 3.4 cluster (durable, shared)",

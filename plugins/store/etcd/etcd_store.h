@@ -21,6 +21,8 @@ typedef struct etcd_store {
     int64_t compacted;     /* highest compaction this process knows of */
     char **endpoints;      /* NULL-terminated, for the change feed */
     etcd_feed_t *feed;     /* started by the first read of changes */
+    etcd_feed_listener_t listener;  /* fd -1 until changes_fd() */
+    int listening;         /* listener is on feed's list */
 } etcd_store_t;
 
 /* One key of a reply, decoded; `kv` points into the buffers. */
@@ -65,6 +67,9 @@ int etcd_changes(void *store, const char *prefix, int64_t after_revision, size_t
                  kl_store_event_fn visit, void *arg, int64_t *last_revision, kl_error_t *err);
 int etcd_compact(void *store, int64_t revision, kl_error_t *err);
 int64_t etcd_compacted_revision(void *store);
+int etcd_changes_fd(void *store);
+/* Takes the listener off the feed and closes its descriptor. */
+void etcd_changes_fd_close(etcd_store_t *s);
 
 /* leases.c */
 int etcd_lease_grant(void *store, int64_t ttl_ms, int64_t *lease_id, kl_error_t *err);

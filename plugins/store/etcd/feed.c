@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -42,6 +43,7 @@ struct etcd_feed {
     char *in;
     size_t in_len;
     int64_t next;      /* start_revision of the next watch */
+    etcd_feed_listener_t *listeners;  /* under lock */
 };
 
 /* The API workers of one keelsond each open the store: they share one feed
@@ -73,6 +75,34 @@ static void ring_clear(etcd_feed_t *f)
     for (size_t i = 0; i < f->count; i++)
         json_decref(f->ring[(f->first + i) % f->capacity].events);
     f->first = f->count = 0;
+}
+
+/* Under f->lock, after the feed took in new revisions. */
+static void tell_listeners(etcd_feed_t *f)
+{
+    static const uint64_t one = 1;
+    for (etcd_feed_listener_t *l = f->listeners; l; l = l->next)
+        if (atomic_exchange(&l->armed, 0) && write(l->fd, &one, sizeof one) < 0)
+            atomic_store(&l->armed, 1);  /* counter full: it is readable anyway */
+}
+
+void etcd_feed_listen(etcd_feed_t *f, etcd_feed_listener_t *listener)
+{
+    pthread_mutex_lock(&f->lock);
+    listener->next = f->listeners;
+    f->listeners = listener;
+    pthread_mutex_unlock(&f->lock);
+}
+
+void etcd_feed_unlisten(etcd_feed_t *f, etcd_feed_listener_t *listener)
+{
+    pthread_mutex_lock(&f->lock);
+    for (etcd_feed_listener_t **link = &f->listeners; *link; link = &(*link)->next)
+        if (*link == listener) {
+            *link = listener->next;
+            break;
+        }
+    pthread_mutex_unlock(&f->lock);
 }
 
 static void ring_add(etcd_feed_t *f, int64_t revision, json_t *events)
@@ -113,6 +143,7 @@ static int feed_message(etcd_feed_t *f, const char *line, size_t len)
         f->live = 1;
         const json_t *events = json_object_get(result, "events");
         size_t n = json_array_size(events);
+        int64_t reached_before = f->reached;
         for (size_t i = 0; i < n;) {
             int64_t revision = message_int(json_object_get(json_array_get(events, i), "kv"),
                                            "mod_revision");
@@ -133,6 +164,8 @@ static int feed_message(etcd_feed_t *f, const char *line, size_t len)
             }
             i = j;
         }
+        if (f->reached > reached_before)
+            tell_listeners(f);
     }
     pthread_cond_broadcast(&f->moved);
     pthread_mutex_unlock(&f->lock);
@@ -229,6 +262,19 @@ static void *feed_main(void *arg)
 }
 
 static void feed_free(etcd_feed_t *f);
+
+etcd_feed_t *etcd_feed_join(const char *const *urls)
+{
+    etcd_feed_t *found = NULL;
+    pthread_mutex_lock(&shared_lock);
+    for (etcd_feed_t *f = shared_feeds; f && !found; f = f->next_shared)
+        if (urls && urls[0] && same_urls(f, urls)) {
+            f->refs++;
+            found = f;
+        }
+    pthread_mutex_unlock(&shared_lock);
+    return found;
+}
 
 etcd_feed_t *etcd_feed_start(const char *const *urls, int64_t after, size_t capacity)
 {
@@ -332,12 +378,29 @@ int etcd_feed_read(etcd_feed_t *f, int64_t after, int64_t wanted, int wait_ms,
         pthread_mutex_unlock(&f->lock);
         return -1;
     }
-    for (size_t i = 0; i < f->count; i++) {
-        const held_t *h = &f->ring[(f->first + i) % f->capacity];
-        if (h->revision > after && visit(h->events, h->revision, arg))
-            break;
+    /* The revisions wanted are taken out with a reference each and visited
+     * without the lock: API workers decode them at the same time, and the
+     * feed goes on taking in new ones. */
+    size_t from = f->count;
+    while (from > 0 && f->ring[(f->first + from - 1) % f->capacity].revision > after)
+        from--;
+    size_t n = f->count - from;
+    held_t *taken = n ? malloc(n * sizeof *taken) : NULL;
+    if (n && !taken) {
+        pthread_mutex_unlock(&f->lock);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        taken[i] = f->ring[(f->first + from + i) % f->capacity];
+        json_incref(taken[i].events);
     }
     *reached = f->reached;
     pthread_mutex_unlock(&f->lock);
+    size_t i = 0;
+    for (; i < n && !visit(taken[i].events, taken[i].revision, arg); i++)
+        json_decref(taken[i].events);
+    for (; i < n; i++)
+        json_decref(taken[i].events);
+    free(taken);
     return 0;
 }

@@ -1,8 +1,11 @@
 /* The etcd store's history (changes and compaction), kept apart from plain reads
  * and writes: it follows etcd through watches and the live change feed. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "base64.h"
 #include "etcd_store.h"
@@ -153,6 +156,62 @@ static int feed_visit(const json_t *events, int64_t revision, void *arg)
     return rc != 0;
 }
 
+/* ---- notification ---------------------------------------------------- */
+
+static void listen_to_feed(etcd_store_t *s)
+{
+    if (s->listener.fd >= 0 && s->feed && !s->listening) {
+        etcd_feed_listen(s->feed, &s->listener);
+        s->listening = 1;
+    }
+}
+
+/* The feed itself starts with the first read of changes, not here: until
+ * someone watches, etcd is not asked to stream every write. */
+int etcd_changes_fd(void *store)
+{
+    etcd_store_t *s = store;
+    if (s->listener.fd < 0) {
+        s->listener.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        atomic_store(&s->listener.armed, 1);
+    }
+    listen_to_feed(s);
+    return s->listener.fd;
+}
+
+void etcd_changes_fd_close(etcd_store_t *s)
+{
+    if (s->listening)
+        etcd_feed_unlisten(s->feed, &s->listener);
+    s->listening = 0;
+    if (s->listener.fd >= 0)
+        close(s->listener.fd);
+    s->listener.fd = -1;
+}
+
+/* Clears the descriptor and arms it before a read, so whatever the feed
+ * takes in from here on, and this read may miss, wakes the reader. */
+static void rearm(etcd_store_t *s)
+{
+    uint64_t count;
+    if (s->listener.fd < 0)
+        return;
+    if (read(s->listener.fd, &count, sizeof count) < 0 && errno != EAGAIN)
+        s->host->log(s->host, KL_LOG_WARN, "etcd store: clearing the change descriptor: %s",
+                     strerror(errno));
+    atomic_store(&s->listener.armed, 1);
+}
+
+/* From here on the feed follows etcd; reads resume from it. */
+static void follow_from(etcd_store_t *s, int64_t revision)
+{
+    if (!s->feed && s->endpoints)
+        s->feed = etcd_feed_start((const char *const *)s->endpoints, revision, FEED_REVISIONS);
+    listen_to_feed(s);
+}
+
+/* ---- changes ---------------------------------------------------------- */
+
 /* A watch over the prefix alone cannot tell "no more events" from "events
  * still coming", so it watches the whole keyspace, where every revision has
  * at least one event, keeps those under the prefix, and stops on reaching
@@ -162,6 +221,7 @@ int etcd_changes(void *store, const char *prefix, int64_t after_revision, size_t
                  kl_error_t *err)
 {
     etcd_store_t *s = store;
+    rearm(s);
     if (!prefix)
         prefix = "";
     if (after_revision < 0)
@@ -172,7 +232,11 @@ int etcd_changes(void *store, const char *prefix, int64_t after_revision, size_t
                             "etcd store: changes after revision %" PRId64
                             " are gone: history is compacted up to %" PRId64,
                             after_revision, s->compacted);
-    /* The live feed first; etcd's history when it does not reach back. */
+    /* The live feed first, another API worker's if it runs one already;
+     * etcd's history when it does not reach back. */
+    if (!s->feed && s->endpoints)
+        s->feed = etcd_feed_join((const char *const *)s->endpoints);
+    listen_to_feed(s);
     if (s->feed) {
         size_t full_len;
         char *full = full_prefix(s, prefix, &full_len);
@@ -230,6 +294,7 @@ int etcd_changes(void *store, const char *prefix, int64_t after_revision, size_t
     if (target <= after_revision) {
         if (last_revision)
             *last_revision = target;
+        follow_from(s, target);
         return 0;
     }
 
@@ -270,9 +335,7 @@ int etcd_changes(void *store, const char *prefix, int64_t after_revision, size_t
     int64_t last = w.delivered ? w.last : rc == 0 ? target : w.last;
     if (last_revision)
         *last_revision = last;
-    /* From here on the feed follows etcd; reads resume from it. */
-    if (!s->feed && s->endpoints)
-        s->feed = etcd_feed_start((const char *const *)s->endpoints, last, FEED_REVISIONS);
+    follow_from(s, last);
     return 0;
 }
 
