@@ -8,5 +8,6 @@ core_libkeelcore_la_SOURCES += \
 	core/apiserver.c core/apiserver.h core/apiserver_internal.h \
 	core/apiserver_store.c core/apiserver_reads.c core/apiserver_writes.c \
 	core/apiserver_owners.c \
-	core/apiserver_watch.c core/apiserver_actor.c core/apiserver_text.c \
+	core/apiserver_watch.c core/apiserver_history.c core/apiserver_feed.c \
+	core/apiserver_actor.c core/apiserver_text.c \
 	core/apiserver_cache.c core/apiserver_selectors.c

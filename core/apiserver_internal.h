@@ -1,8 +1,9 @@
 /* What the API server's files share: its state, the event ring and the
  * parked watchers. Internal to the core: apiserver.c holds the lifecycle and
  * the dispatcher, apiserver_store.c the store access, apiserver_reads.c,
- * apiserver_writes.c and apiserver_owners.c the methods, apiserver_watch.c
- * the watch history and the watchers. */
+ * apiserver_writes.c and apiserver_owners.c the methods, apiserver_history.c
+ * the event ring, apiserver_feed.c the events from the store's change feed
+ * and apiserver_watch.c the watchers. */
 #ifndef KL_CORE_APISERVER_INTERNAL_H
 #define KL_CORE_APISERVER_INTERNAL_H
 
@@ -175,17 +176,38 @@ void kl_api_orphan_dependents(kl_apiserver_t *self, const json_t *owner);
 kl_selector_t *kl_api_watch_selector(kl_apiserver_t *self, const json_t *payload, kl_error_t *err);
 void kl_api_watch_selectors_clear(kl_apiserver_t *self);
 
-/* apiserver_watch.c: the event ring and the watchers. */
-void kl_api_group_destroy(void **item);
-char *kl_api_empty_reply(int64_t revision, size_t *length);
+/* apiserver_history.c: the ring of recent events. */
 int64_t kl_api_examined_revision(kl_apiserver_t *self);
 event_t *kl_api_ring_at(kl_apiserver_t *self, size_t i);
+/* Index in the ring of the first event with a revision above `revision`. */
+size_t kl_api_ring_search(kl_apiserver_t *self, int64_t revision);
 void kl_api_event_clear(event_t *e);
-/* Answers a parked watcher with `text` (stolen) and frees it. */
-void kl_api_answer(kl_apiserver_t *self, watcher_t *w, char *text, size_t length);
+/* Any event, whoever wrote it: kept in the ring, then watchers are woken. */
+void kl_api_record_event(kl_apiserver_t *self, event_type_t type, const kl_kind_info_t *info,
+                         json_t *object, json_t *previous, int64_t revision, api_text_t *text);
 /* `text`: the object's text when already encoded (borrowed), else NULL. */
 void kl_api_record(kl_apiserver_t *self, event_type_t type, const kl_kind_info_t *info, json_t *object,
                    json_t *previous, int64_t revision, api_text_t *text);
+
+/* apiserver_feed.c: events from the store's change feed. */
+/* A watch's events from before the ring, read back from the store. */
+char *kl_api_collect_from_store(kl_apiserver_t *self, const watch_request_t *req,
+                                int64_t *resume, size_t *length, kl_error_t *err);
+/* Shared stores: takes every writer's new changes into the ring. */
+void kl_api_ingest(kl_apiserver_t *self);
+
+/* apiserver_watch.c: the watchers and their replies. */
+void kl_api_group_destroy(void **item);
+/* The type of event a watcher of kind, namespace and selector sees, or -1. */
+int kl_api_event_view(const event_t *e, const kl_kind_info_t *kind, const char *namespace_name,
+                      const kl_selector_t *selector);
+/* A watch reply as JSON, taking `events` (an array). */
+json_t *kl_api_watch_reply_json(json_t *events, int64_t revision);
+char *kl_api_empty_reply(int64_t revision, size_t *length);
+/* Wakes the watchers an event just kept is for, and publishes it. */
+void kl_api_notify(kl_apiserver_t *self, event_t *e);
+/* Answers a parked watcher with `text` (stolen) and frees it. */
+void kl_api_answer(kl_apiserver_t *self, watcher_t *w, char *text, size_t length);
 json_t *kl_api_watch_now(kl_apiserver_t *self, const json_t *payload, kl_error_t *err);
 
 /* apiserver_cache.c: parsed objects by store key, least recently used out. */

@@ -1,15 +1,15 @@
-/* The API server's watch history: a ring of recent events (or the store's
- * change feed beyond it), long-poll watchers parked by kind and node, and
- * their answers, at once or once per burst after its group commit. */
+/* The API server's watchers: a watch is answered from the history at once
+ * when events are there, else parked by kind and node until one arrives or
+ * it times out, and answered at once or once per burst after its group
+ * commit. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "apiserver_internal.h"
-#include "json_encode.h"
 #include "log.h"
 
-/* ---- history and watchers -------------------------------------------- */
+/* ---- parked watchers and their replies ------------------------------- */
 
 static void watcher_free(watcher_t *w)
 {
@@ -54,7 +54,7 @@ static void watcher_detach(kl_apiserver_t *self, watcher_t *w)
 /* The type a watcher sees for `e`, or -1 when the event is not for it. As in
  * Kubernetes, an object entering a selector's view is ADDED for that watcher
  * and one leaving it DELETED (a pod the scheduler watched unbound is bound). */
-static int event_view(const event_t *e, const kl_kind_info_t *kind, const char *namespace_name,
+int kl_api_event_view(const event_t *e, const kl_kind_info_t *kind, const char *namespace_name,
                       const kl_selector_t *selector)
 {
     if (e->kind != kind)
@@ -73,12 +73,7 @@ static int event_view(const event_t *e, const kl_kind_info_t *kind, const char *
     return before ? EVENT_DELETED : -1;
 }
 
-static json_t *event_json(const event_t *e, int type)
-{
-    return json_pack("{s:s,s:O}", "type", event_names[type], "object", e->object);
-}
-
-static json_t *watch_reply_json(json_t *events, int64_t revision)
+json_t *kl_api_watch_reply_json(json_t *events, int64_t revision)
 {
     char text[24];
     snprintf(text, sizeof text, "%" PRId64, revision);
@@ -123,46 +118,6 @@ static void append_event(api_buffer_t *b, event_t *e, int type, int first)
     kl_api_buffer_text(b, "}");
 }
 
-void kl_api_event_clear(event_t *e)
-{
-    json_decref(e->object);
-    json_decref(e->previous);
-    kl_api_text_unref(&e->text);
-    e->object = e->previous = NULL;
-}
-
-event_t *kl_api_ring_at(kl_apiserver_t *self, size_t i)
-{
-    return &self->ring[(self->first + i) % self->capacity];
-}
-
-/* Index of the first event with a revision above `revision`. */
-static size_t ring_search(kl_apiserver_t *self, int64_t revision)
-{
-    size_t low = 0, high = self->count;
-    while (low < high) {
-        size_t mid = low + (high - low) / 2;
-        if (kl_api_ring_at(self, mid)->revision <= revision)
-            low = mid + 1;
-        else
-            high = mid;
-    }
-    return low;
-}
-
-static char *collect_from_store(kl_apiserver_t *self, const watch_request_t *req,
-                                int64_t *resume, size_t *length, kl_error_t *err);
-
-/* The revision up to which this server has looked at every change, where a
- * watch answered from its history resumes. On a shared store that is what it
- * has taken in, not the store's revision: other writers, or a change feed a
- * moment behind, may be ahead, and resuming past changes not yet taken in
- * would skip them. */
-int64_t kl_api_examined_revision(kl_apiserver_t *self)
-{
-    return self->shared ? self->ingested : self->ops->revision(self->store);
-}
-
 /* Builds the reply text for events after req->revision, or NULL when none
  * match (then *resume is where a parked watcher continues from) or err is
  * set. */
@@ -170,13 +125,13 @@ static char *collect(kl_apiserver_t *self, const watch_request_t *req, int64_t *
                      size_t *length, kl_error_t *err)
 {
     if (req->revision < self->floor)
-        return collect_from_store(self, req, resume, length, err);
+        return kl_api_collect_from_store(self, req, resume, length, err);
     api_buffer_t b = {0};
     size_t found = 0;
     int64_t last = kl_api_examined_revision(self);
-    for (size_t i = ring_search(self, req->revision); i < self->count; i++) {
+    for (size_t i = kl_api_ring_search(self, req->revision); i < self->count; i++) {
         event_t *e = kl_api_ring_at(self, i);
-        int type = event_view(e, req->kind, req->namespace_name, req->selector);
+        int type = kl_api_event_view(e, req->kind, req->namespace_name, req->selector);
         if (type < 0)
             continue;
         if (!found)
@@ -250,7 +205,7 @@ static void notify_group(kl_apiserver_t *self, watcher_group_t *group, event_t *
     while (w) {
         /* kl_api_answer() may free the group when w is its last member. */
         watcher_t *next = w->next;
-        int type = event_view(e, w->kind, w->namespace_name, w->selector);
+        int type = kl_api_event_view(e, w->kind, w->namespace_name, w->selector);
         if (type >= 0 && self->defer_watches) {
             if (!w->ready) {
                 w->ready = 1;
@@ -269,32 +224,15 @@ static void notify_group(kl_apiserver_t *self, watcher_group_t *group, event_t *
     }
 }
 
-/* Keeps the event (object and text borrowed, previous stolen) and wakes
- * watchers. */
-static void record_event(kl_apiserver_t *self, event_type_t type, const kl_kind_info_t *info,
-                         json_t *object, json_t *previous, int64_t revision, api_text_t *text)
+/* Only the groups the event can match are visited: its kind's unpinned
+ * watchers and, for a pod, those pinned to its node before and after. */
+void kl_api_notify(kl_apiserver_t *self, event_t *e)
 {
-    if (self->count == self->capacity) {
-        event_t *oldest = kl_api_ring_at(self, 0);
-        self->floor = oldest->revision;
-        kl_api_event_clear(oldest);
-        self->first = (self->first + 1) % self->capacity;
-        self->count--;
-    }
-    event_t *e = kl_api_ring_at(self, self->count++);
-    e->revision = revision;
-    e->type = type;
-    e->kind = info;
-    e->text = kl_api_text_ref(text);
-    e->object = json_incref(object);
-    e->previous = type == EVENT_MODIFIED ? previous : NULL;
-    if (type != EVENT_MODIFIED)
-        json_decref(previous);
-
+    const kl_kind_info_t *info = e->kind;
     if (self->pending) {
         notify_group(self, &self->unpinned[info->index], e);
         if (info->index == 0 && zhashx_size(self->pinned[0])) {
-            const char *node = kl_pod_node_name(object);
+            const char *node = kl_pod_node_name(e->object);
             const char *before = e->previous ? kl_pod_node_name(e->previous) : NULL;
             notify_group(self, zhashx_lookup(self->pinned[0], node ? node : ""), e);
             if (e->previous && strcmp(before ? before : "", node ? node : "") != 0)
@@ -310,179 +248,6 @@ static void record_event(kl_apiserver_t *self, event_type_t type, const kl_kind_
         if (event)
             self->publish(info->topic, event, length, self->publish_arg);
         free(event);
-    }
-}
-
-/* A write this API server made. With a shared store other writers exist,
- * so every event comes from the store's change feed instead (ingest()),
- * which keeps the history in revision order. */
-void kl_api_record(kl_apiserver_t *self, event_type_t type, const kl_kind_info_t *info,
-                   json_t *object, json_t *previous, int64_t revision, api_text_t *text)
-{
-    if (self->shared) {
-        json_decref(previous);
-        return;
-    }
-    record_event(self, type, info, object, previous, revision, text);
-}
-
-/* ---- events from the store's change feed ----------------------------- */
-
-static const kl_kind_info_t *kind_of_key(const char *key)
-{
-    static const char *const kinds[] = {"Pod", "Node", "ReplicaSet", "Deployment", "Event",
-                                        "Lease"};
-    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
-        const kl_kind_info_t *info = kl_kind_lookup(kinds[i]);
-        size_t len = strlen(info->resource);
-        if (strncmp(key, "/registry/", 10) == 0 && strncmp(key + 10, info->resource, len) == 0
-            && key[10 + len] == '/')
-            return info;
-    }
-    return NULL;
-}
-
-static json_t *parse_stored(const char *value, size_t len, int64_t revision)
-{
-    if (!value)
-        return NULL;
-    json_t *object = json_loadb(value, len, 0, NULL);
-    if (!json_is_object(object)) {
-        json_decref(object);
-        return NULL;
-    }
-    kl_object_set_resource_version(object, revision);
-    return object;
-}
-
-/* A store change as an API event (fields owned by the caller), or -1 when
- * it is not an object keelson serves. */
-static int event_from_change(const kl_store_event_t *change, event_t *e)
-{
-    memset(e, 0, sizeof *e);
-    e->kind = kind_of_key(change->kv.key);
-    if (!e->kind)
-        return -1;
-    e->revision = change->kv.mod_revision;
-    if (change->type == KL_STORE_DELETE) {
-        e->type = EVENT_DELETED;
-        e->object = change->prev ? parse_stored(change->prev->value, change->prev->value_len,
-                                                e->revision) : NULL;
-    } else {
-        e->type = change->kv.create_revision == change->kv.mod_revision ? EVENT_ADDED
-                                                                         : EVENT_MODIFIED;
-        e->object = parse_stored(change->kv.value, change->kv.value_len, e->revision);
-        if (e->type == EVENT_MODIFIED && change->prev)
-            e->previous = parse_stored(change->prev->value, change->prev->value_len,
-                                       change->prev->mod_revision);
-    }
-    if (!e->object) {
-        json_decref(e->previous);
-        return -1;
-    }
-    return 0;
-}
-
-typedef struct replay {
-    kl_apiserver_t *self;
-    const watch_request_t *req;  /* collecting for one watch; NULL: ingesting */
-    json_t *events;
-    size_t found;
-    int64_t last;
-} replay_t;
-
-static int replay_visit(const kl_store_event_t *change, void *arg)
-{
-    replay_t *r = arg;
-    r->last = change->kv.mod_revision;
-    event_t e;
-    if (event_from_change(change, &e) < 0)
-        return 0;
-    if (!r->req) {
-        record_event(r->self, e.type, e.kind, e.object, e.previous, e.revision, NULL);
-        json_decref(e.object);
-        return 0;
-    }
-    int type = event_view(&e, r->req->kind, r->req->namespace_name, r->req->selector);
-    if (type >= 0) {
-        if (!r->events)
-            r->events = json_array();
-        json_array_append_new(r->events, event_json(&e, type));
-        r->found++;
-    }
-    json_decref(e.object);
-    json_decref(e.previous);
-    return r->found >= KL_APISERVER_WATCH_MAX_EVENTS;
-}
-
-/* Events older than the ring, read back from the store's own history: a
- * watch resumes exactly even across an API server restart. */
-static char *collect_from_store(kl_apiserver_t *self, const watch_request_t *req,
-                                int64_t *resume, size_t *length, kl_error_t *err)
-{
-    replay_t r = {self, req, NULL, 0, req->revision};
-    int64_t last = 0;
-    kl_error_t serr = {0, ""};
-    if (self->ops->changes(self->store, "/registry/", req->revision, 5000, replay_visit, &r, &last,
-                           &serr) < 0) {
-        json_decref(r.events);
-        return kl_error_set(err, serr.code == KL_ERR_EXPIRED ? KL_ERR_EXPIRED : KL_ERR_INTERNAL,
-                            "too old resource version: %" PRId64 " (%s)", req->revision, serr.text),
-               NULL;
-    }
-    /* Stopped early on the event limit: resume after the last one taken. */
-    *resume = r.found >= KL_APISERVER_WATCH_MAX_EVENTS ? r.last : (last > r.last ? last : r.last);
-    if (*resume < req->revision)
-        *resume = req->revision;
-    if (!r.events)
-        return NULL;
-    json_t *reply = watch_reply_json(r.events, *resume);
-    char *text = reply ? kl_json_encode(reply, length) : NULL;
-    json_decref(reply);
-    if (!text)
-        kl_error_set(err, KL_ERR_INTERNAL, "out of memory for a watch reply");
-    return text;
-}
-
-/* Shared stores: take in what any writer changed since the last look. */
-/* Changes a shared store's reader takes in per round. */
-#define INGEST_ROUND 1000
-
-static void ingest(kl_apiserver_t *self)
-{
-    if (!self->shared)
-        return;
-    /* With nobody parked here, a history far behind is not worth catching
-     * up on (one of several API workers may have idled long): it restarts
-     * at the store's revision, and a watch from before that is answered
-     * from the store's own change feed. */
-    if (!self->pending) {
-        int64_t now = self->ops->revision(self->store);  /* a request to etcd: only here */
-        if (now - self->ingested > INGEST_ROUND) {
-            self->ingested = self->floor = now;
-            return;
-        }
-    }
-    for (int rounds = 0; rounds < 100; rounds++) {
-        replay_t r = {self, NULL, NULL, 0, self->ingested};
-        int64_t last = 0;
-        kl_error_t serr = {0, ""};
-        if (self->ops->changes(self->store, "/registry/", self->ingested, INGEST_ROUND, replay_visit,
-                               &r, &last, &serr) < 0) {
-            if (serr.code == KL_ERR_EXPIRED) {
-                /* Fell behind compaction: watchers of older revisions relist. */
-                kl_warn("api", "store history compacted past %" PRId64 "; watch history restarts at %" PRId64,
-                        self->ingested, self->ops->revision(self->store));
-                self->ingested = self->floor = self->ops->revision(self->store);
-            } else {
-                kl_warn("api", "reading the store's changes failed: %s", serr.text);
-            }
-            return;
-        }
-        int done = r.last == self->ingested || last <= self->ingested;
-        self->ingested = r.last > last ? r.last : last;
-        if (done)
-            return;
     }
 }
 
@@ -524,7 +289,7 @@ void kl_apiserver_defer_watches(kl_apiserver_t *self, int defer)
 void kl_apiserver_after_burst(kl_apiserver_t *self)
 {
     if (self->pending)
-        ingest(self);
+        kl_api_ingest(self);
     release_ready(self);
 }
 
@@ -577,7 +342,7 @@ static int parse_watch(kl_apiserver_t *self, const json_t *payload, watch_reques
 
 json_t *kl_api_watch_now(kl_apiserver_t *self, const json_t *payload, kl_error_t *err)
 {
-    ingest(self);
+    kl_api_ingest(self);
     watch_request_t req;
     if (parse_watch(self, payload, &req, err) < 0) {
         watch_request_clear(&req);
@@ -590,7 +355,7 @@ json_t *kl_api_watch_now(kl_apiserver_t *self, const json_t *payload, kl_error_t
     if (!text && err->code)
         return NULL;
     if (!text)
-        return watch_reply_json(json_array(), resume);
+        return kl_api_watch_reply_json(json_array(), resume);
     json_t *reply = json_loadb(text, length, 0, NULL);
     free(text);
     if (!reply)
@@ -601,7 +366,7 @@ json_t *kl_api_watch_now(kl_apiserver_t *self, const json_t *payload, kl_error_t
 void kl_apiserver_watch(kl_apiserver_t *self, const json_t *payload, void *token, int64_t now_ms)
 {
     kl_error_t err = {0, ""};
-    ingest(self);
+    kl_api_ingest(self);
     watch_request_t req;
     if (parse_watch(self, payload, &req, &err) < 0) {
         watch_request_clear(&req);
@@ -675,7 +440,7 @@ void kl_apiserver_tick(kl_apiserver_t *self, int64_t now_ms)
     }
     if (!self->pending)
         return;
-    ingest(self);
+    kl_api_ingest(self);
     release_ready(self);
     watcher_t *w = self->all;
     while (w) {

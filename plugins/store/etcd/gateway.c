@@ -1,5 +1,6 @@
 /* The etcd v3 JSON gateway client: requests with fail-over across endpoints
- * on kept-alive libcurl handles, and line-by-line reading of streamed replies. */
+ * on kept-alive libcurl handles. Streamed replies are read in
+ * gateway_stream.c. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,38 +8,14 @@
 
 #include <curl/curl.h>
 
-#include "gateway.h"
+#include "gateway_internal.h"
 
-/* A reply larger than this is refused rather than buffered: ranges are paged
- * far below it. */
-#define MAX_REPLY_BYTES (256u << 20)
 /* Rounds through all endpoints before giving up, so a request rides out a
  * leader election (about a second with etcd's defaults). */
 #define ROUNDS 2
 #define ROUND_PAUSE_MS 200
 
-typedef struct endpoint {
-    char *url;   /* "http://HOST:PORT", no trailing slash */
-    CURL *curl;  /* kept alive between unary requests */
-} endpoint_t;
-
-struct kl_gateway {
-    endpoint_t *endpoints;
-    size_t count;
-    size_t current;  /* the endpoint that answered last */
-    long timeout_ms;
-    long dial_timeout_ms;
-    struct curl_slist *headers;
-};
-
-typedef struct buffer {
-    char *data;
-    size_t len;
-    size_t cap;
-    int too_large;
-} buffer_t;
-
-static int buffer_append(buffer_t *b, const char *data, size_t len)
+int gateway_buffer_append(buffer_t *b, const char *data, size_t len)
 {
     if (b->len + len + 1 > MAX_REPLY_BYTES) {
         b->too_large = 1;
@@ -62,7 +39,7 @@ static int buffer_append(buffer_t *b, const char *data, size_t len)
 
 static size_t write_to_buffer(char *data, size_t size, size_t count, void *arg)
 {
-    return buffer_append(arg, data, size * count) < 0 ? 0 : size * count;
+    return gateway_buffer_append(arg, data, size * count) < 0 ? 0 : size * count;
 }
 
 /* Accepts http://HOST[:PORT][/] where HOST is a name, an IPv4 address or a
@@ -110,7 +87,7 @@ static int endpoint_check(const char *url, size_t index, kl_error_t *err)
     return 0;
 }
 
-static CURL *handle_new(const kl_gateway_t *gw)
+CURL *gateway_handle_new(const kl_gateway_t *gw)
 {
     CURL *c = curl_easy_init();
     if (!c)
@@ -156,7 +133,7 @@ kl_gateway_t *kl_gateway_new(const char *const *endpoints, long timeout_ms, long
         if (endpoints[i][len - 1] == '/')
             len--;
         gw->endpoints[i].url = strndup(endpoints[i], len);
-        gw->endpoints[i].curl = handle_new(gw);
+        gw->endpoints[i].curl = gateway_handle_new(gw);
         if (!gw->endpoints[i].url || !gw->endpoints[i].curl)
             goto nomem;
     }
@@ -199,13 +176,6 @@ enum {
     GRPC_UNAVAILABLE = 14
 };
 
-/* Outcome of one attempt on one endpoint. */
-typedef enum attempt_result {
-    ATTEMPT_DONE,       /* a reply or a final error: stop here */
-    ATTEMPT_NOT_SENT,   /* nothing reached etcd: the next endpoint is safe */
-    ATTEMPT_UNKNOWN     /* sent, outcome unknown: the next endpoint may see it applied */
-} attempt_result_t;
-
 static int etcd_error_code(int grpc_code, const char *message)
 {
     switch (grpc_code) {
@@ -224,8 +194,8 @@ static int etcd_error_code(int grpc_code, const char *message)
 
 /* Reads etcd's {"error","code"} (or a stream's {"error":{"message","grpc_code"}})
  * into err; returns 1 when another endpoint might do better. */
-static int etcd_error(const char *url, const char *path, long status, const char *body,
-                      kl_error_t *err)
+int gateway_etcd_error(const char *url, const char *path, long status, const char *body,
+                       kl_error_t *err)
 {
     json_error_t jerr;
     json_t *reply = json_loads(body ? body : "", JSON_DECODE_ANY, &jerr);
@@ -255,8 +225,8 @@ static int etcd_error(const char *url, const char *path, long status, const char
     return grpc_code == GRPC_UNAVAILABLE || grpc_code == GRPC_DEADLINE_EXCEEDED;
 }
 
-static attempt_result_t transport_failure(CURL *c, CURLcode rc, const char *url, long limit_ms,
-                                          char *why, size_t why_size)
+attempt_result_t gateway_transport_failure(CURL *c, CURLcode rc, const char *url, long limit_ms,
+                                           char *why, size_t why_size)
 {
     curl_off_t pretransfer = 0;
     curl_easy_getinfo(c, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
@@ -287,7 +257,7 @@ static attempt_result_t attempt_call(kl_gateway_t *gw, endpoint_t *e, const char
         kl_error_set(err, KL_ERR_TOO_LARGE, "etcd store: the reply of %s is over %u bytes", url,
                      MAX_REPLY_BYTES);
     } else if (rc != CURLE_OK) {
-        result = transport_failure(e->curl, rc, e->url, gw->timeout_ms, why, why_size);
+        result = gateway_transport_failure(e->curl, rc, e->url, gw->timeout_ms, why, why_size);
     } else {
         long status = 0;
         curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -300,7 +270,7 @@ static attempt_result_t attempt_call(kl_gateway_t *gw, endpoint_t *e, const char
                 kl_error_set(err, KL_ERR_INTERNAL, "etcd store: the reply of %s is not a JSON object: %s",
                              url, jerr.text);
             }
-        } else if (etcd_error(e->url, path, status, out.data, err)) {
+        } else if (gateway_etcd_error(e->url, path, status, out.data, err)) {
             snprintf(why, why_size, "%s: %s", e->url, err->text);
             result = ATTEMPT_UNKNOWN;
         }
@@ -315,7 +285,7 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-static void note_failure(char *tried, size_t size, const char *why)
+void gateway_note_failure(char *tried, size_t size, const char *why)
 {
     size_t used = strlen(tried);
     if (used + 3 < size)
@@ -351,155 +321,11 @@ json_t *kl_gateway_call(kl_gateway_t *gw, const char *path, const json_t *body, 
             if (r == ATTEMPT_UNKNOWN && maybe_applied)
                 *maybe_applied = 1;
             if (round == 0)
-                note_failure(tried, sizeof tried, why);
+                gateway_note_failure(tried, sizeof tried, why);
         }
     }
     free(text);
     kl_error_set(err, KL_ERR_UNAVAILABLE, "etcd store: no etcd endpoint answered %s (tried %s)", path,
                  tried);
     return NULL;
-}
-
-/* ---- streamed replies --------------------------------------------------- */
-
-typedef struct stream {
-    CURL *curl;
-    buffer_t in;
-    size_t parsed;     /* bytes of `in` already handled */
-    kl_gateway_result_fn on_result;
-    void *arg;
-    kl_error_t *err;
-    const char *url;
-    size_t messages;
-    int done;
-    int failed;
-} stream_t;
-
-/* Handles every complete line; the gateway ends each message with '\n'. */
-static int stream_lines(stream_t *s)
-{
-    for (;;) {
-        char *start = s->in.data + s->parsed;
-        char *nl = memchr(start, '\n', s->in.len - s->parsed);
-        if (!nl)
-            return 0;
-        size_t len = (size_t)(nl - start);
-        s->parsed += len + 1;
-        *nl = '\0';
-        while (len && isspace((unsigned char)*start)) {
-            start++;
-            len--;
-        }
-        if (!len)
-            continue;
-        json_error_t jerr;
-        json_t *message = json_loadb(start, len, 0, &jerr);
-        json_t *result = json_object_get(message, "result");
-        if (!json_is_object(result)) {
-            if (json_object_get(message, "error"))
-                etcd_error(s->url, "", 200, start, s->err);
-            else
-                kl_error_set(s->err, KL_ERR_INTERNAL,
-                             "etcd store: a streamed message from %s is not {\"result\":{...}}: %.100s",
-                             s->url, start);
-            json_decref(message);
-            s->failed = 1;
-            return -1;
-        }
-        s->messages++;
-        int rc = s->on_result(result, s->arg, s->err);
-        json_decref(message);
-        if (rc < 0) {
-            s->failed = 1;
-            return -1;
-        }
-        if (rc > 0) {
-            s->done = 1;
-            return -1;
-        }
-    }
-}
-
-static size_t stream_write(char *data, size_t size, size_t count, void *arg)
-{
-    stream_t *s = arg;
-    if (buffer_append(&s->in, data, size * count) < 0)
-        return 0;
-    long status = 0;
-    curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
-    if (status != 200)
-        return size * count;  /* an error body: read whole, decoded after */
-    return stream_lines(s) < 0 ? 0 : size * count;
-}
-
-int kl_gateway_stream(kl_gateway_t *gw, const char *path, const json_t *body, long wait_ms,
-                      kl_gateway_result_fn on_result, void *arg, size_t *messages, kl_error_t *err)
-{
-    *messages = 0;
-    char *text = json_dumps(body, JSON_COMPACT);
-    if (!text)
-        return kl_error_set(err, KL_ERR_INTERNAL, "etcd store: cannot encode the request for %s", path);
-    char tried[400] = "";
-    int rc = -1;
-    /* A fresh handle: ending a stream early closes its connection, which
-     * would otherwise throw away the unary handle's kept-alive one. */
-    CURL *c = handle_new(gw);
-    if (!c) {
-        free(text);
-        return kl_error_set(err, KL_ERR_INTERNAL, "etcd store: out of memory for a stream");
-    }
-    for (size_t i = 0; i < gw->count; i++) {
-        size_t index = (gw->current + i) % gw->count;
-        const endpoint_t *e = &gw->endpoints[index];
-        char url[1024];
-        snprintf(url, sizeof url, "%s%s", e->url, path);
-        stream_t s = {.curl = c, .on_result = on_result, .arg = arg, .err = err, .url = e->url};
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(text));
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, stream_write);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, wait_ms);
-        CURLcode crc = curl_easy_perform(c);
-        *messages += s.messages;
-        long status = 0;
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        char why[256];
-        if (s.done) {
-            gw->current = index;
-            rc = 0;
-        } else if (s.failed) {
-            rc = -1;
-        } else if (s.in.too_large) {
-            kl_error_set(err, KL_ERR_TOO_LARGE, "etcd store: a message streamed by %s is over %u bytes",
-                         url, MAX_REPLY_BYTES);
-        } else if (crc == CURLE_OK && status != 200) {
-            if (etcd_error(e->url, path, status, s.in.data, err) && !s.messages) {
-                note_failure(tried, sizeof tried, err->text);
-                free(s.in.data);
-                continue;
-            }
-        } else if (crc == CURLE_OPERATION_TIMEDOUT && s.messages) {
-            gw->current = index;
-            kl_error_set(err, KL_ERR_TIMEOUT, "etcd store: %s streamed %zu messages but not the "
-                         "expected ones within %ld ms", url, s.messages, wait_ms);
-        } else if (!s.messages) {
-            transport_failure(c, crc == CURLE_OK ? CURLE_GOT_NOTHING : crc, e->url, wait_ms, why,
-                              sizeof why);
-            note_failure(tried, sizeof tried, why);
-            free(s.in.data);
-            continue;
-        } else {
-            kl_error_set(err, KL_ERR_UNAVAILABLE, "etcd store: the stream from %s broke after %zu "
-                         "messages: %s", url, s.messages, curl_easy_strerror(crc));
-        }
-        free(s.in.data);
-        curl_easy_cleanup(c);
-        free(text);
-        return rc;
-    }
-    curl_easy_cleanup(c);
-    free(text);
-    return kl_error_set(err, KL_ERR_UNAVAILABLE, "etcd store: no etcd endpoint answered %s (tried %s)",
-                        path, tried);
 }

@@ -1,0 +1,78 @@
+/* The API server's watch history: a ring of the latest events, from its own
+ * writes or, on a shared store, from the store's change feed, and how far it
+ * reaches. Older watches are answered from the store (apiserver_feed.c). */
+#include "apiserver_internal.h"
+
+void kl_api_event_clear(event_t *e)
+{
+    json_decref(e->object);
+    json_decref(e->previous);
+    kl_api_text_unref(&e->text);
+    e->object = e->previous = NULL;
+}
+
+event_t *kl_api_ring_at(kl_apiserver_t *self, size_t i)
+{
+    return &self->ring[(self->first + i) % self->capacity];
+}
+
+/* Index of the first event with a revision above `revision`. */
+size_t kl_api_ring_search(kl_apiserver_t *self, int64_t revision)
+{
+    size_t low = 0, high = self->count;
+    while (low < high) {
+        size_t mid = low + (high - low) / 2;
+        if (kl_api_ring_at(self, mid)->revision <= revision)
+            low = mid + 1;
+        else
+            high = mid;
+    }
+    return low;
+}
+
+/* The revision up to which this server has looked at every change, where a
+ * watch answered from its history resumes. On a shared store that is what it
+ * has taken in, not the store's revision: other writers, or a change feed a
+ * moment behind, may be ahead, and resuming past changes not yet taken in
+ * would skip them. */
+int64_t kl_api_examined_revision(kl_apiserver_t *self)
+{
+    return self->shared ? self->ingested : self->ops->revision(self->store);
+}
+
+/* Keeps the event (object and text borrowed, previous stolen) and wakes
+ * watchers. */
+void kl_api_record_event(kl_apiserver_t *self, event_type_t type, const kl_kind_info_t *info,
+                         json_t *object, json_t *previous, int64_t revision, api_text_t *text)
+{
+    if (self->count == self->capacity) {
+        event_t *oldest = kl_api_ring_at(self, 0);
+        self->floor = oldest->revision;
+        kl_api_event_clear(oldest);
+        self->first = (self->first + 1) % self->capacity;
+        self->count--;
+    }
+    event_t *e = kl_api_ring_at(self, self->count++);
+    e->revision = revision;
+    e->type = type;
+    e->kind = info;
+    e->text = kl_api_text_ref(text);
+    e->object = json_incref(object);
+    e->previous = type == EVENT_MODIFIED ? previous : NULL;
+    if (type != EVENT_MODIFIED)
+        json_decref(previous);
+    kl_api_notify(self, e);
+}
+
+/* A write this API server made. With a shared store other writers exist,
+ * so every event comes from the store's change feed instead
+ * (kl_api_ingest()), which keeps the history in revision order. */
+void kl_api_record(kl_apiserver_t *self, event_type_t type, const kl_kind_info_t *info,
+                   json_t *object, json_t *previous, int64_t revision, api_text_t *text)
+{
+    if (self->shared) {
+        json_decref(previous);
+        return;
+    }
+    kl_api_record_event(self, type, info, object, previous, revision, text);
+}

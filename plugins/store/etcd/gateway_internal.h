@@ -1,0 +1,58 @@
+/* What the etcd gateway's files share: its endpoints, the reply buffer and
+ * the reading of failed attempts. Private to the plugin: gateway.c makes
+ * requests, gateway_stream.c reads streamed replies. */
+#ifndef KL_STORE_ETCD_GATEWAY_INTERNAL_H
+#define KL_STORE_ETCD_GATEWAY_INTERNAL_H
+
+#include <stddef.h>
+#include <curl/curl.h>
+#include <keelson/error.h>
+
+#include "gateway.h"
+
+/* A reply larger than this is refused rather than buffered: ranges are paged
+ * far below it. */
+#define MAX_REPLY_BYTES (256u << 20)
+
+typedef struct endpoint {
+    char *url;   /* "http://HOST:PORT", no trailing slash */
+    CURL *curl;  /* kept alive between unary requests */
+} endpoint_t;
+
+struct kl_gateway {
+    endpoint_t *endpoints;
+    size_t count;
+    size_t current;  /* the endpoint that answered last */
+    long timeout_ms;
+    long dial_timeout_ms;
+    struct curl_slist *headers;
+};
+
+typedef struct buffer {
+    char *data;
+    size_t len;
+    size_t cap;
+    int too_large;
+} buffer_t;
+
+/* Outcome of one attempt on one endpoint. */
+typedef enum attempt_result {
+    ATTEMPT_DONE,       /* a reply or a final error: stop here */
+    ATTEMPT_NOT_SENT,   /* nothing reached etcd: the next endpoint is safe */
+    ATTEMPT_UNKNOWN     /* sent, outcome unknown: the next endpoint may see it applied */
+} attempt_result_t;
+
+/* Appends to `b`; -1 when out of memory or over MAX_REPLY_BYTES. */
+int gateway_buffer_append(buffer_t *b, const char *data, size_t len);
+/* A new libcurl handle set up for `gw`'s endpoints (caller cleans up), or NULL. */
+CURL *gateway_handle_new(const kl_gateway_t *gw);
+/* etcd's error reply into err; 1 when another endpoint might do better. */
+int gateway_etcd_error(const char *url, const char *path, long status, const char *body,
+                       kl_error_t *err);
+/* Why a transfer failed, into `why`, and whether etcd may have seen the request. */
+attempt_result_t gateway_transport_failure(CURL *c, CURLcode rc, const char *url, long limit_ms,
+                                           char *why, size_t why_size);
+/* Adds `why` to the list of failed endpoints in `tried`. */
+void gateway_note_failure(char *tried, size_t size, const char *why);
+
+#endif
