@@ -1,7 +1,7 @@
-/* keelctl's commands (apply, create, get, delete, describe, version), each
- * turning its arguments into api.* requests to the master and printing the
- * replies. Each returns the process exit code: 0, or 1 after printing
- * "error: ..." on the error stream. */
+/* keelctl's commands (apply, create, get, delete, describe, version, cordon,
+ * uncordon, taint), each turning its arguments into api.* requests to the
+ * master and printing the replies. Each returns the process exit code: 0, or
+ * 1 after printing "error: ..." on the error stream. */
 #ifndef KL_KEELCTL_COMMANDS_H
 #define KL_KEELCTL_COMMANDS_H
 

@@ -9,6 +9,8 @@ core_keelctl_libkeelctl_la_SOURCES = \
 	core/keelctl/describe.c core/keelctl/describe.h \
 	core/keelctl/client_config.c core/keelctl/client_config.h \
 	core/keelctl/commands.c core/keelctl/commands.h \
+	core/keelctl/commands_internal.h \
+	core/keelctl/commands_get.c core/keelctl/commands_nodes.c \
 	core/keelctl/logs.c core/keelctl/logs.h \
 	core/keelctl/workloads.c core/keelctl/workloads.h \
 	core/keelctl/bench_profile.c core/keelctl/bench_profile.h \

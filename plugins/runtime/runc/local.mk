@@ -2,6 +2,9 @@
 RUNC_PLUGIN_SOURCES = \
 	plugins/runtime/runc/runc.h \
 	plugins/runtime/runc/runc.c \
+	plugins/runtime/runc/state.c \
+	plugins/runtime/runc/events.c \
+	plugins/runtime/runc/stop.c \
 	plugins/runtime/runc/image.c \
 	plugins/runtime/runc/cache.c \
 	plugins/runtime/runc/spec.c \

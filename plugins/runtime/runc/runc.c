@@ -1,16 +1,15 @@
 /* runtime/runc: runs each container with runc from an OCI bundle whose root
  * file system is an overlay of its image, unpacked once by umoci from a local
  * image store (cache.c). All state lives in files under state_dir, so
- * containers and their status outlive a kubelet restart. */
+ * containers and their status outlive a kubelet restart. Here: the settings,
+ * the ops table, container ids and bundle paths, pull and start. A
+ * container's state is read in state.c, exits are heard in events.c, and
+ * stop.c stops and removes containers. */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -18,29 +17,7 @@
 
 #include "runc.h"
 
-#define RUNC_COMMAND_TIMEOUT_MS 10000
-#define RUNC_KILL_WAIT_MS 5000  /* after SIGKILL: the kernel needs a moment to reap */
-#define RUNC_POLL_MS 20
 #define RUNC_ROOT_DIR "runc-root"  /* under state_dir; container ids start with "kl-" */
-#define RUNC_CGROUP_PARENT "keelson"  /* each container's cgroup is keelson/ID in every hierarchy */
-#define RUNC_CGROUP_ROOT "/sys/fs/cgroup"
-#define RUNC_EVENTS_READS_MAX 64  /* reads per events_read(): the fd stays readable for the rest */
-
-typedef struct runc_runtime {
-    const kl_host_t *host;
-    const char *image_store;  /* borrowed from the host table */
-    const char *state_dir;
-    const char *runc;
-    const char *umoci;
-    const char *skopeo;
-    char root[4096];          /* runc --root: keeps our containers apart from others' */
-    int overlay;              /* overlay root file systems work here: -1 not asked yet, 0, 1 */
-    char events[4096];        /* state_dir/events: the FIFO supervisors report exits to */
-    int events_fd;            /* its read end, -1 when there is none */
-    char event_line[KL_CONTAINER_ID_MAX];  /* a line whose end has not been read yet */
-    size_t event_used;
-    int event_overlong;       /* the line in progress is too long to be an id: drop it */
-} runc_runtime_t;
 
 static const kl_setting_spec_t runc_settings[] = {
     { "image_store", KL_SETTING_STRING, 0,
@@ -85,34 +62,6 @@ static int check_program_setting(const char *name, const char *value, kl_error_t
     return 0;
 }
 
-/* Opens the FIFO supervisors write "ID\n" to when their container exits,
- * creating it on first use. It stays when the runtime closes: supervisors of
- * adopted containers outlive the kubelet and a restarted one reopens it.
- * Read and write, so it never reads as end of file while no supervisor has
- * it open. Events are an optimisation over polling status(): on any trouble
- * the runtime goes on without them (-1). */
-static int events_open(runc_runtime_t *rt)
-{
-    if (mkfifo(rt->events, 0600) < 0 && errno != EEXIST) {
-        if (rt->host->log)
-            rt->host->log(rt->host, KL_LOG_WARN, "runtime/runc: cannot create the event FIFO %s: %s; exits are "
-                          "seen on the next status poll", rt->events, strerror(errno));
-        return -1;
-    }
-    int fd = open(rt->events, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
-    struct stat st;
-    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode))
-        return fd;
-    int error = fd < 0 ? errno : 0;
-    if (fd >= 0)
-        close(fd);
-    if (rt->host->log)
-        rt->host->log(rt->host, KL_LOG_WARN, "runtime/runc: cannot open the event FIFO %s: %s; exits are seen "
-                      "on the next status poll", rt->events,
-                      error ? strerror(error) : "something else is there (remove it)");
-    return -1;
-}
-
 static void *runc_open(const kl_host_t *host, kl_error_t *err)
 {
     if (!host || !host->setting_string) {
@@ -147,7 +96,7 @@ static void *runc_open(const kl_host_t *host, kl_error_t *err)
         return NULL;
     }
     snprintf(rt->events, sizeof rt->events, "%s/" RUNC_EVENTS_FIFO, rt->state_dir);
-    rt->events_fd = events_open(rt);
+    rt->events_fd = runc_events_open(rt);
     return rt;
 }
 
@@ -159,14 +108,8 @@ static void runc_close(void *runtime)
     free(rt);
 }
 
-static void runtime_log(runc_runtime_t *rt, kl_log_level_t level, const char *text)
-{
-    if (rt->host->log)
-        rt->host->log(rt->host, level, "%s", text);
-}
-
 /* Ids become file names and runc arguments: keep them to a plain alphabet. */
-static int id_check(const char *id, kl_error_t *err)
+int runc_id_check(const char *id, kl_error_t *err)
 {
     if (!id || id[0] == '\0')
         return kl_error_set(err, KL_ERR_INVALID, "container id is empty");
@@ -183,7 +126,7 @@ static int id_check(const char *id, kl_error_t *err)
     return 0;
 }
 
-static void bundle_path(const runc_runtime_t *rt, const char *id, const char *file, char *buf, size_t size)
+void runc_bundle_path(const runc_runtime_t *rt, const char *id, const char *file, char *buf, size_t size)
 {
     if (file)
         snprintf(buf, size, "%s/%s/%s", rt->state_dir, id, file);
@@ -192,11 +135,11 @@ static void bundle_path(const runc_runtime_t *rt, const char *id, const char *fi
 }
 
 /* Finds the bundle of an id, or NotFound. */
-static int bundle_find(const runc_runtime_t *rt, const char *id, char *bundle, size_t size, kl_error_t *err)
+int runc_bundle_find(const runc_runtime_t *rt, const char *id, char *bundle, size_t size, kl_error_t *err)
 {
-    if (id_check(id, err) < 0)
+    if (runc_id_check(id, err) < 0)
         return -1;
-    bundle_path(rt, id, NULL, bundle, size);
+    runc_bundle_path(rt, id, NULL, bundle, size);
     struct stat st;
     if (stat(bundle, &st) < 0 || !S_ISDIR(st.st_mode))
         return kl_error_set(err, KL_ERR_NOT_FOUND, "container %s not found in runtime/runc", id);
@@ -397,7 +340,7 @@ static int runc_start(void *runtime, const kl_container_request_t *request, char
         json_decref(image_config);
         return -1;
     }
-    bundle_path(rt, new_id, NULL, bundle, sizeof bundle);
+    runc_bundle_path(rt, new_id, NULL, bundle, sizeof bundle);
     char overlay[4096];
     json_t *spec = bundle_prepare(rt, image, &ref, layout, digest, bundle, overlay, sizeof overlay, err);
     if (!spec) {
@@ -419,9 +362,9 @@ static int runc_start(void *runtime, const kl_container_request_t *request, char
     /* runc's own errors go to runc.log as JSON, apart from the container's
      * output, so status() can tell "could not start" from "exited 1". */
     char runc_log[4096], container_log[4096], pid_file[4096];
-    bundle_path(rt, new_id, "runc.log", runc_log, sizeof runc_log);
-    bundle_path(rt, new_id, "container.log", container_log, sizeof container_log);
-    bundle_path(rt, new_id, "container.pid", pid_file, sizeof pid_file);
+    runc_bundle_path(rt, new_id, "runc.log", runc_log, sizeof runc_log);
+    runc_bundle_path(rt, new_id, "container.log", container_log, sizeof container_log);
+    runc_bundle_path(rt, new_id, "container.pid", pid_file, sizeof pid_file);
     /* Detached: the supervisor, not runc, reaps the container, so its cgroup
      * outlives it until remove() and the OOM counter can be read. */
     char *run[] = { (char *)rt->runc, "--root", rt->root, "--log", runc_log, "--log-format", "json", "run",
@@ -432,436 +375,6 @@ static int runc_start(void *runtime, const kl_container_request_t *request, char
         return -1;
     }
     memcpy(id, new_id, strlen(new_id) + 1);
-    return 0;
-}
-
-/* Reads a small key=value file the supervisor wrote. Returns 1 when the key
- * was found, 0 when the file or key is absent. */
-static int state_file_value(const char *path, const char *key, long long *value)
-{
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return 0;
-    char line[128];
-    size_t length = strlen(key);
-    int found = 0;
-    while (!found && fgets(line, sizeof line, f)) {
-        if (strncmp(line, key, length) == 0 && line[length] == '=') {
-            char *end = NULL;
-            errno = 0;
-            *value = strtoll(line + length + 1, &end, 10);
-            found = errno == 0 && end != line + length + 1 && (*end == '\n' || *end == '\0');
-        }
-    }
-    fclose(f);
-    return found;
-}
-
-/* The last error runc logged, if any: the reason a container could not run. */
-static int runc_log_error(const char *path, char *message, size_t size)
-{
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return 0;
-    if (fseek(f, -8192, SEEK_END) < 0)
-        rewind(f);
-    char line[4096];
-    int found = 0;
-    while (fgets(line, sizeof line, f)) {
-        json_t *entry = json_loads(line, 0, NULL);
-        const char *level = json_string_value(json_object_get(entry, "level"));
-        const char *msg = json_string_value(json_object_get(entry, "msg"));
-        if (level && msg && (!strcmp(level, "error") || !strcmp(level, "fatal"))) {
-            snprintf(message, size, "%s", msg);
-            found = 1;
-        }
-        json_decref(entry);
-    }
-    fclose(f);
-    return found;
-}
-
-/* `runc state` of an id: "created", "running", "stopped"... or NULL when runc
- * does not know it. Caller owns the result. */
-static char *runc_state_of(runc_runtime_t *rt, const char *id, char *message, size_t size)
-{
-    char *out = NULL;
-    char *argv[] = { (char *)rt->runc, "--root", rt->root, "state", (char *)id, NULL };
-    int rc = runc_command_run(argv, RUNC_COMMAND_TIMEOUT_MS, &out, message, size);
-    char *state = NULL;
-    if (rc == 0) {
-        json_t *doc = json_loads(out, 0, NULL);
-        const char *text = json_string_value(json_object_get(doc, "status"));
-        if (text)
-            state = strdup(text);
-        else
-            snprintf(message, size, "runc state %s printed no status", id);
-        json_decref(doc);
-    }
-    free(out);
-    return state;
-}
-
-static int supervisor_alive(const char *bundle)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/supervisor.pid", bundle);
-    long long pid = 0;
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -1;  /* not written yet: the supervisor is just starting */
-    int got = fscanf(f, "%lld", &pid);
-    fclose(f);
-    if (got != 1 || pid <= 1)
-        return 0;
-    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
-}
-
-static int runc_status(void *runtime, const char *id, kl_container_status_t *status, kl_error_t *err)
-{
-    runc_runtime_t *rt = runtime;
-    char bundle[4096], path[4096];
-    if (bundle_find(rt, id, bundle, sizeof bundle, err) < 0)
-        return -1;
-    memset(status, 0, sizeof *status);
-    long long value;
-    bundle_path(rt, id, "started_at", path, sizeof path);
-    if (state_file_value(path, "started_at_ms", &value))
-        status->started_at_ms = value;
-
-    bundle_path(rt, id, "exit_code", path, sizeof path);
-    long long code;
-    if (state_file_value(path, "exit_code", &code)) {
-        status->state = KL_CONTAINER_EXITED;
-        status->exit_code = (int)code;
-        if (state_file_value(path, "finished_at_ms", &value))
-            status->finished_at_ms = value;
-        /* The supervisor read the kernel's OOM-kill counter of the
-         * container's cgroup before anything removed it. */
-        long long oom = 0;
-        char message[sizeof status->message];
-        char exit_path[4096];
-        snprintf(exit_path, sizeof exit_path, "%s", path);
-        bundle_path(rt, id, "runc.log", path, sizeof path);
-        if (state_file_value(exit_path, "oom_killed", &oom) && oom > 0) {
-            status->oom_killed = 1;
-            snprintf(status->reason, sizeof status->reason, "OOMKilled");
-            snprintf(status->message, sizeof status->message,
-                     "the kernel killed a process of the container for exceeding its memory limit");
-        } else if (code != 0 && runc_log_error(path, message, sizeof message)) {
-            snprintf(status->reason, sizeof status->reason, "ContainerCannotRun");
-            snprintf(status->message, sizeof status->message, "%s", message);
-        } else {
-            snprintf(status->reason, sizeof status->reason, "%s", code == 0 ? "Completed" : "Error");
-        }
-        return 0;
-    }
-
-    /* While its supervisor lives, the files it keeps tell the state without
-     * a `runc state` process per poll: runc writes container.pid once the
-     * container's process runs. */
-    int supervised = supervisor_alive(bundle);
-    bundle_path(rt, id, "container.pid", path, sizeof path);
-    if (supervised != 0) {
-        status->state = access(path, F_OK) == 0 ? KL_CONTAINER_RUNNING : KL_CONTAINER_CREATED;
-        return 0;
-    }
-    char message[512];
-    char *state = runc_state_of(rt, id, message, sizeof message);
-    if (state && (!strcmp(state, "running") || !strcmp(state, "paused") || !strcmp(state, "stopped"))) {
-        /* "stopped" without an exit_code: the supervisor is writing it now. */
-        status->state = KL_CONTAINER_RUNNING;
-    } else if (state && !strcmp(state, "created")) {
-        status->state = KL_CONTAINER_CREATED;
-    } else if (supervisor_alive(bundle) != 0) {
-        status->state = KL_CONTAINER_CREATED;  /* runc has not registered it yet */
-    } else {
-        status->state = KL_CONTAINER_UNKNOWN;
-        snprintf(status->reason, sizeof status->reason, "Unknown");
-        snprintf(status->message, sizeof status->message,
-                 "the supervisor of container %s ended without recording an exit status%s%.180s", id,
-                 state || message[0] ? ": " : "", state ? state : message);
-    }
-    free(state);
-    return 0;
-}
-
-static int has_exited(runc_runtime_t *rt, const char *id)
-{
-    char path[4096];
-    long long code;
-    bundle_path(rt, id, "exit_code", path, sizeof path);
-    return state_file_value(path, "exit_code", &code);
-}
-
-static int runc_signal(runc_runtime_t *rt, const char *id, const char *signal_name)
-{
-    char message[512];
-    char *argv[] = { (char *)rt->runc, "--root", rt->root, "kill", (char *)id, (char *)signal_name, NULL };
-    return runc_command_run(argv, RUNC_COMMAND_TIMEOUT_MS, NULL, message, sizeof message) == 0 ? 0 : -1;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-    }
-}
-
-/* Sends `signal_name` (again every 200 ms until runc takes it: a container
- * still being created cannot be signalled yet) and waits up to wait_ms. */
-static int signal_and_wait(runc_runtime_t *rt, const char *id, const char *bundle, const char *signal_name,
-                           int wait_ms)
-{
-    int64_t start = runc_monotonic_ms();
-    int64_t last_try = -1000;
-    int delivered = 0;
-    for (;;) {
-        if (has_exited(rt, id))
-            return 1;
-        int64_t now = runc_monotonic_ms();
-        if (!delivered && now - last_try >= 200) {
-            delivered = runc_signal(rt, id, signal_name) == 0;
-            last_try = now;
-            if (!delivered && supervisor_alive(bundle) == 0)
-                return has_exited(rt, id) ? 1 : -1;
-        }
-        if (now - start >= wait_ms)
-            return 0;
-        sleep_ms(RUNC_POLL_MS);
-    }
-}
-
-static int runc_stop(void *runtime, const char *id, int grace_ms, kl_error_t *err)
-{
-    runc_runtime_t *rt = runtime;
-    char bundle[4096];
-    if (bundle_find(rt, id, bundle, sizeof bundle, err) < 0)
-        return -1;
-    if (grace_ms < 0)
-        grace_ms = 0;
-    int done = grace_ms > 0 ? signal_and_wait(rt, id, bundle, "TERM", grace_ms) : 0;
-    if (done == 0)
-        done = signal_and_wait(rt, id, bundle, "KILL", RUNC_KILL_WAIT_MS);
-    if (done > 0)
-        return 0;
-    if (done < 0)
-        return kl_error_set(err, KL_ERR_UNAVAILABLE,
-                            "container %s cannot be stopped: its supervisor is gone and runc does not know it", id);
-    return kl_error_set(err, KL_ERR_TIMEOUT, "container %s did not exit within %d ms of SIGKILL", id,
-                        RUNC_KILL_WAIT_MS);
-}
-
-/* runc delete removes the container's cgroups; what a failed start or a
- * killed supervisor left behind goes here. An empty cgroup is a folder
- * rmdir() removes; one still holding a process stays (and is logged by runc). */
-static void cgroup_remove(const char *id)
-{
-    DIR *dir = opendir(RUNC_CGROUP_ROOT);
-    if (!dir)
-        return;
-    struct dirent *entry;
-    while ((entry = readdir(dir))) {
-        if (entry->d_name[0] == '.')
-            continue;
-        char path[4096];
-        snprintf(path, sizeof path, RUNC_CGROUP_ROOT "/%.255s/" RUNC_CGROUP_PARENT "/%s", entry->d_name, id);
-        rmdir(path);
-    }
-    closedir(dir);
-    char path[4096];  /* cgroup v2: one hierarchy at the root */
-    snprintf(path, sizeof path, RUNC_CGROUP_ROOT "/" RUNC_CGROUP_PARENT "/%s", id);
-    rmdir(path);
-}
-
-static int runc_remove(void *runtime, const char *id, kl_error_t *err)
-{
-    runc_runtime_t *rt = runtime;
-    char bundle[4096];
-    if (bundle_find(rt, id, bundle, sizeof bundle, err) < 0)
-        return -1;
-    kl_error_t stop_err;
-    if (!has_exited(rt, id) && runc_stop(rt, id, 0, &stop_err) < 0)
-        runtime_log(rt, KL_LOG_WARN, stop_err.text);  /* delete --force below kills what is left */
-
-    char message[512];
-    char *argv[] = { (char *)rt->runc, "--root", rt->root, "delete", "--force", (char *)id, NULL };
-    int rc = runc_command_run(argv, RUNC_COMMAND_TIMEOUT_MS, NULL, message, sizeof message);
-    if (rc != 0 && !strstr(message, "does not exist") && !strstr(message, "not found"))
-        return kl_error_set(err, KL_ERR_INTERNAL, "runc delete %s failed: %s", id,
-                            message[0] ? message : "no message");
-    cgroup_remove(id);
-    /* The supervisor mounts the overlay in a namespace that ends with the
-     * container; a rootfs mounted here (by hand, or by an older keelson)
-     * would keep the bundle from going. */
-    char rootfs[4200];
-    snprintf(rootfs, sizeof rootfs, "%s/rootfs", bundle);
-    if (umount2(rootfs, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
-        runtime_log(rt, KL_LOG_WARN, "cannot unmount a container's root file system");
-    if (runc_tree_remove(bundle) < 0)
-        return kl_error_set(err, KL_ERR_INTERNAL, "cannot remove the bundle %s of container %s: %s", bundle, id,
-                            strerror(errno));
-    return 0;
-}
-
-static int runc_kill(void *runtime, const char *id, int signal_number, kl_error_t *err)
-{
-    runc_runtime_t *rt = runtime;
-    char bundle[4096], name[16], message[512];
-    if (bundle_find(rt, id, bundle, sizeof bundle, err) < 0)
-        return -1;
-    if (signal_number <= 0 || signal_number > 64)
-        return kl_error_set(err, KL_ERR_INVALID, "signal %d sent to container %s is not between 1 and 64",
-                            signal_number, id);
-    if (has_exited(rt, id))
-        return 0;  /* nothing left to signal */
-    snprintf(name, sizeof name, "%d", signal_number);
-    char *argv[] = { (char *)rt->runc, "--root", rt->root, "kill", (char *)id, name, NULL };
-    if (runc_command_run(argv, RUNC_COMMAND_TIMEOUT_MS, NULL, message, sizeof message) == 0 || has_exited(rt, id))
-        return 0;
-    return kl_error_set(err, KL_ERR_UNAVAILABLE, "runc kill %s %d failed: %s", id, signal_number,
-                        message[0] ? message : "no message");
-}
-
-static int runc_logs(void *runtime, const char *id, int64_t offset, char *buffer, size_t size, size_t *length,
-                     kl_error_t *err)
-{
-    runc_runtime_t *rt = runtime;
-    char bundle[4096], path[4096];
-    if (bundle_find(rt, id, bundle, sizeof bundle, err) < 0)
-        return -1;
-    if (offset < 0 || !length || (!buffer && size > 0))
-        return kl_error_set(err, KL_ERR_INVALID, "logs of container %s: offset %lld or buffer is invalid", id,
-                            (long long)offset);
-    *length = 0;
-    bundle_path(rt, id, "container.log", path, sizeof path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? 0 : kl_error_set(err, KL_ERR_INTERNAL, "cannot read %s: %s", path, strerror(errno));
-    size_t done = 0;
-    while (done < size) {
-        ssize_t got = pread(fd, buffer + done, size - done, (off_t)offset + (off_t)done);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0) {
-            int saved = errno;
-            close(fd);
-            return kl_error_set(err, KL_ERR_INTERNAL, "cannot read %s: %s", path, strerror(saved));
-        }
-        if (got == 0)
-            break;
-        done += (size_t)got;
-    }
-    close(fd);
-    *length = done;
-    return 0;
-}
-
-typedef struct bundle_info {
-    char namespace_[256], name[256], uid[256], container[256], image[600];
-} bundle_info_t;
-
-static void annotation_copy(const json_t *annotations, const char *key, char *out, size_t size)
-{
-    const char *value = json_string_value(json_object_get(annotations, key));
-    snprintf(out, size, "%s", value ? value : "");
-}
-
-static int runc_list(void *runtime, kl_container_visit_fn visit, void *arg, kl_error_t *err)
-{
-    runc_runtime_t *rt = runtime;
-    if (!visit)
-        return kl_error_set(err, KL_ERR_INVALID, "list needs a visit function");
-    DIR *dir = opendir(rt->state_dir);
-    if (!dir)
-        return kl_error_set(err, KL_ERR_UNAVAILABLE, "cannot read state_dir %s: %s", rt->state_dir, strerror(errno));
-    struct dirent *entry;
-    int stop = 0;
-    while (!stop && (entry = readdir(dir))) {
-        if (id_check(entry->d_name, NULL) < 0)
-            continue;
-        char path[4096];
-        bundle_path(rt, entry->d_name, "config.json", path, sizeof path);
-        json_t *spec = json_load_file(path, 0, NULL);
-        const json_t *annotations = json_object_get(spec, "annotations");
-        if (!json_object_get(annotations, "io.keelson.pod.uid")) {
-            json_decref(spec);
-            continue;  /* still being unpacked, or not ours */
-        }
-        bundle_info_t b;
-        annotation_copy(annotations, "io.keelson.pod.namespace", b.namespace_, sizeof b.namespace_);
-        annotation_copy(annotations, "io.keelson.pod.name", b.name, sizeof b.name);
-        annotation_copy(annotations, "io.keelson.pod.uid", b.uid, sizeof b.uid);
-        annotation_copy(annotations, "io.keelson.container.name", b.container, sizeof b.container);
-        annotation_copy(annotations, "io.keelson.image", b.image, sizeof b.image);
-        json_decref(spec);
-        kl_container_info_t info = {
-            .id = entry->d_name, .pod_namespace = b.namespace_, .pod_name = b.name, .pod_uid = b.uid,
-            .container_name = b.container, .image = b.image,
-        };
-        kl_error_t status_err;
-        if (runc_status(rt, entry->d_name, &info.status, &status_err) < 0)
-            continue;  /* removed meanwhile */
-        stop = visit(&info, arg) != 0;
-    }
-    closedir(dir);
-    return 0;
-}
-
-static int runc_events_fd(void *runtime)
-{
-    return ((runc_runtime_t *)runtime)->events_fd;
-}
-
-/* One complete line from the FIFO: an id for changed(), or noise to skip. */
-static void event_line_done(runc_runtime_t *rt, void (*changed)(const char *id, void *arg), void *arg)
-{
-    char id[KL_CONTAINER_ID_MAX];
-    memcpy(id, rt->event_line, rt->event_used);
-    id[rt->event_used] = '\0';
-    int overlong = rt->event_overlong;
-    rt->event_used = 0;
-    rt->event_overlong = 0;
-    if (!overlong && id[0] && id_check(id, NULL) == 0) {
-        changed(id, arg);  /* a copy: changed() may call back into the runtime */
-    } else if ((overlong || id[0]) && rt->host->log) {
-        /* Only supervisors should write here; anything else is ignored. */
-        rt->host->log(rt->host, KL_LOG_DEBUG, "runtime/runc: ignoring a line in %s that is no container id: "
-                      "\"%.64s%s\"", rt->events, id, overlong ? "..." : "");
-    }
-}
-
-static int runc_events_read(void *runtime, void (*changed)(const char *id, void *arg), void *arg,
-                            kl_error_t *err)
-{
-    runc_runtime_t *rt = runtime;
-    if (!changed)
-        return kl_error_set(err, KL_ERR_INVALID, "events_read needs a changed function");
-    if (rt->events_fd < 0)
-        return 0;
-    char chunk[4096];
-    /* Bounded, so a flood cannot hold the kubelet's thread: poll() reports
-     * the fd readable again for what is left. */
-    for (int reads = 0; reads < RUNC_EVENTS_READS_MAX; reads++) {
-        ssize_t got = read(rt->events_fd, chunk, sizeof chunk);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return 0;
-        if (got < 0)
-            return kl_error_set(err, KL_ERR_INTERNAL, "cannot read the event FIFO %s: %s", rt->events,
-                                strerror(errno));
-        if (got == 0)
-            return 0;  /* no writer at all; cannot happen while we hold one */
-        for (ssize_t i = 0; i < got; i++) {
-            if (chunk[i] == '\n')
-                event_line_done(rt, changed, arg);
-            else if (rt->event_used + 1 < sizeof rt->event_line)
-                rt->event_line[rt->event_used++] = chunk[i];
-            else
-                rt->event_overlong = 1;
-        }
-    }
     return 0;
 }
 

@@ -1,5 +1,7 @@
-/* runtime/runc internals shared by its files: image references, the OCI
- * bundle's config.json, and running helper programs. Never installed. */
+/* runtime/runc internals shared by its files: the runtime's state, container
+ * ids and bundles, image references, the OCI bundle's config.json, running
+ * helper programs, and the ops defined outside runc.c. Never installed.
+ * Functions are listed by the file that defines them. */
 #ifndef KL_RUNTIME_RUNC_H
 #define KL_RUNTIME_RUNC_H
 
@@ -12,6 +14,25 @@
 #define RUNC_IMAGE_NAME_MAX 256
 #define RUNC_IMAGE_TAG_MAX 128
 #define RUNC_UNPACK_TIMEOUT_MS 60000  /* umoci unpack of one image */
+#define RUNC_COMMAND_TIMEOUT_MS 10000  /* runc state, kill and delete */
+#define RUNC_CGROUP_PARENT "keelson"  /* each container's cgroup is keelson/ID in every hierarchy */
+
+/* One open runtime: its settings and what it has read of the exit FIFO. */
+typedef struct runc_runtime {
+    const kl_host_t *host;
+    const char *image_store;  /* borrowed from the host table */
+    const char *state_dir;
+    const char *runc;
+    const char *umoci;
+    const char *skopeo;
+    char root[4096];          /* runc --root: keeps our containers apart from others' */
+    int overlay;              /* overlay root file systems work here: -1 not asked yet, 0, 1 */
+    char events[4096];        /* state_dir/events: the FIFO supervisors report exits to */
+    int events_fd;            /* its read end, -1 when there is none */
+    char event_line[KL_CONTAINER_ID_MAX];  /* a line whose end has not been read yet */
+    size_t event_used;
+    int event_overlong;       /* the line in progress is too long to be an id: drop it */
+} runc_runtime_t;
 
 /* An image reference split into what a local image store needs. */
 typedef struct runc_image_ref {
@@ -19,6 +40,15 @@ typedef struct runc_image_ref {
     char name[RUNC_IMAGE_NAME_MAX];  /* last path component: the layout's folder name */
     char tag[RUNC_IMAGE_TAG_MAX];    /* "latest" when the reference has none */
 } runc_image_ref_t;
+
+/* runc.c */
+
+/* 0 when `id` could have been made by runc_start(); else KL_ERR_INVALID. */
+int runc_id_check(const char *id, kl_error_t *err);
+/* STATE_DIR/ID/FILE, or the bundle STATE_DIR/ID itself when file is NULL. */
+void runc_bundle_path(const runc_runtime_t *rt, const char *id, const char *file, char *buf, size_t size);
+/* Writes the bundle of a valid id to `bundle`; KL_ERR_NOT_FOUND when absent. */
+int runc_bundle_find(const runc_runtime_t *rt, const char *id, char *bundle, size_t size, kl_error_t *err);
 
 /* image.c */
 
@@ -118,5 +148,37 @@ int runc_tree_remove(const char *path);
 /* Clocks for code that runs without the host table (the supervisor). */
 int64_t runc_realtime_ms(void);
 int64_t runc_monotonic_ms(void);
+
+/* state.c */
+
+/* 1 when the supervisor has recorded the container's exit in its bundle. */
+int runc_exit_recorded(runc_runtime_t *rt, const char *id);
+/* 1 while the bundle's supervisor runs, 0 once it is gone, -1 before it wrote its pid. */
+int runc_supervisor_alive(const char *bundle);
+/* The status op: from the bundle's files, `runc state` once the supervisor is gone. */
+int runc_status(void *runtime, const char *id, kl_container_status_t *status, kl_error_t *err);
+/* The list op: every bundle under state_dir whose config.json carries keelson's annotations. */
+int runc_list(void *runtime, kl_container_visit_fn visit, void *arg, kl_error_t *err);
+/* The logs op: bytes of BUNDLE/container.log from `offset`. */
+int runc_logs(void *runtime, const char *id, int64_t offset, char *buffer, size_t size, size_t *length,
+              kl_error_t *err);
+
+/* events.c */
+
+/* Opens the read end of the exit FIFO rt->events, made when absent; -1, logged, when it cannot. */
+int runc_events_open(runc_runtime_t *rt);
+/* The events_fd op: the FIFO's read end, -1 when there is none. */
+int runc_events_fd(void *runtime);
+/* The events_read op: calls changed() with each id read from the FIFO. */
+int runc_events_read(void *runtime, void (*changed)(const char *id, void *arg), void *arg, kl_error_t *err);
+
+/* stop.c */
+
+/* The stop op: SIGTERM, then SIGKILL after grace_ms, until the exit is recorded. */
+int runc_stop(void *runtime, const char *id, int grace_ms, kl_error_t *err);
+/* The remove op: stops the container, then deletes it from runc, its cgroups and its bundle. */
+int runc_remove(void *runtime, const char *id, kl_error_t *err);
+/* The kill op: one signal through `runc kill`. */
+int runc_kill(void *runtime, const char *id, int signal_number, kl_error_t *err);
 
 #endif
