@@ -1,5 +1,5 @@
 /* Private to keelctl's command files (commands.c, commands_get.c,
- * commands_nodes.c): the plumbing they share for talking to the master,
+ * commands_nodes.c, workloads.c): the plumbing they share for talking to the master,
  * reporting errors and naming objects. Not part of the command list in
  * commands.h. */
 #ifndef KL_KEELCTL_COMMANDS_INTERNAL_H
@@ -11,7 +11,8 @@
 
 #include "commands.h"
 
-/* Attempts of a read-modify-write (apply, node edits) that races another writer. */
+/* Attempts of a read-modify-write (apply, node edits, scale, rollout undo)
+ * that races another writer. */
 #define KL_CLI_UPDATE_ATTEMPTS 3
 
 /* Prints "error: MESSAGE" (no usage hint); returns 1. */

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "commands_internal.h"
 #include "printers.h"
 #include "workloads.h"
 
@@ -14,62 +15,11 @@
 #define KL_ROLLOUT_POLL_US 300000
 #define KL_HASH_LABEL "pod-template-hash"
 #define KL_REVISION "deployment.kubernetes.io/revision"
-#define KL_UPDATE_ATTEMPTS 3
 
 void kl_workload_flags_init(kl_workload_flags_t *flags)
 {
     memset(flags, 0, sizeof *flags);
     flags->replicas = -1;
-}
-
-static int fail(kl_cli_t *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(kl_cli_t *cli, const char *fmt, ...)
-{
-    va_list ap;
-    fflush(cli->out);
-    fputs("error: ", cli->err);
-    va_start(ap, fmt);
-    vfprintf(cli->err, fmt, ap);
-    va_end(ap);
-    fputc('\n', cli->err);
-    fflush(cli->err);
-    return 1;
-}
-
-/* One api.* request; `payload` is stolen. */
-static json_t *call(kl_cli_t *cli, const char *method, json_t *payload, kl_error_t *err)
-{
-    kl_error_clear(err);
-    if (cli->unreachable) {
-        json_decref(payload);
-        kl_error_set(err, KL_ERR_UNAVAILABLE, "cannot reach keelson at %s", cli->config.server);
-        return NULL;
-    }
-    if (!cli->client) {
-        kl_error_t local;
-        cli->client = kl_bus_client_new(cli->config.server, &local);
-        if (!cli->client) {
-            json_decref(payload);
-            cli->unreachable = true;
-            kl_error_set(err, KL_ERR_UNAVAILABLE, "cannot reach keelson at %s: %s", cli->config.server,
-                         local.text);
-            return NULL;
-        }
-    }
-    json_t *reply = kl_bus_request(cli->client, method, payload, cli->timeout_ms, err);
-    json_decref(payload);
-    if (!reply && err->code == KL_ERR_TIMEOUT) {
-        cli->unreachable = true;
-        kl_error_set(err, KL_ERR_TIMEOUT, "cannot reach keelson at %s: no reply to %s within %d ms",
-                     cli->config.server, method, cli->timeout_ms);
-    }
-    return reply;
-}
-
-static const char *namespace_of(const kl_cli_t *cli)
-{
-    return cli->namespace_name ? cli->namespace_name : KL_CLI_DEFAULT_NAMESPACE;
 }
 
 static const char *meta_string(const json_t *object, const char *key)
@@ -128,9 +78,9 @@ static int parse_target(kl_cli_t *cli, int argc, char **args, const char *verb, 
 
 static json_t *get_object(kl_cli_t *cli, const char *kind, const char *name, kl_error_t *err)
 {
-    return call(cli, "api.get",
-                json_pack("{s:s, s:s, s:s}", "kind", kind, "namespace", namespace_of(cli), "name", name),
-                err);
+    json_t *key = json_pack("{s:s, s:s, s:s}", "kind", kind, "namespace", kl_cli_namespace_of(cli),
+                            "name", name);
+    return kl_cli_call(cli, "api.get", key, cli->timeout_ms, err);
 }
 
 static const char *kind_resource(const char *kind)
@@ -150,18 +100,19 @@ int kl_cmd_scale(kl_cli_t *cli, const kl_workload_flags_t *flags, int argc, char
     if (flags->replicas < 0)
         return kl_cli_usage_error(cli, "scale needs --replicas=COUNT (a number of 0 or more)");
     kl_error_t err;
-    for (int attempt = 0; attempt < KL_UPDATE_ATTEMPTS; attempt++) {
+    for (int attempt = 0; attempt < KL_CLI_UPDATE_ATTEMPTS; attempt++) {
         json_t *object = get_object(cli, kind, name, &err);
         if (!object)
-            return fail(cli, "%s", err.text);
+            return kl_cli_fail(cli, "%s", err.text);
         json_t *spec = json_object_get(object, "spec");
         if (!json_is_object(spec)) {
             json_decref(object);
-            return fail(cli, "%s \"%s\" has no spec", kind, name);
+            return kl_cli_fail(cli, "%s \"%s\" has no spec", kind, name);
         }
         json_object_set_new(spec, "replicas", json_integer(flags->replicas));
         /* Written against the revision read: a racing writer gives Conflict. */
-        json_t *reply = call(cli, "api.update", json_pack("{s:o}", "object", object), &err);
+        json_t *reply = kl_cli_call(cli, "api.update", json_pack("{s:o}", "object", object),
+                                    cli->timeout_ms, &err);
         if (reply) {
             json_decref(reply);
             fprintf(cli->out, "%s/%s scaled\n", kind_resource(kind), name);
@@ -172,7 +123,7 @@ int kl_cmd_scale(kl_cli_t *cli, const kl_workload_flags_t *flags, int argc, char
         if (err.code != KL_ERR_CONFLICT)
             break;
     }
-    return fail(cli, "%s", err.text);
+    return kl_cli_fail(cli, "%s", err.text);
 }
 
 /* ---- the deployment's ReplicaSets ---------------------------------------- */
@@ -213,8 +164,10 @@ static int compare_revision(const void *a, const void *b)
 /* The ReplicaSets the deployment controls (caller owns), by revision. */
 static json_t *owned_sets(kl_cli_t *cli, const json_t *deployment, kl_error_t *err)
 {
-    json_t *list = call(cli, "api.list",
-                        json_pack("{s:s, s:s}", "kind", "ReplicaSet", "namespace", namespace_of(cli)), err);
+    json_t *list = kl_cli_call(cli, "api.list",
+                               json_pack("{s:s, s:s}", "kind", "ReplicaSet", "namespace",
+                                         kl_cli_namespace_of(cli)),
+                               cli->timeout_ms, err);
     if (!list)
         return NULL;
     const char *uid = meta_string(deployment, "uid");
@@ -310,7 +263,7 @@ static int rollout_status(kl_cli_t *cli, const kl_workload_flags_t *flags, const
     for (;;) {
         int state = rollout_state(cli, name, line, sizeof line, &err);
         if (state < 0)
-            return fail(cli, "%s", err.text);
+            return kl_cli_fail(cli, "%s", err.text);
         if (strcmp(line, last) != 0) {
             fprintf(cli->out, "%s\n", line);
             fflush(cli->out);
@@ -319,7 +272,7 @@ static int rollout_status(kl_cli_t *cli, const kl_workload_flags_t *flags, const
         if (state == 1)
             return 0;
         if (monotonic_ms() >= deadline)
-            return fail(cli, "timed out waiting for the condition (rollout of deployment \"%s\" not "
+            return kl_cli_fail(cli, "timed out waiting for the condition (rollout of deployment \"%s\" not "
                              "finished after %d ms)", name, timeout);
         usleep(KL_ROLLOUT_POLL_US);
     }
@@ -330,11 +283,11 @@ static int rollout_history(kl_cli_t *cli, const char *name)
     kl_error_t err;
     json_t *deployment = get_object(cli, "Deployment", name, &err);
     if (!deployment)
-        return fail(cli, "%s", err.text);
+        return kl_cli_fail(cli, "%s", err.text);
     json_t *sets = owned_sets(cli, deployment, &err);
     json_decref(deployment);
     if (!sets)
-        return fail(cli, "%s", err.text);
+        return kl_cli_fail(cli, "%s", err.text);
     fprintf(cli->out, "deployment.apps/%s\n", name);
     json_t *rows = json_array();
     json_array_append_new(rows, json_pack("[sss]", "REVISION", "REPLICASET", "CHANGE-CAUSE"));
@@ -357,14 +310,14 @@ static int rollout_history(kl_cli_t *cli, const char *name)
 static int rollout_undo(kl_cli_t *cli, const kl_workload_flags_t *flags, const char *name)
 {
     kl_error_t err;
-    for (int attempt = 0; attempt < KL_UPDATE_ATTEMPTS; attempt++) {
+    for (int attempt = 0; attempt < KL_CLI_UPDATE_ATTEMPTS; attempt++) {
         json_t *deployment = get_object(cli, "Deployment", name, &err);
         if (!deployment)
-            return fail(cli, "%s", err.text);
+            return kl_cli_fail(cli, "%s", err.text);
         json_t *sets = owned_sets(cli, deployment, &err);
         if (!sets) {
             json_decref(deployment);
-            return fail(cli, "%s", err.text);
+            return kl_cli_fail(cli, "%s", err.text);
         }
         size_t count = json_array_size(sets);
         const json_t *target = NULL;
@@ -379,16 +332,17 @@ static int rollout_undo(kl_cli_t *cli, const kl_workload_flags_t *flags, const c
             json_decref(sets);
             json_decref(deployment);
             if (flags->to_revision > 0)
-                return fail(cli, "unable to find specified revision %lld in history of deployment \"%s\"",
+                return kl_cli_fail(cli, "unable to find specified revision %lld in history of deployment \"%s\"",
                             flags->to_revision, name);
-            return fail(cli, "no rollout history found for deployment \"%s\": nothing to undo", name);
+            return kl_cli_fail(cli, "no rollout history found for deployment \"%s\": nothing to undo", name);
         }
         json_t *template = json_deep_copy(json_object_get(json_object_get(target, "spec"), "template"));
         json_object_del(json_object_get(json_object_get(template, "metadata"), "labels"), KL_HASH_LABEL);
         long long revision = set_revision(target);
         json_decref(sets);
         json_object_set_new(json_object_get(deployment, "spec"), "template", template);
-        json_t *reply = call(cli, "api.update", json_pack("{s:o}", "object", deployment), &err);
+        json_t *reply = kl_cli_call(cli, "api.update", json_pack("{s:o}", "object", deployment),
+                                    cli->timeout_ms, &err);
         if (reply) {
             json_decref(reply);
             fprintf(cli->out, "deployment.apps/%s rolled back (to revision %lld)\n", name, revision);
@@ -398,7 +352,7 @@ static int rollout_undo(kl_cli_t *cli, const kl_workload_flags_t *flags, const c
         if (err.code != KL_ERR_CONFLICT)
             break;
     }
-    return fail(cli, "%s", err.text);
+    return kl_cli_fail(cli, "%s", err.text);
 }
 
 int kl_cmd_rollout(kl_cli_t *cli, const kl_workload_flags_t *flags, int argc, char **args)
@@ -437,7 +391,7 @@ void kl_workloads_warn_missing_controller(kl_cli_t *cli, const char *kind)
     if (!controller || cli->unreachable)
         return;
     kl_error_t err;
-    json_t *info = call(cli, "api.info", json_object(), &err);
+    json_t *info = kl_cli_call(cli, "api.info", json_object(), cli->timeout_ms, &err);
     json_t *controllers = json_object_get(info, "controllers");
     if (!json_is_array(controllers)) {
         json_decref(info);
@@ -545,8 +499,10 @@ void kl_workloads_print_events(kl_cli_t *cli, const json_t *object)
     const char *ns = meta_string(object, "namespace");
     kl_error_t err;
     /* The field selector has no involvedObject fields: filter here. */
-    json_t *list = call(cli, "api.list",
-                        json_pack("{s:s, s:s}", "kind", "Event", "namespace", ns && *ns ? ns : "default"), &err);
+    json_t *list = kl_cli_call(cli, "api.list",
+                               json_pack("{s:s, s:s}", "kind", "Event", "namespace",
+                                         ns && *ns ? ns : "default"),
+                               cli->timeout_ms, &err);
     json_t *mine = json_array();
     size_t i;
     json_t *event;
