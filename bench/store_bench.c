@@ -43,6 +43,48 @@ static double peak_mib(const char *pid)
     return mib;
 }
 
+/* The etcd server's pid ("" without etcd), for its cpu time. */
+static char etcd_pid[32];
+
+/* User and system cpu seconds a process has used ("self" or a pid); -1
+ * when it cannot be read. */
+static double cpu_seconds(const char *pid)
+{
+    char path[64], line[1024];
+    snprintf(path, sizeof path, "/proc/%s/stat", pid);
+    FILE *f = fopen(path, "r");
+    char *text = f ? fgets(line, sizeof line, f) : NULL;
+    if (f)
+        fclose(f);
+    /* Fields after the command name, which may hold spaces: state is the
+     * 3rd field, utime and stime the 14th and 15th. */
+    char *rest = text ? strrchr(text, ')') : NULL;
+    unsigned long long utime, stime;
+    if (!rest || sscanf(rest + 2, "%*c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu %llu", &utime,
+                        &stime) != 2)
+        return -1;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+typedef struct cpu_mark {
+    double self, etcd;
+} cpu_mark_t;
+
+static cpu_mark_t cpu_mark(void)
+{
+    return (cpu_mark_t){cpu_seconds("self"), etcd_pid[0] ? cpu_seconds(etcd_pid) : -1};
+}
+
+/* Fills r's cpu per request since `before`, over `done` requests. */
+static void cpu_note(result_t *r, cpu_mark_t before, int done)
+{
+    cpu_mark_t after = cpu_mark();
+    r->self_cpu_us = done && before.self >= 0 && after.self >= 0
+                         ? (after.self - before.self) * 1e6 / done : -1;
+    r->etcd_cpu_us = done && before.etcd >= 0 && after.etcd >= 0
+                         ? (after.etcd - before.etcd) * 1e6 / done : -1;
+}
+
 /* Starts a new peak for this process (Linux: "5" to clear_refs). */
 static void peak_reset(void)
 {
@@ -95,6 +137,7 @@ static result_t run_api(const char *endpoint, int write, int count, int window)
     uint64_t first_id = 0;
     int sent = 0, done = 0;
     int64_t t0 = bench_now_ns();
+    cpu_mark_t cpu = cpu_mark();
     while (done < count) {
         while (sent < count && sent - done < window) {
             json_t *req = make_request(write, sent);
@@ -122,6 +165,7 @@ static result_t run_api(const char *endpoint, int write, int count, int window)
         done++;
     }
     r.rate = done / ((bench_now_ns() - t0) / 1e9);
+    cpu_note(&r, cpu, done);
     r.p50_ns = bench_percentile(lat, (size_t)done, 50);
     r.p99_ns = bench_percentile(lat, (size_t)done, 99);
 out:
@@ -257,6 +301,7 @@ static result_t run_direct(const char *base, int write, int count, int window)
     headers = curl_slist_append(headers, "Expect:");
     int next = 0, done = 0;
     int64_t t0 = bench_now_ns();
+    cpu_mark_t cpu = cpu_mark();
     for (int i = 0; i < window && next < count; i++) {
         slots[i].curl = curl_easy_init();
         curl_easy_setopt(slots[i].curl, CURLOPT_HTTPHEADER, headers);
@@ -289,6 +334,7 @@ static result_t run_direct(const char *base, int write, int count, int window)
             curl_multi_poll(multi, NULL, 0, 100, NULL);
     }
     r.rate = done / ((bench_now_ns() - t0) / 1e9);
+    cpu_note(&r, cpu, done);
     r.p50_ns = bench_percentile(lat, (size_t)done, 50);
     r.p99_ns = bench_percentile(lat, (size_t)done, 99);
     for (int i = 0; i < window; i++) {
@@ -309,8 +355,13 @@ static void print_row(const char *name, const char *op, const result_t *r)
         printf("%-26s %-6s %12s\n", name, op, "skipped");
         return;
     }
-    printf("%-26s %-6s %10.0f/s %10.0f %10.0f %8d\n", name, op, r->rate, r->p50_ns / 1000.0,
-           r->p99_ns / 1000.0, r->failed);
+    char self[16] = "-", etcd[16] = "-";
+    if (r->self_cpu_us > 0)
+        snprintf(self, sizeof self, "%.0f", r->self_cpu_us);
+    if (r->etcd_cpu_us > 0)
+        snprintf(etcd, sizeof etcd, "%.0f", r->etcd_cpu_us);
+    printf("%-26s %-6s %10.0f/s %10.0f %10.0f %8d %9s %9s\n", name, op, r->rate, r->p50_ns / 1000.0,
+           r->p99_ns / 1000.0, r->failed, self, etcd);
 }
 
 int main(int argc, char **argv)
@@ -358,25 +409,26 @@ int main(int argc, char **argv)
     snprintf(settings, sizeof settings, "path = \"%s/bench.db\";", work);
     bench_plugin("sqlite", settings, 1, count, window, &w[1], &r[1], &fan[1], &peak[1]);
     if (have_etcd) {
+        /* etcd's own process: the member's pid file sits in the work folder. */
+        char pid_path[96];
+        snprintf(pid_path, sizeof pid_path, "%s/member0.pid", etcd_dir);
+        FILE *pf = fopen(pid_path, "r");
+        if (pf && fgets(etcd_pid, sizeof etcd_pid, pf))
+            etcd_pid[strcspn(etcd_pid, "\n")] = '\0';
+        if (pf)
+            fclose(pf);
         snprintf(settings, sizeof settings, "endpoints = [ \"%s\" ];", etcd);
         bench_plugin("etcd", settings, 1, count, window, &w[2], &r[2], &fan[2], &peak[2]);
         bench_plugin("etcd", settings, workers, count, window, &w[3], &r[3], &fan[3], &peak[3]);
         w[4] = run_direct(etcd, 1, count, window);
         r[4] = run_direct(etcd, 0, count, window);
         fan[4] = store_bench_watch_etcd(etcd, FANOUT_WATCHERS, FANOUT_WRITES, "fan");
-        /* etcd's own process: the member's pid file sits in the work folder. */
-        char pid_path[96], pid[32] = "";
-        snprintf(pid_path, sizeof pid_path, "%s/member0.pid", etcd_dir);
-        FILE *pf = fopen(pid_path, "r");
-        if (pf && fgets(pid, sizeof pid, pf))
-            pid[strcspn(pid, "\n")] = '\0';
-        if (pf)
-            fclose(pf);
-        peak[4] = pid[0] ? peak_mib(pid) : 0;
+        peak[4] = etcd_pid[0] ? peak_mib(etcd_pid) : 0;
     }
 
     printf("pod objects through each store, %d objects, %d requests in flight\n", count, window);
-    printf("%-26s %-6s %12s %10s %10s %8s\n", "path", "op", "rate", "p50 us", "p99 us", "failed");
+    printf("%-26s %-6s %12s %10s %10s %8s %9s %9s\n", "path", "op", "rate", "p50 us", "p99 us",
+           "failed", "cpu us", "etcd us");
     for (int i = 0; i < 5; i++) {
         print_row(names[i], "write", &w[i]);
         print_row(names[i], "read", &r[i]);
@@ -384,6 +436,8 @@ int main(int argc, char **argv)
     }
     printf("watch: %d watchers following %d creates made one after another; rate is deliveries/s, "
            "latency from each create's send to each delivery\n", FANOUT_WATCHERS, FANOUT_WRITES);
+    printf("cpu us: cpu per request of this process (load generator, and for keelson rows the API "
+           "server and store plugin); etcd us: the etcd server's\n");
     printf("peak memory: keelson rows, this process (API server, store plugin, load generator); "
            "etcd, the etcd server\n");
     for (int i = 0; i < 5; i++)

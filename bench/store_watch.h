@@ -9,6 +9,11 @@ typedef struct store_bench_result {
     int64_t p50_ns;
     int64_t p99_ns;
     int failed;       /* requests that failed, or deliveries that never came */
+    /* cpu per request in µs (reads and writes only): this process (the
+     * load generator, and for keelson rows the API server and store
+     * plugin too) and the etcd server; -1 where not measured. */
+    double self_cpu_us;
+    double etcd_cpu_us;
 } store_bench_result_t;
 
 /* `count` pods named PREFIX-0000000... created one after another through
