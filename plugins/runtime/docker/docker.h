@@ -1,7 +1,7 @@
 /* runtime/docker: what the plugin's files share: the runtime's state, a
  * small HTTP client for the Docker Engine API over a unix socket, Kubernetes
- * quantities, and the helpers the ops call. Functions are listed by the file
- * that defines them. */
+ * quantities, the helpers the ops call, and the ops defined outside docker.c.
+ * Functions are listed by the file that defines them. */
 #ifndef KEELSON_RUNTIME_DOCKER_H
 #define KEELSON_RUNTIME_DOCKER_H
 
@@ -96,6 +96,14 @@ int docker_quantity_memory(const char *text, const char *what, int64_t *bytes, k
 /* Any reply we did not expect: sets `err` with dockerd's own sentence,
  * named by `what`, and returns -1. */
 int reply_error(const docker_reply_t *reply, int code, const char *what, kl_error_t *err);
+/* Sets `err` to KL_ERR_NOT_FOUND for a container dockerd does not know, and returns -1. */
+int docker_not_found(const char *id, const docker_runtime_t *rt, kl_error_t *err);
+/* 0 when `id` may go into a URL path unescaped; else KL_ERR_INVALID. */
+int docker_id_check(const char *id, kl_error_t *err);
+/* Notes (1) or forgets (0) that this plugin stopped or killed `id`; takes signalled_lock. */
+void docker_signalled_set(docker_runtime_t *rt, const char *id, int signalled);
+/* 1 when this plugin stopped or killed `id`, so its SIGKILL exit is ours; takes signalled_lock. */
+int docker_signalled_by_us(docker_runtime_t *rt, const char *id);
 
 /* image.c: image references, presence and pulls */
 
@@ -103,6 +111,8 @@ int image_ref_parse(const char *image, image_ref_t *ref, kl_error_t *err);
 /* Pulls as `policy` says: KL_PULL_PRESENT when it was already there, 0 when
  * pulled, -1 on error. */
 int image_ensure(docker_runtime_t *rt, const image_ref_t *ref, kl_pull_policy_t policy, kl_error_t *err);
+/* The pull op: image_ensure() of a reference checked and parsed. */
+int docker_pull(void *runtime, const char *image, kl_pull_policy_t policy, kl_error_t *err);
 
 /* create.c: the pod's container spec as a /containers/create body */
 
@@ -115,5 +125,30 @@ json_t *create_body(docker_runtime_t *rt, const kl_container_request_t *request,
 /* status.c: dockerd's State object as keelson's container status */
 
 int status_from_state(const json_t *state, const char *id, kl_container_status_t *status, kl_error_t *err);
+
+/* lifecycle.c: the ops that change a container */
+
+/* The start op: checks the request, pulls as its policy says, creates and starts. */
+int docker_start(void *runtime, const kl_container_request_t *request, char id[KL_CONTAINER_ID_MAX],
+                 kl_error_t *err);
+/* The stop op: POST /containers/{id}/stop with the grace in whole seconds, rounded up. */
+int docker_stop(void *runtime, const char *id, int grace_ms, kl_error_t *err);
+/* The kill op: one signal through POST /containers/{id}/kill. */
+int docker_kill(void *runtime, const char *id, int signal, kl_error_t *err);
+/* The remove op: force-deletes the container and its volumes, and forgets it was signalled. */
+int docker_remove(void *runtime, const char *id, kl_error_t *err);
+
+/* inspect.c: what dockerd says of containers */
+
+/* The status op: the container's State, with OOM kills dockerd missed on cgroup v1. */
+int docker_status(void *runtime, const char *id, kl_container_status_t *status, kl_error_t *err);
+/* The list op: every container carrying keelson's labels, each with its status. */
+int docker_list(void *runtime, kl_container_visit_fn visit, void *arg, kl_error_t *err);
+
+/* logs.c */
+
+/* The logs op: up to `size` bytes of stdout and stderr from `offset`. */
+int docker_logs(void *runtime, const char *id, int64_t offset, char *buffer, size_t size, size_t *length,
+                kl_error_t *err);
 
 #endif

@@ -1,5 +1,5 @@
 /* runtime/docker: images: parsing a reference, asking dockerd whether it
- * has one, and pulling it as the pull policy says. */
+ * has one, and pulling it as the pull policy says, for start and the pull op. */
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <stdio.h>
@@ -212,4 +212,15 @@ int image_ensure(docker_runtime_t *rt, const image_ref_t *ref, kl_pull_policy_t 
                                 ref->full, rt->socket);
     }
     return image_pull(rt, ref, err);
+}
+
+int docker_pull(void *runtime, const char *image, kl_pull_policy_t policy, kl_error_t *err)
+{
+    docker_runtime_t *rt = runtime;
+    image_ref_t ref;
+    if (image_ref_parse(image, &ref, err) < 0)
+        return -1;
+    if (policy != KL_PULL_IF_NOT_PRESENT && policy != KL_PULL_ALWAYS && policy != KL_PULL_NEVER)
+        return kl_error_set(err, KL_ERR_INVALID, "image \"%s\": unknown pull policy %d", ref.full, (int)policy);
+    return image_ensure(rt, &ref, policy, err);
 }

@@ -3,6 +3,9 @@ plugin_LTLIBRARIES += plugins/runtime/docker/runtime_docker.la
 plugins_runtime_docker_runtime_docker_la_SOURCES = \
 	plugins/runtime/docker/docker.h \
 	plugins/runtime/docker/docker.c \
+	plugins/runtime/docker/lifecycle.c \
+	plugins/runtime/docker/inspect.c \
+	plugins/runtime/docker/logs.c \
 	plugins/runtime/docker/image.c \
 	plugins/runtime/docker/create.c \
 	plugins/runtime/docker/status.c \

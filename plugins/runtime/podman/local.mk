@@ -2,6 +2,8 @@
 PODMAN_PLUGIN_SOURCES = \
 	plugins/runtime/podman/podman.h \
 	plugins/runtime/podman/podman.c \
+	plugins/runtime/podman/start.c \
+	plugins/runtime/podman/containers.c \
 	plugins/runtime/podman/args.c \
 	plugins/runtime/podman/check.c \
 	plugins/runtime/podman/exits.c \

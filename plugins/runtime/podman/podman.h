@@ -22,6 +22,12 @@
 #define CGROUP_PARENT "keelson-podman"
 #define CONMON_HEADROOM_BYTES (16LL * 1024 * 1024)  /* conmon and its buffers, beside the container */
 
+/* Labels on every container keelson starts; list() finds them by these. */
+#define LABEL_NAMESPACE "io.keelson.pod.namespace"
+#define LABEL_NAME "io.keelson.pod.name"
+#define LABEL_UID "io.keelson.pod.uid"
+#define LABEL_CONTAINER "io.keelson.container"
+
 /* What this instance last learnt of one container, so status() can answer
  * without starting podman while nothing has changed. */
 typedef struct known_container {
@@ -76,6 +82,31 @@ int mkdir_parents(const char *path, mode_t mode);
 /* Logs through the host, when it has a log function. */
 __attribute__((format(printf, 3, 4)))
 void podman_log(const podman_runtime_t *rt, kl_log_level_t level, const char *fmt, ...);
+
+/* The pull op; start() pulls through it too. */
+int podman_pull(void *runtime, const char *image, kl_pull_policy_t policy, kl_error_t *err);
+
+/* start.c */
+
+/* The start op: the request checked, its image pulled, one `podman run --detach`. */
+int podman_start(void *runtime, const kl_container_request_t *request, char id[KL_CONTAINER_ID_MAX],
+                 kl_error_t *err);
+
+/* containers.c: the ops on containers podman already has */
+
+/* The status op: from memory while nothing changed, else the exit file or an inspect. */
+int podman_status(void *runtime, const char *id, kl_container_status_t *status, kl_error_t *err);
+/* The stop op: `podman stop`, the grace period rounded up to whole seconds. */
+int podman_stop(void *runtime, const char *id, int grace_ms, kl_error_t *err);
+/* The kill op: one signal; a container that already exited counts as signalled. */
+int podman_kill(void *runtime, const char *id, int signal_number, kl_error_t *err);
+/* The remove op: the container, and keelson's parent cgroup of it. */
+int podman_remove(void *runtime, const char *id, kl_error_t *err);
+/* The list op: every container with keelson's labels, running or not. */
+int podman_list(void *runtime, kl_container_visit_fn visit, void *arg, kl_error_t *err);
+/* The logs op: podman's whole log of the container, from `offset`. */
+int podman_logs(void *runtime, const char *id, int64_t offset, char *buffer, size_t size, size_t *length,
+                kl_error_t *err);
 
 /* args.c: building and running one podman command */
 
