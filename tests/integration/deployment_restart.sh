@@ -53,6 +53,9 @@ ok $? "master stopped mid-rollout"
 mv "$WORK/master.log" "$WORK/master-1.log.txt"
 start=$(date +%s%N)
 start_daemon master "$MASTER"
+# The bus comes up a moment before the API service registers on it.
+api_serving() { keelctl get deploy web >/dev/null 2>&1; }
+wait_for 20 api_serving
 timeout 90 "$KEELCTL_BIN" --server "$SERVER" --request-timeout 10000 rollout status deploy/web --timeout=80s >"$WORK/status.out" 2>&1
 ok $? "after the restart the rollout completes: $(tail -1 "$WORK/status.out")"
 diag "rollout finished $((($(date +%s%N) - start) / 1000000)) ms after the restart"

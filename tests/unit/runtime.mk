@@ -3,7 +3,8 @@
 check_PROGRAMS += tests/unit/test_runtime_sim tests/unit/test_runtime_runc
 TESTS += tests/unit/test_runtime_sim tests/unit/test_runtime_runc
 
-tests_unit_test_runtime_sim_SOURCES = tests/unit/test_runtime_sim.c plugins/runtime/sim/sim.c
+tests_unit_test_runtime_sim_SOURCES = tests/unit/test_runtime_sim.c $(SIM_PLUGIN_SOURCES)
+tests_unit_test_runtime_sim_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/runtime/sim
 tests_unit_test_runtime_sim_CFLAGS = $(KL_TEST_CFLAGS)
 tests_unit_test_runtime_sim_LDADD = $(JANSSON_LIBS)
 

@@ -1,5 +1,8 @@
 /* The replicaset controller: keeps spec.replicas pods matching each
- * ReplicaSet's selector, owned by it, and reports their count in its status. */
+ * ReplicaSet's selector, owned by it, and reports their count in its status.
+ * This file runs it: settings, informers, the work queue and the reconcile
+ * pass of one ReplicaSet, whose steps are in ownership.c, pods.c and
+ * status.c. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,8 +12,9 @@
 #include <keelson/controller.h>
 #include <keelson/kit.h>
 
+#include "replicaset.h"
+
 #define RS_POLL_MS 50
-#define RS_REQUEST_MS 5000
 /* Writes made by one pass must be seen by the pod informer before the next
  * pass trusts its cache; after this long the cache is trusted anyway. */
 #define RS_EXPECTATION_MS 10000
@@ -18,51 +22,9 @@
 #define RS_BURST 200
 #define RS_WARN_AFTER 3
 
-typedef struct rs_controller {
-    const kl_host_t *host;
-    kl_informer_t *sets;
-    kl_informer_t *pods;
-    kl_workqueue_t *queue;
-    json_t *expectations;  /* "ns/name" -> {"rv": revision, "deadline": ms} */
-    json_t *failures;      /* "ns/name" -> consecutive failures */
-    int64_t observed_pod_rv;
-    int64_t resync_ms;
-    uint64_t random_state;
-} rs_controller_t;
-
 static const kl_setting_spec_t rs_settings[] = {
     {"resync_ms", KL_SETTING_INT, 0, "milliseconds between full reconciles of every ReplicaSet (default 30000)"},
     KL_SETTINGS_END};
-
-/* ---- small object helpers ---------------------------------------------- */
-
-/* The ownerReference with controller: true, or NULL. Borrowed. */
-
-static const char *pod_phase(const json_t *pod)
-{
-    const char *phase = json_string_value(json_object_get(json_object_get(pod, "status"), "phase"));
-    return phase ? phase : "Pending";
-}
-
-static int pod_terminated(const json_t *pod)
-{
-    const char *phase = pod_phase(pod);
-    return strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0;
-}
-
-static int pod_ready(const json_t *pod)
-{
-    const json_t *conditions = json_object_get(json_object_get(pod, "status"), "conditions");
-    size_t i;
-    json_t *condition;
-    json_array_foreach(conditions, i, condition) {
-        const char *type = json_string_value(json_object_get(condition, "type"));
-        const char *status = json_string_value(json_object_get(condition, "status"));
-        if (type && strcmp(type, "Ready") == 0)
-            return status && strcmp(status, "True") == 0;
-    }
-    return 0;
-}
 
 static int64_t replicas_of(const json_t *rs)
 {
@@ -145,244 +107,6 @@ static int queue_every_set(const json_t *rs, void *arg)
 
 /* ---- reconcile ------------------------------------------------------- */
 
-typedef struct pod_sets {
-    const json_t *rs;
-    const char *uid;
-    const char *ns;
-    const json_t *match_labels;
-    json_t *owned;     /* pods this ReplicaSet controls (borrowed refs, incref'd) */
-    json_t *orphans;   /* matching pods no controller owns */
-    json_t *released;  /* owned pods that no longer match the selector */
-} pod_sets_t;
-
-static int sort_pods(const json_t *pod, void *arg)
-{
-    pod_sets_t *sets = arg;
-    const char *ns = kl_object_meta(pod, "namespace");
-    if (!ns || strcmp(ns, sets->ns) != 0)
-        return 0;
-    const json_t *labels = json_object_get(json_object_get(pod, "metadata"), "labels");
-    int matches = kl_labels_match(sets->match_labels, labels);
-    const json_t *ref = kl_object_controller_ref(pod);
-    if (ref) {
-        const char *uid = json_string_value(json_object_get(ref, "uid"));
-        if (!uid || strcmp(uid, sets->uid) != 0)
-            return 0;
-        json_array_append(matches ? sets->owned : sets->released, (json_t *)pod);
-        return 0;
-    }
-    if (matches && !pod_terminated(pod) && !json_object_get(json_object_get(pod, "metadata"),
-                                                            "deletionTimestamp"))
-        json_array_append(sets->orphans, (json_t *)pod);
-    return 0;
-}
-
-/* Writes `pod` (a fresh copy) back with its ownerReferences changed. */
-static json_t *write_pod(rs_controller_t *self, json_t *pod, kl_error_t *err)
-{
-    json_t *payload = json_pack("{s:O}", "object", pod);
-    json_t *reply = self->host->request(self->host, "api.update", payload, RS_REQUEST_MS, err);
-    json_decref(payload);
-    return reply;
-}
-
-/* Adopts an orphan: re-read it, check it is still an orphan that matches,
- * then add our controller reference against the revision read. */
-static json_t *adopt(rs_controller_t *self, const pod_sets_t *sets, const json_t *orphan,
-                     kl_error_t *err)
-{
-    /* The owner must still be there: a delete with propagationPolicy Orphan
-     * frees the pods just before it removes the ReplicaSet, and adopting
-     * them back from a stale cache would let gc collect them. */
-    json_t *owner_key = json_pack("{s:s, s:s, s:s}", "kind", "ReplicaSet", "namespace", sets->ns, "name",
-                                  kl_object_meta(sets->rs, "name"));
-    json_t *owner = self->host->request(self->host, "api.get", owner_key, RS_REQUEST_MS, err);
-    json_decref(owner_key);
-    const char *owner_uid = kl_object_meta(owner, "uid");
-    int same = owner_uid && strcmp(owner_uid, sets->uid) == 0;
-    json_decref(owner);
-    if (!same) {
-        kl_error_set(err, KL_ERR_NOT_FOUND, "ReplicaSet %s is gone: not adopting", kl_object_meta(sets->rs, "name"));
-        return NULL;
-    }
-    json_t *payload = json_pack("{s:s, s:s, s:s}", "kind", "Pod", "namespace", sets->ns, "name",
-                                kl_object_meta(orphan, "name"));
-    json_t *fresh = self->host->request(self->host, "api.get", payload, RS_REQUEST_MS, err);
-    json_decref(payload);
-    if (!fresh)
-        return NULL;
-    json_t *metadata = json_object_get(fresh, "metadata");
-    if (kl_object_controller_ref(fresh) || pod_terminated(fresh)
-        || !kl_labels_match(sets->match_labels, json_object_get(metadata, "labels"))) {
-        json_decref(fresh);
-        kl_error_set(err, KL_ERR_CONFLICT, "pod %s changed before it could be adopted",
-                     kl_object_meta(orphan, "name"));
-        return NULL;
-    }
-    json_t *refs = json_object_get(metadata, "ownerReferences");
-    if (!json_is_array(refs)) {
-        refs = json_array();
-        json_object_set_new(metadata, "ownerReferences", refs);
-    }
-    json_array_append_new(refs, json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}", "apiVersion", "apps/v1",
-                                          "kind", "ReplicaSet", "name", kl_object_meta(sets->rs, "name"),
-                                          "uid", sets->uid, "controller", 1, "blockOwnerDeletion", 1));
-    json_t *reply = write_pod(self, fresh, err);
-    json_decref(fresh);
-    return reply;
-}
-
-/* Removes our reference from a pod whose labels left the selector. */
-static int release(rs_controller_t *self, const pod_sets_t *sets, const json_t *pod, int64_t *rv,
-                   kl_error_t *err)
-{
-    json_t *copy = json_deep_copy(pod);
-    json_t *refs = json_object_get(json_object_get(copy, "metadata"), "ownerReferences");
-    for (size_t i = json_array_size(refs); i-- > 0;) {
-        const char *uid = json_string_value(json_object_get(json_array_get(refs, i), "uid"));
-        if (uid && strcmp(uid, sets->uid) == 0)
-            json_array_remove(refs, i);
-    }
-    json_t *reply = write_pod(self, copy, err);
-    json_decref(copy);
-    if (!reply)
-        return -1;
-    if (kl_object_revision(reply) > *rv)
-        *rv = kl_object_revision(reply);
-    json_decref(reply);
-    return 0;
-}
-
-static void random_suffix(rs_controller_t *self, char *buf)
-{
-    static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
-    for (int i = 0; i < 5; i++) {
-        /* xorshift64: names need spread, not secrecy */
-        self->random_state ^= self->random_state << 13;
-        self->random_state ^= self->random_state >> 7;
-        self->random_state ^= self->random_state << 17;
-        buf[i] = alphabet[self->random_state % (sizeof alphabet - 1)];
-    }
-    buf[5] = '\0';
-}
-
-static json_t *create_pod(rs_controller_t *self, const pod_sets_t *sets, kl_error_t *err)
-{
-    const json_t *template = json_object_get(json_object_get(sets->rs, "spec"), "template");
-    const json_t *template_meta = json_object_get(template, "metadata");
-    const char *rs_name = kl_object_meta(sets->rs, "name");
-    for (int attempt = 0; attempt < 3; attempt++) {
-        char suffix[6], name[320];
-        random_suffix(self, suffix);
-        snprintf(name, sizeof name, "%.250s-%s", rs_name, suffix);
-        json_t *metadata = json_pack("{s:s, s:s, s:[{s:s, s:s, s:s, s:s, s:b, s:b}]}", "name", name,
-                                     "namespace", sets->ns, "ownerReferences", "apiVersion",
-                                     "apps/v1", "kind", "ReplicaSet", "name", rs_name, "uid",
-                                     sets->uid, "controller", 1, "blockOwnerDeletion", 1);
-        const json_t *labels = json_object_get(template_meta, "labels");
-        const json_t *annotations = json_object_get(template_meta, "annotations");
-        if (json_is_object(labels))
-            json_object_set_new(metadata, "labels", json_deep_copy(labels));
-        if (json_is_object(annotations))
-            json_object_set_new(metadata, "annotations", json_deep_copy(annotations));
-        json_t *pod = json_pack("{s:s, s:s, s:o, s:O}", "apiVersion", "v1", "kind", "Pod",
-                                "metadata", metadata, "spec", json_object_get(template, "spec"));
-        json_t *payload = json_pack("{s:o}", "object", pod);
-        json_t *reply = self->host->request(self->host, "api.create", payload, RS_REQUEST_MS, err);
-        json_decref(payload);
-        if (reply || err->code != KL_ERR_EXISTS)
-            return reply;
-    }
-    return NULL;
-}
-
-/* Lower rank goes first when scaling down: unscheduled, then pending, then
- * not ready, then ready; the youngest first among equals. */
-static int delete_rank(const json_t *pod)
-{
-    const char *node = json_string_value(json_object_get(json_object_get(pod, "spec"), "nodeName"));
-    if (!node || !*node)
-        return 0;
-    if (strcmp(pod_phase(pod), "Pending") == 0)
-        return 1;
-    return pod_ready(pod) ? 3 : 2;
-}
-
-static int compare_for_delete(const void *a, const void *b)
-{
-    const json_t *pa = *(json_t *const *)a, *pb = *(json_t *const *)b;
-    int ra = delete_rank(pa), rb = delete_rank(pb);
-    if (ra != rb)
-        return ra - rb;
-    const char *ca = kl_object_meta(pa, "creationTimestamp"), *cb = kl_object_meta(pb, "creationTimestamp");
-    int by_age = strcmp(cb ? cb : "", ca ? ca : "");
-    if (by_age)
-        return by_age;
-    return strcmp(kl_object_meta(pa, "name") ? kl_object_meta(pa, "name") : "",
-                  kl_object_meta(pb, "name") ? kl_object_meta(pb, "name") : "");
-}
-
-static int delete_pod(rs_controller_t *self, const char *ns, const char *name, int64_t *rv,
-                      kl_error_t *err)
-{
-    json_t *payload = json_pack("{s:s, s:s, s:s}", "kind", "Pod", "namespace", ns, "name", name);
-    json_t *reply = self->host->request(self->host, "api.delete", payload, RS_REQUEST_MS, err);
-    json_decref(payload);
-    if (!reply)
-        return err->code == KL_ERR_NOT_FOUND ? 0 : -1;  /* already gone is what we wanted */
-    if (kl_object_revision(reply) > *rv)
-        *rv = kl_object_revision(reply);
-    json_decref(reply);
-    return 0;
-}
-
-static int update_status(rs_controller_t *self, const json_t *rs, const json_t *owned,
-                         kl_error_t *err)
-{
-    const json_t *template_labels =
-        json_object_get(json_object_get(json_object_get(json_object_get(rs, "spec"), "template"),
-                                        "metadata"), "labels");
-    json_int_t replicas = 0, ready = 0, labeled = 0;
-    size_t i;
-    json_t *pod;
-    json_array_foreach(owned, i, pod) {
-        if (pod_terminated(pod) || json_object_get(json_object_get(pod, "metadata"), "deletionTimestamp"))
-            continue;
-        replicas++;
-        ready += pod_ready(pod);
-        if (!json_is_object(template_labels) || json_object_size(template_labels) == 0
-            || kl_labels_match(template_labels, json_object_get(json_object_get(pod, "metadata"), "labels")))
-            labeled++;
-    }
-    const json_t *generation = json_object_get(json_object_get(rs, "metadata"), "generation");
-    json_t *status = json_pack("{s:I, s:I, s:I, s:I, s:I}", "replicas", replicas, "readyReplicas", ready,
-                               "availableReplicas", ready, "fullyLabeledReplicas", labeled,
-                               "observedGeneration",
-                               json_is_integer(generation) ? json_integer_value(generation) : (json_int_t)0);
-    const json_t *current = json_object_get(rs, "status");
-    int same = 1;
-    const char *key;
-    json_t *value;
-    json_object_foreach(status, key, value) {
-        const json_t *have = json_object_get(current, key);
-        if (!have || !json_equal(have, value))
-            same = 0;
-    }
-    if (same) {
-        json_decref(status);
-        return 0;
-    }
-    json_t *object = json_deep_copy(rs);
-    json_object_set_new(object, "status", status);
-    json_t *payload = json_pack("{s:o}", "object", object);
-    json_t *reply = self->host->request(self->host, "api.update_status", payload, RS_REQUEST_MS, err);
-    json_decref(payload);
-    if (!reply)
-        return -1;
-    json_decref(reply);
-    return 0;
-}
-
 /* Brief list of names for an event message. */
 static void append_name(char *buf, size_t size, const char *name)
 {
@@ -415,18 +139,18 @@ static int reconcile(rs_controller_t *self, const char *key, kl_error_t *err)
                                           "matchLabels");
     if (!uid || !json_is_object(match))
         return kl_error_set(err, KL_ERR_INVALID, "ReplicaSet %s has no uid or selector", key);
-    pod_sets_t sets = {rs, uid, ns, match, json_array(), json_array(), json_array()};
-    kl_informer_each(self->pods, sort_pods, &sets);
+    rs_pod_sets_t sets = {rs, uid, ns, match, json_array(), json_array(), json_array()};
+    kl_informer_each(self->pods, replicaset_sort_pods, &sets);
     int64_t written_rv = 0;
     int failed = 0, writes = 0;
     size_t i;
     json_t *pod;
     json_array_foreach(sets.released, i, pod)
-        if (release(self, &sets, pod, &written_rv, err) < 0)
+        if (replicaset_release(self, &sets, pod, &written_rv, err) < 0)
             failed = 1;
     json_array_foreach(sets.orphans, i, pod) {
         kl_error_t aerr = {0, ""};
-        json_t *adopted = adopt(self, &sets, pod, &aerr);
+        json_t *adopted = replicaset_adopt(self, &sets, pod, &aerr);
         if (adopted) {
             if (kl_object_revision(adopted) > written_rv)
                 written_rv = kl_object_revision(adopted);
@@ -442,8 +166,9 @@ static int reconcile(rs_controller_t *self, const char *key, kl_error_t *err)
     json_array_foreach(sets.owned, i, pod) {
         if (json_object_get(json_object_get(pod, "metadata"), "deletionTimestamp"))
             continue;
-        if (pod_terminated(pod)) {
-            if (writes < RS_BURST && delete_pod(self, ns, kl_object_meta(pod, "name"), &written_rv, err) < 0)
+        if (replicaset_pod_terminated(pod)) {
+            if (writes < RS_BURST
+                && replicaset_delete_pod(self, ns, kl_object_meta(pod, "name"), &written_rv, err) < 0)
                 failed = 1;
             writes++;
             continue;
@@ -456,7 +181,7 @@ static int reconcile(rs_controller_t *self, const char *key, kl_error_t *err)
     if (have < want) {
         for (int64_t n = have; n < want && writes < RS_BURST; n++, writes++) {
             kl_error_t cerr = {0, ""};
-            json_t *reply = create_pod(self, &sets, &cerr);
+            json_t *reply = replicaset_create_pod(self, &sets, &cerr);
             if (!reply) {
                 *err = cerr;
                 failed = 1;
@@ -474,10 +199,10 @@ static int reconcile(rs_controller_t *self, const char *key, kl_error_t *err)
         for (i = 0; order && i < count; i++)
             order[i] = json_array_get(active, i);
         if (order)
-            qsort(order, count, sizeof *order, compare_for_delete);
+            qsort(order, count, sizeof *order, replicaset_compare_for_delete);
         for (int64_t n = 0; order && n < have - want && writes < RS_BURST; n++, writes++) {
             const char *pod_name = kl_object_meta(order[n], "name");
-            if (delete_pod(self, ns, pod_name, &written_rv, err) < 0) {
+            if (replicaset_delete_pod(self, ns, pod_name, &written_rv, err) < 0) {
                 failed = 1;
                 continue;
             }
@@ -499,7 +224,8 @@ static int reconcile(rs_controller_t *self, const char *key, kl_error_t *err)
     if (writes >= RS_BURST)
         kl_workqueue_add(self->queue, key, now, RS_POLL_MS);
     kl_error_t serr = {0, ""};
-    if (update_status(self, rs, sets.owned, &serr) < 0 && serr.code != KL_ERR_CONFLICT && !failed) {
+    if (replicaset_update_status(self, rs, sets.owned, &serr) < 0 && serr.code != KL_ERR_CONFLICT
+        && !failed) {
         *err = serr;
         failed = 1;
     } else if (serr.code == KL_ERR_CONFLICT) {
