@@ -14,6 +14,7 @@ core_keelctl_libkeelctl_la_SOURCES = \
 	core/keelctl/logs.c core/keelctl/logs.h \
 	core/keelctl/workloads.c core/keelctl/workloads.h \
 	core/keelctl/bench_profile.c core/keelctl/bench_profile.h \
+	core/keelctl/bench_generate.c \
 	core/keelctl/bench_report.c core/keelctl/bench_report.h \
 	core/keelctl/bench_scheduler.c core/keelctl/bench_scheduler.h \
 	core/keelctl/bench_cluster.c core/keelctl/bench_daemons.c \

@@ -8,7 +8,8 @@ RUNC_PLUGIN_SOURCES = \
 	plugins/runtime/runc/image.c \
 	plugins/runtime/runc/cache.c \
 	plugins/runtime/runc/spec.c \
-	plugins/runtime/runc/process.c
+	plugins/runtime/runc/process.c \
+	plugins/runtime/runc/supervisor.c
 
 plugin_LTLIBRARIES += plugins/runtime/runc/runtime_runc.la
 plugins_runtime_runc_runtime_runc_la_SOURCES = $(RUNC_PLUGIN_SOURCES)

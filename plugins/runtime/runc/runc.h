@@ -118,6 +118,27 @@ int runc_spec_write(const char *bundle, json_t *spec, const kl_container_request
  * it) and the end of its stderr to errbuf. */
 int runc_command_run(char *const argv[], int timeout_ms, char **out, char *errbuf, size_t errsize);
 
+/* Async-signal-safe helpers, for a child between fork() and exec()/_exit(). */
+/* Closes every descriptor from `first` up, so a child holds none of the kubelet's. */
+void runc_close_from(int first);
+/* Clears the signal mask and restores every default disposition. */
+void runc_reset_signals(void);
+/* write() of all of `text`, retried on EINTR; gives up silently on error. */
+void runc_write_all(int fd, const char *text, size_t length);
+/* A wait status as a shell reports it: the exit code, or 128+signal. */
+int runc_exit_status_code(int status);
+/* waitpid() of `pid`, retried on EINTR; -1 when it fails. */
+int runc_wait_child(pid_t pid, int *status);
+
+/* rm -rf that stays on one file system and never follows symlinks. */
+int runc_tree_remove(const char *path);
+
+/* Clocks for code that runs without the host table (the supervisor). */
+int64_t runc_realtime_ms(void);
+int64_t runc_monotonic_ms(void);
+
+/* supervisor.c */
+
 #define RUNC_EVENTS_FIFO "events"  /* under state_dir: one line "ID\n" per exited container */
 
 /* Double-forks a supervisor that outlives the caller. When overlay_options
@@ -141,13 +162,6 @@ int runc_supervisor_spawn(const char *bundle, const char *id, char *const argv[]
  * memory.oom_control or v2 memory.events); -1 when it cannot tell. Uses
  * only async-signal-safe calls. */
 long long runc_cgroup_oom_kills(const char *cgroup);
-
-/* rm -rf that stays on one file system and never follows symlinks. */
-int runc_tree_remove(const char *path);
-
-/* Clocks for code that runs without the host table (the supervisor). */
-int64_t runc_realtime_ms(void);
-int64_t runc_monotonic_ms(void);
 
 /* state.c */
 
