@@ -164,6 +164,23 @@ static int image_ready(podman_runtime_t *rt, const start_t *s, kl_error_t *err)
     return podman_pull(rt, s->image, start_policy, err) < 0 ? -1 : 0;
 }
 
+/* Removes what a failed run left under `name`, if anything, at once; what
+ * podman answers does not matter. */
+static void discard_container(podman_runtime_t *rt, const char *name)
+{
+    podman_args_t rm;
+    char ignored[256];
+    args_begin(&rm, rt);
+    args_add(&rm, "rm");
+    args_add(&rm, "--force");
+    args_add(&rm, "--ignore");
+    args_add(&rm, "--time");
+    args_add(&rm, "0");
+    args_add(&rm, name);
+    args_run(&rm, PODMAN_COMMAND_TIMEOUT_MS, 0, NULL, ignored, sizeof ignored);
+    args_free(&rm);
+}
+
 /* One podman process: `run --detach` creates and starts, and prints the
  * id; its start time is in the event log, so nothing is inspected.
  * Returns -1 only when the image, found missing, could not be pulled again;
@@ -180,15 +197,7 @@ static int run_detached(podman_runtime_t *rt, start_t *s, kl_error_t *err)
         image_forget(rt, s->image);
         free(s->out);
         s->out = NULL;
-        podman_args_t rm;
-        char ignored[256];
-        args_begin(&rm, rt);
-        args_add(&rm, "rm");
-        args_add(&rm, "--force");
-        args_add(&rm, "--ignore");
-        args_add(&rm, s->container_name);
-        args_run(&rm, PODMAN_COMMAND_TIMEOUT_MS, 0, NULL, ignored, sizeof ignored);
-        args_free(&rm);
+        discard_container(rt, s->container_name);
         kl_error_t pull_err;
         if (podman_pull(rt, s->image, s->policy, &pull_err) < 0)
             return kl_error_set(err, pull_err.code, "%s", pull_err.text);
@@ -221,16 +230,7 @@ static void remember_running(podman_runtime_t *rt, const start_t *s, const char 
 /* A container podman made but could not start is of no use: remove it. */
 static int run_failed(podman_runtime_t *rt, const start_t *s, kl_error_t *err)
 {
-    podman_args_t rm;
-    char ignored[256];
-    args_begin(&rm, rt);
-    args_add(&rm, "rm");
-    args_add(&rm, "--force");
-    args_add(&rm, "--time");
-    args_add(&rm, "0");
-    args_add(&rm, s->container_name);
-    args_run(&rm, PODMAN_COMMAND_TIMEOUT_MS, 0, NULL, ignored, sizeof ignored);
-    args_free(&rm);
+    discard_container(rt, s->container_name);
     if (s->own_cgroup)
         cgroup_parent_remove(s->container_name);
     if (s->rc == 0)

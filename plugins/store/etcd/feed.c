@@ -263,15 +263,24 @@ static void *feed_main(void *arg)
 
 static void feed_free(etcd_feed_t *f);
 
+/* Under shared_lock: the running feed for `urls`, with one more reference,
+ * or NULL. */
+static etcd_feed_t *shared_ref(const char *const *urls)
+{
+    for (etcd_feed_t *f = shared_feeds; f; f = f->next_shared)
+        if (same_urls(f, urls)) {
+            f->refs++;
+            return f;
+        }
+    return NULL;
+}
+
 etcd_feed_t *etcd_feed_join(const char *const *urls)
 {
-    etcd_feed_t *found = NULL;
+    if (!urls || !urls[0])
+        return NULL;
     pthread_mutex_lock(&shared_lock);
-    for (etcd_feed_t *f = shared_feeds; f && !found; f = f->next_shared)
-        if (urls && urls[0] && same_urls(f, urls)) {
-            f->refs++;
-            found = f;
-        }
+    etcd_feed_t *found = shared_ref(urls);
     pthread_mutex_unlock(&shared_lock);
     return found;
 }
@@ -284,12 +293,11 @@ etcd_feed_t *etcd_feed_start(const char *const *urls, int64_t after, size_t capa
     if (!count || !capacity)
         return NULL;
     pthread_mutex_lock(&shared_lock);
-    for (etcd_feed_t *f = shared_feeds; f; f = f->next_shared)
-        if (same_urls(f, urls)) {
-            f->refs++;
-            pthread_mutex_unlock(&shared_lock);
-            return f;  /* reads before its start fall back to etcd's history */
-        }
+    etcd_feed_t *running = shared_ref(urls);
+    if (running) {
+        pthread_mutex_unlock(&shared_lock);
+        return running;  /* reads before its start fall back to etcd's history */
+    }
     etcd_feed_t *f = calloc(1, sizeof *f);
     if (!f) {
         pthread_mutex_unlock(&shared_lock);
