@@ -7,6 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <keelson/template_hash.h>
+
 #include "commands_internal.h"
 #include "printers.h"
 #include "workloads.h"
@@ -128,26 +130,6 @@ int kl_cmd_scale(kl_cli_t *cli, const kl_workload_flags_t *flags, int argc, char
 
 /* ---- the deployment's ReplicaSets ---------------------------------------- */
 
-/* The same hash the deployment controller names ReplicaSets by: FNV-1a 64
- * over the template's canonical JSON, in consonants and digits. */
-static void template_hash(const json_t *template, char *buf, size_t size)
-{
-    char *text = json_dumps(template, JSON_SORT_KEYS | JSON_COMPACT);
-    uint64_t hash = 14695981039346656037ull;
-    for (const char *p = text ? text : ""; *p; p++) {
-        hash ^= (unsigned char)*p;
-        hash *= 1099511628211ull;
-    }
-    free(text);
-    static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
-    size_t i = 0;
-    for (; i < 10 && i + 1 < size; i++) {
-        buf[i] = alphabet[hash % (sizeof alphabet - 1)];
-        hash /= (sizeof alphabet - 1);
-    }
-    buf[i] = '\0';
-}
-
 static long long set_revision(const json_t *rs)
 {
     const char *text = json_string_value(
@@ -210,7 +192,7 @@ static int rollout_state(kl_cli_t *cli, const char *name, char *buf, size_t size
         return -1;
     }
     char hash[16];
-    template_hash(json_object_get(json_object_get(deployment, "spec"), "template"), hash, sizeof hash);
+    kl_template_hash(json_object_get(json_object_get(deployment, "spec"), "template"), hash, sizeof hash);
     long long replicas = int_field(deployment, "spec", "replicas", 1);
     long long total = 0, updated = 0, available = 0;
     int found = 0;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <jansson.h>
 #include <keelson/kit.h>
+#include <keelson/template_hash.h>
 
 #define DP_REQUEST_MS 5000                /* timeout of each API request */
 #define DP_HASH_LABEL "pod-template-hash"  /* which template a ReplicaSet runs */
@@ -42,8 +43,6 @@ typedef struct dp_pass {
 int64_t deployment_int_field(const json_t *object, const char *section, const char *key, int64_t fallback);
 /* The revision annotation of a ReplicaSet, 0 when it has none. */
 int64_t deployment_set_revision(const json_t *rs);
-/* The ReplicaSet name suffix and pod-template-hash label of a pod template. */
-void deployment_template_hash(const json_t *template, char *buf, size_t size);
 /* host->request that consumes `payload`; the revision written is what the next pass waits for. */
 json_t *deployment_request(dp_pass_t *p, const char *method, json_t *payload, kl_error_t *err);
 /* Informer visitor: sorts the pass's namespace's ReplicaSets into p->owned and p->orphans. */

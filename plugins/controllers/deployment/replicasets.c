@@ -22,28 +22,6 @@ int64_t deployment_set_revision(const json_t *rs)
     return text ? strtoll(text, NULL, 10) : 0;
 }
 
-/* FNV-1a over the template's canonical JSON (sorted keys, compact): the
- * same template always gives the same ReplicaSet name, across restarts. */
-void deployment_template_hash(const json_t *template, char *buf, size_t size)
-{
-    char *text = json_dumps(template, JSON_SORT_KEYS | JSON_COMPACT);
-    uint64_t hash = 14695981039346656037ull;
-    for (const char *p = text ? text : ""; *p; p++) {
-        hash ^= (unsigned char)*p;
-        hash *= 1099511628211ull;
-    }
-    free(text);
-    /* Consonants and digits only, as label values and names allow, and no
-     * words spelt by chance. */
-    static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
-    size_t i = 0;
-    for (; i < 10 && i + 1 < size; i++) {
-        buf[i] = alphabet[hash % (sizeof alphabet - 1)];
-        hash /= (sizeof alphabet - 1);
-    }
-    buf[i] = '\0';
-}
-
 /* The pass's ReplicaSet requests go through here: the newest revision it
  * wrote is what the next pass waits for its informer to have seen. */
 json_t *deployment_request(dp_pass_t *p, const char *method, json_t *payload, kl_error_t *err)

@@ -163,7 +163,7 @@ int deployment_rollout(dp_pass_t *p, json_t **new_set_out, int64_t *replicas_out
     size_t i;
     json_t *rs;
     char hash[16];
-    deployment_template_hash(json_object_get(spec, "template"), hash, sizeof hash);
+    kl_template_hash(json_object_get(spec, "template"), hash, sizeof hash);
     int64_t replicas = deployment_int_field(p->deployment, "spec", "replicas", 1);
     const json_t *strategy = json_object_get(spec, "strategy");
     const char *type = json_string_value(json_object_get(strategy, "type"));
