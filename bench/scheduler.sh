@@ -5,13 +5,15 @@
 #   PLUGINS  comma-separated (default firstfit,spread,binpack,balanced,random)
 #   PROFILE  a profile file (default bench/profiles/uniform.conf beside this script)
 #   PODS     pods per run (default 10000)
-# Set MODE=cluster to run each point as a real cluster instead (slow).
+# Set MODE=cluster to run each point as a real cluster instead (slow), and
+# REPEAT=R to take each plugin's median of R runs.
 set -u
 build=${1:?usage: scheduler.sh BUILDDIR [PLUGINS] [PROFILE] [PODS]}
 plugins=${2:-firstfit,spread,binpack,balanced,random}
 profile=${3:-$(dirname "$0")/profiles/uniform.conf}
 pods=${4:-10000}
 mode=${MODE:-inproc}
+repeat=${REPEAT:-1}
 : "${KEELSON_PLUGIN_PATH:=$build/tests/plugins}"
 export KEELSON_PLUGIN_PATH
 out=$(mktemp /tmp/keelson-bench-curve.XXXXXX)
@@ -21,7 +23,8 @@ echo "scheduler curve: $mode, $pods pods, profile $(basename "$profile")"
 printf '%8s  %-10s %12s %12s %10s %8s %10s\n' nodes plugin pods/s "p99 ms" unsched used cpu%
 for nodes in 100 1000 5000 20000; do
     if ! "$build/core/keelctl/keelctl" bench scheduler --mode "$mode" --nodes "$nodes" \
-            --pods "$pods" --profile "$profile" --plugins "$plugins" --format csv >"$out"; then
+            --pods "$pods" --profile "$profile" --plugins "$plugins" --repeat "$repeat" \
+            --format csv >"$out"; then
         echo "run at $nodes nodes failed" >&2
     fi
     awk -F, -v nodes="$nodes" '

@@ -16,12 +16,15 @@ typedef struct metric {
     int decimals;
 } metric_t;
 
-enum { M_THROUGHPUT, M_P50, M_P99, M_MAX, M_BOUND, M_UNSCHEDULABLE, M_NODES_USED, M_CPU,
+enum { M_THROUGHPUT, M_THROUGHPUT_MIN, M_THROUGHPUT_MAX, M_RUNS, M_P50, M_P99, M_MAX, M_BOUND, M_UNSCHEDULABLE, M_NODES_USED, M_CPU,
        M_CPU_STDDEV, M_MEMORY, M_MEMORY_STDDEV, M_FRAGMENTATION, M_MASTER_CPU, M_MASTER_MEMORY,
        METRIC_COUNT };
 
 static const metric_t metrics[METRIC_COUNT] = {
     [M_THROUGHPUT] = {"pods_per_second", "throughput", "pods/s", 0, 0},
+    [M_THROUGHPUT_MIN] = {"pods_per_second_min", "throughput min", "pods/s", 0, 0},
+    [M_THROUGHPUT_MAX] = {"pods_per_second_max", "throughput max", "pods/s", 0, 0},
+    [M_RUNS] = {"runs", "runs", "", 0, 0},
     [M_P50] = {"latency_p50_ms", "latency p50", "ms", 0, 3},
     [M_P99] = {"latency_p99_ms", "latency p99", "ms", 0, 3},
     [M_MAX] = {"latency_max_ms", "latency max", "ms", 0, 3},
@@ -41,6 +44,9 @@ static double metric_value(const kl_bench_result_t *r, int m)
 {
     switch (m) {
     case M_THROUGHPUT: return r->pods_per_second;
+    case M_THROUGHPUT_MIN: return r->pods_per_second_min;
+    case M_THROUGHPUT_MAX: return r->pods_per_second_max;
+    case M_RUNS: return (double)r->runs;
     case M_P50: return r->latency_p50_ms;
     case M_P99: return r->latency_p99_ms;
     case M_MAX: return r->latency_max_ms;
@@ -133,6 +139,29 @@ void kl_bench_result_placement(kl_bench_result_t *result, const kl_bench_node_us
     result->fragmentation = free_cpu > 0 ? stranded_cpu / free_cpu : 0;
 }
 
+static int compare_throughput(const void *a, const void *b)
+{
+    const kl_bench_result_t *x = a, *y = b;
+    return (x->pods_per_second > y->pods_per_second) - (x->pods_per_second < y->pods_per_second);
+}
+
+void kl_bench_result_median(kl_bench_result_t *runs, size_t count, kl_bench_result_t *out)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (runs[i].error[0]) {
+            *out = runs[i];
+            out->runs = (int64_t)count;
+            return;
+        }
+    }
+    qsort(runs, count, sizeof *runs, compare_throughput);
+    /* The lower median of an even count: a run that happened, not a mean. */
+    *out = runs[(count - 1) / 2];
+    out->runs = (int64_t)count;
+    out->pods_per_second_min = runs[0].pods_per_second;
+    out->pods_per_second_max = runs[count - 1].pods_per_second;
+}
+
 int kl_bench_format_parse(const char *text, kl_bench_format_t *format)
 {
     if (!text || strcmp(text, "table") == 0)
@@ -155,7 +184,13 @@ static void print_table(FILE *out, const kl_bench_result_t *results, size_t coun
     for (size_t i = 0; i < count; i++)
         fprintf(out, " %14.14s", results[i].plugin);
     fprintf(out, "\n");
+    int repeated = 0;
+    for (size_t i = 0; i < count; i++)
+        repeated |= results[i].runs > 1;
     for (int m = 0; m < METRIC_COUNT; m++) {
+        /* One run has no spread to show. */
+        if (!repeated && (m == M_THROUGHPUT_MIN || m == M_THROUGHPUT_MAX || m == M_RUNS))
+            continue;
         char label[64];
         snprintf(label, sizeof label, "%s%s%s%s", metrics[m].label, metrics[m].unit[0] ? " (" : "",
                  metrics[m].unit, metrics[m].unit[0] ? ")" : "");
@@ -213,7 +248,7 @@ json_t *kl_bench_report_json(const kl_bench_result_t *results, size_t count, con
                                  (json_int_t)r->pods, "seconds", r->seconds);
         for (int m = 0; m < METRIC_COUNT; m++) {
             double v = metric_value(r, m);
-            if (m == M_BOUND || m == M_UNSCHEDULABLE || m == M_NODES_USED)
+            if (m == M_BOUND || m == M_UNSCHEDULABLE || m == M_NODES_USED || m == M_RUNS)
                 json_object_set_new(item, metrics[m].key, json_integer((json_int_t)v));
             else
                 json_object_set_new(item, metrics[m].key, json_real(isfinite(v) ? v : 0));

@@ -40,6 +40,11 @@ typedef struct kl_bench_result {
      * while pods were scheduled, per bound pod, and its peak resident set. */
     double master_cpu_ms_per_pod;
     double master_peak_mib;
+    /* With --repeat, the numbers are those of the run with the median
+     * throughput, and these tell the spread over all runs. */
+    int64_t runs;
+    double pods_per_second_min;
+    double pods_per_second_max;
     char error[512];            /* non-empty: the run failed and the numbers mean nothing */
 } kl_bench_result_t;
 
@@ -51,6 +56,11 @@ void kl_bench_result_latencies(kl_bench_result_t *result, double *latencies_ms, 
 void kl_bench_result_placement(kl_bench_result_t *result, const kl_bench_node_usage_t *nodes,
                                size_t count, int64_t median_cpu_milli,
                                int64_t median_memory_bytes);
+
+/* Reduces `count` runs of one plugin (reordered in place) to the run with
+ * the median throughput, with runs and the throughput's range filled in. A
+ * failed run makes the whole result a failure with its error. */
+void kl_bench_result_median(kl_bench_result_t *runs, size_t count, kl_bench_result_t *out);
 
 typedef enum kl_bench_format {
     KL_BENCH_TABLE = 0,

@@ -135,13 +135,16 @@ static const char bench_usage[] =
     "Usage: keelctl bench scheduler --plugins NAME[,NAME...] [--nodes N] [--pods M]\n"
     "         [--profile FILE] [--mode inproc|cluster] [--format table|csv|json]\n"
     "         [--svg FILE] [--seed S] [--timeout SECONDS] [--keelsond PATH]\n"
-    "         [--nodes-per-process K]\n"
+    "         [--nodes-per-process K] [--repeat R]\n"
     "\n"
     "Runs each scheduler plugin over the same synthetic cluster and workload and\n"
     "prints them side by side: throughput, latency from creation to binding,\n"
     "pods left unschedulable, nodes used, utilisation and fragmentation.\n"
     "  --mode inproc    the scheduling core and the plugin alone, no bus (default)\n"
     "  --mode cluster   a real master and simulated workers on loopback\n"
+    "  --repeat R       run every plugin R times, taking turns, and report each\n"
+    "                   plugin's run of median throughput with the range of all\n"
+    "                   runs: a machine whose speed drifts slows every plugin alike\n"
     "A plugin is a name found on the plugin path or a path to a .so.\n";
 
 static int bench_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -171,7 +174,7 @@ static int parse_count(const char *flag, const char *text, int64_t max, int64_t 
 }
 
 enum { OPT_NODES = 256, OPT_PODS, OPT_PROFILE, OPT_PLUGINS, OPT_MODE, OPT_FORMAT, OPT_SVG,
-       OPT_SEED, OPT_TIMEOUT, OPT_KEELSOND, OPT_PER_PROCESS };
+       OPT_SEED, OPT_TIMEOUT, OPT_KEELSOND, OPT_PER_PROCESS, OPT_REPEAT };
 
 int kl_cmd_bench(int argc, char **args)
 {
@@ -187,13 +190,14 @@ int kl_cmd_bench(int argc, char **args)
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"keelsond", required_argument, NULL, OPT_KEELSOND},
         {"nodes-per-process", required_argument, NULL, OPT_PER_PROCESS},
+        {"repeat", required_argument, NULL, OPT_REPEAT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     kl_bench_options_t options = {.seed = 1, .timeout_s = 0};
     const char *profile_path = NULL, *plugins_text = "firstfit", *svg_path = NULL;
     const char *format_text = NULL;
-    int64_t value;
+    int64_t value, repeat = 1;
     int opt;
     optind = 0;  /* glibc: restart scanning on a fresh argument vector */
     opterr = 0;
@@ -235,6 +239,10 @@ int kl_cmd_bench(int argc, char **args)
             if (parse_count("--nodes-per-process", optarg, 100000, &options.nodes_per_process) < 0)
                 return 1;
             break;
+        case OPT_REPEAT:
+            if (parse_count("--repeat", optarg, 100, &repeat) < 0)
+                return 1;
+            break;
         case 'h': fputs(bench_usage, stdout); return 0;
         case ':': return bench_fail("flag %s needs a value", args[optind - 1]);
         default: return bench_fail("unknown flag %s", args[optind - 1]);
@@ -271,6 +279,8 @@ int kl_cmd_bench(int argc, char **args)
     kl_error_t err;
     kl_bench_cluster_t *cluster = NULL;
     kl_bench_result_t *results = calloc(plugin_count, sizeof *results);
+    /* runs[i * repeat + r]: plugin i's run in round r. */
+    kl_bench_result_t *runs = calloc(plugin_count * (size_t)repeat, sizeof *runs);
     kl_bench_profile_t *profile = profile_path ? kl_bench_profile_load(profile_path, &err)
                                                : kl_bench_profile_default();
     if (!profile) {
@@ -281,31 +291,43 @@ int kl_cmd_bench(int argc, char **args)
     int64_t pod_count = options.pods ? options.pods : profile->pods;
     if (options.timeout_s == 0)
         options.timeout_s = 60 + (int)(pod_count / 100);
-    if (!results || !(cluster = kl_bench_cluster_generate(profile, node_count, pod_count,
+    if (!results || !runs || !(cluster = kl_bench_cluster_generate(profile, node_count, pod_count,
                                                           options.seed, &err))) {
-        fprintf(stderr, "error: %s\n", results ? err.text : "out of memory");
+        fprintf(stderr, "error: %s\n", results && runs ? err.text : "out of memory");
         goto done;
     }
-    char title[512];
+    char title[512], rounds[64] = "";
+    if (repeat > 1)
+        snprintf(rounds, sizeof rounds, ", median of %" PRId64 " runs", repeat);
     const char *profile_name = profile_path ? strrchr(profile_path, '/') : NULL;
     snprintf(title, sizeof title, "keelson scheduler benchmark: %s, %" PRId64 " nodes, %" PRId64
-             " pods, profile %s, seed %" PRIu64, options.cluster ? "cluster" : "inproc",
+             " pods, profile %s, seed %" PRIu64 "%s", options.cluster ? "cluster" : "inproc",
              node_count, pod_count,
              profile_name ? profile_name + 1 : profile_path ? profile_path : "built-in",
-             options.seed);
+             options.seed, rounds);
     int failures = 0;
-    for (size_t i = 0; i < plugin_count; i++) {
-        snprintf(results[i].plugin, sizeof results[i].plugin, "%s", plugins[i]);
-        kl_error_clear(&err);
-        int rc = options.cluster
-                     ? kl_bench_run_cluster(profile, cluster, &options, plugins[i], &results[i], &err)
-                     : kl_bench_run_inproc(profile, cluster, plugins[i], &results[i], &err);
-        if (rc < 0)
-            snprintf(results[i].error, sizeof results[i].error, "%s", err.text);
-        if (results[i].error[0]) {
-            fprintf(stderr, "error: %s: %s\n", plugins[i], results[i].error);
-            failures++;
+    /* Rounds, not one plugin's runs in a row, so drift is shared. */
+    for (int64_t round = 0; round < repeat; round++) {
+        for (size_t i = 0; i < plugin_count; i++) {
+            kl_bench_result_t *run = &runs[i * (size_t)repeat + (size_t)round];
+            snprintf(run->plugin, sizeof run->plugin, "%s", plugins[i]);
+            if (round > 0 && runs[i * (size_t)repeat].error[0]) {
+                *run = runs[i * (size_t)repeat];  /* a plugin that failed once is not run again */
+                continue;
+            }
+            kl_error_clear(&err);
+            int rc = options.cluster
+                         ? kl_bench_run_cluster(profile, cluster, &options, plugins[i], run, &err)
+                         : kl_bench_run_inproc(profile, cluster, plugins[i], run, &err);
+            if (rc < 0)
+                snprintf(run->error, sizeof run->error, "%s", err.text);
+            if (run->error[0])
+                fprintf(stderr, "error: %s: %s\n", plugins[i], run->error);
         }
+    }
+    for (size_t i = 0; i < plugin_count; i++) {
+        kl_bench_result_median(&runs[i * (size_t)repeat], (size_t)repeat, &results[i]);
+        failures += results[i].error[0] != 0;
     }
     kl_bench_report_print(stdout, format, results, plugin_count, title);
     if (svg_path) {
@@ -325,6 +347,7 @@ done:
     kl_bench_cluster_destroy(&cluster);
     kl_bench_profile_destroy(&profile);
     free(results);
+    free(runs);
     free(plugin_list);
     return exit_code;
 }

@@ -69,6 +69,27 @@ bench --profile "$WORK/small.conf" --plugins $plugins --format json --seed 5 >"$
   "$(jq -c '[.results[] | [.bound, .nodes_used, .cpu_utilisation_mean]]' "$WORK/b.json")" ]
 ok $? "same seed, same placement"
 
+# --repeat: every plugin runs in each round; the report is a real run (the
+# median's), with the spread of all runs beside it.
+jq -e '.results | all(.runs == 1 and .pods_per_second_min == .pods_per_second
+        and .pods_per_second_max == .pods_per_second)' "$WORK/out.json" >/dev/null
+ok $? "json: one run's range is its own throughput"
+! grep -q "^runs " "$WORK/table.txt"
+ok $? "table: no runs row without --repeat"
+bench --profile "$WORK/small.conf" --plugins $plugins --format json --repeat 3 >"$WORK/repeat.json"
+ok $? "json run with --repeat 3"
+jq -e '(.title | endswith("median of 3 runs")) and (.results | length == 2 and all(.runs == 3
+        and .bound == 20 and .unschedulable == 4 and .pods_per_second_min > 0
+        and .pods_per_second_min <= .pods_per_second and .pods_per_second <= .pods_per_second_max))' \
+    "$WORK/repeat.json" >/dev/null
+ok $? "json: three runs each, the reported throughput within their range ($(jq -c '[.results[] | [.pods_per_second_min, .pods_per_second, .pods_per_second_max]]' "$WORK/repeat.json"))"
+bench --profile "$WORK/small.conf" --plugins $plugins --repeat 2 >"$WORK/repeat.txt"
+grep -q "^runs  *2  *2$" "$WORK/repeat.txt"
+ok $? "table: a runs row with --repeat"
+bench --profile "$WORK/small.conf" --plugins firstfit,nosuch --repeat 3 >/dev/null 2>"$WORK/repeat.err"
+[ $? -eq 1 ] && [ "$(grep -c 'nosuch' "$WORK/repeat.err")" -eq 1 ]
+ok $? "a plugin that fails is reported once and not run again"
+
 # Refusals: each exits 1 and names what is wrong.
 refuse() {  # refuse DESCRIPTION NEEDLE ARGS...
     what=$1 needle=$2; shift 2
@@ -81,6 +102,7 @@ refuse() {  # refuse DESCRIPTION NEEDLE ARGS...
 refuse "--nodes 0 is refused" '--nodes "0"' --nodes 0
 refuse "--mode is checked" '--mode "fast"' --mode fast
 refuse "--format is checked" '--format "xml"' --format xml
+refuse "--repeat is checked" '--repeat "0" must be a whole number from 1 to 100' --repeat 0
 refuse "an unknown flag is refused" 'unknown flag --colour' --colour red
 refuse "a missing plugin is named" 'scheduler/nosuch' --profile "$WORK/small.conf" --plugins firstfit,nosuch
 printf 'nodes = 4;\nspeed = 2;\n' >"$WORK/bad.conf"
