@@ -89,6 +89,11 @@ kl_sched_outcome_t kl_sched_cache_decide(kl_sched_cache_t *self, const char *key
                                          const kl_sched_policy_t *policy, int64_t now_ms,
                                          char *node_name, size_t node_name_size,
                                          char *message, size_t message_size);
+/* Decisions that call the plugin run guarded: if it crashes (SIGSEGV and
+ * the like), the decision is abandoned, the plugin is never called again
+ * and every later decision reports it as the reason pods wait. This says
+ * why, or NULL while the plugin has not crashed. */
+const char *kl_sched_cache_plugin_crash(const kl_sched_cache_t *self);
 
 /* Reserves the pod's requests on `node_name` while its bind is in flight and
  * until the watch shows it bound. -1 when the pod or node is unknown. */

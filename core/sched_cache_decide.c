@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "log.h"
+#include "plugin_guard.h"
 #include "sched_cache_internal.h"
 
 /* A plugin answering garbage would do so for every pod: log the first few
@@ -63,14 +64,11 @@ static size_t feasible_wanted(const kl_sched_cache_t *self)
     return wanted < KL_SCHED_MIN_FEASIBLE_NODES ? KL_SCHED_MIN_FEASIBLE_NODES : wanted;
 }
 
-kl_sched_outcome_t kl_sched_cache_decide(kl_sched_cache_t *self, const char *key,
-                                         const kl_sched_policy_t *policy, int64_t now_ms,
-                                         char *node_name, size_t node_name_size,
-                                         char *message, size_t message_size)
+static kl_sched_outcome_t decide(kl_sched_cache_t *self, pod_entry_t *pod, const char *key,
+                                 const kl_sched_policy_t *policy, int64_t now_ms,
+                                 char *node_name, size_t node_name_size,
+                                 char *message, size_t message_size)
 {
-    pod_entry_t *pod = zhashx_lookup(self->pods, key);
-    if (!pod || !pod->waiting || pod->assumed_node)
-        return KL_SCHED_SKIPPED;
     if (scratch_reserve(self, self->node_count) < 0) {
         snprintf(message, message_size, "out of memory while scheduling");
         return KL_SCHED_UNSCHEDULABLE;
@@ -165,4 +163,61 @@ kl_sched_outcome_t kl_sched_cache_decide(kl_sched_cache_t *self, const char *key
     }
     snprintf(node_name, node_name_size, "%s", self->feasible[chosen]->name);
     return KL_SCHED_PLACED;
+}
+
+typedef struct decide_call {
+    kl_sched_cache_t *self;
+    pod_entry_t *pod;
+    const char *key;
+    const kl_sched_policy_t *policy;
+    int64_t now_ms;
+    char *node_name, *message;
+    size_t node_name_size, message_size;
+    kl_sched_outcome_t outcome;
+} decide_call_t;
+
+static void decide_guarded(void *arg)
+{
+    decide_call_t *c = arg;
+    c->outcome = decide(c->self, c->pod, c->key, c->policy, c->now_ms, c->node_name, c->node_name_size,
+                        c->message, c->message_size);
+}
+
+/* A decision that calls plugin code runs guarded: a plugin that crashes is
+ * reported in every waiting pod's reason and never called again, and the
+ * scheduler (and the daemon around it) goes on. A decision changes nothing
+ * in the cache but the sampling start, so one abandoned half-way leaves the
+ * cache whole. */
+kl_sched_outcome_t kl_sched_cache_decide(kl_sched_cache_t *self, const char *key,
+                                         const kl_sched_policy_t *policy, int64_t now_ms,
+                                         char *node_name, size_t node_name_size,
+                                         char *message, size_t message_size)
+{
+    pod_entry_t *pod = zhashx_lookup(self->pods, key);
+    if (!pod || !pod->waiting || pod->assumed_node)
+        return KL_SCHED_SKIPPED;
+    const kl_scheduler_ops_t *ops = policy ? policy->ops : NULL;
+    if (!ops || !(ops->filter || ops->score || ops->select))
+        return decide(self, pod, key, policy, now_ms, node_name, node_name_size, message, message_size);
+    if (self->plugin_crash[0]) {
+        snprintf(message, message_size, "0/%zu nodes are available: %s.", self->node_count,
+                 self->plugin_crash);
+        return KL_SCHED_UNSCHEDULABLE;
+    }
+    decide_call_t call = {self, pod, key, policy, now_ms, node_name, message, node_name_size,
+                          message_size, KL_SCHED_UNSCHEDULABLE};
+    int sig = kl_guard_run(decide_guarded, &call);
+    if (sig == 0)
+        return call.outcome;
+    snprintf(self->plugin_crash, sizeof self->plugin_crash, "%s crashed (%s) and is not called again",
+             policy->label ? policy->label : "the scheduler plugin", kl_guard_signal_text(sig));
+    kl_error_log(COMPONENT, "%s (it crashed deciding for pod %s); pods wait until the scheduler "
+                 "restarts with a working plugin", self->plugin_crash, key);
+    snprintf(message, message_size, "0/%zu nodes are available: %s.", self->node_count, self->plugin_crash);
+    return KL_SCHED_UNSCHEDULABLE;
+}
+
+const char *kl_sched_cache_plugin_crash(const kl_sched_cache_t *self)
+{
+    return self->plugin_crash[0] ? self->plugin_crash : NULL;
 }

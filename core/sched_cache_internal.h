@@ -117,6 +117,8 @@ struct kl_sched_cache {
     size_t scratch_alloc;
     int sample_percent;   /* of nodes a scoring decision looks for; 0: adaptive */
     size_t next_start;    /* where the next sampled search begins */
+    /* Why the plugin is no longer called: it crashed in a decision. */
+    char plugin_crash[256];
 };
 
 /* Most distinct reasons one decision keeps for its message. */

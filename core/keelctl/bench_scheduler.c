@@ -73,6 +73,12 @@ int kl_bench_run_inproc(const kl_bench_profile_t *profile, const kl_bench_cluste
                                      sizeof message) == KL_SCHED_PLACED)
             kl_sched_cache_assume(warm, key, node);
     }
+    const char *warm_crash = warm ? kl_sched_cache_plugin_crash(warm) : NULL;
+    if (warm_crash) {
+        kl_error_set(err, KL_ERR_INTERNAL, "%s", warm_crash);
+        kl_sched_cache_destroy(&warm);
+        goto done;
+    }
     kl_sched_cache_destroy(&warm);
     /* The scheduler handles one pod at a time: a pod waits until both it has
      * arrived and the decisions before it are done. Decision costs are
@@ -114,6 +120,10 @@ int kl_bench_run_inproc(const kl_bench_profile_t *profile, const kl_bench_cluste
             .cpu_requested_milli = view.cpu_requested_milli,
             .memory_requested_bytes = view.memory_requested_bytes,
             .pods_count = view.pods_count};
+    }
+    if (kl_sched_cache_plugin_crash(cache)) {
+        kl_error_set(err, KL_ERR_INTERNAL, "%s", kl_sched_cache_plugin_crash(cache));
+        goto done;
     }
     result->seconds = busy_ms / 1000.0;
     result->pods_per_second = busy_ms > 0 ? (double)result->bound * 1000.0 / busy_ms : 0;

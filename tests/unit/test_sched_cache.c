@@ -1,5 +1,6 @@
 /* Unit tests of the scheduler cache: filters, accounting, the queue, the
  * "0/N nodes are available" message and the handling of plugin answers. */
+#include <stdint.h>
 #include <string.h>
 #include <jansson.h>
 
@@ -621,6 +622,79 @@ static void test_sampling(void)
     kl_sched_cache_destroy(&cache);
 }
 
+/* ---- a plugin that crashes --------------------------------------------- */
+
+static int crash_calls;
+
+static int64_t segfaulting_score(void *state, const kl_sched_pod_t *pod, const kl_sched_node_t *node)
+{
+    (void)state;
+    (void)pod;
+    (void)node;
+    crash_calls++;
+    volatile uintptr_t stray = 16;  /* not NULL, so the sanitizers leave the fault to the kernel */
+    *(volatile int *)stray = 1;
+    return 0;
+}
+
+static int trapping_filter(void *state, const kl_sched_pod_t *pod, const kl_sched_node_t *node,
+                           char *reason, size_t size)
+{
+    (void)state;
+    (void)pod;
+    (void)node;
+    (void)reason;
+    (void)size;
+    crash_calls++;
+    __builtin_trap();
+}
+
+static void test_plugin_crash(void)
+{
+    static const struct {
+        kl_scheduler_ops_t ops;
+        const char *signal;
+    } crashes[] = {
+        {{.score = segfaulting_score}, "SIGSEGV"},
+        {{.filter = trapping_filter}, "SIGILL"},
+    };
+    for (size_t c = 0; c < sizeof crashes / sizeof crashes[0]; c++) {
+        kl_sched_cache_t *cache = kl_sched_cache_new(40000);
+        char node[64], message[256], expected[128];
+        add_node(cache, make_node("n0", "4", "8Gi", 110, 1, FRESH, 0));
+        add_node(cache, make_node("n1", "4", "8Gi", 110, 1, FRESH, 0));
+        add_pod(cache, make_pod("p", "100m", "1Mi", NULL));
+        add_pod(cache, make_pod("q", "100m", "1Mi", NULL));
+        kl_sched_policy_t policy = {.ops = &crashes[c].ops, .label = "scheduler/crashy"};
+        crash_calls = 0;
+        ok(kl_sched_cache_plugin_crash(cache) == NULL, "%s: no crash before the first decision",
+           crashes[c].signal);
+        is_int(decide(cache, "default/p", &policy, node, message), KL_SCHED_UNSCHEDULABLE,
+               "%s: the decision the plugin crashed in leaves the pod unschedulable", crashes[c].signal);
+        snprintf(expected, sizeof expected, "scheduler/crashy crashed (%s", crashes[c].signal);
+        ok(strstr(message, expected) && strncmp(message, "0/2 nodes are available: ", 25) == 0,
+           "%s: the reason names the plugin and the signal: %s", crashes[c].signal, message);
+        ok(kl_sched_cache_plugin_crash(cache) && strstr(kl_sched_cache_plugin_crash(cache), expected),
+           "%s: the cache remembers the crash", crashes[c].signal);
+        is_int(decide(cache, "default/q", &policy, node, message), KL_SCHED_UNSCHEDULABLE,
+               "%s: later pods stay pending", crashes[c].signal);
+        ok(strstr(message, expected) != NULL, "%s: with the same reason", crashes[c].signal);
+        is_int(crash_calls, 1, "%s: the plugin is not called again after its crash", crashes[c].signal);
+        is_int((int)kl_sched_cache_pod_count(cache), 2, "%s: both pods are still in the cache", crashes[c].signal);
+        kl_sched_cache_destroy(&cache);
+    }
+    /* The process and the scheduler around it go on: a healthy decision. */
+    kl_sched_cache_t *cache = kl_sched_cache_new(40000);
+    char node[64], message[256];
+    add_node(cache, make_node("n0", "4", "8Gi", 110, 1, FRESH, 0));
+    add_pod(cache, make_pod("p", "100m", "1Mi", NULL));
+    kl_scheduler_ops_t ops = {0};
+    kl_sched_policy_t policy = {.ops = &ops, .label = "scheduler/none"};
+    is_int(decide(cache, "default/p", &policy, node, message), KL_SCHED_PLACED,
+           "after two crashes a new cache decides as usual");
+    kl_sched_cache_destroy(&cache);
+}
+
 int main(void)
 {
     test_selector_filter();
@@ -633,5 +707,6 @@ int main(void)
     test_assume();
     test_queue_fairness();
     test_plugin();
+    test_plugin_crash();
     return done_testing();
 }
