@@ -5,6 +5,7 @@
 
 #include "controller_host.h"
 #include "log.h"
+#include "plugin_guard.h"
 
 struct kl_controller_host {
     kl_plugin_t *plugin;
@@ -14,6 +15,19 @@ struct kl_controller_host {
     int opened;  /* 0 waiting, 1 ok, -1 failed */
     kl_error_t error;
 };
+
+typedef struct run_call {
+    kl_plugin_t *plugin;
+    kl_error_t err;
+    int rc;
+} run_call_t;
+
+static void run_guarded(void *arg)
+{
+    run_call_t *call = arg;
+    const kl_controller_ops_t *ops = call->plugin->ops;
+    call->rc = ops->run(call->plugin->state, &call->err);
+}
 
 static void *controller_thread(void *arg)
 {
@@ -28,10 +42,19 @@ static void *controller_thread(void *arg)
     pthread_mutex_unlock(&self->lock);
     if (rc < 0)
         return NULL;
-    const kl_controller_ops_t *ops = self->plugin->ops;
-    kl_error_clear(&err);
-    if (ops->run(self->plugin->state, &err) < 0)
-        kl_error_log(self->plugin->label, "controller stopped: %s", err.text);
+    /* A controller that crashes stops alone: the daemon and the other
+     * controllers go on. Its state may be half-changed, so it is not
+     * closed. */
+    run_call_t call = {self->plugin, {0, ""}, 0};
+    int sig = kl_guard_run(run_guarded, &call);
+    if (sig) {
+        kl_error_log(self->plugin->label, "controller crashed in run() (%s) and is stopped; the "
+                     "rest of keelsond goes on", kl_guard_signal_text(sig));
+        self->plugin->state = NULL;
+        return NULL;
+    }
+    if (call.rc < 0)
+        kl_error_log(self->plugin->label, "controller stopped: %s", call.err.text);
     kl_plugin_close(self->plugin);
     return NULL;
 }

@@ -13,6 +13,7 @@
 
 #include "bus.h"
 #include "loader.h"
+#include "plugin_guard.h"
 #include "log.h"
 
 #ifndef KL_PLUGIN_DIR
@@ -419,15 +420,42 @@ int kl_plugin_configure(kl_plugin_t *p, const config_setting_t *settings, const 
     return 0;
 }
 
+typedef struct open_call {
+    kl_plugin_t *plugin;
+    kl_error_t err;
+} open_call_t;
+
+static void open_guarded(void *arg)
+{
+    open_call_t *call = arg;
+    /* open() is the first member of every kind's ops table. */
+    void *(*open_fn)(const kl_host_t *, kl_error_t *) =
+        *(void *(*const *)(const kl_host_t *, kl_error_t *))call->plugin->ops;
+    call->plugin->state = open_fn(&call->plugin->host, &call->err);
+}
+
+static void close_guarded(void *arg)
+{
+    kl_plugin_t *p = arg;
+    /* close() is the second member of every kind's ops table. */
+    void (*close_fn)(void *) = ((void (*const *)(void *))p->ops)[1];
+    close_fn(p->state);
+}
+
+/* open() and close() run guarded: a plugin that crashes in them is an error
+ * naming it, not the end of the daemon. */
 int kl_plugin_open(kl_plugin_t *p, kl_error_t *err)
 {
     if (!p->host.size && kl_plugin_configure(p, NULL, NULL, NULL, err) < 0)
         return -1;
-    /* open() is the first member of every kind's ops table. */
-    void *(*open_fn)(const kl_host_t *, kl_error_t *) = *(void *(*const *)(const kl_host_t *, kl_error_t *))p->ops;
-    kl_error_t open_err;
-    kl_error_clear(&open_err);
-    p->state = open_fn(&p->host, &open_err);
+    open_call_t call = {p, {0, ""}};
+    int sig = kl_guard_run(open_guarded, &call);
+    if (sig) {
+        p->state = NULL;
+        return kl_error_set(err, KL_ERR_INTERNAL, "plugin %s (%s): crashed in open() (%s)", p->label,
+                            p->path, kl_guard_signal_text(sig));
+    }
+    kl_error_t open_err = call.err;
     if (!p->state) {
         return kl_error_set(err, open_err.code ? open_err.code : KL_ERR_INTERNAL, "plugin %s (%s): open failed: %s",
                             p->label, p->path, open_err.text[0] ? open_err.text : "no reason given");
@@ -446,9 +474,10 @@ void kl_plugin_close(kl_plugin_t *p)
     if (!p)
         return;
     if (p->state) {
-        /* close() is the second member of every kind's ops table. */
-        void (*close_fn)(void *) = ((void (*const *)(void *))p->ops)[1];
-        close_fn(p->state);
+        int sig = kl_guard_run(close_guarded, p);
+        if (sig)
+            kl_error_log("loader", "plugin %s (%s): crashed in close() (%s)", p->label, p->path,
+                         kl_guard_signal_text(sig));
         p->state = NULL;
     }
     if (p->context)

@@ -9,7 +9,7 @@ core_libkeelcore_la_SOURCES = \
 	core/quantity.c core/quantity.h \
 	core/bus.c core/bus.h core/bus_internal.h \
 	core/bus_broker.c core/bus_client.c core/bus_service.c core/bus_subscriber.c \
-	core/loader.c core/loader.h \
+	core/loader.c core/loader.h core/plugin_guard.c core/plugin_guard.h \
 	core/config.c core/config.h
 
 # Components, each in its own fragment.

@@ -2,7 +2,8 @@
 # A scheduler plugin that crashes (SIGSEGV in score()) on a real master: the
 # daemon goes on serving, pods stay Pending with the crash as their reason,
 # the crash is logged once, and `keelctl bench scheduler` reports it as that
-# plugin's failure while the other plugins still run.
+# plugin's failure while the other plugins still run. One that crashes as it
+# opens stops keelsond with a message instead of a core dump.
 . "$KEELSON_SRCDIR/tests/integration/lib.sh"
 
 CRASHY="$KEELSON_BUILDDIR/tests/plugins/scheduler_crashy.so"
@@ -48,5 +49,18 @@ rc=$?
 ok $? "bench: the crash is that plugin's error (exit $rc): $(grep '^error:' "$WORK/bench.err" | cut -c1-200)"
 grep -q "^pods bound  *-  *6$" "$WORK/bench.out"
 ok $? "bench: the next plugin still places every pod"
+
+# A plugin that crashes as it opens: keelsond refuses to start and says why.
+cat >"$WORK/opencrash.conf" <<CONF
+node_name = "opencrash";
+roles = [ "master" ];
+bus = { listen = [ "tcp://127.0.0.1:$((PORT + 5))" ]; };
+store = { plugin = "memory"; };
+scheduler = { plugin = "$CRASHY"; settings = { crash_in = "open"; }; };
+CONF
+timeout 20 "$KEELSOND" -c "$WORK/opencrash.conf" >"$WORK/opencrash.log" 2>&1
+rc=$?
+[ $rc -ne 0 ] && [ $rc -lt 124 ] && grep -q "scheduler/crashy.*crashed in open() (SIGSEGV" "$WORK/opencrash.log"
+ok $? "a plugin that crashes in open() stops keelsond with a message, not a signal (exit $rc): $(grep -m1 'crashed in open' "$WORK/opencrash.log" | cut -c1-200)"
 
 done_testing

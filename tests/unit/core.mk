@@ -3,6 +3,7 @@ check_PROGRAMS += tests/unit/test_bus tests/unit/test_quantity tests/unit/test_c
 	tests/unit/test_controller_host tests/unit/test_workqueue tests/unit/test_kit_object
 TESTS += tests/unit/test_bus tests/unit/test_quantity tests/unit/test_config tests/unit/test_loader \
 	tests/unit/test_controller_host tests/unit/test_workqueue tests/unit/test_kit_object tests/unit/valgrind.sh
+EXTRA_DIST += tests/unit/valgrind.sh tests/unit/deliberate-crashes.supp
 tests_unit_test_bus_CFLAGS = $(KL_TEST_CFLAGS)
 tests_unit_test_bus_LDADD = $(KL_TEST_LDADD)
 tests_unit_test_quantity_CFLAGS = $(KL_TEST_CFLAGS)

@@ -30,7 +30,8 @@ int main(void)
     snprintf(marker, sizeof marker, "/tmp/keelson-controller-%d.log", (int)getpid());
     snprintf(conf, sizeof conf, "/tmp/keelson-controller-%d.conf", (int)getpid());
     FILE *f = fopen(conf, "w");
-    fprintf(f, "good = { marker = \"%s\"; };\nbad = { };\n", marker);
+    fprintf(f, "good = { marker = \"%s\"; };\nbad = { };\n"
+               "crashing = { marker = \"%s\"; crash_after = 3; };\n", marker, marker);
     fclose(f);
     config_t cfg;
     config_init(&cfg);
@@ -57,6 +58,23 @@ int main(void)
     ok(stopped != NULL && loops > 0, "run() looped (%ld times) and returned when asked to stop", loops);
     ok(strstr(life, "closed") != NULL && strstr(life, "closed") > stopped, "closed after the loop ended");
     ok(p->state == NULL, "the plugin is closed");
+    kl_plugin_destroy(&p);
+    unlink(marker);
+
+    /* A controller that crashes in run() stops alone; the process goes on. */
+    p = kl_plugin_load(KL_KIND_CONTROLLER, "counter", NULL, &err);
+    ok(p && kl_plugin_configure(p, config_lookup(&cfg, "crashing"), NULL, NULL, &err) == 0,
+       "a controller that will crash is configured");
+    host = p ? kl_controller_host_new(p, &err) : NULL;
+    ok(host != NULL, "and started");
+    for (int i = 0; i < 100 && p && p->state; i++)
+        usleep(10000);
+    ok(p && p->state == NULL, "its crash in run() ends it, without a close()");
+    life = slurp(marker);
+    ok(strstr(life, "running") && !strstr(life, "stopped") && !strstr(life, "closed"),
+       "it ran, then neither returned nor was closed");
+    kl_controller_host_destroy(&host);
+    ok(host == NULL, "its host is destroyed as usual");
     kl_plugin_destroy(&p);
     unlink(marker);
 

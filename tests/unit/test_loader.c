@@ -92,7 +92,9 @@ int main(void)
     fputs("good = { weight = 3; label = \"x\"; };\n"
           "unknown = { weight = 3; colour = \"red\"; };\n"
           "badtype = { weight = \"heavy\"; };\n"
-          "missing = { label = \"x\"; };\n", f);
+          "missing = { label = \"x\"; };\n"
+          "crash_open = { crash_in = \"open\"; };\n"
+          "crash_close = { crash_in = \"close\"; };\n", f);
     fclose(f);
     config_t cfg;
     config_init(&cfg);
@@ -116,6 +118,27 @@ int main(void)
            "missing required setting refused: %s", err.text);
         json_t *r = p->host.request(&p->host, "api.get", NULL, 100, &err);
         ok(!r && err.code == KL_ERR_UNAVAILABLE, "host request without a bus fails cleanly");
+    }
+    kl_plugin_destroy(&p);
+    /* A plugin that crashes in open() is an error naming it; one that
+     * crashes in close() is logged, and the process goes on. */
+    p = kl_plugin_load(KL_KIND_SCHEDULER, "crashy", NULL, &err);
+    ok(p != NULL, "the crashing fixture loads");
+    if (p) {
+        ok(kl_plugin_configure(p, config_lookup(&cfg, "crash_open"), NULL, NULL, &err) == 0,
+           "crash_in = open is a declared setting");
+        ok(kl_plugin_open(p, &err) < 0 && strstr(err.text, "scheduler/crashy")
+               && strstr(err.text, "crashed in open() (SIGSEGV"),
+           "a crash in open() is an error naming the plugin: %s", err.text);
+        ok(p->state == NULL, "and leaves no state to close");
+    }
+    kl_plugin_destroy(&p);
+    p = kl_plugin_load(KL_KIND_SCHEDULER, "crashy", NULL, &err);
+    if (p) {
+        kl_plugin_configure(p, config_lookup(&cfg, "crash_close"), NULL, NULL, &err);
+        ok(kl_plugin_open(p, &err) == 0, "a plugin that will crash in close() opens");
+        kl_plugin_close(p);
+        ok(p->state == NULL, "its crash in close() is survived");
     }
     kl_plugin_destroy(&p);
     config_destroy(&cfg);
