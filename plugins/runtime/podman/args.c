@@ -67,8 +67,11 @@ void args_begin(podman_args_t *args, podman_runtime_t *rt)
 static int exits_watched(void *arg)
 {
     podman_runtime_t *rt = arg;
+    pthread_mutex_lock(&rt->lock);
     exits_update(rt);
-    return rt->watch_fd;
+    int fd = rt->watch_fd;
+    pthread_mutex_unlock(&rt->lock);
+    return fd;
 }
 
 /* Exit files are read while podman runs too: a `podman run` or inspect
@@ -82,8 +85,13 @@ int args_run(podman_args_t *args, int timeout_ms, int merge, char **out, char *m
             *out = NULL;
         return -1;
     }
-    return podman_command_run(args->argv, args->rt->tmpdir, timeout_ms, merge, out, message, size,
-                              args->rt->watch_fd, exits_watched, args->rt);
+    podman_runtime_t *rt = args->rt;
+    int watch_fd = rt->watch_fd;
+    pthread_mutex_unlock(&rt->lock);
+    int rc = podman_command_run(args->argv, rt->tmpdir, timeout_ms, merge, out, message, size, watch_fd,
+                                exits_watched, rt);
+    pthread_mutex_lock(&rt->lock);
+    return rc;
 }
 
 static int message_has(const char *message, const char *const words[])

@@ -87,6 +87,7 @@ static void *podman_open(const kl_host_t *host, kl_error_t *err)
         return NULL;
     }
     rt->host = host;
+    pthread_mutex_init(&rt->lock, NULL);
     rt->events_fd = rt->watch_fd = -1;
     rt->podman = host->setting_string(host, "podman", "podman");
     rt->root = host->setting_string(host, "root", "/var/lib/keelson/podman");
@@ -119,6 +120,7 @@ static void *podman_open(const kl_host_t *host, kl_error_t *err)
     rt->watch_fd = exit_watch_open(rt, "status() asks podman every time");
     return rt;
 fail:
+    pthread_mutex_destroy(&rt->lock);
     free(rt);
     return NULL;
 }
@@ -136,6 +138,7 @@ static void podman_close(void *runtime)
     if (rt->watch_fd >= 0)
         close(rt->watch_fd);
     free(rt->known);
+    pthread_mutex_destroy(&rt->lock);
     free(rt);
 }
 
@@ -187,19 +190,86 @@ int podman_pull(void *runtime, const char *image, kl_pull_policy_t policy, kl_er
     return kl_error_set(err, pull_error_code(why), "cannot pull image \"%s\": %s", image, why);
 }
 
+/* ---- the ops as the kubelet calls them: each under rt->lock ------------ */
+
+#define LOCKED(RT, CALL)                           \
+    do {                                           \
+        podman_runtime_t *rt_ = (RT);              \
+        pthread_mutex_lock(&rt_->lock);            \
+        int rc_ = (CALL);                          \
+        pthread_mutex_unlock(&rt_->lock);          \
+        return rc_;                                \
+    } while (0)
+
+static int locked_start(void *rt, const kl_container_request_t *request, char id[KL_CONTAINER_ID_MAX],
+                        kl_error_t *err)
+{
+    LOCKED(rt, podman_start(rt, request, id, err));
+}
+
+static int locked_status(void *rt, const char *id, kl_container_status_t *status, kl_error_t *err)
+{
+    LOCKED(rt, podman_status(rt, id, status, err));
+}
+
+static int locked_stop(void *rt, const char *id, int grace_ms, kl_error_t *err)
+{
+    LOCKED(rt, podman_stop(rt, id, grace_ms, err));
+}
+
+static int locked_remove(void *rt, const char *id, kl_error_t *err)
+{
+    LOCKED(rt, podman_remove(rt, id, err));
+}
+
+static int locked_pull(void *rt, const char *image, kl_pull_policy_t policy, kl_error_t *err)
+{
+    LOCKED(rt, podman_pull(rt, image, policy, err));
+}
+
+static int locked_list(void *rt, kl_container_visit_fn visit, void *arg, kl_error_t *err)
+{
+    LOCKED(rt, podman_list(rt, visit, arg, err));
+}
+
+static int locked_logs(void *rt, const char *id, int64_t offset, char *buffer, size_t size, size_t *length,
+                       kl_error_t *err)
+{
+    LOCKED(rt, podman_logs(rt, id, offset, buffer, size, length, err));
+}
+
+static int locked_kill(void *rt, const char *id, int signal_number, kl_error_t *err)
+{
+    LOCKED(rt, podman_kill(rt, id, signal_number, err));
+}
+
+static int locked_events_read(void *rt, void (*changed)(const char *id, void *arg), void *arg,
+                              kl_error_t *err)
+{
+    LOCKED(rt, podman_events_read(rt, changed, arg, err));
+}
+
+/* pull(), start() and status() may run on the kubelet's start workers. */
+static uint32_t podman_features(void *runtime)
+{
+    (void)runtime;
+    return KL_RUNTIME_CONCURRENT_STARTS;
+}
+
 static const kl_runtime_ops_t podman_ops = {
     .open = podman_open,
     .close = podman_close,
-    .start = podman_start,
-    .status = podman_status,
-    .stop = podman_stop,
-    .remove = podman_remove,
-    .pull = podman_pull,
-    .list = podman_list,
-    .logs = podman_logs,
-    .kill = podman_kill,
+    .start = locked_start,
+    .status = locked_status,
+    .stop = locked_stop,
+    .remove = locked_remove,
+    .pull = locked_pull,
+    .list = locked_list,
+    .logs = locked_logs,
+    .kill = locked_kill,
     .events_fd = podman_events_fd,
-    .events_read = podman_events_read,
+    .events_read = locked_events_read,
+    .features = podman_features,
 };
 
 KL_RUNTIME_PLUGIN("podman", "0.1.0", "containers run by the podman program in keelson's own podman storage",

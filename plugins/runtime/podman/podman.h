@@ -4,6 +4,7 @@
 #ifndef KL_RUNTIME_PODMAN_H
 #define KL_RUNTIME_PODMAN_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -71,7 +72,11 @@ typedef struct podman_runtime {
     int watch_fd;
     known_container_t *known;
     size_t known_count, known_size;
-    int starting;                /* start() is running podman: see note_exit() */
+    int starting;                /* how many start()s are running podman: see note_exit() */
+    /* Every op holds it, but lets go while podman runs (args_run), so the
+     * kubelet's start workers run podman side by side while the cache and
+     * the image ring above change one op at a time. */
+    pthread_mutex_t lock;
 } podman_runtime_t;
 
 /* podman.c */
@@ -126,7 +131,9 @@ void args_add(podman_args_t *args, const char *text);
 __attribute__((format(printf, 2, 3)))
 void args_addf(podman_args_t *args, const char *fmt, ...);
 void args_free(podman_args_t *args);
-/* podman_command_run() of the arguments, draining the exit watch meanwhile. */
+/* podman_command_run() of the arguments, draining the exit watch meanwhile.
+ * Called with rt->lock held, which it lets go of while podman runs: a
+ * known_container_t found before must be looked up again after. */
 int args_run(podman_args_t *args, int timeout_ms, int merge, char **out, char *message, size_t size);
 
 /* What podman's error text says. */

@@ -189,9 +189,9 @@ static int run_detached(podman_runtime_t *rt, start_t *s, kl_error_t *err)
 {
     s->out = NULL;
     s->events_from = events_log_size(rt);
-    rt->starting = 1;
+    rt->starting++;
     s->rc = args_run(&s->args, PODMAN_RUN_TIMEOUT_MS, 0, &s->out, s->message, sizeof s->message);
-    rt->starting = 0;
+    rt->starting--;
     if (s->rc != 0 && is_image_missing(s->message)) {
         /* Removed behind keelson's back since it was seen: pull and run again. */
         image_forget(rt, s->image);
@@ -202,9 +202,9 @@ static int run_detached(podman_runtime_t *rt, start_t *s, kl_error_t *err)
         if (podman_pull(rt, s->image, s->policy, &pull_err) < 0)
             return kl_error_set(err, pull_err.code, "%s", pull_err.text);
         s->events_from = events_log_size(rt);
-        rt->starting = 1;
+        rt->starting++;
         s->rc = args_run(&s->args, PODMAN_RUN_TIMEOUT_MS, 0, &s->out, s->message, sizeof s->message);
-        rt->starting = 0;
+        rt->starting--;
     }
     return 0;
 }
