@@ -55,8 +55,11 @@ static int pod_index(const json_t *object, size_t pod_count)
     return (int)index;
 }
 
+/* The master's scheduler says so when the plugin under test crashed. */
+#define PLUGIN_CRASHED " and is not called again"
+
 static void watch_event(pod_track_t *pods, size_t pod_count, const json_t *object, double now,
-                        size_t *bound, size_t *unschedulable)
+                        size_t *bound, size_t *unschedulable, char *crash, size_t crash_size)
 {
     int index = pod_index(object, pod_count);
     if (index < 0)
@@ -84,6 +87,9 @@ static void watch_event(pod_track_t *pods, size_t pod_count, const json_t *objec
             && !pod->unschedulable && pod->bound_ms == 0) {
             pod->unschedulable = 1;
             (*unschedulable)++;
+            const char *message = json_string_value(json_object_get(condition, "message"));
+            if (message && strstr(message, PLUGIN_CRASHED) && !crash[0])
+                snprintf(crash, crash_size, "%s", message);
         }
     }
 }
@@ -102,7 +108,7 @@ static int send_watch(kl_bus_client_t *client, const char *resource_version, kl_
  * the watch until each pod is bound or reported unschedulable. */
 static int drive_pods(cluster_run_t *run, const kl_bench_cluster_t *cluster, int timeout_s,
                       pod_track_t *pods, double *first_sent, double *last_bound,
-                      kl_error_t *err)
+                      char *crash, size_t crash_size, kl_error_t *err)
 {
     size_t pod_count = json_array_size(cluster->pods);
     int rc = -1;
@@ -188,7 +194,7 @@ static int drive_pods(cluster_run_t *run, const kl_bench_cluster_t *cluster, int
             json_t *event;
             json_array_foreach(json_object_get(reply, "events"), i, event) {
                 watch_event(pods, pod_count, json_object_get(event, "object"), received, &bound,
-                            &unschedulable);
+                            &unschedulable, crash, crash_size);
                 if (received > *last_bound && bound > 0)
                     *last_bound = received;
             }
@@ -332,8 +338,14 @@ int kl_bench_run_cluster(const kl_bench_profile_t *profile, const kl_bench_clust
     }
     double first_sent = 0, last_bound = 0;
     double master_cpu_before = kl_bench_process_cpu_ms(run.pids[0]);
-    if (drive_pods(&run, cluster, options->timeout_s, pods, &first_sent, &last_bound, err) < 0)
+    char crash[512] = "";
+    if (drive_pods(&run, cluster, options->timeout_s, pods, &first_sent, &last_bound, crash,
+                   sizeof crash, err) < 0)
         goto done;
+    if (crash[0]) {
+        kl_error_set(err, KL_ERR_INTERNAL, "the master's scheduler reports: %s", crash);
+        goto done;
+    }
     double master_cpu_after = kl_bench_process_cpu_ms(run.pids[0]);
     size_t latency_count = 0;
     for (size_t i = 0; i < pod_count; i++)

@@ -2,7 +2,8 @@
 # A scheduler plugin that crashes (SIGSEGV in score()) on a real master: the
 # daemon goes on serving, pods stay Pending with the crash as their reason,
 # the crash is logged once, and `keelctl bench scheduler` reports it as that
-# plugin's failure while the other plugins still run. One that crashes as it
+# plugin's failure (in process and in cluster mode) while the other plugins
+# still run. One that crashes as it
 # opens stops keelsond with a message instead of a core dump.
 . "$KEELSON_SRCDIR/tests/integration/lib.sh"
 
@@ -49,6 +50,20 @@ rc=$?
 ok $? "bench: the crash is that plugin's error (exit $rc): $(grep '^error:' "$WORK/bench.err" | cut -c1-200)"
 grep -q "^pods bound  *-  *6$" "$WORK/bench.out"
 ok $? "bench: the next plugin still places every pod"
+
+# The same in cluster mode: a real master whose scheduler runs the plugin.
+cat >"$WORK/tiny.conf" <<CONF
+nodes = 2;
+pods = 4;
+node_shapes = ( { name = "n"; cpu = "4"; memory = "8Gi"; max_pods = 110; } );
+workload = { requests = ( { cpu = "1"; memory = "256Mi"; } ); };
+CONF
+timeout 60 "$KEELCTL_BIN" bench scheduler --mode cluster --profile "$WORK/tiny.conf" \
+    --plugins "$CRASHY,firstfit" --timeout 20 --keelsond "$KEELSOND" \
+    >"$WORK/cluster.out" 2>"$WORK/cluster.err"
+rc=$?
+[ $rc -eq 1 ] && grep -q "crashed (SIGSEGV" "$WORK/cluster.err" && grep -q "^pods bound  *-  *4$" "$WORK/cluster.out"
+ok $? "bench --mode cluster: the crash is that plugin's error, the next one binds every pod (exit $rc): $(grep '^error:' "$WORK/cluster.err" | head -1 | cut -c1-200)"
 
 # A plugin that crashes as it opens: keelsond refuses to start and says why.
 cat >"$WORK/opencrash.conf" <<CONF
