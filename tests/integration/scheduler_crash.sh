@@ -3,8 +3,8 @@
 # daemon goes on serving, pods stay Pending with the crash as their reason,
 # the crash is logged once, and `keelctl bench scheduler` reports it as that
 # plugin's failure (in process and in cluster mode) while the other plugins
-# still run. One that crashes as it
-# opens stops keelsond with a message instead of a core dump.
+# still run. One that crashes as it opens stops keelsond with a message
+# instead of a core dump.
 . "$KEELSON_SRCDIR/tests/integration/lib.sh"
 
 CRASHY="$KEELSON_BUILDDIR/tests/plugins/scheduler_crashy.so"
