@@ -155,6 +155,8 @@ void kl_apiserver_actor(zsock_t *pipe, void *args)
     state.service = kl_bus_service_new(config->bus_endpoint, "api", &config->error);
     if (state.service)
         state.api = kl_apiserver_new(config->store, config->history, &config->error);
+    if (state.api)
+        config->shared = kl_apiserver_shared(state.api);
     if (state.api && config->replicas > 1 && !kl_apiserver_shared(state.api)) {
         kl_error_set(&config->error, KL_ERR_INVALID,
                      "apiserver.workers = %d needs a store several API servers can share (such as "

@@ -363,7 +363,7 @@ kl_config_t *kl_config_load(const char *path, kl_error_t *err)
     self->log_level = KL_LOG_INFO;
     self->api_history = 100000;
     self->api_cache_objects = 30000;
-    self->api_workers = 1;
+    self->api_workers = 0;
     self->node_timeout_ms = 40000;
     self->max_pods = 110;
     self->heartbeat_ms = 2000;

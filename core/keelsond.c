@@ -26,6 +26,7 @@ typedef struct daemon_state {
     kl_config_t *config;
     kl_plugin_t *store;
     kl_plugin_t **extra_stores;      /* one store instance per extra API server */
+    int64_t api_workers;             /* API servers running, the first included */
     kl_apiserver_config_t *extra_api_configs;
     zactor_t **extra_apiservers;
     kl_plugin_t *scheduler_plugin;
@@ -78,9 +79,6 @@ static int load_plugins(daemon_state_t *d, const char *bus_endpoint)
     int failures = 0;
     if (c->master) {
         failures += !(d->store = load_plugin(d, KL_KIND_STORE, &c->store, bus_endpoint));
-        d->extra_stores = calloc((size_t)c->api_workers, sizeof *d->extra_stores);
-        for (int64_t i = 1; i < c->api_workers; i++)
-            failures += !(d->extra_stores[i - 1] = load_plugin(d, KL_KIND_STORE, &c->store, bus_endpoint));
         failures += !(d->scheduler_plugin = load_plugin(d, KL_KIND_SCHEDULER, &c->scheduler, bus_endpoint));
         d->controller_plugins = calloc(c->controller_count + 1, sizeof *d->controller_plugins);
         for (size_t i = 0; i < c->controller_count; i++)
@@ -145,12 +143,22 @@ static int start_master(daemon_state_t *d)
         return -1;
     }
     /* Replicas of the API service on a shared store: the broker hands
-     * requests to them in turn, and each follows the store's change feed. */
-    d->extra_api_configs = calloc((size_t)c->api_workers, sizeof *d->extra_api_configs);
-    d->extra_apiservers = calloc((size_t)c->api_workers, sizeof *d->extra_apiservers);
-    for (int64_t i = 1; i < c->api_workers; i++) {
+     * requests to them in turn, and each follows the store's change feed.
+     * Unless configured, how many depends on the store the first opened. */
+    d->api_workers = c->api_workers ? c->api_workers
+                                    : d->api_config.shared ? KL_API_WORKERS_SHARED_DEFAULT : 1;
+    if (!c->api_workers && d->api_workers > 1)
+        kl_info(LOG, "the store is shared: running %lld API servers (apiserver.workers sets how many)",
+                (long long)d->api_workers);
+    d->extra_stores = calloc((size_t)d->api_workers, sizeof *d->extra_stores);
+    d->extra_api_configs = calloc((size_t)d->api_workers, sizeof *d->extra_api_configs);
+    d->extra_apiservers = calloc((size_t)d->api_workers, sizeof *d->extra_apiservers);
+    for (int64_t i = 1; i < d->api_workers; i++) {
+        if (!(d->extra_stores[i - 1] = load_plugin(d, KL_KIND_STORE, &c->store, INPROC_REQUESTS)))
+            return -1;
         kl_apiserver_config_t *config = &d->extra_api_configs[i - 1];
         *config = d->api_config;
+        config->replicas = (int)d->api_workers;
         config->store = d->extra_stores[i - 1];
         d->extra_apiservers[i - 1] = zactor_new(kl_apiserver_actor, config);
         if (config->failed) {
@@ -205,7 +213,7 @@ static void stop_all(daemon_state_t *d)
         kl_controller_host_destroy(&d->controllers[i]);
     free(d->controllers);
     zactor_destroy(&d->scheduler);
-    for (int64_t i = 1; d->extra_apiservers && i < d->config->api_workers; i++)
+    for (int64_t i = 1; d->extra_apiservers && i < d->api_workers; i++)
         zactor_destroy(&d->extra_apiservers[i - 1]);
     free(d->extra_apiservers);
     free(d->extra_api_configs);
@@ -217,7 +225,7 @@ static void stop_all(daemon_state_t *d)
     free(d->controller_plugins);
     free(d->controller_names);
     kl_plugin_destroy(&d->scheduler_plugin);
-    for (int64_t i = 1; d->extra_stores && i < d->config->api_workers; i++)
+    for (int64_t i = 1; d->extra_stores && i < d->api_workers; i++)
         kl_plugin_destroy(&d->extra_stores[i - 1]);
     free(d->extra_stores);
     kl_plugin_destroy(&d->store);

@@ -73,6 +73,7 @@ int main(void)
     ok(c && c->worker && !c->master && strcmp(c->master_endpoint, "tcp://127.0.0.1:7400") == 0,
        "a worker config loads");
     ok(c && c->start_workers == 4, "four start workers by default");
+    ok(c && c->api_workers == 0, "API workers unset: the store decides how many");
     ok(c && c->sync_ms == 100 && c->relist_ms == 1000,
        "a 100 ms sync tick and a one-second relist by default");
     kl_config_destroy(&c);
