@@ -130,8 +130,10 @@ typedef struct kl_apiserver_config {
     size_t history;
     size_t cache_objects;      /* see kl_apiserver_set_cache_objects; 0: the default */
     const char *const *controllers;  /* names of the controller plugins running (NULL-terminated, may be NULL) */
+    kl_plugin_t *events_store; /* Events' own store, or NULL: Events live in `store` */
     int replicas;              /* API servers sharing the store; >1 needs KL_STORE_SHARED */
-    int shared;                /* set by the actor: the store may be shared */
+    int shared;                /* set by the actor: the store may be shared, and so may the
+                                * events store if there is one */
     int failed;                /* set by the actor before it signals */
     kl_error_t error;
 } kl_apiserver_config_t;

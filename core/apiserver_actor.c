@@ -1,7 +1,8 @@
 /* The API server on the bus: requests from the `api` service go to
  * kl_apiserver_handle() in bursts; writes are acknowledged after the
  * burst's group commit, watches are parked and answered through the reply
- * callback, events are published on pub/sub. */
+ * callback, events are published on pub/sub. With an events store, Event
+ * requests go to a second API server on it, on the same thread. */
 #include <czmq.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@ typedef struct held_reply {
 
 typedef struct actor_state {
     kl_apiserver_t *api;
+    kl_apiserver_t *events_api;  /* NULL: Events live in the main store */
     kl_bus_service_t *service;
     held_reply_t *held;
     size_t held_count, held_capacity;
@@ -35,14 +37,27 @@ static int is_write(const char *method)
     return 0;
 }
 
+/* The API server a request is for: Event requests go to the events store's. */
+static kl_apiserver_t *api_for(actor_state_t *state, const char *method, const json_t *payload)
+{
+    if (!state->events_api)
+        return state->api;
+    const json_t *named = method && strcmp(method, "create") == 0 ? json_object_get(payload, "object")
+                                                                  : payload;
+    const char *kind = json_string_value(json_object_get(named, "kind"));
+    return kind && strcmp(kind, "Event") == 0 ? state->events_api : state->api;
+}
+
 /* End of a burst: one group commit for every write in it, then the
- * acknowledgements. A failed commit fails every write of the burst. */
+ * acknowledgements. A failed commit fails every write of the burst (with
+ * an events store, a failure of either store's commit does). */
 static void actor_drained(void *arg)
 {
     actor_state_t *state = arg;
     if (state->held_count) {
         kl_error_t flush_err = {0, ""};
-        int failed = kl_apiserver_flush(state->api, &flush_err) < 0;
+        int failed = kl_apiserver_flush(state->api, &flush_err) < 0
+                     || (state->events_api && kl_apiserver_flush(state->events_api, &flush_err) < 0);
         if (failed)
             kl_error_log("api", "%s; failing %zu writes", flush_err.text, state->held_count);
         for (size_t i = 0; i < state->held_count; i++) {
@@ -60,6 +75,8 @@ static void actor_drained(void *arg)
         state->held_count = 0;
     }
     kl_apiserver_after_burst(state->api);
+    if (state->events_api)
+        kl_apiserver_after_burst(state->events_api);
 }
 
 static void actor_reply(void *token, char *text, size_t length, const kl_error_t *err, void *arg)
@@ -89,22 +106,23 @@ static void actor_handle(kl_bus_request_t *request, void *arg)
     actor_state_t *state = arg;
     const char *method = kl_bus_request_method(request);
     const json_t *payload = kl_bus_request_payload(request);
+    kl_apiserver_t *api = api_for(state, method, payload);
     if (method && strcmp(method, "watch") == 0) {
-        kl_apiserver_watch(state->api, payload, request, zclock_mono());
+        kl_apiserver_watch(api, payload, request, zclock_mono());
         return;
     }
     kl_error_t err = {0, ""};
-    json_t *reply = kl_apiserver_handle(state->api, method, payload, &err);
+    json_t *reply = kl_apiserver_handle(api, method, payload, &err);
     if (!reply && err.code == KL_ERR_INTERNAL)
         kl_error_log("api", "api.%s failed: %s", method ? method : "?", err.text);
     /* The object's text, when the API server has it, spares encoding it again. */
     size_t length = 0;
-    char *text = kl_apiserver_reply_text(state->api, reply, &length);
+    char *text = kl_apiserver_reply_text(api, reply, &length);
     if (text) {
         json_decref(reply);
         reply = NULL;
     }
-    if ((reply || text) && is_write(method) && kl_apiserver_needs_flush(state->api)) {
+    if ((reply || text) && is_write(method) && kl_apiserver_needs_flush(api)) {
         if (state->held_count == state->held_capacity) {
             size_t capacity = state->held_capacity ? state->held_capacity * 2 : 256;
             held_reply_t *grown = realloc(state->held, capacity * sizeof *grown);
@@ -144,12 +162,46 @@ static void actor_tick(void *arg)
 {
     actor_state_t *state = arg;
     kl_apiserver_tick(state->api, zclock_mono());
+    if (state->events_api)
+        kl_apiserver_tick(state->events_api, zclock_mono());
+}
+
+static void set_up(actor_state_t *state, kl_apiserver_t *api, const kl_apiserver_config_t *config)
+{
+    kl_apiserver_set_reply_text(api, actor_reply, state);
+    if (config->cache_objects)
+        kl_apiserver_set_cache_objects(api, config->cache_objects);
+    kl_apiserver_defer_watches(api, 1);
+    kl_apiserver_set_controllers(api, config->controllers);
+    kl_apiserver_set_publish(api, actor_publish, state);
+    kl_apiserver_set_publish_filter(api, actor_publish_wanted);
+}
+
+/* Events' own API server, when there is an events store. With several API
+ * servers, every one must see every Event: the events store must be shared
+ * too. */
+static int open_events_api(actor_state_t *state, kl_apiserver_config_t *config)
+{
+    if (!config->events_store)
+        return 0;
+    state->events_api = kl_apiserver_new(config->events_store, config->history, &config->error);
+    if (!state->events_api)
+        return -1;
+    if (config->replicas > 1 && !kl_apiserver_shared(state->events_api)) {
+        kl_error_set(&config->error, KL_ERR_INVALID,
+                     "events_store: with %d API servers the events store must be one they can all "
+                     "share (such as etcd); plugin %s serves one", config->replicas,
+                     config->events_store->label ? config->events_store->label : "store");
+        kl_apiserver_destroy(&state->events_api);
+        return -1;
+    }
+    return 0;
 }
 
 void kl_apiserver_actor(zsock_t *pipe, void *args)
 {
     kl_apiserver_config_t *config = args;
-    actor_state_t state = {NULL, NULL, NULL, 0, 0};
+    actor_state_t state = {NULL, NULL, NULL, NULL, 0, 0};
     kl_error_clear(&config->error);
     config->failed = 0;
     state.service = kl_bus_service_new(config->bus_endpoint, "api", &config->error);
@@ -164,25 +216,26 @@ void kl_apiserver_actor(zsock_t *pipe, void *args)
                      config->store->label ? config->store->label : "store");
         kl_apiserver_destroy(&state.api);
     }
+    if (state.api && open_events_api(&state, config) < 0)
+        kl_apiserver_destroy(&state.api);
+    if (state.events_api && !kl_apiserver_shared(state.events_api))
+        config->shared = 0;
     if (!state.service || !state.api) {
         config->failed = 1;
         kl_bus_service_destroy(&state.service);
         zsock_signal(pipe, 0);
         return;
     }
-    kl_apiserver_set_reply_text(state.api, actor_reply, &state);
-    if (config->cache_objects)
-        kl_apiserver_set_cache_objects(state.api, config->cache_objects);
-    kl_apiserver_defer_watches(state.api, 1);
-    kl_apiserver_set_controllers(state.api, config->controllers);
-    kl_apiserver_set_publish(state.api, actor_publish, &state);
-    kl_apiserver_set_publish_filter(state.api, actor_publish_wanted);
+    set_up(&state, state.api, config);
+    if (state.events_api)
+        set_up(&state, state.events_api, config);
     zsock_signal(pipe, 0);
     kl_bus_service_set_drained(state.service, actor_drained, &state);
     kl_bus_service_set_extra_fd(state.service, actor_changes_fd, actor_changes_arrived, &state);
     /* A shared store is polled for other writers' changes on every tick,
      * unless its descriptor tells of them. */
-    int polled = kl_apiserver_shared(state.api) && kl_apiserver_changes_fd(state.api) < 0;
+    int polled = (kl_apiserver_shared(state.api) && kl_apiserver_changes_fd(state.api) < 0)
+                 || (state.events_api && kl_apiserver_shared(state.events_api));
     int tick_ms = polled ? 20 : 100;
     if (kl_bus_service_run(state.service, pipe, actor_handle, actor_tick, tick_ms, &state) < 0)
         kl_error_log("api", "the API service stopped on a bus failure");
@@ -190,6 +243,7 @@ void kl_apiserver_actor(zsock_t *pipe, void *args)
     free(state.held);
     /* Destroying the apiserver answers pending watches: the service must
      * still be there to carry those replies. */
+    kl_apiserver_destroy(&state.events_api);
     kl_apiserver_destroy(&state.api);
     kl_bus_service_destroy(&state.service);
 }

@@ -163,6 +163,9 @@ static int load_master(kl_config_t *self, const config_setting_t *root, kl_error
     if (required_group(self, root, "store", "master", &group, err) < 0
         || get_plugin_choice(self, group, "store", NULL, &self->store, err) < 0)
         return -1;
+    if (get_group(self, root, "events_store", &group, err) < 0
+        || (group && get_plugin_choice(self, group, "events_store", NULL, &self->events_store, err) < 0))
+        return -1;
     if (required_group(self, root, "scheduler", "master", &group, err) < 0
         || get_plugin_choice(self, group, "scheduler", (const char *[]){"node_timeout_ms", NULL},
                              &self->scheduler, err) < 0
@@ -285,7 +288,7 @@ static int load_root(kl_config_t *self, kl_error_t *err)
 {
     const config_setting_t *root = config_root_setting(&self->cfg);
     static const char *const keys[] = {"node_name", "log_level", "roles", "plugin_path", "bus",
-                                       "store", "apiserver", "scheduler", "controllers",
+                                       "store", "events_store", "apiserver", "scheduler", "controllers",
                                        "runtime", "kubelet", NULL};
     if (check_keys(self, root, "the top level", keys, err) < 0)
         return -1;
@@ -348,9 +351,11 @@ static int load_root(kl_config_t *self, kl_error_t *err)
     if (self->master) {
         if (load_master(self, root, err) < 0)
             return -1;
-    } else if (config_setting_get_member(root, "store") || config_setting_get_member(root, "scheduler")) {
+    } else if (config_setting_get_member(root, "store") || config_setting_get_member(root, "events_store")
+               || config_setting_get_member(root, "scheduler")) {
         return kl_error_set(err, KL_ERR_INVALID,
-                            "%s: \"store\" and \"scheduler\" need the master role", self->path);
+                            "%s: \"store\", \"events_store\" and \"scheduler\" need the master role",
+                            self->path);
     }
     return 0;
 }

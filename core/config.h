@@ -37,6 +37,9 @@ typedef struct kl_config {
     const char **events;              /* event endpoints to bind (master) */
     const char *master_endpoint;      /* where a worker-only process connects */
     kl_plugin_choice_t store;
+    /* Where Events live when not in `store` (name NULL: in `store`), as
+     * large Kubernetes clusters give events an etcd of their own. */
+    kl_plugin_choice_t events_store;
     kl_plugin_choice_t scheduler;
     kl_plugin_choice_t runtime;
     kl_plugin_choice_t *controllers;

@@ -26,6 +26,8 @@ typedef struct daemon_state {
     kl_config_t *config;
     kl_plugin_t *store;
     kl_plugin_t **extra_stores;      /* one store instance per extra API server */
+    kl_plugin_t *events_store;       /* Events' own store, or NULL */
+    kl_plugin_t **extra_events_stores;  /* its instance per extra API server */
     int64_t api_workers;             /* API servers running, the first included */
     kl_apiserver_config_t *extra_api_configs;
     zactor_t **extra_apiservers;
@@ -79,6 +81,8 @@ static int load_plugins(daemon_state_t *d, const char *bus_endpoint)
     int failures = 0;
     if (c->master) {
         failures += !(d->store = load_plugin(d, KL_KIND_STORE, &c->store, bus_endpoint));
+        if (c->events_store.name)
+            failures += !(d->events_store = load_plugin(d, KL_KIND_STORE, &c->events_store, bus_endpoint));
         failures += !(d->scheduler_plugin = load_plugin(d, KL_KIND_SCHEDULER, &c->scheduler, bus_endpoint));
         d->controller_plugins = calloc(c->controller_count + 1, sizeof *d->controller_plugins);
         for (size_t i = 0; i < c->controller_count; i++)
@@ -133,6 +137,7 @@ static int start_master(daemon_state_t *d)
     for (size_t i = 0; i < c->controller_count; i++)
         d->controller_names[i] = d->controller_plugins[i]->desc->name;
     d->api_config = (kl_apiserver_config_t){.bus_endpoint = INPROC_REQUESTS, .store = d->store,
+                                            .events_store = d->events_store,
                                             .history = (size_t)c->api_history,
                                             .cache_objects = (size_t)c->api_cache_objects,
                                             .controllers = d->controller_names};
@@ -151,15 +156,21 @@ static int start_master(daemon_state_t *d)
         kl_info(LOG, "the store is shared: running %lld API servers (apiserver.workers sets how many)",
                 (long long)d->api_workers);
     d->extra_stores = calloc((size_t)d->api_workers, sizeof *d->extra_stores);
+    d->extra_events_stores = calloc((size_t)d->api_workers, sizeof *d->extra_events_stores);
     d->extra_api_configs = calloc((size_t)d->api_workers, sizeof *d->extra_api_configs);
     d->extra_apiservers = calloc((size_t)d->api_workers, sizeof *d->extra_apiservers);
     for (int64_t i = 1; i < d->api_workers; i++) {
         if (!(d->extra_stores[i - 1] = load_plugin(d, KL_KIND_STORE, &c->store, INPROC_REQUESTS)))
             return -1;
+        if (c->events_store.name
+            && !(d->extra_events_stores[i - 1] = load_plugin(d, KL_KIND_STORE, &c->events_store,
+                                                             INPROC_REQUESTS)))
+            return -1;
         kl_apiserver_config_t *config = &d->extra_api_configs[i - 1];
         *config = d->api_config;
         config->replicas = (int)d->api_workers;
         config->store = d->extra_stores[i - 1];
+        config->events_store = d->extra_events_stores[i - 1];
         d->extra_apiservers[i - 1] = zactor_new(kl_apiserver_actor, config);
         if (config->failed) {
             kl_error_log(LOG, "API server %lld: %s", (long long)i + 1, config->error.text);
@@ -228,6 +239,10 @@ static void stop_all(daemon_state_t *d)
     for (int64_t i = 1; d->extra_stores && i < d->api_workers; i++)
         kl_plugin_destroy(&d->extra_stores[i - 1]);
     free(d->extra_stores);
+    for (int64_t i = 1; d->extra_events_stores && i < d->api_workers; i++)
+        kl_plugin_destroy(&d->extra_events_stores[i - 1]);
+    free(d->extra_events_stores);
+    kl_plugin_destroy(&d->events_store);
     kl_plugin_destroy(&d->store);
     kl_config_destroy(&d->config);
 }

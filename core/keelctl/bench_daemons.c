@@ -217,16 +217,19 @@ int kl_bench_start_cluster(cluster_run_t *run, const kl_bench_profile_t *profile
      * back every 10 s, not every second: at 150,000 pods the master then
      * bound 6% more pods per second, cpu a real cluster's nodes would not
      * take from it. */
-    char text[4096 + PATH_MAX], store_settings[PATH_MAX + 64] = "";
+    char text[4096 + PATH_MAX], store_settings[PATH_MAX + 64] = "", events_store[128] = "";
     /* The embedded store keeps its file in the run's folder. */
     if (strcmp(profile->store, "sqlite") == 0)
         snprintf(store_settings, sizeof store_settings, " settings = { path = \"%s/store.db\"; };",
                  run->work);
+    if (profile->events_store[0])
+        snprintf(events_store, sizeof events_store, "events_store = { plugin = \"%s\"; };\n",
+                 profile->events_store);
     snprintf(text, sizeof text,
              "node_name = \"bench-master\";\nroles = [ \"master\" ];\n"
-             "bus = { listen = [ \"%s\" ]; };\nstore = { plugin = \"%s\";%s };\n"
+             "bus = { listen = [ \"%s\" ]; };\nstore = { plugin = \"%s\";%s };\n%s"
              "scheduler = { plugin = \"%s\"; node_timeout_ms = 600000; };\n",
-             run->endpoint, profile->store, store_settings, plugin);
+             run->endpoint, profile->store, store_settings, events_store, plugin);
     if (spawn_daemon(run, keelsond, "master", text, err) < 0)
         return -1;
 

@@ -122,6 +122,18 @@ static int get_string(reader_t *r, const config_setting_t *parent, const char *n
     return 0;
 }
 
+/* A store plugin's name: it goes into the master's config as it is. */
+static int get_plugin_name(reader_t *r, const config_setting_t *parent, const char *name, char *out,
+                           size_t size)
+{
+    if (get_string(r, parent, name, out, size) < 0)
+        return -1;
+    if (strspn(out, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(out))
+        return fail_at(r, member(parent, name), "\"%s\" \"%s\" is not a plugin name (a-z, 0-9, _ and -)",
+                       name, out);
+    return 0;
+}
+
 /* A quantity: a string ("500m", "4Gi") or an integer (cores, bytes). */
 static int get_quantity(reader_t *r, const config_setting_t *parent, const char *name, int is_cpu,
                         int64_t *out)
@@ -410,11 +422,13 @@ kl_bench_profile_t *kl_bench_profile_load(const char *path, kl_error_t *err)
         goto fail;
     }
     const config_setting_t *root = config_root_setting(&cfg);
-    static const char *const keys[] = {"nodes", "pods", "store", "node_shapes", "workload", NULL};
+    static const char *const keys[] = {"nodes", "pods", "store", "events_store", "node_shapes", "workload",
+                                       NULL};
     if (check_keys(&r, root, "the profile", keys) < 0
         || get_int(&r, root, "nodes", 1, 1000000, &p->nodes) < 0
         || get_int(&r, root, "pods", 1, 10000000, &p->pods) < 0
-        || get_string(&r, root, "store", p->store, sizeof p->store) < 0)
+        || get_plugin_name(&r, root, "store", p->store, sizeof p->store) < 0
+        || get_plugin_name(&r, root, "events_store", p->events_store, sizeof p->events_store) < 0)
         goto fail;
     const config_setting_t *shapes = member(root, "node_shapes");
     if (!shapes) {

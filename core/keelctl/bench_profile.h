@@ -37,6 +37,7 @@ typedef enum kl_bench_arrival {
 typedef struct kl_bench_profile {
     char *path;
     char store[32];                 /* store plugin for cluster mode */
+    char events_store[32];          /* the master's events_store plugin, "" for none */
     int64_t nodes;                  /* default node count */
     int64_t pods;                   /* default pod count */
     kl_bench_node_shape_t shapes[KL_BENCH_MAX_SHAPES];

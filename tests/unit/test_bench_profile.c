@@ -44,7 +44,7 @@ static void test_shipped_profiles(void)
 {
     const char *srcdir = getenv("KEELSON_SRCDIR");
     static const char *const names[] = {"uniform", "mixed", "tight", "cluster-5000",
-                                          "cluster-150k"};
+                                          "cluster-150k", "cluster-150k-events-apart"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         char path[512];
         snprintf(path, sizeof path, "%s/bench/profiles/%s.conf", srcdir ? srcdir : ".", names[i]);
@@ -55,7 +55,11 @@ static void test_shipped_profiles(void)
             is_int(p->nodes, 5000, "cluster-5000 has 5,000 nodes");
             is_int(p->pods, 20000, "and 20,000 pods");
             is_str(p->store, "sqlite", "on the sqlite store");
+            is_str(p->events_store, "", "with Events in it too");
         }
+        if (p && strcmp(names[i], "cluster-150k-events-apart") == 0)
+            ok(strcmp(p->store, "sqlite") == 0 && strcmp(p->events_store, "memory") == 0,
+               "cluster-150k-events-apart keeps Events in the memory store beside sqlite");
         if (p && strcmp(names[i], "cluster-150k") == 0) {
             is_int(p->nodes, 5000, "cluster-150k has 5,000 nodes");
             is_int(p->pods, 150000, "and 150,000 pods");
@@ -115,6 +119,8 @@ static void test_refusals(void)
             "  node_selector = { fraction = 1.5; labels = { a = \"b\"; }; };\n};\n", 3,
             "between 0 and 1");
     refused("syntax.conf", "nodes = 4;\npods = = 3;\n", 2, "syntax error");
+    refused("store.conf", "nodes = 4;\nevents_store = \"mem\\\"ory\";\n", 2,
+            "\"events_store\" \"mem\"ory\" is not a plugin name");
     refused("name.conf", "node_shapes = ( { name = \"Big_Nodes\"; } );\n", 1,
             "must use only a-z");
     refused("range.conf", "node_shapes = ( { name = \"a\"; } );\nworkload = {\n"

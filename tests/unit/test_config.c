@@ -39,6 +39,7 @@ int main(void)
         "log_level = \"debug\";\n"
         "bus = { listen = [\"tcp://127.0.0.1:7400\"]; events = \"tcp://127.0.0.1:7401\"; };\n"
         "store = { plugin = \"memory\"; };\n"
+        "events_store = { plugin = \"memory\"; };\n"
         "scheduler = { plugin = \"firstfit\"; node_timeout_ms = 5000; };\n"
         "controllers = ( { plugin = \"a\"; settings = { x = 1; }; } );\n"
         "runtime = { plugin = \"sim\"; settings = { run_ms = 100; }; };\n"
@@ -50,6 +51,8 @@ int main(void)
         ok(c->master && c->worker, "both roles");
         is_str(c->node_name, "n1", "node name");
         is_str(c->store.name, "memory", "store plugin");
+        is_str(c->events_store.name, "memory", "events store plugin");
+        is_int(c->api_workers, 0, "API workers unset: the store decides how many");
         is_str(c->runtime.name, "sim", "runtime plugin");
         is_int(c->node_timeout_ms, 5000, "scheduler node timeout");
         is_int(c->controller_count, 1, "one controller");
@@ -73,9 +76,15 @@ int main(void)
     ok(c && c->worker && !c->master && strcmp(c->master_endpoint, "tcp://127.0.0.1:7400") == 0,
        "a worker config loads");
     ok(c && c->start_workers == 4, "four start workers by default");
-    ok(c && c->api_workers == 0, "API workers unset: the store decides how many");
+
     ok(c && c->sync_ms == 100 && c->relist_ms == 1000,
        "a 100 ms sync tick and a one-second relist by default");
+    kl_config_destroy(&c);
+
+    c = load_text("roles = [\"master\"];\nstore = { plugin = \"sqlite\"; };\n"
+                  "scheduler = { plugin = \"firstfit\"; };\napiserver = { workers = 3; };\n", &err);
+    ok(c && c->master && !c->events_store.name, "no events store unless one is named");
+    ok(c && c->api_workers == 3, "apiserver.workers as set");
     kl_config_destroy(&c);
 
     expect_error("roles = [\"master\"];\nstore = { plugin = \"memory\"; };\n"
@@ -88,6 +97,12 @@ int main(void)
                  "wrong type", ":2:", "must be a string");
     expect_error("roles = [\"master\"];\nscheduler = { plugin = \"firstfit\"; };\n",
                  "missing store for a master", "needs a \"store\"", NULL);
+    expect_error("roles = [\"master\"];\nstore = { plugin = \"memory\"; };\n"
+                 "events_store = { settings = {}; };\nscheduler = { plugin = \"firstfit\"; };\n",
+                 "events store without a plugin", ":3:", "\"plugin\"");
+    expect_error("node_name = \"w\";\nroles = [\"worker\"];\nbus = { master = \"tcp://x:1\"; };\n"
+                 "runtime = { plugin = \"sim\"; };\nevents_store = { plugin = \"memory\"; };\n",
+                 "events store on a worker", "\"events_store\"", "master role");
     expect_error("roles = [\"master\"];\nstore = { settings = {}; };\nscheduler = { plugin = \"firstfit\"; };\n",
                  "missing plugin name", ":2:", "\"plugin\"");
     expect_error("roles = [\"captain\"];\n", "unknown role", ":1:", "captain");
