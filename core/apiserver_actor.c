@@ -18,6 +18,7 @@ typedef struct held_reply {
     json_t *reply;
     char *text;
     size_t length;
+    int to_events;  /* the write went to the events store */
 } held_reply_t;
 
 typedef struct actor_state {
@@ -49,23 +50,25 @@ static kl_apiserver_t *api_for(actor_state_t *state, const char *method, const j
 }
 
 /* End of a burst: one group commit for every write in it, then the
- * acknowledgements. A failed commit fails every write of the burst (with
- * an events store, a failure of either store's commit does). */
+ * acknowledgements. A failed commit fails every write of the burst to that
+ * store; with an events store, each store's commit answers for its own. */
 static void actor_drained(void *arg)
 {
     actor_state_t *state = arg;
     if (state->held_count) {
-        kl_error_t flush_err = {0, ""};
-        int failed = kl_apiserver_flush(state->api, &flush_err) < 0
-                     || (state->events_api && kl_apiserver_flush(state->events_api, &flush_err) < 0);
+        kl_error_t flush_err = {0, ""}, events_err = {0, ""};
+        int failed = kl_apiserver_flush(state->api, &flush_err) < 0;
+        int events_failed = state->events_api && kl_apiserver_flush(state->events_api, &events_err) < 0;
         if (failed)
-            kl_error_log("api", "%s; failing %zu writes", flush_err.text, state->held_count);
+            kl_error_log("api", "%s; failing the burst's writes to that store", flush_err.text);
+        if (events_failed)
+            kl_error_log("api", "events store: %s; failing the burst's Event writes", events_err.text);
         for (size_t i = 0; i < state->held_count; i++) {
             held_reply_t *h = &state->held[i];
-            if (failed) {
+            if (h->to_events ? events_failed : failed) {
                 free(h->text);
                 json_decref(h->reply);
-                kl_bus_request_respond(&h->request, NULL, &flush_err);
+                kl_bus_request_respond(&h->request, NULL, h->to_events ? &events_err : &flush_err);
             } else if (h->text) {
                 kl_bus_request_respond_text(&h->request, h->text, h->length);
             } else {
@@ -134,7 +137,8 @@ static void actor_handle(kl_bus_request_t *request, void *arg)
             }
         }
         if (state->held_count < state->held_capacity) {
-            state->held[state->held_count++] = (held_reply_t){request, reply, text, length};
+            state->held[state->held_count++] =
+                (held_reply_t){request, reply, text, length, api == state->events_api};
             return;
         }
     }
