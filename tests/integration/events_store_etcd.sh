@@ -6,20 +6,9 @@
 # events prefix only, and a watch on Events through any API server sees
 # new ones.
 . "$KEELSON_SRCDIR/tests/integration/lib.sh"
-ETCD_BIN=/usr/bin/etcd
-[ -x "$ETCD_BIN" ] || skip_all "$ETCD_BIN is not installed (apt-get install etcd-server)"
-command -v curl >/dev/null 2>&1 || skip_all "curl is not installed"
+. "$KEELSON_SRCDIR/tests/integration/etcd.sh"
 
-CLUSTER="$KEELSON_SRCDIR/scripts/etcd-cluster.sh"
-ETCD_DIR="$WORK/etcd"
-ETCD_BASE=$(kl_free_ports 2)
-etcd_cleanup() {
-    stop_daemons
-    ETCD="$ETCD_BIN" sh "$CLUSTER" stop "$ETCD_DIR" >/dev/null 2>&1
-    cleanup
-}
-trap etcd_cleanup EXIT INT TERM
-ETCD="$ETCD_BIN" sh "$CLUSTER" start "$ETCD_DIR" 1 "$ETCD_BASE" >/dev/null 2>"$WORK/etcd-start.err"
+etcd_start 1
 ok $? "a one-member etcd on port $ETCD_BASE ($(cat "$WORK/etcd-start.err"))"
 E0=http://127.0.0.1:$ETCD_BASE
 

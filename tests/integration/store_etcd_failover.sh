@@ -3,21 +3,9 @@
 # talks to is killed with SIGKILL in the middle of a stream of pod creates;
 # no pod that keelctl reported created is lost, and the API keeps serving.
 . "$KEELSON_SRCDIR/tests/integration/lib.sh"
-ETCD_BIN=/usr/bin/etcd
-[ -x "$ETCD_BIN" ] || skip_all "$ETCD_BIN is not installed (apt-get install etcd-server)"
-command -v curl >/dev/null 2>&1 || skip_all "curl is not installed"
+. "$KEELSON_SRCDIR/tests/integration/etcd.sh"
 
-CLUSTER="$KEELSON_SRCDIR/scripts/etcd-cluster.sh"
-ETCD_DIR="$WORK/etcd"
-ETCD_BASE=$(kl_free_ports 6)
-etcd_cleanup() {
-    stop_daemons
-    ETCD="$ETCD_BIN" sh "$CLUSTER" stop "$ETCD_DIR" >/dev/null 2>&1
-    cleanup
-}
-trap etcd_cleanup EXIT INT TERM
-
-ENDPOINTS=$(ETCD="$ETCD_BIN" sh "$CLUSTER" start "$ETCD_DIR" 3 "$ETCD_BASE" 2>"$WORK/etcd-start.err")
+etcd_start 3
 ok $? "three-member etcd cluster healthy on ports $ETCD_BASE.. ($(cat "$WORK/etcd-start.err"))"
 [ -n "$ENDPOINTS" ] || { done_testing; exit 1; }
 E0=http://127.0.0.1:$ETCD_BASE
