@@ -6,6 +6,7 @@
 # the volatile Events are gone, and new ones arrive. Resource versions of
 # Events count on their own.
 . "$KEELSON_SRCDIR/tests/integration/lib.sh"
+. "$KEELSON_SRCDIR/tests/integration/events.sh"
 
 MASTER_CONF=$(master_config sqlite firstfit)
 MASTER_CONF=$(printf '%s\n' "$MASTER_CONF" | sed "s|store = { plugin = \"sqlite\"; };|store = { plugin = \"sqlite\"; settings = { path = \"$WORK/store.db\"; }; };\nevents_store = { plugin = \"memory\"; };|")
@@ -14,16 +15,8 @@ start_daemon w1 "$(sim_worker_config w1)"
 wait_for 30 nodes_ready 1
 ok $? "master on sqlite with Events in the memory store, and one worker Ready"
 
-pod_yaml() {
-    printf -- '---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: %s\nspec:\n  containers:\n  - name: c\n    image: sim\n' "$1"
-}
-events_of() {  # events_of POD: the reasons of its Events, sorted
-    keelctl get events -o json 2>/dev/null |
-        jq -r --arg pod "$1" '[.items[] | select(.involvedObject.name == $pod) | .reason] | sort | join(",")'
-}
-has_events() { [ -n "$(events_of "$1")" ] && events_of "$1" | grep -q Started; }
 
-pod_yaml first | keelctl apply -f - >/dev/null
+sim_pod_yaml first | keelctl apply -f - >/dev/null
 wait_for 20 pod_phase_is first Running
 ok $? "a pod runs"
 wait_for 10 has_events first
@@ -36,15 +29,8 @@ pod_rv=$(pod_field first .metadata.resourceVersion)
 [ "$first_event_rv" = 1 ] && [ "$pod_rv" -gt 1 ]
 ok $? "Events count their resource versions on their own: the first is 1 (the pod is at $pod_rv)"
 
-"$KEELCTL_BIN" --server "$SERVER" get events -w -o json >"$WORK/watch.out" 2>&1 &
-WATCH=$!
-sleep 0.5
-pod_yaml second | keelctl apply -f - >/dev/null
-wait_for 20 pod_phase_is second Running
-wait_for 10 grep -q '"second"' "$WORK/watch.out"
+watch_sees_events_of second
 ok $? "a watch on Events sees the next pod's"
-kill -INT "$WATCH" 2>/dev/null
-wait "$WATCH" 2>/dev/null
 
 # A restart: the pods are durable in sqlite, the Events were in memory.
 kill "$PID_master"
@@ -55,7 +41,7 @@ wait_for 30 keelctl get pods
 ok $? "after a master restart both pods are still there"
 [ -z "$(events_of first)" ]
 ok $? "and the Events, kept in memory, are gone"
-pod_yaml third | keelctl apply -f - >/dev/null
+sim_pod_yaml third | keelctl apply -f - >/dev/null
 wait_for 20 pod_phase_is third Running
 wait_for 10 has_events third
 ok $? "new Events arrive: $(events_of third)"

@@ -6,6 +6,7 @@
 # events prefix only, and a watch on Events through any API server sees
 # new ones.
 . "$KEELSON_SRCDIR/tests/integration/lib.sh"
+. "$KEELSON_SRCDIR/tests/integration/events.sh"
 . "$KEELSON_SRCDIR/tests/integration/etcd.sh"
 
 etcd_start 1
@@ -27,14 +28,6 @@ ok $? "master with objects and Events in two etcd stores, and one worker Ready"
 grep -q "running 8 API servers" "$WORK/master.log"
 ok $? "both stores are shared, so eight API servers run"
 
-pod_yaml() {
-    printf -- '---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: %s\nspec:\n  containers:\n  - name: c\n    image: sim\n' "$1"
-}
-events_of() {
-    keelctl get events -o json 2>/dev/null |
-        jq -r --arg pod "$1" '[.items[] | select(.involvedObject.name == $pod) | .reason] | sort | join(",")'
-}
-has_events() { events_of "$1" | grep -q Started; }
 keys_under() {  # keys_under PREFIX: how many etcd keys start with it
     start=$(printf '%s' "$1" | base64 -w0)
     end=$(printf '%s' "$1" | sed 's/.$/\x7f/' | base64 -w0)
@@ -42,7 +35,7 @@ keys_under() {  # keys_under PREFIX: how many etcd keys start with it
         -d "{\"key\":\"$start\",\"range_end\":\"$end\",\"count_only\":true}" | jq -r '.count // "0"'
 }
 
-pod_yaml first | keelctl apply -f - >/dev/null
+sim_pod_yaml first | keelctl apply -f - >/dev/null
 wait_for 20 pod_phase_is first Running
 ok $? "a pod runs"
 wait_for 10 has_events first
@@ -54,14 +47,7 @@ ok $? "Event keys are under the events prefix only ($events_keys there, $object_
 [ "$(keys_under /objects/registry/pods/)" -gt 0 ]
 ok $? "the pod is under the objects prefix"
 
-"$KEELCTL_BIN" --server "$SERVER" get events -w -o json >"$WORK/watch.out" 2>&1 &
-WATCH=$!
-sleep 0.5
-pod_yaml second | keelctl apply -f - >/dev/null
-wait_for 20 pod_phase_is second Running
-wait_for 10 grep -q '"second"' "$WORK/watch.out"
+watch_sees_events_of second
 ok $? "a watch on Events sees the next pod's"
-kill -INT "$WATCH" 2>/dev/null
-wait "$WATCH" 2>/dev/null
 
 done_testing

@@ -2,4 +2,4 @@
 TESTS += tests/integration/bad_input.sh tests/integration/cluster_sim.sh \
 	tests/integration/cluster_runc.sh tests/integration/out_of_tree_plugin.sh \
 	tests/integration/keelctl_watch.sh
-EXTRA_DIST += tests/integration/lib.sh
+EXTRA_DIST += tests/integration/lib.sh tests/integration/events.sh

@@ -73,6 +73,20 @@ int podman_status(void *runtime, const char *id, kl_container_status_t *status, 
 
 /* ---- stop, kill, remove ---- */
 
+/* What `podman VERB ... ID` came to, after the cache forgets what it knew:
+ * 0, NotFound, or Unavailable with podman's last line. */
+static int signal_result(podman_runtime_t *rt, const char *verb, const char *id, int rc, const char *message,
+                         kl_error_t *err)
+{
+    known_stale(rt, id);
+    if (rc == 0)
+        return 0;
+    if (is_no_such_container(message))
+        return kl_error_set(err, KL_ERR_NOT_FOUND, "container %s not found in runtime/podman", id);
+    return kl_error_set(err, KL_ERR_UNAVAILABLE, "podman %s %s failed: %s", verb, id,
+                        message[0] ? last_line(message) : "no message");
+}
+
 int podman_stop(void *runtime, const char *id, int grace_ms, kl_error_t *err)
 {
     podman_runtime_t *rt = runtime;
@@ -91,13 +105,7 @@ int podman_stop(void *runtime, const char *id, int grace_ms, kl_error_t *err)
     int rc = args_run(&args, PODMAN_COMMAND_TIMEOUT_MS + (seconds + PODMAN_KILL_WAIT_S) * 1000, 0, NULL, message,
                       sizeof message);
     args_free(&args);
-    known_stale(rt, id);
-    if (rc == 0)
-        return 0;
-    if (is_no_such_container(message))
-        return kl_error_set(err, KL_ERR_NOT_FOUND, "container %s not found in runtime/podman", id);
-    return kl_error_set(err, KL_ERR_UNAVAILABLE, "podman stop %s failed: %s", id,
-                        message[0] ? last_line(message) : "no message");
+    return signal_result(rt, "stop", id, rc, message, err);
 }
 
 int podman_kill(void *runtime, const char *id, int signal_number, kl_error_t *err)
@@ -117,16 +125,11 @@ int podman_kill(void *runtime, const char *id, int signal_number, kl_error_t *er
     args_add(&args, id);
     int rc = args_run(&args, PODMAN_COMMAND_TIMEOUT_MS, 0, NULL, message, sizeof message);
     args_free(&args);
-    known_stale(rt, id);
-    if (rc == 0)
-        return 0;
-    if (is_no_such_container(message))
-        return kl_error_set(err, KL_ERR_NOT_FOUND, "container %s not found in runtime/podman", id);
     /* One that already exited has nothing left to signal: that is success. */
-    if (strcasestr(message, "can only kill running") || strcasestr(message, "not running"))
-        return 0;
-    return kl_error_set(err, KL_ERR_UNAVAILABLE, "podman kill %s failed: %s", id,
-                        message[0] ? last_line(message) : "no message");
+    if (rc != 0 && !is_no_such_container(message)
+        && (strcasestr(message, "can only kill running") || strcasestr(message, "not running")))
+        rc = 0;
+    return signal_result(rt, "kill", id, rc, message, err);
 }
 
 int podman_remove(void *runtime, const char *id, kl_error_t *err)
