@@ -211,8 +211,6 @@ void kl_apiserver_actor(zsock_t *pipe, void *args)
     state.service = kl_bus_service_new(config->bus_endpoint, "api", &config->error);
     if (state.service)
         state.api = kl_apiserver_new(config->store, config->history, &config->error);
-    if (state.api)
-        config->shared = kl_apiserver_shared(state.api);
     if (state.api && config->replicas > 1 && !kl_apiserver_shared(state.api)) {
         kl_error_set(&config->error, KL_ERR_INVALID,
                      "apiserver.workers = %d needs a store several API servers can share (such as "
@@ -222,8 +220,9 @@ void kl_apiserver_actor(zsock_t *pipe, void *args)
     }
     if (state.api && open_events_api(&state, config) < 0)
         kl_apiserver_destroy(&state.api);
-    if (state.events_api && !kl_apiserver_shared(state.events_api))
-        config->shared = 0;
+    if (state.api)
+        config->shared = kl_apiserver_shared(state.api)
+                         && (!state.events_api || kl_apiserver_shared(state.events_api));
     if (!state.service || !state.api) {
         config->failed = 1;
         kl_bus_service_destroy(&state.service);

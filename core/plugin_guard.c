@@ -11,7 +11,6 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "plugin_guard.h"
@@ -28,7 +27,6 @@ static __thread volatile sig_atomic_t caught_signal;
 
 static void on_fault(int sig, siginfo_t *info, void *context)
 {
-    (void)info;
     (void)context;
     sigjmp_buf *jump = current_jump;
     if (jump) {
