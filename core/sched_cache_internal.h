@@ -134,8 +134,13 @@ int kl_sched_parse_node(const json_t *object, node_entry_t *out, kl_error_t *err
 int kl_sched_parse_placement(const json_t *object, toleration_t **tolerations_p,
                              size_t *count_p, const json_t **selector_p, kl_error_t *err);
 
-/* ---- the cache (sched_cache.c) ------------------------------------------ */
+/* ---- nodes (sched_cache_nodes.c) ---------------------------------------- */
 
+node_entry_t *kl_sched_node_find(kl_sched_cache_t *self, const char *name);
+void kl_sched_node_entry_free(node_entry_t *node);
+/* The usage record of a node, by name, created empty on first use: pods can
+ * be bound to a node the cache has not seen yet. */
+usage_t *kl_sched_usage_for(kl_sched_cache_t *self, const char *node_name);
 int kl_sched_node_is_ready(const kl_sched_cache_t *self, const node_entry_t *node,
                            int64_t now_ms);
 /* Fills the plugin's view of `node`; its strings and object stay borrowed.

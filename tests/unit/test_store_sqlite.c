@@ -281,6 +281,21 @@ static void test_basic_ops(void)
     close_store(&o);
 }
 
+/* The first column of the first row of a query on a closed store's file,
+ * or -1. */
+static int64_t count_rows(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t value = -1;
+    if (sqlite3_open(path, &db) == SQLITE_OK && sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK
+        && sqlite3_step(st) == SQLITE_ROW)
+        value = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return value;
+}
+
 static void test_history(void)
 {
     kl_error_t err = {0, ""};
@@ -366,6 +381,20 @@ static void test_history(void)
     o = open_store(db_path, NULL, &err);
     is_int(o ? o->ops->compacted_revision(o->s) : -1, 4, "compacted revision survives reopen");
     close_store(&o);
+    is_int(count_rows(db_path, "SELECT count(*) FROM changes WHERE revision <= 4"), 1,
+           "compaction kept only the put a later change reads as its previous value");
+    is_int(count_rows(db_path, "SELECT count(*) FROM changes WHERE prev_value IS NOT NULL"), 0,
+           "... and copied no value");
+    o = open_store(db_path, NULL, &err);
+    if (!ok(o != NULL, "reopens"))
+        return;
+    is_int(o->ops->compact(o->s, 8, &err), 0, "compact to the current revision");
+    memset(&l, 0, sizeof l);
+    o->ops->range_at(o->s, "/h/", NULL, 0, 8, list_visit, &l, &last, &more, &err);
+    is_str(l.text, "/h/a=a3;/h/b=b2;/h/c=c1;", "range_at it reads the current keys");
+    close_store(&o);
+    is_int(count_rows(db_path, "SELECT count(*) FROM changes"), 0,
+           "the kept put went with the change that cited it");
 
     /* tick() compacts on its own past history_revisions. */
     remove_db(db_path);
@@ -386,21 +415,11 @@ static void test_history(void)
 
 static int64_t schema_version(const char *path)
 {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    int64_t version = -1;
-    if (sqlite3_open(path, &db) == SQLITE_OK
-        && sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE name = 'schema_version'", -1, &st,
-                              NULL) == SQLITE_OK
-        && sqlite3_step(st) == SQLITE_ROW)
-        version = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return version;
+    return count_rows(path, "SELECT value FROM meta WHERE name = 'schema_version'");
 }
 
 /* A store written by version 1 of the schema, which copied every previous
- * value into the log, opens, reads the same and goes on under version 2. */
+ * value into the log, opens, reads the same and goes on under version 3. */
 static void test_schema_upgrade(void)
 {
     kl_error_t err = {0, ""};
@@ -413,13 +432,21 @@ static void test_schema_upgrade(void)
     o->ops->update(o->s, "/u/a", "a2", 2, 0, &rev, &err);  /* 2 */
     o->ops->flush(o->s, &err);
     close_store(&o);
-    is_int(schema_version(db_path), 2, "a new store is at schema version 2");
+    is_int(schema_version(db_path), 3, "a new store is at schema version 3");
     sqlite3 *db = NULL;
     sqlite3_open(db_path, &db);
     int rc = sqlite3_exec(db,
                           "UPDATE changes SET prev_value = (SELECT p.value FROM changes p"
                           " WHERE p.revision = changes.prev_mod_revision) WHERE prev_mod_revision > 0;"
                           "DELETE FROM changes WHERE revision = 1;"
+                          /* kv as versions 1 and 2 kept it */
+                          "CREATE TABLE kv_old (key BLOB PRIMARY KEY, value BLOB NOT NULL,"
+                          " create_revision INTEGER NOT NULL, mod_revision INTEGER NOT NULL,"
+                          " lease INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+                          "INSERT INTO kv_old SELECT * FROM kv;"
+                          "DROP TABLE kv;"
+                          "ALTER TABLE kv_old RENAME TO kv;"
+                          "CREATE INDEX kv_lease ON kv (lease) WHERE lease != 0;"
                           "UPDATE meta SET value = 1 WHERE name = 'schema_version';"
                           "UPDATE meta SET value = 1 WHERE name = 'compacted_revision';",
                           NULL, NULL, NULL);
@@ -432,6 +459,10 @@ static void test_schema_upgrade(void)
     int64_t last = 0;
     o->ops->changes(o->s, "/u/", 1, 0, event_visit, &l, &last, &err);
     is_str(l.text, "put /u/a@2=a2 (was a1@1);", "its copied previous value still reads");
+    copy_t c = {0};
+    ok(o->ops->get(o->s, "/u/a", copy_visit, &c, &err) == 0 && c.value_len == 2
+           && memcmp(c.value, "a2", 2) == 0 && c.mod_revision == 2,
+       "its keys moved to the new kv table with their values and revisions");
     o->ops->update(o->s, "/u/a", "a3", 2, 0, &rev, &err);  /* 3 */
     o->ops->compact(o->s, 2, &err);
     memset(&l, 0, sizeof l);
@@ -439,7 +470,11 @@ static void test_schema_upgrade(void)
     is_str(l.text, "put /u/a@3=a3 (was a2@2);", "a new change after a compaction reads its previous value");
     o->ops->flush(o->s, &err);
     close_store(&o);
-    is_int(schema_version(db_path), 2, "the store is now at schema version 2");
+    is_int(schema_version(db_path), 3, "the store is now at schema version 3");
+    is_int(count_rows(db_path, "SELECT count(*) FROM sqlite_master WHERE name = 'kv'"
+                               " AND sql LIKE '%WITHOUT ROWID%'"), 0, "... with kv a rowid table");
+    is_int(count_rows(db_path, "SELECT count(*) FROM sqlite_master WHERE name = 'kv_lease'"), 1,
+           "... and its lease index");
     remove_db(db_path);
 }
 

@@ -76,12 +76,6 @@ int sqlite_store_changes(void *store, const char *prefix, int64_t after_revision
 
 static int compact_to(sqlite_store_t *s, int64_t revision, kl_error_t *err)
 {
-    sqlite3_stmt *keep = sqlite_store_statement(s, ST_KEEP_PREV);
-    sqlite3_bind_int64(keep, 1, revision);
-    sqlite3_bind_int64(keep, 2, s->compacted);
-    if (sqlite3_step(keep) != SQLITE_DONE)
-        return sqlite_store_db_error(s, err, "keeping the values later changes refer to");
-    sqlite3_reset(keep);
     sqlite3_stmt *st = sqlite_store_statement(s, ST_COMPACT);
     sqlite3_bind_int64(st, 1, revision);
     if (sqlite3_step(st) != SQLITE_DONE)

@@ -7,11 +7,12 @@
 
 /* Bump when the tables change; open() refuses a file from a newer keelson
  * instead of misreading it. */
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 /* A change's previous value. A change stores it only when the put that wrote
- * it has been compacted away; otherwise it is that put's own value, so each
- * update writes the object once to the log instead of twice. */
+ * it was compacted away before the change was made; otherwise it is that
+ * put's own row, kept by compaction while cited, so each update writes the
+ * object once to the log instead of twice. */
 #define PREV_VALUE \
     "COALESCE(c.prev_value, (SELECT p.value FROM changes p WHERE p.revision = c.prev_mod_revision))"
 
@@ -45,16 +46,16 @@ static const char *const statement_sql[ST_COUNT] = {
         "SELECT c.revision, c.key, c.type, c.value, c.create_revision, " PREV_VALUE ","
         " c.prev_create_revision, c.prev_mod_revision FROM changes c"
         " WHERE c.revision > ?1 AND substr(c.key, 1, ?2) = ?3 ORDER BY c.revision LIMIT ?4",
-    /* The changes that follow a put about to be compacted away take a copy
-     * of the value they refer to. */
-    [ST_KEEP_PREV] =
-        "UPDATE changes SET prev_value = (SELECT p.value FROM changes p"
-        "                                 WHERE p.revision = changes.prev_mod_revision)"
-        " WHERE revision IN (SELECT (SELECT n.revision FROM changes n WHERE n.key = d.key"
-        "                            AND n.revision > d.revision ORDER BY n.revision LIMIT 1)"
-        "                    FROM changes d WHERE d.revision > ?2 AND d.revision <= ?1 AND d.type = 1)"
-        " AND revision > ?1 AND prev_value IS NULL AND prev_mod_revision > 0",
-    [ST_COMPACT] = "DELETE FROM changes WHERE revision <= ?1",
+    /* Compaction keeps a put that the first later change still reads as
+     * its previous value (PREV_VALUE), instead of copying the value into
+     * that change: only the first change after ?1 can refer back past ?1.
+     * A kept row goes with the compaction that passes the change citing it. */
+    [ST_COMPACT] =
+        "DELETE FROM changes WHERE revision <= ?1"
+        " AND NOT (type = 1 AND revision IS (SELECT CASE WHEN n.prev_value IS NULL"
+        "                                           THEN n.prev_mod_revision END"
+        "                                    FROM changes n WHERE n.key = changes.key"
+        "                                    AND n.revision > ?1 ORDER BY n.revision LIMIT 1))",
     [ST_LEASE_INSERT] = "INSERT INTO leases (ttl_ms, expires_at) VALUES (?1, ?2)",
     [ST_LEASE_GET] = "SELECT ttl_ms, expires_at FROM leases WHERE id = ?1",
     [ST_LEASE_TOUCH] = "UPDATE leases SET expires_at = ?2 WHERE id = ?1",
@@ -63,14 +64,20 @@ static const char *const statement_sql[ST_COUNT] = {
     [ST_LEASE_KEYS] = "SELECT key FROM kv WHERE lease = ?1 ORDER BY key LIMIT 1",
 };
 
+/* Keys are bound as BLOBs so SQLite compares them with memcmp(): byte
+ * order, whatever the bytes are. A rowid table, found by key through its
+ * primary-key index: a WITHOUT ROWID table keeps rows of more than about a
+ * quarter page (most objects) partly on overflow pages, which made every
+ * write of the current state cost a third more. */
+#define KV_TABLE(name)                                                  \
+    "CREATE TABLE " name " (key BLOB PRIMARY KEY, value BLOB NOT NULL," \
+    " create_revision INTEGER NOT NULL, mod_revision INTEGER NOT NULL,"  \
+    " lease INTEGER NOT NULL DEFAULT 0);"                               \
+    "CREATE INDEX " name "_lease ON " name " (lease) WHERE lease != 0;"
+
 static const char schema_sql[] =
     "CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
-    /* Keys are bound as BLOBs so SQLite compares them with memcmp(): byte
-     * order, whatever the bytes are. */
-    "CREATE TABLE kv (key BLOB PRIMARY KEY, value BLOB NOT NULL,"
-    " create_revision INTEGER NOT NULL, mod_revision INTEGER NOT NULL,"
-    " lease INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
-    "CREATE INDEX kv_lease ON kv (lease) WHERE lease != 0;"
+    KV_TABLE("kv")
     /* type: 1 put, 2 delete. prev_* hold the key's state before the change
      * (prev_mod_revision 0: there was none), which both feeds watch events
      * and lets range_at() undo later changes; prev_value is NULL while the
@@ -272,6 +279,33 @@ static int create_schema(sqlite_store_t *s, kl_error_t *err)
     return 0;
 }
 
+/* Versions 1 and 2 kept kv WITHOUT ROWID; its rows move to a rowid table in
+ * one transaction. Version 1 copied every previous value into the log, and
+ * version 2 copied it when compaction removed the put it came from: their
+ * log reads the same under version 3. The new number keeps older keelsond,
+ * whose compaction would delete the puts version 3 keeps, off the file. */
+static int upgrade_to_3(sqlite_store_t *s, int64_t version, kl_error_t *err)
+{
+    s->host->log(s->host, KL_LOG_INFO, "sqlite store %s: upgrading from schema version %lld to 3",
+                 s->path, (long long)version);
+    static const char upgrade_sql[] =
+        "BEGIN IMMEDIATE;"
+        KV_TABLE("kv_rows")
+        "INSERT INTO kv_rows SELECT key, value, create_revision, mod_revision, lease FROM kv;"
+        "DROP TABLE kv;"
+        "DROP INDEX kv_rows_lease;"
+        "ALTER TABLE kv_rows RENAME TO kv;"
+        "CREATE INDEX kv_lease ON kv (lease) WHERE lease != 0;"
+        "UPDATE meta SET value = 3 WHERE name = 'schema_version';"
+        "COMMIT;";
+    if (sqlite3_exec(s->db, upgrade_sql, NULL, NULL, NULL) != SQLITE_OK) {
+        sqlite_store_db_error(s, err, "upgrading the schema to version 3");
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    return 0;
+}
+
 int sqlite_store_load_schema(sqlite_store_t *s, kl_error_t *err)
 {
     int64_t tables = 0;
@@ -299,11 +333,8 @@ int sqlite_store_load_schema(sqlite_store_t *s, kl_error_t *err)
     if (version < 1)
         return kl_error_set(err, KL_ERR_INVALID, "sqlite store (%s): invalid schema version %lld",
                             s->path, (long long)version);
-    /* Version 1 copied every previous value into the log. Its rows read the
-     * same under version 2; the new number keeps older keelsond off a log
-     * that now refers to them instead. */
-    if (version == 1)
-        return sqlite_store_exec_sql(s, "UPDATE meta SET value = 2 WHERE name = 'schema_version'", err);
+    if (version < SCHEMA_VERSION)
+        return upgrade_to_3(s, version, err);
     return 0;
 }
 

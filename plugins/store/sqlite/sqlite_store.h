@@ -21,7 +21,6 @@ enum {
     ST_INSERT_CHANGE,
     ST_SET_META,
     ST_CHANGES,
-    ST_KEEP_PREV,
     ST_COMPACT,
     ST_LEASE_INSERT,
     ST_LEASE_GET,
