@@ -242,13 +242,47 @@ typedef struct slot {
     char *body;
     int index;
     int64_t started;
+    char *answer;  /* etcd's response body, read like the API's replies */
+    size_t answer_len, answer_cap;
 } slot_t;
 
-static size_t discard(char *data, size_t size, size_t count, void *arg)
+static size_t collect_answer(char *data, size_t size, size_t count, void *arg)
 {
-    (void)data;
-    (void)arg;
-    return size * count;
+    slot_t *s = arg;
+    size_t n = size * count;
+    if (s->answer_len + n + 1 > s->answer_cap) {
+        size_t cap = (s->answer_len + n + 1) * 2;
+        char *grown = realloc(s->answer, cap);
+        if (!grown)
+            return 0;
+        s->answer = grown;
+        s->answer_cap = cap;
+    }
+    memcpy(s->answer + s->answer_len, data, n);
+    s->answer_len += n;
+    return n;
+}
+
+/* The client's side of the work, as the API rows' load generator has it:
+ * the answer parsed and checked, and a read's pod decoded and parsed. */
+static int direct_answer_ok(zarmour_t *armour, int write, const slot_t *s)
+{
+    json_t *answer = json_loadb(s->answer, s->answer_len, 0, NULL);
+    int good = 0;
+    if (write) {
+        good = json_is_true(json_object_get(answer, "succeeded"));
+    } else {
+        const char *value = json_string_value(
+            json_object_get(json_array_get(json_object_get(answer, "kvs"), 0), "value"));
+        zchunk_t *bytes = value ? zarmour_decode(armour, value) : NULL;
+        json_t *pod = bytes ? json_loadb((const char *)zchunk_data(bytes), zchunk_size(bytes), 0, NULL)
+                            : NULL;
+        good = json_string_value(json_object_get(json_object_get(pod, "metadata"), "name")) != NULL;
+        json_decref(pod);
+        zchunk_destroy(&bytes);
+    }
+    json_decref(answer);
+    return good;
 }
 
 /* The request the etcd store would send: a guarded create, or a get. */
@@ -285,6 +319,7 @@ static void slot_start(CURLM *multi, slot_t *s, const char *base, int write, int
     free(s->body);
     s->body = direct_body(write, index);
     s->index = index;
+    s->answer_len = 0;
     curl_easy_setopt(s->curl, CURLOPT_URL, url);
     curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, s->body);
     s->started = bench_now_ns();
@@ -299,13 +334,15 @@ static result_t run_direct(const char *base, int write, int count, int window)
     int64_t *lat = calloc((size_t)count, sizeof *lat);
     struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
     headers = curl_slist_append(headers, "Expect:");
+    zarmour_t *armour = zarmour_new();
     int next = 0, done = 0;
     int64_t t0 = bench_now_ns();
     cpu_mark_t cpu = cpu_mark();
     for (int i = 0; i < window && next < count; i++) {
         slots[i].curl = curl_easy_init();
         curl_easy_setopt(slots[i].curl, CURLOPT_HTTPHEADER, headers);
-        curl_easy_setopt(slots[i].curl, CURLOPT_WRITEFUNCTION, discard);
+        curl_easy_setopt(slots[i].curl, CURLOPT_WRITEFUNCTION, collect_answer);
+        curl_easy_setopt(slots[i].curl, CURLOPT_WRITEDATA, &slots[i]);
         curl_easy_setopt(slots[i].curl, CURLOPT_PRIVATE, &slots[i]);
         curl_easy_setopt(slots[i].curl, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(slots[i].curl, CURLOPT_TIMEOUT_MS, 10000L);
@@ -323,7 +360,7 @@ static result_t run_direct(const char *base, int write, int count, int window)
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&s);
             long status = 0;
             curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &status);
-            if (m->data.result != CURLE_OK || status != 200)
+            if (m->data.result != CURLE_OK || status != 200 || !direct_answer_ok(armour, write, s))
                 r.failed++;
             lat[done++] = bench_now_ns() - s->started;
             curl_multi_remove_handle(multi, m->easy_handle);
@@ -341,7 +378,9 @@ static result_t run_direct(const char *base, int write, int count, int window)
         if (slots[i].curl)
             curl_easy_cleanup(slots[i].curl);
         free(slots[i].body);
+        free(slots[i].answer);
     }
+    zarmour_destroy(&armour);
     free(slots);
     free(lat);
     curl_slist_free_all(headers);

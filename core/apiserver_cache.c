@@ -112,6 +112,12 @@ void kl_api_cache_remove(api_cache_t *cache, const char *key)
     zhashx_delete(cache->by_key, key);
 }
 
+void kl_api_cache_clear(api_cache_t *cache)
+{
+    zhashx_purge(cache->by_key);
+    cache->newest = cache->oldest = NULL;
+}
+
 void kl_api_cache_put(api_cache_t *cache, const char *key, json_t *object, int64_t mod_revision)
 {
     if (cache->capacity == 0)

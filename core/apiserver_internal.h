@@ -94,6 +94,12 @@ typedef struct target {
     char key[KEY_MAX];
 } target_t;
 
+typedef struct unpublished {
+    const char *topic;  /* static: the kind's */
+    char *event;
+    size_t length;
+} unpublished_t;
+
 struct kl_apiserver {
     kl_plugin_t *plugin;
     const kl_store_ops_t *ops;
@@ -135,6 +141,10 @@ struct kl_apiserver {
     kl_apiserver_publish_fn publish;
     kl_apiserver_wanted_fn publish_wanted;
     void *publish_arg;
+    /* With group commit, a burst's events go out on pub/sub only after its
+     * commit: a failed commit takes them back. */
+    unpublished_t *unpublished;
+    size_t unpublished_count, unpublished_alloc;
 };
 
 /* apiserver_store.c: keys, request fields and store access. */
@@ -204,6 +214,11 @@ int kl_api_event_view(const event_t *e, const kl_kind_info_t *kind, const char *
 /* A watch reply as JSON, taking `events` (an array). */
 json_t *kl_api_watch_reply_json(json_t *events, int64_t revision);
 char *kl_api_empty_reply(int64_t revision, size_t *length);
+/* Drops what a failed group commit took back: the burst's events in the
+ * history and on their way to pub/sub, and cached objects. */
+void kl_api_discard_uncommitted(kl_apiserver_t *self);
+/* Sends the pub/sub events a successful commit made true. */
+void kl_api_publish_committed(kl_apiserver_t *self);
 /* Wakes the watchers an event just kept is for, and publishes it. */
 void kl_api_notify(kl_apiserver_t *self, event_t *e);
 /* Answers a parked watcher with `text` (stolen) and frees it. */
@@ -218,6 +233,7 @@ json_t *kl_api_cache_get(api_cache_t *cache, const char *key, int64_t mod_revisi
 /* `object` is borrowed and must no longer change. */
 void kl_api_cache_put(api_cache_t *cache, const char *key, json_t *object, int64_t mod_revision);
 void kl_api_cache_remove(api_cache_t *cache, const char *key);
+void kl_api_cache_clear(api_cache_t *cache);
 void kl_api_cache_set_capacity(api_cache_t *cache, size_t capacity);
 size_t kl_api_cache_size(const api_cache_t *cache);
 

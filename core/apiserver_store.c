@@ -225,9 +225,11 @@ int kl_apiserver_flush(kl_apiserver_t *self, kl_error_t *err)
     if (!self->can_flush)
         return 0;
     kl_error_t serr = {0, ""};
-    if (self->ops->flush(self->store, &serr) < 0)
+    if (self->ops->flush(self->store, &serr) < 0) {
+        kl_api_discard_uncommitted(self);
         return kl_error_set(err, serr.code ? serr.code : KL_ERR_UNAVAILABLE,
                             "the store could not make writes durable: %s", serr.text);
+    }
     return 0;
 }
 

@@ -224,6 +224,22 @@ static void notify_group(kl_apiserver_t *self, watcher_group_t *group, event_t *
     }
 }
 
+/* Keeps a pub/sub event (taken) until its burst's commit; 0 when out of
+ * memory, and then it goes out at once. */
+static int hold_for_commit(kl_apiserver_t *self, const char *topic, char *event, size_t length)
+{
+    if (self->unpublished_count == self->unpublished_alloc) {
+        size_t alloc = self->unpublished_alloc ? self->unpublished_alloc * 2 : 64;
+        unpublished_t *grown = realloc(self->unpublished, alloc * sizeof *grown);
+        if (!grown)
+            return 0;
+        self->unpublished = grown;
+        self->unpublished_alloc = alloc;
+    }
+    self->unpublished[self->unpublished_count++] = (unpublished_t){topic, event, length};
+    return 1;
+}
+
 /* Only the groups the event can match are visited: its kind's unpinned
  * watchers and, for a pod, those pinned to its node before and after. */
 void kl_api_notify(kl_apiserver_t *self, event_t *e)
@@ -245,10 +261,23 @@ void kl_api_notify(kl_apiserver_t *self, event_t *e)
         append_event(&b, e, e->type, 1);
         size_t length = 0;
         char *event = kl_api_buffer_take(&b, &length);
+        if (event && self->defer_watches && self->can_flush
+            && hold_for_commit(self, info->topic, event, length))
+            return;
         if (event)
             self->publish(info->topic, event, length, self->publish_arg);
         free(event);
     }
+}
+
+void kl_api_publish_committed(kl_apiserver_t *self)
+{
+    for (size_t i = 0; i < self->unpublished_count; i++) {
+        unpublished_t *u = &self->unpublished[i];
+        self->publish(u->topic, u->event, u->length, self->publish_arg);
+        free(u->event);
+    }
+    self->unpublished_count = 0;
 }
 
 /* Answers the deferred watchers that events arrived for, each with all of
@@ -288,6 +317,7 @@ void kl_apiserver_defer_watches(kl_apiserver_t *self, int defer)
  * tick, and each new watch before it is answered. */
 void kl_apiserver_after_burst(kl_apiserver_t *self)
 {
+    kl_api_publish_committed(self);
     if (self->pending)
         kl_api_ingest(self);
     release_ready(self);

@@ -26,6 +26,10 @@ event_yaml() {
 pod_yaml() {
     printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: %s}\nspec: {containers: [{name: c, image: sim}]}\n' "$1"
 }
+# A watch of Events across the failure: it must show only what was kept.
+"$KEELCTL_BIN" --server "$SERVER" get events -w -o json >"$WORK/watch.out" 2>&1 &
+watch_pid=$!
+sleep 0.5
 acked=0
 i=0
 while [ $i -lt 300 ]; do
@@ -43,6 +47,13 @@ pod_yaml after-full | keelctl apply -f - >"$WORK/pod.out" 2>&1
 ok $? "a pod write to the main store is still acknowledged: $(cat "$WORK/pod.out")"
 kill -0 "$PID_master" 2>/dev/null
 ok $? "the master is still running"
+
+sleep 1
+kill -INT "$watch_pid" 2>/dev/null
+wait "$watch_pid" 2>/dev/null
+watched=$(jq -s '[.[] | select(.reason == "Filler") | .metadata.name] | unique | length' "$WORK/watch.out" 2>/dev/null)
+[ "$watched" = "$acked" ]
+ok $? "the watch showed the $acked acknowledged Events and not the one whose commit failed ($watched)"
 
 stored_events() { keelctl get events -o json 2>/dev/null | jq '[.items[] | select(.reason == "Filler")] | length'; }
 [ "$(stored_events)" = "$acked" ]
