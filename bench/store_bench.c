@@ -274,9 +274,9 @@ static int direct_answer_ok(zarmour_t *armour, int write, const slot_t *s)
     } else {
         const char *value = json_string_value(
             json_object_get(json_array_get(json_object_get(answer, "kvs"), 0), "value"));
+        /* zarmour ends the decoded bytes with a NUL of its own. */
         zchunk_t *bytes = value ? zarmour_decode(armour, value) : NULL;
-        json_t *pod = bytes ? json_loadb((const char *)zchunk_data(bytes), zchunk_size(bytes), 0, NULL)
-                            : NULL;
+        json_t *pod = bytes ? json_loads((const char *)zchunk_data(bytes), 0, NULL) : NULL;
         good = json_string_value(json_object_get(json_object_get(pod, "metadata"), "name")) != NULL;
         json_decref(pod);
         zchunk_destroy(&bytes);
