@@ -14,3 +14,9 @@ echo "== API create throughput"
 echo
 echo "== end to end with simulated workers"
 sh "$top/bench/e2e_sim.sh" "$build" 1000 10
+echo
+echo "== store plugins alone"
+"$build/bench/store_plugin_bench" 50000
+echo
+echo "== stores through the API, etcd direct as the baseline"
+KEELSON_SRCDIR="$top" "$build/bench/store_bench" 5000 32
