@@ -11,14 +11,21 @@
 #include "bus.h"
 #include "log.h"
 
-/* A write's reply, held until the store has made the write durable: its
- * text when the API server had it encoded, else the object. */
+/* Whose group commit a held reply waits on. */
+typedef enum { WAITS_ON_MAIN, WAITS_ON_EVENTS, WAITS_ON_BOTH } waits_on_t;
+
+/* A reply held until the store has made the burst's writes durable: a
+ * write's acknowledgement, and any answer (a read, an error, a watch's
+ * events) given while the burst has writes not yet committed, since it may
+ * show them. Its text when the API server had it encoded, else the object,
+ * else the error. */
 typedef struct held_reply {
     kl_bus_request_t *request;
     json_t *reply;
     char *text;
     size_t length;
-    int to_events;  /* the write went to the events store */
+    kl_error_t *error;
+    waits_on_t waits_on;
 } held_reply_t;
 
 typedef struct actor_state {
@@ -65,15 +72,21 @@ static void actor_drained(void *arg)
             kl_error_log("api", "events store: %s; failing the burst's Event writes", events_err.text);
         for (size_t i = 0; i < state->held_count; i++) {
             held_reply_t *h = &state->held[i];
-            if (h->to_events ? events_failed : failed) {
+            const kl_error_t *lost = NULL;
+            if (failed && h->waits_on != WAITS_ON_EVENTS)
+                lost = &flush_err;
+            else if (events_failed && h->waits_on != WAITS_ON_MAIN)
+                lost = &events_err;
+            if (lost) {
                 free(h->text);
                 json_decref(h->reply);
-                kl_bus_request_respond(&h->request, NULL, h->to_events ? &events_err : &flush_err);
+                kl_bus_request_respond(&h->request, NULL, lost);
             } else if (h->text) {
                 kl_bus_request_respond_text(&h->request, h->text, h->length);
             } else {
-                kl_bus_request_respond(&h->request, h->reply, NULL);
+                kl_bus_request_respond(&h->request, h->reply, h->error);
             }
+            free(h->error);
         }
         state->held_count = 0;
     }
@@ -82,10 +95,39 @@ static void actor_drained(void *arg)
         kl_apiserver_after_burst(state->events_api);
 }
 
+/* Keeps a reply (reply, text and a copy of err taken) for the end of the
+ * burst; 0 when out of memory, and then the caller answers at once. */
+static int hold(actor_state_t *state, kl_bus_request_t *request, json_t *reply, char *text,
+                size_t length, const kl_error_t *err, waits_on_t waits_on)
+{
+    if (state->held_count == state->held_capacity) {
+        size_t capacity = state->held_capacity ? state->held_capacity * 2 : 256;
+        held_reply_t *grown = realloc(state->held, capacity * sizeof *grown);
+        if (!grown)
+            return 0;
+        state->held = grown;
+        state->held_capacity = capacity;
+    }
+    kl_error_t *error = NULL;
+    if (!reply && !text) {
+        error = malloc(sizeof *error);
+        if (!error)
+            return 0;
+        *error = *err;
+    }
+    state->held[state->held_count++] =
+        (held_reply_t){request, reply, text, length, error, waits_on};
+    return 1;
+}
+
+/* Watch answers: given during a burst with uncommitted writes (a watch that
+ * finds events at once), they wait for the commits. */
 static void actor_reply(void *token, char *text, size_t length, const kl_error_t *err, void *arg)
 {
-    (void)arg;
+    actor_state_t *state = arg;
     kl_bus_request_t *request = token;
+    if (state->held_count && hold(state, request, NULL, text, length, err, WAITS_ON_BOTH))
+        return;
     if (text)
         kl_bus_request_respond_text(&request, text, length);
     else
@@ -125,20 +167,20 @@ static void actor_handle(kl_bus_request_t *request, void *arg)
         json_decref(reply);
         reply = NULL;
     }
-    if ((reply || text) && is_write(method) && kl_apiserver_needs_flush(api)) {
-        if (state->held_count == state->held_capacity) {
-            size_t capacity = state->held_capacity ? state->held_capacity * 2 : 256;
-            held_reply_t *grown = realloc(state->held, capacity * sizeof *grown);
-            if (!grown) {
-                actor_drained(state);  /* flush now rather than lose the ack */
-            } else {
-                state->held = grown;
-                state->held_capacity = capacity;
-            }
-        }
-        if (state->held_count < state->held_capacity) {
-            state->held[state->held_count++] =
-                (held_reply_t){request, reply, text, length, api == state->events_api};
+    /* A failed write changed nothing and can be answered now, unless the
+     * burst's earlier writes it may have met are not yet committed. */
+    int wait = kl_apiserver_needs_flush(api) && ((is_write(method) && (reply || text))
+                                                 || state->held_count);
+    if (wait) {
+        if (hold(state, request, reply, text, length, &err,
+                 api == state->events_api ? WAITS_ON_EVENTS : WAITS_ON_MAIN))
+            return;
+        /* No memory to hold it: commit now rather than answer first. */
+        kl_error_t flush_err = {0, ""};
+        if (kl_apiserver_flush(api, &flush_err) < 0) {
+            free(text);
+            json_decref(reply);
+            kl_bus_request_respond(&request, NULL, &flush_err);
             return;
         }
     }
