@@ -56,11 +56,13 @@ kl_apiserver_t *kl_apiserver_new(kl_plugin_t *store, size_t history, kl_error_t 
     self->store = store->state;
     self->floor = ops->revision(self->store);
     self->ingested = self->floor;
+    self->committed = self->floor;
     self->can_changes = KL_PLUGIN_HAS(store, kl_store_ops_t, changes);
     self->can_flush = KL_PLUGIN_HAS(store, kl_store_ops_t, flush);
     self->can_tick = KL_PLUGIN_HAS(store, kl_store_ops_t, tick);
     uint32_t features = KL_PLUGIN_HAS(store, kl_store_ops_t, features) ? ops->features(self->store) : 0;
     self->shared = (features & KL_STORE_SHARED) && self->can_changes;
+    self->only_writer = !(features & KL_STORE_SHARED);
     self->changes_fd = self->shared && KL_PLUGIN_HAS(store, kl_store_ops_t, changes_fd)
                            ? ops->changes_fd(self->store)
                            : -1;

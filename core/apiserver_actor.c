@@ -11,21 +11,17 @@
 #include "bus.h"
 #include "log.h"
 
-/* Whose group commit a held reply waits on. */
-typedef enum { WAITS_ON_MAIN, WAITS_ON_EVENTS, WAITS_ON_BOTH } waits_on_t;
-
 /* A reply held until the store has made the burst's writes durable: a
- * write's acknowledgement, and any answer (a read, an error, a watch's
- * events) given while the burst has writes not yet committed, since it may
- * show them. Its text when the API server had it encoded, else the object,
- * else the error. */
+ * write's acknowledgement, and any other answer (a read, an error) given
+ * while the burst has writes not yet committed, since it may show them. Its
+ * text when the API server had it encoded, else the object, else the error. */
 typedef struct held_reply {
     kl_bus_request_t *request;
     json_t *reply;
     char *text;
     size_t length;
     kl_error_t *error;
-    waits_on_t waits_on;
+    int to_events;  /* it waits on the events store's commit */
 } held_reply_t;
 
 typedef struct actor_state {
@@ -72,11 +68,8 @@ static void actor_drained(void *arg)
             kl_error_log("api", "events store: %s; failing the burst's Event writes", events_err.text);
         for (size_t i = 0; i < state->held_count; i++) {
             held_reply_t *h = &state->held[i];
-            const kl_error_t *lost = NULL;
-            if (failed && h->waits_on != WAITS_ON_EVENTS)
-                lost = &flush_err;
-            else if (events_failed && h->waits_on != WAITS_ON_MAIN)
-                lost = &events_err;
+            const kl_error_t *lost = h->to_events ? (events_failed ? &events_err : NULL)
+                                                  : (failed ? &flush_err : NULL);
             if (lost) {
                 free(h->text);
                 json_decref(h->reply);
@@ -98,7 +91,7 @@ static void actor_drained(void *arg)
 /* Keeps a reply (reply, text and a copy of err taken) for the end of the
  * burst; 0 when out of memory, and then the caller answers at once. */
 static int hold(actor_state_t *state, kl_bus_request_t *request, json_t *reply, char *text,
-                size_t length, const kl_error_t *err, waits_on_t waits_on)
+                size_t length, const kl_error_t *err, int to_events)
 {
     if (state->held_count == state->held_capacity) {
         size_t capacity = state->held_capacity ? state->held_capacity * 2 : 256;
@@ -116,18 +109,16 @@ static int hold(actor_state_t *state, kl_bus_request_t *request, json_t *reply, 
         *error = *err;
     }
     state->held[state->held_count++] =
-        (held_reply_t){request, reply, text, length, error, waits_on};
+        (held_reply_t){request, reply, text, length, error, to_events};
     return 1;
 }
 
-/* Watch answers: given during a burst with uncommitted writes (a watch that
- * finds events at once), they wait for the commits. */
+/* Watch answers carry committed events only (the API server holds back
+ * the rest of a burst until its commit), so they go out at once. */
 static void actor_reply(void *token, char *text, size_t length, const kl_error_t *err, void *arg)
 {
-    actor_state_t *state = arg;
+    (void)arg;
     kl_bus_request_t *request = token;
-    if (state->held_count && hold(state, request, NULL, text, length, err, WAITS_ON_BOTH))
-        return;
     if (text)
         kl_bus_request_respond_text(&request, text, length);
     else
@@ -172,8 +163,7 @@ static void actor_handle(kl_bus_request_t *request, void *arg)
     int wait = kl_apiserver_needs_flush(api) && ((is_write(method) && (reply || text))
                                                  || state->held_count);
     if (wait) {
-        if (hold(state, request, reply, text, length, &err,
-                 api == state->events_api ? WAITS_ON_EVENTS : WAITS_ON_MAIN))
+        if (hold(state, request, reply, text, length, &err, api == state->events_api))
             return;
         /* No memory to hold it: commit now rather than answer first. */
         kl_error_t flush_err = {0, ""};

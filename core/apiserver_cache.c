@@ -103,6 +103,17 @@ json_t *kl_api_cache_get(api_cache_t *cache, const char *key, int64_t mod_revisi
     return json_incref(e->object);
 }
 
+json_t *kl_api_cache_latest(api_cache_t *cache, const char *key, int64_t *mod_revision)
+{
+    cache_entry_t *e = zhashx_lookup(cache->by_key, key);
+    if (!e)
+        return NULL;
+    unlink_entry(cache, e);
+    link_newest(cache, e);
+    *mod_revision = e->mod_revision;
+    return json_incref(e->object);
+}
+
 void kl_api_cache_remove(api_cache_t *cache, const char *key)
 {
     cache_entry_t *e = zhashx_lookup(cache->by_key, key);

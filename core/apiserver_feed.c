@@ -74,11 +74,14 @@ typedef struct replay {
     json_t *events;
     size_t found;
     int64_t last;
+    int64_t limit;  /* collecting: the last committed revision */
 } replay_t;
 
 static int replay_visit(const kl_store_event_t *change, void *arg)
 {
     replay_t *r = arg;
+    if (r->req && change->kv.mod_revision > r->limit)
+        return 1;
     r->last = change->kv.mod_revision;
     event_t e;
     if (event_from_change(change, &e) < 0)
@@ -105,7 +108,7 @@ static int replay_visit(const kl_store_event_t *change, void *arg)
 char *kl_api_collect_from_store(kl_apiserver_t *self, const watch_request_t *req,
                                 int64_t *resume, size_t *length, kl_error_t *err)
 {
-    replay_t r = {self, req, NULL, 0, req->revision};
+    replay_t r = {self, req, NULL, 0, req->revision, kl_api_examined_revision(self)};
     int64_t last = 0;
     kl_error_t serr = {0, ""};
     if (self->ops->changes(self->store, "/registry/", req->revision, 5000, replay_visit, &r, &last,
@@ -117,6 +120,8 @@ char *kl_api_collect_from_store(kl_apiserver_t *self, const watch_request_t *req
     }
     /* Stopped early on the event limit: resume after the last one taken. */
     *resume = r.found >= KL_APISERVER_WATCH_MAX_EVENTS ? r.last : (last > r.last ? last : r.last);
+    if (*resume > r.limit)
+        *resume = r.limit;
     if (*resume < req->revision)
         *resume = req->revision;
     if (!r.events)
@@ -149,7 +154,7 @@ void kl_api_ingest(kl_apiserver_t *self)
         }
     }
     for (int rounds = 0; rounds < 100; rounds++) {
-        replay_t r = {self, NULL, NULL, 0, self->ingested};
+        replay_t r = {self, NULL, NULL, 0, self->ingested, 0};
         int64_t last = 0;
         kl_error_t serr = {0, ""};
         if (self->ops->changes(self->store, "/registry/", self->ingested, INGEST_ROUND, replay_visit,

@@ -37,7 +37,11 @@ size_t kl_api_ring_search(kl_apiserver_t *self, int64_t revision)
  * would skip them. */
 int64_t kl_api_examined_revision(kl_apiserver_t *self)
 {
-    return self->shared ? self->ingested : self->ops->revision(self->store);
+    if (self->shared)
+        return self->ingested;
+    if (self->defer_watches && self->can_flush)
+        return self->committed;
+    return self->ops->revision(self->store);
 }
 
 /* Keeps the event (object and text borrowed, previous stolen) and wakes

@@ -127,8 +127,12 @@ struct kl_apiserver {
 
     /* What the store offers beyond ABI 1.0 (absent in older plugins). */
     int can_changes, can_flush, can_tick, shared;
+    int only_writer;   /* the store is not shared: its state changes only here */
     int changes_fd;    /* a shared store's "changes arrived" descriptor, or -1 */
     int64_t ingested;  /* shared stores: changes up to here are in the ring */
+    /* With group commit, the revision of the last commit: a watch answered
+     * mid-burst gets events up to here only, the rest after the commit. */
+    int64_t committed;
 
     const char *const *controllers;
 
@@ -230,6 +234,8 @@ api_cache_t *kl_api_cache_new(size_t capacity);
 void kl_api_cache_destroy(api_cache_t **cache_p);
 /* A new reference to the key's object when cached at mod_revision. */
 json_t *kl_api_cache_get(api_cache_t *cache, const char *key, int64_t mod_revision);
+/* A new reference to the key's object as last cached, with its revision. */
+json_t *kl_api_cache_latest(api_cache_t *cache, const char *key, int64_t *mod_revision);
 /* `object` is borrowed and must no longer change. */
 void kl_api_cache_put(api_cache_t *cache, const char *key, json_t *object, int64_t mod_revision);
 void kl_api_cache_remove(api_cache_t *cache, const char *key);

@@ -192,6 +192,15 @@ static int load_visit(const kl_store_kv_t *kv, void *arg)
 json_t *kl_api_load(kl_apiserver_t *self, const kl_kind_info_t *info, const char *key,
                     const char *name, int64_t *mod_revision, kl_error_t *err)
 {
+    /* The only writer's cache is the store's state for every key it holds:
+     * each write updates or drops its entry and a failed commit clears it. */
+    int64_t cached_revision;
+    json_t *cached = self->only_writer ? kl_api_cache_latest(self->cache, key, &cached_revision) : NULL;
+    if (cached) {
+        if (mod_revision)
+            *mod_revision = cached_revision;
+        return cached;
+    }
     loaded_t l = {self, NULL, 0, err};
     kl_error_t serr = {0, ""};
     if (self->ops->get(self->store, key, load_visit, &l, &serr) < 0) {
@@ -225,11 +234,13 @@ int kl_apiserver_flush(kl_apiserver_t *self, kl_error_t *err)
     if (!self->can_flush)
         return 0;
     kl_error_t serr = {0, ""};
-    if (self->ops->flush(self->store, &serr) < 0) {
+    int failed = self->ops->flush(self->store, &serr) < 0;
+    if (failed)
         kl_api_discard_uncommitted(self);
+    self->committed = self->ops->revision(self->store);
+    if (failed)
         return kl_error_set(err, serr.code ? serr.code : KL_ERR_UNAVAILABLE,
                             "the store could not make writes durable: %s", serr.text);
-    }
     return 0;
 }
 

@@ -131,6 +131,8 @@ static char *collect(kl_apiserver_t *self, const watch_request_t *req, int64_t *
     int64_t last = kl_api_examined_revision(self);
     for (size_t i = kl_api_ring_search(self, req->revision); i < self->count; i++) {
         event_t *e = kl_api_ring_at(self, i);
+        if (e->revision > last)
+            break;  /* not committed yet: answered after the commit */
         int type = kl_api_event_view(e, req->kind, req->namespace_name, req->selector);
         if (type < 0)
             continue;
@@ -353,7 +355,8 @@ static int parse_watch(kl_apiserver_t *self, const json_t *payload, watch_reques
     /* Absent: from now. Present, even "0" (the list of an empty store):
      * exactly after that revision, so nothing between list and watch is lost. */
     req->revision = json_object_get(payload, "resourceVersion") ? revision
-                                                                 : self->ops->revision(self->store);
+                    : self->shared                              ? self->ops->revision(self->store)
+                                                                : kl_api_examined_revision(self);
     if (req->revision < self->floor && !self->can_changes)
         return kl_error_set(err, KL_ERR_EXPIRED, "too old resource version: %" PRId64 " (%" PRId64 ")",
                             req->revision, self->floor + 1);
@@ -459,6 +462,13 @@ void kl_apiserver_watch(kl_apiserver_t *self, const json_t *payload, void *token
         self->all->all_prev = w;
     self->all = w;
     self->pending++;
+    /* Parked mid-burst behind events not yet committed: the commit's
+     * release answers it, as it does the watchers those events woke. */
+    if (self->defer_watches && self->count && !w->ready
+        && kl_api_ring_at(self, self->count - 1)->revision > w->revision) {
+        w->ready = 1;
+        self->ready++;
+    }
 }
 
 void kl_apiserver_tick(kl_apiserver_t *self, int64_t now_ms)
@@ -467,6 +477,7 @@ void kl_apiserver_tick(kl_apiserver_t *self, int64_t now_ms)
         kl_error_t serr = {0, ""};
         if (self->ops->tick(self->store, &serr) < 0)
             kl_warn("api", "store housekeeping failed: %s", serr.text);
+        self->committed = self->ops->revision(self->store);  /* tick commits its own work */
     }
     if (!self->pending)
         return;

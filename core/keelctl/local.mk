@@ -3,7 +3,7 @@
 noinst_LTLIBRARIES += core/keelctl/libkeelctl.la
 core_keelctl_libkeelctl_la_CFLAGS = $(AM_CFLAGS) $(KL_CORE_CFLAGS)
 core_keelctl_libkeelctl_la_SOURCES = \
-	core/keelctl/yaml_json.c core/keelctl/yaml_json.h \
+	core/keelctl/yaml_json.c core/keelctl/yaml_emit.c core/keelctl/yaml_json.h \
 	core/keelctl/manifest.c core/keelctl/manifest.h \
 	core/keelctl/printers.c core/keelctl/printers.h \
 	core/keelctl/describe.c core/keelctl/describe.h \
