@@ -447,6 +447,9 @@ static void test_schema_upgrade(void)
                           "DROP TABLE kv;"
                           "ALTER TABLE kv_old RENAME TO kv;"
                           "CREATE INDEX kv_lease ON kv (lease) WHERE lease != 0;"
+                          /* and the change log's index */
+                          "DROP INDEX changes_prev;"
+                          "CREATE INDEX changes_key ON changes (key, revision);"
                           "UPDATE meta SET value = 1 WHERE name = 'schema_version';"
                           "UPDATE meta SET value = 1 WHERE name = 'compacted_revision';",
                           NULL, NULL, NULL);
@@ -475,6 +478,10 @@ static void test_schema_upgrade(void)
                                " AND sql LIKE '%WITHOUT ROWID%'"), 0, "... with kv a rowid table");
     is_int(count_rows(db_path, "SELECT count(*) FROM sqlite_master WHERE name = 'kv_lease'"), 1,
            "... and its lease index");
+    is_int(count_rows(db_path, "SELECT count(*) FROM sqlite_master WHERE name = 'changes_prev'"), 1,
+           "... and the change log indexed by the change each change follows");
+    is_int(count_rows(db_path, "SELECT count(*) FROM sqlite_master WHERE name = 'changes_key'"), 0,
+           "... not by key");
     remove_db(db_path);
 }
 

@@ -23,16 +23,17 @@ static const char *const statement_sql[ST_COUNT] = {
     [ST_RANGE] = "SELECT key, value, create_revision, mod_revision FROM kv WHERE key >= ?1 ORDER BY key",
     /* A key's state at revision R is its current row when nothing touched it
      * after R; otherwise it is the `prev` recorded by its first change after R
-     * (none when that change created it). Only changes after R are needed,
-     * so any R at or after the compacted revision can be answered. */
+     * (none when that change created it). The first change after R is the
+     * one whose previous state is at or before R. Only changes after R are
+     * read (`+` keeps the planner on that revision range, not the prev
+     * index), so any R at or after the compacted revision can be answered. */
     [ST_RANGE_AT] =
         "SELECT key, value, create_revision, mod_revision FROM kv"
         " WHERE key >= ?1 AND mod_revision <= ?2"
         " UNION ALL"
         " SELECT c.key, " PREV_VALUE ", c.prev_create_revision, c.prev_mod_revision FROM changes c"
-        " WHERE c.key >= ?1 AND c.revision > ?2 AND c.prev_mod_revision > 0"
-        "   AND c.revision = (SELECT min(d.revision) FROM changes d"
-        "                     WHERE d.key = c.key AND d.revision > ?2)"
+        " WHERE c.revision > ?2 AND +c.prev_mod_revision > 0 AND +c.prev_mod_revision <= ?2"
+        "   AND c.key >= ?1"
         " ORDER BY 1",
     [ST_INSERT_KV] = "INSERT INTO kv (key, value, create_revision, mod_revision, lease)"
                      " VALUES (?1, ?2, ?3, ?3, ?4)",
@@ -46,16 +47,16 @@ static const char *const statement_sql[ST_COUNT] = {
         "SELECT c.revision, c.key, c.type, c.value, c.create_revision, " PREV_VALUE ","
         " c.prev_create_revision, c.prev_mod_revision FROM changes c"
         " WHERE c.revision > ?1 AND substr(c.key, 1, ?2) = ?3 ORDER BY c.revision LIMIT ?4",
-    /* Compaction keeps a put that the first later change still reads as
-     * its previous value (PREV_VALUE), instead of copying the value into
-     * that change: only the first change after ?1 can refer back past ?1.
-     * A kept row goes with the compaction that passes the change citing it. */
+    /* Compaction keeps a put that a later change still reads as its
+     * previous value (PREV_VALUE), instead of copying the value into that
+     * change. A kept row goes with the compaction that passes the change
+     * citing it. */
     [ST_COMPACT] =
         "DELETE FROM changes WHERE revision <= ?1"
-        " AND NOT (type = 1 AND revision IS (SELECT CASE WHEN n.prev_value IS NULL"
-        "                                           THEN n.prev_mod_revision END"
-        "                                    FROM changes n WHERE n.key = changes.key"
-        "                                    AND n.revision > ?1 ORDER BY n.revision LIMIT 1))",
+        " AND NOT (type = 1 AND EXISTS (SELECT 1 FROM changes n"
+        "                               WHERE n.prev_mod_revision = changes.revision"
+        "                               AND n.prev_mod_revision > 0 AND n.revision > ?1"
+        "                               AND n.prev_value IS NULL))",
     [ST_LEASE_INSERT] = "INSERT INTO leases (ttl_ms, expires_at) VALUES (?1, ?2)",
     [ST_LEASE_GET] = "SELECT ttl_ms, expires_at FROM leases WHERE id = ?1",
     [ST_LEASE_TOUCH] = "UPDATE leases SET expires_at = ?2 WHERE id = ?1",
@@ -75,6 +76,12 @@ static const char *const statement_sql[ST_COUNT] = {
     " lease INTEGER NOT NULL DEFAULT 0);"                               \
     "CREATE INDEX " name "_lease ON " name " (lease) WHERE lease != 0;"
 
+/* Each change but a create cites the one before it: compaction asks whether
+ * a put is still cited. Version 2 indexed (key, revision) instead, a larger
+ * entry for every change. */
+#define CHANGES_PREV_INDEX \
+    "CREATE INDEX changes_prev ON changes (prev_mod_revision) WHERE prev_mod_revision > 0;"
+
 static const char schema_sql[] =
     "CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
     KV_TABLE("kv")
@@ -86,7 +93,7 @@ static const char schema_sql[] =
     " type INTEGER NOT NULL, value BLOB, create_revision INTEGER NOT NULL,"
     " prev_value BLOB, prev_create_revision INTEGER NOT NULL,"
     " prev_mod_revision INTEGER NOT NULL);"
-    "CREATE INDEX changes_key ON changes (key, revision);"
+    CHANGES_PREV_INDEX
     /* AUTOINCREMENT: a revoked lease's id is never handed out again. */
     "CREATE TABLE leases (id INTEGER PRIMARY KEY AUTOINCREMENT, ttl_ms INTEGER NOT NULL,"
     " expires_at INTEGER NOT NULL);"
@@ -280,7 +287,7 @@ static int create_schema(sqlite_store_t *s, kl_error_t *err)
 }
 
 /* Versions 1 and 2 kept kv WITHOUT ROWID; its rows move to a rowid table in
- * one transaction. Version 1 copied every previous value into the log, and
+ * one transaction, and the change log's index changes. Version 1 copied every previous value into the log, and
  * version 2 copied it when compaction removed the put it came from: their
  * log reads the same under version 3. The new number keeps older keelsond,
  * whose compaction would delete the puts version 3 keeps, off the file. */
@@ -296,6 +303,8 @@ static int upgrade_to_3(sqlite_store_t *s, int64_t version, kl_error_t *err)
         "DROP INDEX kv_rows_lease;"
         "ALTER TABLE kv_rows RENAME TO kv;"
         "CREATE INDEX kv_lease ON kv (lease) WHERE lease != 0;"
+        "DROP INDEX IF EXISTS changes_key;"
+        CHANGES_PREV_INDEX
         "UPDATE meta SET value = 3 WHERE name = 'schema_version';"
         "COMMIT;";
     if (sqlite3_exec(s->db, upgrade_sql, NULL, NULL, NULL) != SQLITE_OK) {
