@@ -237,19 +237,27 @@ void kl_sched_cache_pod_remove(kl_sched_cache_t *self, const char *namespace_nam
         pod_drop(self, pod);
 }
 
-int kl_sched_cache_pods_replace(kl_sched_cache_t *self, json_t *items, int64_t now_ms)
+int kl_sched_upsert_listed(kl_sched_cache_t *self, json_t *items, int64_t now_ms,
+                           int (*upsert)(kl_sched_cache_t *, json_t *, int64_t, kl_error_t *),
+                           const char *what)
 {
-    self->generation++;
     int bad = 0;
     size_t i;
     json_t *item;
     json_array_foreach(items, i, item) {
         kl_error_t err;
-        if (kl_sched_cache_pod_upsert(self, item, now_ms, &err) < 0) {
-            kl_warn(COMPONENT, "skipping listed pod %zu: %s", i, err.text);
+        if (upsert(self, item, now_ms, &err) < 0) {
+            kl_warn(COMPONENT, "skipping listed %s %zu: %s", what, i, err.text);
             bad++;
         }
     }
+    return bad;
+}
+
+int kl_sched_cache_pods_replace(kl_sched_cache_t *self, json_t *items, int64_t now_ms)
+{
+    self->generation++;
+    int bad = kl_sched_upsert_listed(self, items, now_ms, kl_sched_cache_pod_upsert, "pod");
     /* Collect first: dropping while iterating a zhashx is not allowed. */
     zlistx_t *stale = zlistx_new();
     for (pod_entry_t *pod = zhashx_first(self->pods); pod; pod = zhashx_next(self->pods))

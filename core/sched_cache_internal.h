@@ -134,6 +134,12 @@ int kl_sched_parse_node(const json_t *object, node_entry_t *out, kl_error_t *err
 int kl_sched_parse_placement(const json_t *object, toleration_t **tolerations_p,
                              size_t *count_p, const json_t **selector_p, kl_error_t *err);
 
+/* Upserts each object of a relist (a bad one is logged and counted, not
+ * fatal); returns how many were bad. In sched_cache.c. */
+int kl_sched_upsert_listed(kl_sched_cache_t *self, json_t *items, int64_t now_ms,
+                           int (*upsert)(kl_sched_cache_t *, json_t *, int64_t, kl_error_t *),
+                           const char *what);
+
 /* ---- nodes (sched_cache_nodes.c) ---------------------------------------- */
 
 node_entry_t *kl_sched_node_find(kl_sched_cache_t *self, const char *name);

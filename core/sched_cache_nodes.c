@@ -166,16 +166,7 @@ void kl_sched_cache_node_remove(kl_sched_cache_t *self, const char *name)
 int kl_sched_cache_nodes_replace(kl_sched_cache_t *self, json_t *items, int64_t now_ms)
 {
     self->generation++;
-    int bad = 0;
-    size_t i;
-    json_t *item;
-    json_array_foreach(items, i, item) {
-        kl_error_t err;
-        if (kl_sched_cache_node_upsert(self, item, now_ms, &err) < 0) {
-            kl_warn(COMPONENT, "skipping listed node %zu: %s", i, err.text);
-            bad++;
-        }
-    }
+    int bad = kl_sched_upsert_listed(self, items, now_ms, kl_sched_cache_node_upsert, "node");
     for (size_t n = self->node_count; n-- > 0;) {
         if (self->nodes[n]->generation != self->generation) {
             char *name = strdup(self->nodes[n]->name);
