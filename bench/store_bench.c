@@ -2,9 +2,11 @@
  * second with p50/p99 latency on memory, sqlite and etcd, watch fan-out
  * latency and peak memory, and the same load sent straight to etcd's JSON
  * gateway as the baseline.
- * usage: store_bench [OBJECTS [IN_FLIGHT [WORKERS]]]   (needs /usr/bin/etcd for etcd)
+ * usage: store_bench [OBJECTS [IN_FLIGHT [WORKERS [ROUNDS]]]]   (needs /usr/bin/etcd for etcd)
  * WORKERS: API servers on the shared etcd store for the second etcd row
- * (apiserver.workers); default IN_FLIGHT, at most 64. */
+ * (apiserver.workers); default IN_FLIGHT, at most 64. ROUNDS: that row and
+ * etcd direct run this many times, taking turns, and each reports its
+ * median round (default 1, at most 9). */
 #include <czmq.h>
 #include <curl/curl.h>
 #include <libconfig.h>
@@ -289,7 +291,7 @@ static int direct_answer_ok(zarmour_t *armour, int write, const slot_t *s)
 static char *direct_body(int write, int i)
 {
     char key[128];
-    snprintf(key, sizeof key, "/direct/registry/pods/default/bench-%07d", i);
+    snprintf(key, sizeof key, "/direct%d/registry/pods/default/bench-%07d", run_number, i);
     char *k = bench_b64(key, strlen(key));
     json_t *body;
     if (write) {
@@ -388,6 +390,22 @@ static result_t run_direct(const char *base, int write, int count, int window)
     return r;
 }
 
+#define ROUNDS_MAX 9
+
+/* The round with the median rate. */
+static result_t median_round(const result_t *rounds, int count)
+{
+    result_t sorted[ROUNDS_MAX];
+    memcpy(sorted, rounds, (size_t)count * sizeof *sorted);
+    for (int i = 1; i < count; i++)
+        for (int j = i; j > 0 && sorted[j - 1].rate > sorted[j].rate; j--) {
+            result_t t = sorted[j];
+            sorted[j] = sorted[j - 1];
+            sorted[j - 1] = t;
+        }
+    return sorted[count / 2];
+}
+
 static void print_row(const char *name, const char *op, const result_t *r)
 {
     if (!r->rate) {
@@ -410,8 +428,11 @@ int main(int argc, char **argv)
     int count = argc > 1 ? atoi(argv[1]) : 2000;
     int window = argc > 2 ? atoi(argv[2]) : 32;
     int workers = argc > 3 ? atoi(argv[3]) : window < WORKERS_MAX ? window : WORKERS_MAX;
-    if (count < 1 || window < 1 || workers < 1 || workers > WORKERS_MAX) {
-        fprintf(stderr, "usage: store_bench [OBJECTS [IN_FLIGHT [WORKERS (1-%d)]]]\n", WORKERS_MAX);
+    int rounds = argc > 4 ? atoi(argv[4]) : 1;
+    if (count < 1 || window < 1 || workers < 1 || workers > WORKERS_MAX || rounds < 1
+        || rounds > ROUNDS_MAX) {
+        fprintf(stderr, "usage: store_bench [OBJECTS [IN_FLIGHT [WORKERS (1-%d) [ROUNDS (1-%d)]]]]\n",
+                WORKERS_MAX, ROUNDS_MAX);
         return 2;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -439,6 +460,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "store_bench: no etcd could be started: skipping etcd\n");
 
     result_t w[5] = {{0}}, r[5] = {{0}}, fan[5] = {{0}};
+    double round_writes[ROUNDS_MAX] = {0}, round_reads[ROUNDS_MAX] = {0};
     double peak[5] = {0};
     char workers_name[64];
     snprintf(workers_name, sizeof workers_name, "keelson API x%d, etcd", workers);
@@ -458,14 +480,37 @@ int main(int argc, char **argv)
             fclose(pf);
         snprintf(settings, sizeof settings, "endpoints = [ \"%s\" ];", etcd);
         bench_plugin("etcd", settings, 1, count, window, &w[2], &r[2], &fan[2], &peak[2]);
-        bench_plugin("etcd", settings, workers, count, window, &w[3], &r[3], &fan[3], &peak[3]);
-        w[4] = run_direct(etcd, 1, count, window);
-        r[4] = run_direct(etcd, 0, count, window);
+        /* The comparison the target is about alternates round by round: this
+         * machine's speed drifts, so phases run minutes apart would compare
+         * different machines. */
+        result_t kw[ROUNDS_MAX], kr[ROUNDS_MAX], kf[ROUNDS_MAX], dw[ROUNDS_MAX], dr[ROUNDS_MAX];
+        for (int round = 0; round < rounds; round++) {
+            double round_peak = 0;
+            bench_plugin("etcd", settings, workers, count, window, &kw[round], &kr[round], &kf[round],
+                         &round_peak);
+            if (round_peak > peak[3])
+                peak[3] = round_peak;
+            run_number++;  /* the direct writes' own names */
+            dw[round] = run_direct(etcd, 1, count, window);
+            dr[round] = run_direct(etcd, 0, count, window);
+            if (dw[round].rate > 0 && dr[round].rate > 0) {
+                round_writes[round] = kw[round].rate / dw[round].rate;
+                round_reads[round] = kr[round].rate / dr[round].rate;
+            }
+        }
+        w[3] = median_round(kw, rounds);
+        r[3] = median_round(kr, rounds);
+        fan[3] = median_round(kf, rounds);
+        w[4] = median_round(dw, rounds);
+        r[4] = median_round(dr, rounds);
         fan[4] = store_bench_watch_etcd(etcd, FANOUT_WATCHERS, FANOUT_WRITES, "fan");
         peak[4] = etcd_pid[0] ? peak_mib(etcd_pid) : 0;
     }
 
-    printf("pod objects through each store, %d objects, %d requests in flight\n", count, window);
+    printf("pod objects through each store, %d objects, %d requests in flight", count, window);
+    if (rounds > 1)
+        printf("; keelson x%d and etcd direct: the median of %d alternating rounds", workers, rounds);
+    printf("\n");
     printf("%-26s %-6s %12s %10s %10s %8s %9s %9s\n", "path", "op", "rate", "p50 us", "p99 us",
            "failed", "cpu us", "etcd us");
     for (int i = 0; i < 5; i++) {
@@ -487,6 +532,11 @@ int main(int argc, char **argv)
                "writes %.2f, reads %.2f (apiserver.workers = %d)\n",
                w[2].rate / w[4].rate, r[2].rate / r[4].rate, w[3].rate / w[4].rate, r[3].rate / r[4].rate,
                workers);
+    if (w[2].rate && w[4].rate && rounds > 1) {
+        printf("  each round, x%d / direct:", workers);
+        for (int i = 0; i < rounds; i++)
+            printf(" writes %.2f reads %.2f%s", round_writes[i], round_reads[i], i + 1 < rounds ? ";" : "\n");
+    }
 
     if (have_etcd) {
         snprintf(cmd, sizeof cmd, "sh '%s/scripts/etcd-cluster.sh' stop '%s' >/dev/null 2>&1", srcdir,
