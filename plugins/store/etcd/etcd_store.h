@@ -47,6 +47,9 @@ int etcd_kv_decode(const etcd_store_t *s, const json_t *j, decoded_kv_t *d, cons
                    kl_error_t *err);
 json_t *etcd_call(etcd_store_t *s, const char *path, json_t *body, int *maybe_applied,
                   kl_error_t *err);
+/* etcd_call() with the body already encoded (taken; NULL: out of memory). */
+json_t *etcd_call_text(etcd_store_t *s, const char *path, char *text, int *maybe_applied,
+                       kl_error_t *err);
 
 /* etcd.c */
 int64_t etcd_current_revision(etcd_store_t *s, kl_error_t *err);

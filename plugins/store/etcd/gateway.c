@@ -300,6 +300,14 @@ json_t *kl_gateway_call(kl_gateway_t *gw, const char *path, const json_t *body, 
         kl_error_set(err, KL_ERR_INTERNAL, "etcd store: cannot encode the request for %s", path);
         return NULL;
     }
+    json_t *reply = kl_gateway_call_text(gw, path, text, maybe_applied, err);
+    free(text);
+    return reply;
+}
+
+json_t *kl_gateway_call_text(kl_gateway_t *gw, const char *path, const char *text,
+                             int *maybe_applied, kl_error_t *err)
+{
     char tried[400] = "";
     json_t *reply = NULL;
     for (int round = 0; round < ROUNDS; round++) {
@@ -315,7 +323,6 @@ json_t *kl_gateway_call(kl_gateway_t *gw, const char *path, const json_t *body, 
                 gw->current = index;
                 if (!reply && err)
                     *err = attempt_err;
-                free(text);
                 return reply;
             }
             if (r == ATTEMPT_UNKNOWN && maybe_applied)
@@ -324,7 +331,6 @@ json_t *kl_gateway_call(kl_gateway_t *gw, const char *path, const json_t *body, 
                 gateway_note_failure(tried, sizeof tried, why);
         }
     }
-    free(text);
     kl_error_set(err, KL_ERR_UNAVAILABLE, "etcd store: no etcd endpoint answered %s (tried %s)", path,
                  tried);
     return NULL;

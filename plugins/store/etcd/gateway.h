@@ -28,6 +28,9 @@ void kl_gateway_destroy(kl_gateway_t **gw_p);
  * guarded transaction and read its failure branch with that in mind. */
 json_t *kl_gateway_call(kl_gateway_t *gw, const char *path, const json_t *body, int *maybe_applied,
                         kl_error_t *err);
+/* kl_gateway_call() with the body already encoded (borrowed). */
+json_t *kl_gateway_call_text(kl_gateway_t *gw, const char *path, const char *text,
+                             int *maybe_applied, kl_error_t *err);
 
 /* Reads a streaming reply (/v3/watch, /v3/lease/keepalive): each message's
  * "result" (borrowed) goes to on_result, which returns 0 for more, 1 when

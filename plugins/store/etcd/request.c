@@ -146,6 +146,18 @@ int etcd_kv_decode(const etcd_store_t *s, const json_t *j, decoded_kv_t *d, cons
     return 0;
 }
 
+json_t *etcd_call_text(etcd_store_t *s, const char *path, char *text, int *maybe_applied,
+                       kl_error_t *err)
+{
+    if (!text) {
+        kl_error_set(err, KL_ERR_INTERNAL, "etcd store: out of memory building a request for %s", path);
+        return NULL;
+    }
+    json_t *reply = kl_gateway_call_text(s->gateway, path, text, maybe_applied, err);
+    free(text);
+    return reply;
+}
+
 json_t *etcd_call(etcd_store_t *s, const char *path, json_t *body, int *maybe_applied,
                   kl_error_t *err)
 {
