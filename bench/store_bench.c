@@ -392,17 +392,18 @@ static result_t run_direct(const char *base, int write, int count, int window)
 
 #define ROUNDS_MAX 9
 
+static int by_rate(const void *a, const void *b)
+{
+    double x = ((const result_t *)a)->rate, y = ((const result_t *)b)->rate;
+    return (x > y) - (x < y);
+}
+
 /* The round with the median rate. */
 static result_t median_round(const result_t *rounds, int count)
 {
     result_t sorted[ROUNDS_MAX];
     memcpy(sorted, rounds, (size_t)count * sizeof *sorted);
-    for (int i = 1; i < count; i++)
-        for (int j = i; j > 0 && sorted[j - 1].rate > sorted[j].rate; j--) {
-            result_t t = sorted[j];
-            sorted[j] = sorted[j - 1];
-            sorted[j - 1] = t;
-        }
+    qsort(sorted, (size_t)count, sizeof *sorted, by_rate);
     return sorted[count / 2];
 }
 

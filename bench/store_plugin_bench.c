@@ -42,11 +42,12 @@ static double file_mib(const char *path)
 
 static int run_plugin(const char *name, const char *work, int pods, result_t *r)
 {
-    char db[512], text[1024];
+    char db[512], path_setting[600] = "", text[1024];
     snprintf(db, sizeof db, "%s/%s.db", work, name);
-    snprintf(text, sizeof text, "settings = { %s%s%s history_revisions = %d; };",
-             strcmp(name, "sqlite") == 0 ? "path = \"" : "", strcmp(name, "sqlite") == 0 ? db : "",
-             strcmp(name, "sqlite") == 0 ? "\";" : "", HISTORY_REVISIONS);
+    if (strcmp(name, "sqlite") == 0)
+        snprintf(path_setting, sizeof path_setting, "path = \"%s\";", db);
+    snprintf(text, sizeof text, "settings = { %s history_revisions = %d; };", path_setting,
+             HISTORY_REVISIONS);
     config_t cfg;
     config_init(&cfg);
     kl_error_t err = {0, ""};

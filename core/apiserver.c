@@ -85,8 +85,7 @@ void kl_apiserver_destroy(kl_apiserver_t **self_p)
     for (size_t i = 0; self->ring && i < self->count; i++)
         kl_api_event_clear(kl_api_ring_at(self, i));
     kl_api_set_reply_object(self, NULL, NULL);
-    for (size_t i = 0; i < self->unpublished_count; i++)
-        free(self->unpublished[i].event);
+    kl_api_drop_unpublished(self);
     free(self->unpublished);
     free(self->ring);
     for (int i = 0; i < KL_KIND_COUNT; i++)

@@ -93,16 +93,6 @@ void kl_api_cache_destroy(api_cache_t **cache_p)
     *cache_p = NULL;
 }
 
-json_t *kl_api_cache_get(api_cache_t *cache, const char *key, int64_t mod_revision)
-{
-    cache_entry_t *e = zhashx_lookup(cache->by_key, key);
-    if (!e || e->mod_revision != mod_revision)
-        return NULL;
-    unlink_entry(cache, e);
-    link_newest(cache, e);
-    return json_incref(e->object);
-}
-
 json_t *kl_api_cache_latest(api_cache_t *cache, const char *key, int64_t *mod_revision)
 {
     cache_entry_t *e = zhashx_lookup(cache->by_key, key);
@@ -112,6 +102,17 @@ json_t *kl_api_cache_latest(api_cache_t *cache, const char *key, int64_t *mod_re
     link_newest(cache, e);
     *mod_revision = e->mod_revision;
     return json_incref(e->object);
+}
+
+json_t *kl_api_cache_get(api_cache_t *cache, const char *key, int64_t mod_revision)
+{
+    int64_t cached_revision;
+    json_t *object = kl_api_cache_latest(cache, key, &cached_revision);
+    if (object && cached_revision != mod_revision) {
+        json_decref(object);
+        return NULL;
+    }
+    return object;
 }
 
 void kl_api_cache_remove(api_cache_t *cache, const char *key)

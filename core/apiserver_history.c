@@ -81,11 +81,16 @@ void kl_api_record(kl_apiserver_t *self, event_type_t type, const kl_kind_info_t
     kl_api_record_event(self, type, info, object, previous, revision, text);
 }
 
-void kl_api_discard_uncommitted(kl_apiserver_t *self)
+void kl_api_drop_unpublished(kl_apiserver_t *self)
 {
     for (size_t i = 0; i < self->unpublished_count; i++)
         free(self->unpublished[i].event);
     self->unpublished_count = 0;
+}
+
+void kl_api_discard_uncommitted(kl_apiserver_t *self)
+{
+    kl_api_drop_unpublished(self);
     /* The store is back at its last commit; later revisions will be reused
      * by other writes, so neither the history nor the cache may keep them. */
     int64_t committed = self->ops->revision(self->store);

@@ -221,6 +221,8 @@ char *kl_api_empty_reply(int64_t revision, size_t *length);
 /* Drops what a failed group commit took back: the burst's events in the
  * history and on their way to pub/sub, and cached objects. */
 void kl_api_discard_uncommitted(kl_apiserver_t *self);
+/* Frees the pub/sub events held for a commit, unsent. */
+void kl_api_drop_unpublished(kl_apiserver_t *self);
 /* Sends the pub/sub events a successful commit made true. */
 void kl_api_publish_committed(kl_apiserver_t *self);
 /* Wakes the watchers an event just kept is for, and publishes it. */

@@ -94,6 +94,9 @@ kl_sched_outcome_t kl_sched_cache_decide(kl_sched_cache_t *self, const char *key
  * and every later decision reports it as the reason pods wait. This says
  * why, or NULL while the plugin has not crashed. */
 const char *kl_sched_cache_plugin_crash(const kl_sched_cache_t *self);
+/* How that reason ends, so a benchmark client can tell it in a pod's
+ * PodScheduled condition. */
+#define KL_SCHED_CRASH_TAIL " and is not called again"
 
 /* Reserves the pod's requests on `node_name` while its bind is in flight and
  * until the watch shows it bound. -1 when the pod or node is unknown. */

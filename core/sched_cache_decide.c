@@ -209,7 +209,7 @@ kl_sched_outcome_t kl_sched_cache_decide(kl_sched_cache_t *self, const char *key
     int sig = kl_guard_run(decide_guarded, &call);
     if (sig == 0)
         return call.outcome;
-    snprintf(self->plugin_crash, sizeof self->plugin_crash, "%s crashed (%s) and is not called again",
+    snprintf(self->plugin_crash, sizeof self->plugin_crash, "%s crashed (%s)" KL_SCHED_CRASH_TAIL,
              policy->label ? policy->label : "the scheduler plugin", kl_guard_signal_text(sig));
     kl_error_log(COMPONENT, "%s (it crashed deciding for pod %s); pods wait until the scheduler "
                  "restarts with a working plugin", self->plugin_crash, key);

@@ -12,6 +12,7 @@
 #include "bus.h"
 #include "objects.h"
 #include "quantity.h"
+#include "sched_cache.h"
 
 static int count_ready_nodes(kl_bus_client_t *client, json_t **list_out, kl_error_t *err)
 {
@@ -55,9 +56,6 @@ static int pod_index(const json_t *object, size_t pod_count)
     return (int)index;
 }
 
-/* The master's scheduler says so when the plugin under test crashed. */
-#define PLUGIN_CRASHED " and is not called again"
-
 static void watch_event(pod_track_t *pods, size_t pod_count, const json_t *object, double now,
                         size_t *bound, size_t *unschedulable, char *crash, size_t crash_size)
 {
@@ -88,7 +86,7 @@ static void watch_event(pod_track_t *pods, size_t pod_count, const json_t *objec
             pod->unschedulable = 1;
             (*unschedulable)++;
             const char *message = json_string_value(json_object_get(condition, "message"));
-            if (message && strstr(message, PLUGIN_CRASHED) && !crash[0])
+            if (message && strstr(message, KL_SCHED_CRASH_TAIL) && !crash[0])
                 snprintf(crash, crash_size, "%s", message);
         }
     }

@@ -292,21 +292,8 @@ void gateway_note_failure(char *tried, size_t size, const char *why)
         snprintf(tried + used, size - used, "%s%.*s", used ? "; " : "", (int)(size - used - 3), why);
 }
 
-json_t *kl_gateway_call(kl_gateway_t *gw, const char *path, const json_t *body, int *maybe_applied,
+json_t *kl_gateway_call(kl_gateway_t *gw, const char *path, const char *body, int *maybe_applied,
                         kl_error_t *err)
-{
-    char *text = json_dumps(body, JSON_COMPACT);
-    if (!text) {
-        kl_error_set(err, KL_ERR_INTERNAL, "etcd store: cannot encode the request for %s", path);
-        return NULL;
-    }
-    json_t *reply = kl_gateway_call_text(gw, path, text, maybe_applied, err);
-    free(text);
-    return reply;
-}
-
-json_t *kl_gateway_call_text(kl_gateway_t *gw, const char *path, const char *text,
-                             int *maybe_applied, kl_error_t *err)
 {
     char tried[400] = "";
     json_t *reply = NULL;
@@ -317,7 +304,7 @@ json_t *kl_gateway_call_text(kl_gateway_t *gw, const char *path, const char *tex
             size_t index = (gw->current + i) % gw->count;
             char why[256];
             kl_error_t attempt_err = {0, ""};
-            attempt_result_t r = attempt_call(gw, &gw->endpoints[index], path, text, &reply, why,
+            attempt_result_t r = attempt_call(gw, &gw->endpoints[index], path, body, &reply, why,
                                               sizeof why, &attempt_err);
             if (r == ATTEMPT_DONE) {
                 gw->current = index;

@@ -18,7 +18,7 @@ kl_gateway_t *kl_gateway_new(const char *const *endpoints, long timeout_ms, long
                              kl_error_t *err);
 void kl_gateway_destroy(kl_gateway_t **gw_p);
 
-/* POSTs `body` (borrowed) to `path` ("/v3/kv/range"), starting with the
+/* POSTs `body` (JSON text, borrowed) to `path` ("/v3/kv/range"), starting with the
  * endpoint that last worked and moving on while an endpoint cannot be
  * reached, times out or has no leader. Returns the reply object (caller owns)
  * or NULL with err filled: KL_ERR_UNAVAILABLE naming every endpoint tried
@@ -26,11 +26,8 @@ void kl_gateway_destroy(kl_gateway_t **gw_p);
  * *maybe_applied is set to 1 when an earlier attempt failed after sending
  * the request, so etcd may have applied it: callers make every write a
  * guarded transaction and read its failure branch with that in mind. */
-json_t *kl_gateway_call(kl_gateway_t *gw, const char *path, const json_t *body, int *maybe_applied,
+json_t *kl_gateway_call(kl_gateway_t *gw, const char *path, const char *body, int *maybe_applied,
                         kl_error_t *err);
-/* kl_gateway_call() with the body already encoded (borrowed). */
-json_t *kl_gateway_call_text(kl_gateway_t *gw, const char *path, const char *text,
-                             int *maybe_applied, kl_error_t *err);
 
 /* Reads a streaming reply (/v3/watch, /v3/lease/keepalive): each message's
  * "result" (borrowed) goes to on_result, which returns 0 for more, 1 when

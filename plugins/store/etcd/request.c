@@ -153,7 +153,7 @@ json_t *etcd_call_text(etcd_store_t *s, const char *path, char *text, int *maybe
         kl_error_set(err, KL_ERR_INTERNAL, "etcd store: out of memory building a request for %s", path);
         return NULL;
     }
-    json_t *reply = kl_gateway_call_text(s->gateway, path, text, maybe_applied, err);
+    json_t *reply = kl_gateway_call(s->gateway, path, text, maybe_applied, err);
     free(text);
     return reply;
 }
@@ -161,11 +161,7 @@ json_t *etcd_call_text(etcd_store_t *s, const char *path, char *text, int *maybe
 json_t *etcd_call(etcd_store_t *s, const char *path, json_t *body, int *maybe_applied,
                   kl_error_t *err)
 {
-    if (!body) {
-        kl_error_set(err, KL_ERR_INTERNAL, "etcd store: out of memory building a request for %s", path);
-        return NULL;
-    }
-    json_t *reply = kl_gateway_call(s->gateway, path, body, maybe_applied, err);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
-    return reply;
+    return etcd_call_text(s, path, text, maybe_applied, err);
 }

@@ -73,8 +73,8 @@ static const char *const statement_sql[ST_COUNT] = {
 #define KV_TABLE(name)                                                  \
     "CREATE TABLE " name " (key BLOB PRIMARY KEY, value BLOB NOT NULL," \
     " create_revision INTEGER NOT NULL, mod_revision INTEGER NOT NULL,"  \
-    " lease INTEGER NOT NULL DEFAULT 0);"                               \
-    "CREATE INDEX " name "_lease ON " name " (lease) WHERE lease != 0;"
+    " lease INTEGER NOT NULL DEFAULT 0);"
+#define KV_LEASE_INDEX "CREATE INDEX kv_lease ON kv (lease) WHERE lease != 0;"
 
 /* Each change but a create cites the one before it: compaction asks whether
  * a put is still cited. Version 2 indexed (key, revision) instead, a larger
@@ -85,6 +85,7 @@ static const char *const statement_sql[ST_COUNT] = {
 static const char schema_sql[] =
     "CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
     KV_TABLE("kv")
+    KV_LEASE_INDEX
     /* type: 1 put, 2 delete. prev_* hold the key's state before the change
      * (prev_mod_revision 0: there was none), which both feeds watch events
      * and lets range_at() undo later changes; prev_value is NULL while the
@@ -287,10 +288,11 @@ static int create_schema(sqlite_store_t *s, kl_error_t *err)
 }
 
 /* Versions 1 and 2 kept kv WITHOUT ROWID; its rows move to a rowid table in
- * one transaction, and the change log's index changes. Version 1 copied every previous value into the log, and
- * version 2 copied it when compaction removed the put it came from: their
- * log reads the same under version 3. The new number keeps older keelsond,
- * whose compaction would delete the puts version 3 keeps, off the file. */
+ * one transaction, and the change log's index changes. Version 1 copied
+ * every previous value into the log, and version 2 copied it when
+ * compaction removed the put it came from: their log reads the same under
+ * version 3. The new number keeps older keelsond, whose compaction would
+ * delete the puts version 3 keeps, off the file. */
 static int upgrade_to_3(sqlite_store_t *s, int64_t version, kl_error_t *err)
 {
     s->host->log(s->host, KL_LOG_INFO, "sqlite store %s: upgrading from schema version %lld to 3",
@@ -300,9 +302,8 @@ static int upgrade_to_3(sqlite_store_t *s, int64_t version, kl_error_t *err)
         KV_TABLE("kv_rows")
         "INSERT INTO kv_rows SELECT key, value, create_revision, mod_revision, lease FROM kv;"
         "DROP TABLE kv;"
-        "DROP INDEX kv_rows_lease;"
         "ALTER TABLE kv_rows RENAME TO kv;"
-        "CREATE INDEX kv_lease ON kv (lease) WHERE lease != 0;"
+        KV_LEASE_INDEX
         "DROP INDEX IF EXISTS changes_key;"
         CHANGES_PREV_INDEX
         "UPDATE meta SET value = 3 WHERE name = 'schema_version';"
