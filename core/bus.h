@@ -53,6 +53,12 @@ int kl_bus_send_ack(kl_bus_client_t *self, const char *service_method, const jso
 /* Returns the reply body (caller owns; error replies return NULL with err
  * filled and *request_id set). */
 json_t *kl_bus_recv(kl_bus_client_t *self, uint64_t *request_id, int timeout_ms, kl_error_t *err);
+/* A payload as a JSON object (caller owns), or NULL with err filled. */
+json_t *kl_bus_json_from_bytes(const void *data, size_t len, kl_error_t *err);
+/* kl_bus_recv() without parsing: the reply body as received, NUL-ended
+ * (caller frees), for a caller that reads only parts of a large reply. */
+char *kl_bus_recv_text(kl_bus_client_t *self, uint64_t *request_id, int timeout_ms, size_t *len,
+                       kl_error_t *err);
 
 /* For zpoller: readable when a reply is waiting. Borrowed. */
 zsock_t *kl_bus_client_socket(kl_bus_client_t *self);

@@ -92,52 +92,104 @@ int kl_bus_send_ack(kl_bus_client_t *self, const char *service_method, const jso
     return 0;
 }
 
-json_t *kl_bus_recv(kl_bus_client_t *self, uint64_t *request_id, int timeout_ms, kl_error_t *err)
+/* The next well-formed reply into `f`, its status in `code`; -1 when none
+ * came in time. An acknowledgement asked for by kl_bus_send_ack() comes
+ * back with *ack_only set. */
+static int recv_reply(kl_bus_client_t *self, uint64_t *request_id, int timeout_ms, frames_t *f,
+                      int *code, int *ack_only, kl_error_t *err)
 {
     for (;;) {
         if (!kl_bus_wait_readable(self->handle, timeout_ms)) {
             kl_error_set(err, KL_ERR_TIMEOUT, "no reply from %s within %d ms", self->endpoint,
                          timeout_ms);
-            return NULL;
+            return -1;
         }
-        frames_t f;
-        if (kl_bus_frames_recv(self->handle, &f, ZMQ_DONTWAIT) < 0)
+        if (kl_bus_frames_recv(self->handle, f, ZMQ_DONTWAIT) < 0)
             continue;
         char id_text[64], status_text[16];
         /* tag, REP, request-id, status, payload */
-        if (f.count != 5 || f.truncated || !kl_bus_msg_is(&f.part[0], KL_BUS_PROTOCOL)
-            || !kl_bus_msg_is(&f.part[1], "REP")
-            || kl_bus_msg_text(&f.part[2], id_text, sizeof id_text) < 0
-            || kl_bus_msg_text(&f.part[3], status_text, sizeof status_text) < 0) {
+        if (f->count != 5 || f->truncated || !kl_bus_msg_is(&f->part[0], KL_BUS_PROTOCOL)
+            || !kl_bus_msg_is(&f->part[1], "REP")
+            || kl_bus_msg_text(&f->part[2], id_text, sizeof id_text) < 0
+            || kl_bus_msg_text(&f->part[3], status_text, sizeof status_text) < 0) {
             kl_warn(BUS_LOG, "malformed reply from %s dropped", self->endpoint);
-            kl_bus_frames_close(&f);
+            kl_bus_frames_close(f);
             continue;
         }
         if (request_id)
             *request_id = strtoull(id_text, NULL, 10);
-        int code = atoi(status_text);
-        int ack_only = self->acks && zhashx_lookup(self->acks, id_text);
-        if (ack_only)
+        *code = atoi(status_text);
+        *ack_only = self->acks && zhashx_lookup(self->acks, id_text);
+        if (*ack_only)
             zhashx_delete(self->acks, id_text);
-        if (ack_only && code == 0) {
-            kl_bus_frames_close(&f);
-            return json_object();  /* the caller asked for no body */
-        }
-        kl_error_t parse_err;
-        json_t *body = kl_bus_json_from_bytes(zmq_msg_data(&f.part[4]), zmq_msg_size(&f.part[4]), &parse_err);
-        kl_bus_frames_close(&f);
-        if (code != 0) {
-            const char *message = body ? json_string_value(json_object_get(body, "message")) : NULL;
-            kl_error_set(err, code, "%s", message ? message : kl_error_reason(code));
-            json_decref(body);
-            return NULL;
-        }
-        if (!body) {
-            kl_error_set(err, parse_err.code, "reply from %s: %s", self->endpoint, parse_err.text);
-            return NULL;
-        }
-        return body;
+        return 0;
     }
+}
+
+/* An error reply's message, closing `f`. */
+static void reply_error(frames_t *f, int code, kl_error_t *err)
+{
+    kl_error_t parse_err;
+    json_t *body = kl_bus_json_from_bytes(zmq_msg_data(&f->part[4]), zmq_msg_size(&f->part[4]),
+                                          &parse_err);
+    kl_bus_frames_close(f);
+    const char *message = body ? json_string_value(json_object_get(body, "message")) : NULL;
+    kl_error_set(err, code, "%s", message ? message : kl_error_reason(code));
+    json_decref(body);
+}
+
+json_t *kl_bus_recv(kl_bus_client_t *self, uint64_t *request_id, int timeout_ms, kl_error_t *err)
+{
+    frames_t f;
+    int code, ack_only;
+    if (recv_reply(self, request_id, timeout_ms, &f, &code, &ack_only, err) < 0)
+        return NULL;
+    if (code != 0) {
+        reply_error(&f, code, err);
+        return NULL;
+    }
+    if (ack_only) {
+        kl_bus_frames_close(&f);
+        return json_object();  /* the caller asked for no body */
+    }
+    kl_error_t parse_err;
+    json_t *body = kl_bus_json_from_bytes(zmq_msg_data(&f.part[4]), zmq_msg_size(&f.part[4]),
+                                          &parse_err);
+    kl_bus_frames_close(&f);
+    if (!body)
+        kl_error_set(err, parse_err.code, "reply from %s: %s", self->endpoint, parse_err.text);
+    return body;
+}
+
+char *kl_bus_recv_text(kl_bus_client_t *self, uint64_t *request_id, int timeout_ms, size_t *len,
+                       kl_error_t *err)
+{
+    frames_t f;
+    int code, ack_only;
+    if (recv_reply(self, request_id, timeout_ms, &f, &code, &ack_only, err) < 0)
+        return NULL;
+    if (code != 0) {
+        reply_error(&f, code, err);
+        return NULL;
+    }
+    size_t size = ack_only ? 2 : zmq_msg_size(&f.part[4]);
+    if (size > KL_BUS_MAX_PAYLOAD) {
+        kl_bus_frames_close(&f);
+        kl_error_set(err, KL_ERR_TOO_LARGE, "reply from %s: payload of %zu bytes exceeds the %d "
+                     "byte limit", self->endpoint, size, KL_BUS_MAX_PAYLOAD);
+        return NULL;
+    }
+    char *text = malloc(size + 1);
+    if (text)
+        memcpy(text, ack_only ? "{}" : zmq_msg_data(&f.part[4]), size);
+    kl_bus_frames_close(&f);
+    if (!text) {
+        kl_error_set(err, KL_ERR_INTERNAL, "out of memory receiving a reply");
+        return NULL;
+    }
+    text[size] = '\0';
+    *len = size;
+    return text;
 }
 
 json_t *kl_bus_request(kl_bus_client_t *self, const char *service_method, const json_t *payload,

@@ -50,8 +50,6 @@ int kl_bus_send_json(void *socket, const json_t *body, int more);
 /* Frees a malloc'd buffer handed to ZeroMQ with zmq_msg_init_data(). */
 void kl_bus_free_text(void *data, void *hint);
 
-/* A payload as a JSON object (caller owns), or NULL with err filled. */
-json_t *kl_bus_json_from_bytes(const void *data, size_t len, kl_error_t *err);
 
 void kl_bus_set_socket_limits(zsock_t *sock);
 /* 1 when `handle` has a message to read within timeout_ms. */

@@ -27,7 +27,9 @@ struct kl_list_watch {
     char *field_selector;
     kl_list_watch_list_fn on_list;
     kl_list_watch_event_fn on_event;
+    kl_list_watch_peek_fn peek;
     void *arg;
+    kl_json_scan_t *scan;  /* a watch reply's tokens, kept for its buffer */
     stream_state_t state;
     char resource_version[32];
     uint64_t request_id;
@@ -50,7 +52,9 @@ kl_list_watch_t *kl_list_watch_new(const char *endpoint, const char *component, 
     self->component = strdup(component);
     self->kind = strdup(kind);
     self->field_selector = field_selector ? strdup(field_selector) : NULL;
-    if (!self->component || !self->kind || (field_selector && !self->field_selector)) {
+    self->scan = kl_json_scan_new();
+    if (!self->component || !self->kind || (field_selector && !self->field_selector)
+        || !self->scan) {
         kl_error_set(err, KL_ERR_INTERNAL, "out of memory creating the %s watch", kind);
         kl_list_watch_destroy(&self);
         return NULL;
@@ -76,8 +80,14 @@ void kl_list_watch_destroy(kl_list_watch_t **self_p)
     free(self->component);
     free(self->kind);
     free(self->field_selector);
+    kl_json_scan_destroy(&self->scan);
     free(self);
     *self_p = NULL;
+}
+
+void kl_list_watch_set_peek(kl_list_watch_t *self, kl_list_watch_peek_fn peek)
+{
+    self->peek = peek;
 }
 
 zsock_t *kl_list_watch_socket(kl_list_watch_t *self)
@@ -179,28 +189,54 @@ static void handle_list(kl_list_watch_t *self, json_t *reply, int64_t now_ms)
     succeeded(self);
 }
 
-static void handle_watch(kl_list_watch_t *self, json_t *reply, int64_t now_ms)
+static void watch_failed(kl_list_watch_t *self, const char *what, int64_t now_ms)
 {
-    const char *rv = json_string_value(json_object_get(reply, "resourceVersion"));
-    json_t *events = json_object_get(reply, "events");
-    if (!rv || !json_is_array(events)) {
-        kl_error_t err;
-        kl_error_set(&err, KL_ERR_INVALID, "the api.watch reply lacks resourceVersion or events");
-        failed(self, "watch", &err, now_ms);
-        self->state = STREAM_NEED_LIST;
+    kl_error_t err;
+    kl_error_set(&err, KL_ERR_INVALID, "the api.watch reply %s", what);
+    failed(self, "watch", &err, now_ms);
+    self->state = STREAM_NEED_LIST;
+}
+
+/* The events are read from the reply's tokens; an object is parsed only
+ * when the peek callback (if any) cannot take its event from a few fields. */
+static void handle_watch(kl_list_watch_t *self, const char *text, size_t len, int64_t now_ms)
+{
+    kl_json_scan_t *scan = self->scan;
+    kl_error_t err;
+    if (kl_json_scan_parse(scan, text, len, &err) < 0) {
+        char what[sizeof err.text + 16];
+        snprintf(what, sizeof what, "is malformed: %s", err.text);
+        watch_failed(self, what, now_ms);
         return;
     }
-    size_t i;
-    json_t *event;
-    json_array_foreach(events, i, event) {
-        const char *type = json_string_value(json_object_get(event, "type"));
-        json_t *object = json_object_get(event, "object");
-        if (!type || !json_is_object(object)) {
+    char rv[sizeof self->resource_version];
+    int events = kl_json_scan_get(scan, 0, "events");
+    if (!kl_json_scan_string(scan, kl_json_scan_get(scan, 0, "resourceVersion"), rv, sizeof rv)
+        || !kl_json_scan_is_array(scan, events)) {
+        watch_failed(self, "lacks resourceVersion or events", now_ms);
+        return;
+    }
+    size_t i = 0;
+    for (int event = kl_json_scan_first(scan, events); event >= 0;
+         event = kl_json_scan_next(scan, events, event), i++) {
+        char type[16];
+        int object = kl_json_scan_get(scan, event, "object");
+        if (!kl_json_scan_string(scan, kl_json_scan_get(scan, event, "type"), type, sizeof type)
+            || !kl_json_scan_is_object(scan, object)) {
             kl_warn(self->component, "ignoring %s watch event %zu: it lacks type or object",
                     self->kind, i);
             continue;
         }
-        self->on_event(type, object, self->arg);
+        if (self->peek && self->peek(type, scan, object, self->arg))
+            continue;
+        json_t *parsed = kl_json_scan_load(scan, object, &err);
+        if (!parsed) {
+            kl_warn(self->component, "ignoring %s watch event %zu: its object is %s", self->kind,
+                    i, err.text);
+            continue;
+        }
+        self->on_event(type, parsed, self->arg);
+        json_decref(parsed);
     }
     snprintf(self->resource_version, sizeof self->resource_version, "%s", rv);
     self->state = STREAM_NEED_WATCH;
@@ -213,19 +249,22 @@ void kl_list_watch_receive(kl_list_watch_t *self, int64_t now_ms)
         uint64_t id = 0;
         kl_error_t err;
         kl_error_clear(&err);
-        json_t *reply = kl_bus_recv(self->client, &id, 0, &err);
+        size_t len = 0;
+        char *reply = kl_bus_recv_text(self->client, &id, 0, &len, &err);
         if (!reply && err.code == KL_ERR_TIMEOUT && id == 0)
             return;  /* nothing more waiting */
         int current = id == self->request_id
                       && (self->state == STREAM_LISTING || self->state == STREAM_WATCHING);
         if (!current) {
-            json_decref(reply);
+            free(reply);
             if (!reply && id == 0)
                 return;
             continue;
         }
         int listing = self->state == STREAM_LISTING;
-        if (!reply) {
+        json_t *list = reply && listing ? kl_bus_json_from_bytes(reply, len, &err) : NULL;
+        if (!reply || (listing && !list)) {
+            free(reply);
             if (err.code == KL_ERR_EXPIRED) {
                 kl_info(self->component, "%s watch expired at resourceVersion %s; listing again",
                         self->kind, self->resource_version);
@@ -237,9 +276,10 @@ void kl_list_watch_receive(kl_list_watch_t *self, int64_t now_ms)
             continue;
         }
         if (listing)
-            handle_list(self, reply, now_ms);
+            handle_list(self, list, now_ms);
         else
-            handle_watch(self, reply, now_ms);
-        json_decref(reply);
+            handle_watch(self, reply, len, now_ms);
+        json_decref(list);
+        free(reply);
     }
 }

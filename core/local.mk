@@ -6,6 +6,7 @@ core_libkeelcore_la_LIBADD = $(KL_CORE_LIBS)
 core_libkeelcore_la_SOURCES = \
 	core/log.c core/log.h \
 	core/json_encode.c core/json_encode.h \
+	core/json_scan.c core/json_scan.h \
 	core/quantity.c core/quantity.h \
 	core/bus.c core/bus.h core/bus_internal.h \
 	core/bus_broker.c core/bus_client.c core/bus_service.c core/bus_subscriber.c \

@@ -129,6 +129,34 @@ static void pod_drop(kl_sched_cache_t *self, pod_entry_t *pod)
         kl_sched_queue_wake_all(self);
 }
 
+/* Where the pod now counts: bound to `node_name` (NULL when not), in
+ * `phase`, still `waiting` for a node or not. */
+static void pod_place(kl_sched_cache_t *self, pod_entry_t *pod, const char *node_name,
+                      const char *phase, int waiting)
+{
+    if (!node_name || !pod->node_name || strcmp(node_name, pod->node_name) != 0) {
+        free(pod->node_name);
+        pod->node_name = node_name ? strdup(node_name) : NULL;
+    }
+    if (node_name && pod->assumed_node)  /* the bind is visible: no longer an assumption */
+        pod->assumed_node = (free(pod->assumed_node), NULL);
+    pod->terminal = strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0;
+    pod->waiting = waiting;
+    if (!pod->waiting) {
+        /* Only a pod being placed is read whole (filters, plugins, its
+         * unschedulable status); the rest count by their requests alone,
+         * and 150,000 parsed pods would cost over a gigabyte. */
+        pod->node_selector = NULL;
+        pod->tolerations = (free(pod->tolerations), NULL);
+        pod->toleration_count = 0;
+        pod->object = (json_decref(pod->object), NULL);
+    }
+    int freed = pod_account(self, pod);
+    pod_requeue(self, pod);
+    if (freed)
+        kl_sched_queue_wake_all(self);
+}
+
 int kl_sched_cache_pod_upsert(kl_sched_cache_t *self, json_t *object, int64_t now_ms,
                               kl_error_t *err)
 {
@@ -195,35 +223,33 @@ int kl_sched_cache_pod_upsert(kl_sched_cache_t *self, json_t *object, int64_t no
     json_decref(pod->object);
     pod->object = object;
     pod->resource_version = resource_version;
+    pod->spec_generation = json_integer_value(json_object_get(metadata, "generation"));
     pod->cpu_milli = cpu;
     pod->memory_bytes = memory;
     free(pod->tolerations);
     pod->tolerations = tolerations;
     pod->toleration_count = toleration_count;
     pod->node_selector = node_selector;
-    if (!node_name || !pod->node_name || strcmp(node_name, pod->node_name) != 0) {
-        free(pod->node_name);
-        pod->node_name = node_name ? strdup(node_name) : NULL;
-    }
-    if (node_name && pod->assumed_node)  /* the bind is visible: no longer an assumption */
-        pod->assumed_node = (free(pod->assumed_node), NULL);
-    pod->terminal = strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0;
-    pod->waiting = !node_name && strcmp(phase, "Pending") == 0
-                   && !json_object_get(metadata, "deletionTimestamp");
-    if (!pod->waiting) {
-        /* Only a pod being placed is read whole (filters, plugins, its
-         * unschedulable status); the rest count by their requests alone,
-         * and 150,000 parsed pods would cost over a gigabyte. */
-        pod->node_selector = NULL;
-        pod->tolerations = (free(pod->tolerations), NULL);
-        pod->toleration_count = 0;
-        pod->object = (json_decref(pod->object), NULL);
-    }
-    int freed = pod_account(self, pod);
-    pod_requeue(self, pod);
-    if (freed)
-        kl_sched_queue_wake_all(self);
+    pod_place(self, pod, node_name, phase,
+              !node_name && strcmp(phase, "Pending") == 0
+              && !json_object_get(metadata, "deletionTimestamp"));
     return 0;
+}
+
+int kl_sched_cache_pod_refresh(kl_sched_cache_t *self, const kl_sched_pod_refresh_t *update)
+{
+    char key[512];
+    snprintf(key, sizeof key, "%s/%s", update->namespace_name, update->name);
+    pod_entry_t *pod = zhashx_lookup(self->pods, key);
+    if (!pod || pod->spec_generation <= 0 || pod->spec_generation != update->spec_generation
+        || !update->node_name || !*update->node_name)
+        return 0;
+    pod->generation = self->generation;
+    if (update->resource_version > 0 && update->resource_version < pod->resource_version)
+        return 1;
+    pod->resource_version = update->resource_version;
+    pod_place(self, pod, update->node_name, update->phase, 0);
+    return 1;
 }
 
 void kl_sched_cache_pod_remove(kl_sched_cache_t *self, const char *namespace_name,

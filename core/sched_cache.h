@@ -51,6 +51,20 @@ void kl_sched_cache_node_remove(kl_sched_cache_t *self, const char *name);
  * dropped from the cache). */
 int kl_sched_cache_pod_upsert(kl_sched_cache_t *self, json_t *pod, int64_t now_ms,
                               kl_error_t *err);
+/* A change of a bound pod read from a few of its fields. */
+typedef struct kl_sched_pod_refresh {
+    const char *namespace_name;
+    const char *name;
+    int64_t resource_version;
+    int64_t spec_generation;  /* metadata.generation */
+    const char *node_name;    /* spec.nodeName */
+    const char *phase;        /* status.phase */
+} kl_sched_pod_refresh_t;
+/* Applies `update` when the cache holds the pod's spec at that generation
+ * (returns 1); returns 0 when it needs the whole object (upsert). Bound
+ * pods count by requests, node and phase alone, so the bind's echo and
+ * status writes need nothing more. */
+int kl_sched_cache_pod_refresh(kl_sched_cache_t *self, const kl_sched_pod_refresh_t *update);
 void kl_sched_cache_pod_remove(kl_sched_cache_t *self, const char *namespace_name,
                                const char *name);
 

@@ -89,7 +89,8 @@ typedef struct pod_entry {
     void *queue_handle;
     int attempts;
     int64_t due_ms;
-    uint64_t generation;
+    uint64_t generation;     /* the cache's list generation that saw it */
+    int64_t spec_generation; /* metadata.generation of the spec it holds */
 } pod_entry_t;
 
 /* One reason and how many nodes gave it, for the "0/N nodes" message. */

@@ -101,6 +101,40 @@ static void on_pod_event(const char *type, json_t *object, void *arg)
         kl_warn(COMPONENT, "cannot schedule: %s", err.text);
 }
 
+/* Most pod events are a bound pod's bind echo or status write: read from a
+ * few tokens when the cache already holds that pod's spec. */
+static int peek_pod_event(const char *type, const kl_json_scan_t *scan, int object, void *arg)
+{
+    scheduler_t *self = arg;
+    if (strcmp(type, "DELETED") == 0)
+        return 0;
+    char namespace_name[256], name[256], revision[32], node[256], phase[32];
+    int metadata = kl_json_scan_get(scan, object, "metadata");
+    int namespace_token = kl_json_scan_get(scan, metadata, "namespace");
+    int phase_token = kl_json_scan_find(scan, object, "status", "phase", NULL);
+    kl_sched_pod_refresh_t update = {
+        .namespace_name = namespace_token < 0 ? "default"
+                          : kl_json_scan_string(scan, namespace_token, namespace_name,
+                                                sizeof namespace_name),
+        .name = kl_json_scan_string(scan, kl_json_scan_get(scan, metadata, "name"), name,
+                                    sizeof name),
+        .node_name = kl_json_scan_string(scan, kl_json_scan_find(scan, object, "spec", "nodeName",
+                                                                 NULL), node, sizeof node),
+        .phase = phase_token < 0 ? "Pending"
+                 : kl_json_scan_string(scan, phase_token, phase, sizeof phase),
+    };
+    const char *rv = kl_json_scan_string(scan, kl_json_scan_get(scan, metadata, "resourceVersion"),
+                                         revision, sizeof revision);
+    char *end = NULL;
+    update.resource_version = rv ? strtoll(rv, &end, 10) : 0;
+    if (!update.namespace_name || !*update.namespace_name || !update.name || !*update.name
+        || !update.phase || !rv || !*rv || *end
+        || kl_json_scan_integer(scan, kl_json_scan_get(scan, metadata, "generation"),
+                                &update.spec_generation) < 0)
+        return 0;
+    return kl_sched_cache_pod_refresh(self->cache, &update);
+}
+
 /* ---- requests --------------------------------------------------------- */
 
 static int send_tracked(scheduler_t *self, const char *method, json_t *payload,
@@ -334,6 +368,7 @@ static int scheduler_setup(scheduler_t *self, kl_scheduler_config_t *config, kl_
                                    on_pod_event, self, err);
     if (!self->pods)
         return -1;
+    kl_list_watch_set_peek(self->pods, peek_pod_event);
     return 0;
 }
 

@@ -3,7 +3,7 @@
 # (only those missing). Sourced by setup.sh and test-all.sh.
 KEELSON_PACKAGES="build-essential autoconf automake libtool pkg-config
  libczmq-dev libzmq3-dev libconfig-dev libjansson-dev libyaml-dev
- libsqlite3-dev libcurl4-openssl-dev libjemalloc-dev etcd-server
+ libsqlite3-dev libcurl4-openssl-dev libjemalloc-dev libjsmn-dev etcd-server
  runc umoci skopeo busybox-static docker.io podman docker-registry
  jq procps iproute2 curl"
 

@@ -10,6 +10,7 @@
 #include "bench_internal.h"
 #include "bench_scheduler.h"
 #include "bus.h"
+#include "json_scan.h"
 #include "objects.h"
 #include "quantity.h"
 #include "sched_cache.h"
@@ -46,9 +47,11 @@ typedef struct pod_track {
     char *node;
 } pod_track_t;
 
-static int pod_index(const json_t *object, size_t pod_count)
+static int pod_index(const kl_json_scan_t *scan, int object, size_t pod_count)
 {
-    const char *name = node_name_of(object);
+    char buf[64];
+    const char *name = kl_json_scan_string(scan, kl_json_scan_find(scan, object, "metadata",
+                                                                   "name", NULL), buf, sizeof buf);
     unsigned long index;
     char tail;
     if (!name || sscanf(name, "bench-%lu%c", &index, &tail) != 1 || index >= pod_count)
@@ -56,16 +59,39 @@ static int pod_index(const json_t *object, size_t pod_count)
     return (int)index;
 }
 
-static void watch_event(pod_track_t *pods, size_t pod_count, const json_t *object, double now,
-                        size_t *bound, size_t *unschedulable, char *crash, size_t crash_size)
+/* The scheduler's message of a PodScheduled False condition, or NULL. */
+static json_t *unschedulable_message(const kl_json_scan_t *scan, int object)
 {
-    int index = pod_index(object, pod_count);
+    int conditions = kl_json_scan_find(scan, object, "status", "conditions", NULL);
+    for (int condition = kl_json_scan_first(scan, conditions); condition >= 0;
+         condition = kl_json_scan_next(scan, conditions, condition)) {
+        char type[32], status[16];
+        if (kl_json_scan_string(scan, kl_json_scan_get(scan, condition, "type"), type, sizeof type)
+            && kl_json_scan_string(scan, kl_json_scan_get(scan, condition, "status"), status,
+                                   sizeof status)
+            && strcmp(type, "PodScheduled") == 0 && strcmp(status, "False") == 0) {
+            json_t *message = kl_json_scan_load(scan, kl_json_scan_get(scan, condition, "message"),
+                                                NULL);
+            return message ? message : json_string("");
+        }
+    }
+    return NULL;
+}
+
+/* The benchmark client shares the machine with the cluster it measures:
+ * it reads each event's few fields from the reply's tokens instead of
+ * parsing the whole pod. */
+static void watch_event(pod_track_t *pods, size_t pod_count, const kl_json_scan_t *scan,
+                        int object, double now, size_t *bound, size_t *unschedulable, char *crash,
+                        size_t crash_size)
+{
+    int index = pod_index(scan, object, pod_count);
     if (index < 0)
         return;
     pod_track_t *pod = &pods[index];
-    const char *node = json_string_value(json_object_get(json_object_get(object, "spec"),
-                                                         "nodeName"));
-    if (node && *node) {
+    char node[256];
+    if (kl_json_scan_string(scan, kl_json_scan_find(scan, object, "spec", "nodeName", NULL), node,
+                            sizeof node) && *node) {
         if (pod->bound_ms == 0) {
             pod->bound_ms = now;
             pod->node = strdup(node);
@@ -75,21 +101,17 @@ static void watch_event(pod_track_t *pods, size_t pod_count, const json_t *objec
         }
         return;
     }
-    size_t i;
-    json_t *condition;
-    json_array_foreach(json_object_get(json_object_get(object, "status"), "conditions"), i,
-                       condition) {
-        const char *type = json_string_value(json_object_get(condition, "type"));
-        const char *status = json_string_value(json_object_get(condition, "status"));
-        if (type && status && strcmp(type, "PodScheduled") == 0 && strcmp(status, "False") == 0
-            && !pod->unschedulable && pod->bound_ms == 0) {
-            pod->unschedulable = 1;
-            (*unschedulable)++;
-            const char *message = json_string_value(json_object_get(condition, "message"));
-            if (message && strstr(message, KL_SCHED_CRASH_TAIL) && !crash[0])
-                snprintf(crash, crash_size, "%s", message);
-        }
-    }
+    if (pod->unschedulable || pod->bound_ms != 0)
+        return;
+    json_t *message = unschedulable_message(scan, object);
+    if (!message)
+        return;
+    pod->unschedulable = 1;
+    (*unschedulable)++;
+    const char *text = json_string_value(message);
+    if (text && strstr(text, KL_SCHED_CRASH_TAIL) && !crash[0])
+        snprintf(crash, crash_size, "%s", text);
+    json_decref(message);
 }
 
 /* Only unbound pods: a binding arrives as the pod leaving the selection
@@ -118,8 +140,13 @@ static int drive_pods(cluster_run_t *run, const kl_bench_cluster_t *cluster, int
     kl_bus_client_t *watcher = creator ? kl_bus_client_new(run->endpoint, err) : NULL;
     zpoller_t *poller = NULL;
     json_t *list = NULL;
+    kl_json_scan_t *scan = NULL;
     if (!watcher)
         goto done;
+    if (!(scan = kl_json_scan_new())) {
+        kl_error_set(err, KL_ERR_INTERNAL, "out of memory reading the watch");
+        goto done;
+    }
     json_t *payload = json_pack("{s:s, s:s}", "kind", "Pod", "namespace", "bench");
     list = kl_bus_request(watcher, "api.list", payload, 10000, err);
     json_decref(payload);
@@ -186,24 +213,26 @@ static int drive_pods(cluster_run_t *run, const kl_bench_cluster_t *cluster, int
             }
         } else if (which == kl_bus_client_socket(watcher)) {
             uint64_t id = 0;
-            json_t *reply = kl_bus_recv(watcher, &id, 0, err);
+            size_t len = 0;
+            char *reply = kl_bus_recv_text(watcher, &id, 0, &len, err);
             if (!reply && id == 0)
                 continue;
-            if (!reply)
+            if (!reply || kl_json_scan_parse(scan, reply, len, err) < 0) {
+                free(reply);
                 goto done;  /* an expired watch would hide bindings: give up */
+            }
             double received = monotonic_ms();
-            size_t i;
-            json_t *event;
-            json_array_foreach(json_object_get(reply, "events"), i, event) {
-                watch_event(pods, pod_count, json_object_get(event, "object"), received, &bound,
-                            &unschedulable, crash, crash_size);
+            int events = kl_json_scan_get(scan, 0, "events");
+            for (int event = kl_json_scan_first(scan, events); event >= 0;
+                 event = kl_json_scan_next(scan, events, event)) {
+                watch_event(pods, pod_count, scan, kl_json_scan_get(scan, event, "object"),
+                            received, &bound, &unschedulable, crash, crash_size);
                 if (received > *last_bound && bound > 0)
                     *last_bound = received;
             }
-            const char *next = json_string_value(json_object_get(reply, "resourceVersion"));
-            if (next)
-                snprintf(resource_version, sizeof resource_version, "%s", next);
-            json_decref(reply);
+            kl_json_scan_string(scan, kl_json_scan_get(scan, 0, "resourceVersion"),
+                                resource_version, sizeof resource_version);
+            free(reply);
             if (send_watch(watcher, resource_version, err) < 0)
                 goto done;
         } else if (kl_bench_daemons_alive(run, err) < 0) {
@@ -216,6 +245,7 @@ static int drive_pods(cluster_run_t *run, const kl_bench_cluster_t *cluster, int
     rc = 0;
 done:
     zpoller_destroy(&poller);
+    kl_json_scan_destroy(&scan);
     json_decref(list);
     kl_bus_client_destroy(&watcher);
     kl_bus_client_destroy(&creator);

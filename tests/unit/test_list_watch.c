@@ -57,9 +57,14 @@ static void api_handler(kl_bus_request_t *request, void *arg)
                                                    "name", "a", "resourceVersion", "5"),
                                NULL);
     } else if (strcmp(method, "watch") == 0 && rv && strcmp(rv, "5") == 0) {
-        kl_bus_request_respond(&request, json_pack("{s:[{s:s, s:{s:{s:s}}}], s:s}", "events",
-                                                   "type", "MODIFIED", "object", "metadata",
-                                                   "name", "b", "resourceVersion", "7"),
+        /* One event for the callback, one the peek takes, one malformed. */
+        kl_bus_request_respond(&request,
+                               json_pack("{s:[{s:s, s:{s:{s:s}}}, {s:s, s:{s:{s:s}}}, {s:s, s:s}],"
+                                         " s:s}", "events",
+                                         "type", "MODIFIED", "object", "metadata", "name", "b",
+                                         "type", "MODIFIED", "object", "metadata", "name", "peeked",
+                                         "type", "MODIFIED", "object", "not an object",
+                                         "resourceVersion", "7"),
                                NULL);
     } else if (strcmp(method, "watch") == 0 && rv && strcmp(rv, "7") == 0) {
         kl_error_set(&err, KL_ERR_EXPIRED, "too old resource version: 7 (8)");
@@ -109,6 +114,20 @@ static void on_event(const char *type, json_t *object, void *arg)
     strncat(record->log, entry, sizeof record->log - strlen(record->log) - 1);
 }
 
+/* Takes the events of "peeked" from their tokens alone. */
+static int peek(const char *type, const kl_json_scan_t *scan, int object, void *arg)
+{
+    record_t *record = arg;
+    char name[32];
+    if (!kl_json_scan_string(scan, kl_json_scan_find(scan, object, "metadata", "name", NULL), name,
+                             sizeof name) || strcmp(name, "peeked") != 0)
+        return 0;
+    char entry[64];
+    snprintf(entry, sizeof entry, "peek-%s:%s ", type, name);
+    strncat(record->log, entry, sizeof record->log - strlen(record->log) - 1);
+    return 1;
+}
+
 int main(void)
 {
     zsys_handler_set(NULL);
@@ -124,6 +143,7 @@ int main(void)
     kl_list_watch_t *watch = kl_list_watch_new(ENDPOINT, "test", "Pod", "spec.nodeName=n1",
                                                on_list, on_event, &record, &err);
     ok(watch != NULL, "list_watch connects");
+    kl_list_watch_set_peek(watch, peek);
     ok(!kl_list_watch_synced(watch), "not synced before the first list");
     zpoller_t *poller = zpoller_new(kl_list_watch_socket(watch), NULL);
     int64_t deadline = zclock_mono() + 5000;
@@ -143,8 +163,9 @@ int main(void)
     is_str(seen, "list+sel watch@0+sel watch@5+sel watch@7+sel list+sel watch@9+sel ",
            "list, watch from the list's revision (even 0), resume from each resourceVersion, "
            "relist on Expired");
-    is_str(record.log, "list[0] ADDED:a MODIFIED:b list[1:c] ",
-           "lists and events reach the callbacks in order");
+    is_str(record.log, "list[0] ADDED:a MODIFIED:b peek-MODIFIED:peeked list[1:c] ",
+           "lists and events reach the callbacks in order, the peek takes its event unparsed, "
+           "and an event without an object is skipped");
 
     /* After an error the stream backs off instead of hammering the API. */
     size_t before = strlen(seen);

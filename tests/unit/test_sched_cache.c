@@ -268,6 +268,58 @@ static void test_assume(void)
     kl_sched_cache_destroy(&cache);
 }
 
+static kl_sched_pod_refresh_t refresh_of(const char *name, int64_t rv, int64_t generation,
+                                         const char *node, const char *phase)
+{
+    return (kl_sched_pod_refresh_t){.namespace_name = "default", .name = name,
+                                    .resource_version = rv, .spec_generation = generation,
+                                    .node_name = node, .phase = phase};
+}
+
+/* A bound pod's change read from a few fields, as the watch's peek does. */
+static void test_refresh(void)
+{
+    kl_sched_cache_t *cache = kl_sched_cache_new(40000);
+    char node[64], message[256], key[64];
+    kl_sched_node_t view;
+    add_node(cache, make_node("only", "1", "1Gi", 110, 1, FRESH, 0));
+    json_t *pod = make_pod("p", "600m", "100Mi", NULL);
+    json_object_set_new(json_object_get(pod, "metadata"), "generation", json_integer(1));
+    add_pod(cache, pod);
+    kl_sched_pod_refresh_t update = refresh_of("p", 3, 1, "", "Pending");
+    is_int(kl_sched_cache_pod_refresh(cache, &update), 0, "an unbound pod needs its object");
+    update = refresh_of("p", 3, 2, "only", "Pending");
+    is_int(kl_sched_cache_pod_refresh(cache, &update), 0,
+           "a new spec generation needs the object");
+    update = refresh_of("ghost", 3, 1, "only", "Pending");
+    is_int(kl_sched_cache_pod_refresh(cache, &update), 0, "an unknown pod needs its object");
+    kl_sched_cache_next(cache, NOW, key, sizeof key);
+    is_int(decide(cache, key, NULL, node, message), KL_SCHED_PLACED, "the pod fits");
+    kl_sched_cache_assume(cache, key, node);
+
+    update = refresh_of("p", 3, 1, "only", "Pending");
+    is_int(kl_sched_cache_pod_refresh(cache, &update), 1, "the bind's echo is taken from fields");
+    kl_sched_cache_node_view(cache, "only", &view);
+    is_int(view.cpu_requested_milli, 600, "the bound pod counts once");
+    is_int(kl_sched_cache_next(cache, NOW, key, sizeof key), -1, "and is not queued");
+    ok(kl_sched_cache_pod_object(cache, "default/p") == NULL,
+       "a bound pod's object is not kept");
+    kl_sched_cache_forget(cache, "default/p", 1, NOW);
+    kl_sched_cache_node_view(cache, "only", &view);
+    is_int(view.cpu_requested_milli, 600, "a bound pod is no assumption to forget");
+
+    update = refresh_of("p", 2, 1, "only", "Succeeded");
+    is_int(kl_sched_cache_pod_refresh(cache, &update), 1, "a stale change is taken");
+    kl_sched_cache_node_view(cache, "only", &view);
+    is_int(view.cpu_requested_milli, 600, "and ignored");
+    update = refresh_of("p", 4, 1, "only", "Succeeded");
+    is_int(kl_sched_cache_pod_refresh(cache, &update), 1, "a finished pod is taken from fields");
+    kl_sched_cache_node_view(cache, "only", &view);
+    is_int(view.cpu_requested_milli, 0, "and frees its requests");
+    is_int(view.pods_count, 0, "and its pod slot");
+    kl_sched_cache_destroy(&cache);
+}
+
 static void test_queue_fairness(void)
 {
     kl_sched_cache_t *cache = kl_sched_cache_new(40000);
@@ -705,6 +757,7 @@ int main(void)
     test_fit();
     test_node_filters();
     test_assume();
+    test_refresh();
     test_queue_fairness();
     test_plugin();
     test_plugin_crash();

@@ -1,0 +1,126 @@
+/* Tokenized JSON: fields read without a tree, the fallbacks to jansson,
+ * and the errors for text that is not one JSON object. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json_scan.h"
+#include "tap.h"
+
+static const char *const WATCH =
+    "{\"resourceVersion\":\"42\",\"events\":["
+    "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\",\"labels\":{\"x\":[1,{\"y\":2}]},"
+    "\"generation\":3},\"spec\":{\"nodeName\":\"n1\"}}},"
+    "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"b\\\"q\"},\"status\":"
+    "{\"message\":\"say \\\"hi\\\"\"}}}]}";
+
+static void test_fields(kl_json_scan_t *scan)
+{
+    kl_error_t err;
+    char buf[64];
+    ok(kl_json_scan_parse(scan, WATCH, strlen(WATCH), &err) == 0, "a watch reply tokenizes");
+    is_str(kl_json_scan_string(scan, kl_json_scan_get(scan, 0, "resourceVersion"), buf,
+                               sizeof buf), "42", "a top-level string");
+    int events = kl_json_scan_get(scan, 0, "events");
+    ok(kl_json_scan_is_array(scan, events) && !kl_json_scan_is_object(scan, events),
+       "events is an array");
+    int first = kl_json_scan_first(scan, events);
+    int second = kl_json_scan_next(scan, events, first);
+    ok(first >= 0 && second > first && kl_json_scan_next(scan, events, second) == -1,
+       "two elements, then the end");
+    int object = kl_json_scan_get(scan, first, "object");
+    /* The member after a nested value is found past all of its tokens. */
+    int64_t generation = 0;
+    ok(kl_json_scan_integer(scan, kl_json_scan_find(scan, object, "metadata", "generation", NULL),
+                            &generation) == 0 && generation == 3,
+       "an integer after a nested object and array");
+    is_str(kl_json_scan_string(scan, kl_json_scan_find(scan, object, "spec", "nodeName", NULL),
+                               buf, sizeof buf), "n1", "a path of members");
+    ok(kl_json_scan_find(scan, object, "spec", "missing", NULL) == -1, "a missing member is -1");
+    ok(kl_json_scan_find(scan, object, "metadata", "name", "deeper", NULL) == -1,
+       "a path through a string is -1");
+    ok(kl_json_scan_string(scan, kl_json_scan_find(scan, object, "metadata", "generation", NULL),
+                           buf, sizeof buf) == NULL, "a number is not a string");
+    char tiny[2];
+    ok(kl_json_scan_string(scan, kl_json_scan_find(scan, object, "spec", "nodeName", NULL), tiny,
+                           sizeof tiny) == NULL, "a string that does not fit is refused");
+
+    int other = kl_json_scan_get(scan, second, "object");
+    int name = kl_json_scan_find(scan, other, "metadata", "name", NULL);
+    ok(kl_json_scan_string(scan, name, buf, sizeof buf) == NULL,
+       "a string with an escape is left to jansson");
+    json_t *loaded = kl_json_scan_load(scan, name, &err);
+    is_str(json_string_value(loaded), "b\"q", "jansson reads the escaped string");
+    json_decref(loaded);
+    loaded = kl_json_scan_load(scan, other, &err);
+    is_str(json_string_value(json_object_get(json_object_get(loaded, "status"), "message")),
+           "say \"hi\"", "a whole object parsed from its tokens");
+    json_decref(loaded);
+    ok(kl_json_scan_load(scan, 100000, &err) == NULL && err.code == KL_ERR_INVALID,
+       "no value behind a bad token");
+    ok(kl_json_scan_first(scan, object) == -1, "an object has no array elements");
+}
+
+static void test_growth(kl_json_scan_t *scan)
+{
+    /* Far more tokens than the first buffer holds. */
+    size_t count = 5000;
+    char *text = malloc(count * 16 + 32);
+    size_t len = (size_t)sprintf(text, "{\"items\":[");
+    for (size_t i = 0; i < count; i++)
+        len += (size_t)sprintf(text + len, "%s{\"n\":%zu}", i ? "," : "", i);
+    len += (size_t)sprintf(text + len, "]}");
+    kl_error_t err;
+    ok(kl_json_scan_parse(scan, text, len, &err) == 0, "%zu objects tokenize", count);
+    int items = kl_json_scan_get(scan, 0, "items");
+    size_t seen = 0, in_order = 1;
+    for (int item = kl_json_scan_first(scan, items); item >= 0;
+         item = kl_json_scan_next(scan, items, item), seen++) {
+        int64_t n = -1;
+        if (kl_json_scan_integer(scan, kl_json_scan_get(scan, item, "n"), &n) < 0
+            || n != (int64_t)seen)
+            in_order = 0;
+    }
+    ok(seen == count && in_order, "every element visited in order (%zu)", seen);
+    free(text);
+}
+
+static void test_errors(kl_json_scan_t *scan)
+{
+    static const struct { const char *text; const char *says; const char *what; } bad[] = {
+        {"[1,2]", "must be a JSON object", "an array at the top"},
+        {"\"text\"", "must be a JSON object", "a string at the top"},
+        {"{\"a\":", "ends early", "a cut-off object"},
+        {"{\"a\":tru}", "invalid value at byte 5", "a misspelt literal"},
+        {"{\"a\":[1,01]}", "invalid value at byte 8", "a number with a leading zero"},
+        {"{\"a\":1.}", "invalid value", "a number without decimals"},
+        {"{\"a\":\"x\ty\"}", "invalid value at byte 7", "a raw tab in a string"},
+        {"{\"a\":x}", "invalid character", "a bare word"},
+        {"{\"a\":1} {\"b\":2}", "text after the object", "a second object"},
+        {"", "must be a JSON object", "nothing"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        kl_error_t err;
+        kl_error_clear(&err);
+        int rc = kl_json_scan_parse(scan, bad[i].text, strlen(bad[i].text), &err);
+        ok(rc < 0 && err.code == KL_ERR_INVALID && strstr(err.text, bad[i].says),
+           "%s is refused: %s", bad[i].what, err.text);
+        ok(kl_json_scan_get(scan, 0, "a") == -1, "and leaves no tokens to read");
+    }
+    kl_error_t err;
+    ok(kl_json_scan_parse(scan, "{\"a\":1}\n", 8, &err) == 0, "trailing white space is fine");
+    static const char numbers[] = "{\"a\":[0,-1,2.5,1e3,-0.5E-2,true,false,null]}";
+    ok(kl_json_scan_parse(scan, numbers, strlen(numbers), &err) == 0,
+       "every kind of number and literal is taken");
+}
+
+int main(void)
+{
+    kl_json_scan_t *scan = kl_json_scan_new();
+    test_fields(scan);
+    test_growth(scan);
+    test_errors(scan);
+    kl_json_scan_destroy(&scan);
+    ok(scan == NULL, "destroy clears the handle");
+    return done_testing();
+}
