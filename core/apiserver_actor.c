@@ -35,7 +35,13 @@ typedef struct actor_state {
     size_t batch_count;
     int main_failed, events_failed;
     kl_error_t main_err, events_err;
+    int64_t settled_ms;  /* when last nothing was held or in flight */
 } actor_state_t;
+
+/* The stores' housekeeping (lease expiry, compaction) commits at once, so
+ * it runs only between batches; under steady load there is no such moment
+ * by itself, and one is made at least this often. */
+#define SETTLE_MAX_MS 1000
 
 static int is_write(const char *method)
 {
@@ -77,7 +83,8 @@ static void release(actor_state_t *state, size_t count, const kl_error_t *main_e
         free(h->error);
     }
     state->held_count -= count;
-    memmove(state->held, state->held + count, state->held_count * sizeof *state->held);
+    if (count && state->held_count)
+        memmove(state->held, state->held + count, state->held_count * sizeof *state->held);
 }
 
 /* Watchers and pub/sub catch up with each store, except one whose batch
@@ -293,9 +300,17 @@ static void actor_fd_ready(void *arg, int fd)
 static void actor_tick(void *arg)
 {
     actor_state_t *state = arg;
-    kl_apiserver_tick(state->api, zclock_mono());
+    int64_t now = zclock_mono();
+    int busy = batch_in_flight(state) || state->held_count;
+    if (busy && now - state->settled_ms >= SETTLE_MAX_MS) {
+        settle(state);
+        busy = 0;
+    }
+    if (!busy)
+        state->settled_ms = now;
+    kl_apiserver_tick(state->api, now);
     if (state->events_api)
-        kl_apiserver_tick(state->events_api, zclock_mono());
+        kl_apiserver_tick(state->events_api, now);
 }
 
 static void set_up(actor_state_t *state, kl_apiserver_t *api, const kl_apiserver_config_t *config)

@@ -283,8 +283,9 @@ void kl_api_publish_committed(kl_apiserver_t *self)
         free(u->event);
     }
     self->unpublished_count -= sent;
-    memmove(self->unpublished, self->unpublished + sent,
-            self->unpublished_count * sizeof *self->unpublished);
+    if (sent && self->unpublished_count)
+        memmove(self->unpublished, self->unpublished + sent,
+                self->unpublished_count * sizeof *self->unpublished);
 }
 
 /* Answers the deferred watchers that events arrived for, each with all of
