@@ -60,9 +60,6 @@ kl_apiserver_t *kl_apiserver_new(kl_plugin_t *store, size_t history, kl_error_t 
     self->can_changes = KL_PLUGIN_HAS(store, kl_store_ops_t, changes);
     self->can_flush = KL_PLUGIN_HAS(store, kl_store_ops_t, flush);
     self->can_tick = KL_PLUGIN_HAS(store, kl_store_ops_t, tick);
-    self->can_flush_behind = self->can_flush && KL_PLUGIN_HAS(store, kl_store_ops_t, flush_begin)
-                             && KL_PLUGIN_HAS(store, kl_store_ops_t, flush_fd)
-                             && KL_PLUGIN_HAS(store, kl_store_ops_t, flush_end);
     uint32_t features = KL_PLUGIN_HAS(store, kl_store_ops_t, features) ? ops->features(self->store) : 0;
     self->shared = (features & KL_STORE_SHARED) && self->can_changes;
     self->only_writer = !(features & KL_STORE_SHARED);
@@ -88,7 +85,7 @@ void kl_apiserver_destroy(kl_apiserver_t **self_p)
     for (size_t i = 0; self->ring && i < self->count; i++)
         kl_api_event_clear(kl_api_ring_at(self, i));
     kl_api_set_reply_object(self, NULL, NULL);
-    kl_api_drop_unpublished(self, 0);
+    kl_api_drop_unpublished(self);
     free(self->unpublished);
     free(self->ring);
     for (int i = 0; i < KL_KIND_COUNT; i++)

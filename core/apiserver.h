@@ -90,15 +90,6 @@ void kl_apiserver_watch(kl_apiserver_t *self, const json_t *payload, void *token
  * succeeded. Without flush() every write is final when it returns. */
 int kl_apiserver_needs_flush(const kl_apiserver_t *self);
 int kl_apiserver_flush(kl_apiserver_t *self, kl_error_t *err);
-/* The same in two halves, so the next burst is handled while the disk
- * works: begin commits the burst and starts making it durable (with a
- * store that cannot, it is kl_apiserver_flush()); kl_apiserver_flush_fd()
- * (-1: nothing in flight) turns readable when end can tell how that went.
- * Until end succeeds, the batch's writes stay invisible to watchers and
- * pub/sub, and its acknowledgements must wait. */
-int kl_apiserver_flush_begin(kl_apiserver_t *self, kl_error_t *err);
-int kl_apiserver_flush_fd(const kl_apiserver_t *self);
-int kl_apiserver_flush_end(kl_apiserver_t *self, kl_error_t *err);
 /* Call after each burst of requests: takes in changes other writers made to
  * a shared store, waking watchers. */
 void kl_apiserver_after_burst(kl_apiserver_t *self);

@@ -30,18 +30,7 @@ typedef struct actor_state {
     kl_bus_service_t *service;
     held_reply_t *held;
     size_t held_count, held_capacity;
-    /* The first batch_count held replies wait for the batch in flight;
-     * a store whose commit already failed has its error here. */
-    size_t batch_count;
-    int main_failed, events_failed;
-    kl_error_t main_err, events_err;
-    int64_t settled_ms;  /* when last nothing was held or in flight */
 } actor_state_t;
-
-/* The stores' housekeeping (lease expiry, compaction) commits at once, so
- * it runs only between batches; under steady load there is no such moment
- * by itself, and one is made at least this often. */
-#define SETTLE_MAX_MS 1000
 
 static int is_write(const char *method)
 {
@@ -63,110 +52,40 @@ static kl_apiserver_t *api_for(actor_state_t *state, const char *method, const j
     return kind && strcmp(kind, "Event") == 0 ? state->events_api : state->api;
 }
 
-/* Answers the first `count` held replies; a reply whose store lost its
- * batch gets that store's error. */
-static void release(actor_state_t *state, size_t count, const kl_error_t *main_err,
-                    const kl_error_t *events_err)
-{
-    for (size_t i = 0; i < count; i++) {
-        held_reply_t *h = &state->held[i];
-        const kl_error_t *lost = h->to_events ? events_err : main_err;
-        if (lost) {
-            free(h->text);
-            json_decref(h->reply);
-            kl_bus_request_respond(&h->request, NULL, lost);
-        } else if (h->text) {
-            kl_bus_request_respond_text(&h->request, h->text, h->length);
-        } else {
-            kl_bus_request_respond(&h->request, h->reply, h->error);
-        }
-        free(h->error);
-    }
-    state->held_count -= count;
-    if (count && state->held_count)
-        memmove(state->held, state->held + count, state->held_count * sizeof *state->held);
-}
-
-/* Watchers and pub/sub catch up with each store, except one whose batch
- * is still on its way to the disk: they catch up when it lands. */
-static void after_bursts(actor_state_t *state)
-{
-    if (kl_apiserver_flush_fd(state->api) < 0)
-        kl_apiserver_after_burst(state->api);
-    if (state->events_api && kl_apiserver_flush_fd(state->events_api) < 0)
-        kl_apiserver_after_burst(state->events_api);
-}
-
-/* The batch in flight is durable (or lost): its acknowledgements go out,
- * and the watchers and pub/sub see its writes. */
-static void finish_batch(actor_state_t *state)
-{
-    kl_error_t main_err = {0, ""}, events_err = {0, ""};
-    int failed = kl_apiserver_flush_end(state->api, &main_err) < 0;
-    int events_failed = state->events_api
-                        && kl_apiserver_flush_end(state->events_api, &events_err) < 0;
-    if (state->main_failed)
-        main_err = state->main_err, failed = 1;
-    if (state->events_failed)
-        events_err = state->events_err, events_failed = 1;
-    if (failed)
-        kl_error_log("api", "%s; failing the batch's writes to that store", main_err.text);
-    if (events_failed)
-        kl_error_log("api", "events store: %s; failing the batch's Event writes", events_err.text);
-    release(state, state->batch_count, failed ? &main_err : NULL,
-            events_failed ? &events_err : NULL);
-    state->batch_count = 0;
-    state->main_failed = state->events_failed = 0;
-}
-
-static int batch_in_flight(const actor_state_t *state)
-{
-    return kl_apiserver_flush_fd(state->api) >= 0
-           || (state->events_api && kl_apiserver_flush_fd(state->events_api) >= 0);
-}
-
-/* One group commit for every write held so far. With a store that makes
- * writes durable in the background, the next burst is handled meanwhile
- * and answered after its own commit; otherwise this waits for the disk. A
- * failed commit fails every write of the batch to that store; with an
- * events store, each store's commit answers for its own. */
-static void start_batch(actor_state_t *state)
-{
-    state->batch_count = state->held_count;
-    state->main_failed = kl_apiserver_flush_begin(state->api, &state->main_err) < 0;
-    state->events_failed = state->events_api
-                           && kl_apiserver_flush_begin(state->events_api, &state->events_err) < 0;
-    if (!batch_in_flight(state)) {
-        finish_batch(state);
-        after_bursts(state);
-    }
-}
-
-/* End of a burst: its writes join the next batch; with none in flight,
- * that batch starts now. */
+/* End of a burst: one group commit for every write in it, then the
+ * acknowledgements. A failed commit fails every write of the burst to that
+ * store; with an events store, each store's commit answers for its own. */
 static void actor_drained(void *arg)
 {
     actor_state_t *state = arg;
-    if (state->held_count > state->batch_count && !batch_in_flight(state))
-        start_batch(state);
-    else
-        after_bursts(state);  /* a burst of reads, or one while a batch lands */
-}
-
-/* Waits for the batch in flight and commits whatever is held. */
-static void settle(actor_state_t *state)
-{
-    if (batch_in_flight(state)) {
-        finish_batch(state);
-        after_bursts(state);
-    }
     if (state->held_count) {
-        start_batch(state);
-        if (batch_in_flight(state)) {
-            finish_batch(state);
-            after_bursts(state);
+        kl_error_t flush_err = {0, ""}, events_err = {0, ""};
+        int failed = kl_apiserver_flush(state->api, &flush_err) < 0;
+        int events_failed = state->events_api && kl_apiserver_flush(state->events_api, &events_err) < 0;
+        if (failed)
+            kl_error_log("api", "%s; failing the burst's writes to that store", flush_err.text);
+        if (events_failed)
+            kl_error_log("api", "events store: %s; failing the burst's Event writes", events_err.text);
+        for (size_t i = 0; i < state->held_count; i++) {
+            held_reply_t *h = &state->held[i];
+            const kl_error_t *lost = h->to_events ? (events_failed ? &events_err : NULL)
+                                                  : (failed ? &flush_err : NULL);
+            if (lost) {
+                free(h->text);
+                json_decref(h->reply);
+                kl_bus_request_respond(&h->request, NULL, lost);
+            } else if (h->text) {
+                kl_bus_request_respond_text(&h->request, h->text, h->length);
+            } else {
+                kl_bus_request_respond(&h->request, h->reply, h->error);
+            }
+            free(h->error);
         }
+        state->held_count = 0;
     }
+    kl_apiserver_after_burst(state->api);
+    if (state->events_api)
+        kl_apiserver_after_burst(state->events_api);
 }
 
 /* Keeps a reply (reply, text and a copy of err taken) for the end of the
@@ -247,7 +166,6 @@ static void actor_handle(kl_bus_request_t *request, void *arg)
         if (hold(state, request, reply, text, length, &err, api == state->events_api))
             return;
         /* No memory to hold it: commit now rather than answer first. */
-        settle(state);
         kl_error_t flush_err = {0, ""};
         if (kl_apiserver_flush(api, &flush_err) < 0) {
             free(text);
@@ -262,55 +180,26 @@ static void actor_handle(kl_bus_request_t *request, void *arg)
         kl_bus_request_respond(&request, reply, reply ? NULL : &err);
 }
 
-/* Waited on besides requests: a batch's end, and a shared store's news
- * of other writers' changes (only parked watchers wait for those). */
-static int actor_fds(void *arg, int *fds, int max)
+static int actor_changes_fd(void *arg)
 {
     actor_state_t *state = arg;
-    int count = 0;
-    int candidates[] = {
-        kl_apiserver_flush_fd(state->api),
-        state->events_api ? kl_apiserver_flush_fd(state->events_api) : -1,
-        kl_apiserver_pending_watches(state->api) ? kl_apiserver_changes_fd(state->api) : -1,
-    };
-    for (size_t i = 0; i < sizeof candidates / sizeof *candidates && count < max; i++)
-        if (candidates[i] >= 0)
-            fds[count++] = candidates[i];
-    return count;
+    /* Only parked watchers wait for other writers' changes. */
+    return kl_apiserver_pending_watches(state->api) ? kl_apiserver_changes_fd(state->api) : -1;
 }
 
-static void actor_fd_ready(void *arg, int fd)
+/* Another writer's change reached a shared store: answer the watchers now. */
+static void actor_changes_arrived(void *arg)
 {
     actor_state_t *state = arg;
-    if (fd == kl_apiserver_flush_fd(state->api)
-        || (state->events_api && fd == kl_apiserver_flush_fd(state->events_api))) {
-        if (!batch_in_flight(state))
-            return;  /* the other store's descriptor already finished it */
-        finish_batch(state);
-        after_bursts(state);
-        /* What came in meanwhile is the next batch. */
-        if (state->held_count)
-            start_batch(state);
-        return;
-    }
-    /* Another writer's change reached a shared store: answer the watchers now. */
     kl_apiserver_after_burst(state->api);
 }
 
 static void actor_tick(void *arg)
 {
     actor_state_t *state = arg;
-    int64_t now = zclock_mono();
-    int busy = batch_in_flight(state) || state->held_count;
-    if (busy && now - state->settled_ms >= SETTLE_MAX_MS) {
-        settle(state);
-        busy = 0;
-    }
-    if (!busy)
-        state->settled_ms = now;
-    kl_apiserver_tick(state->api, now);
+    kl_apiserver_tick(state->api, zclock_mono());
     if (state->events_api)
-        kl_apiserver_tick(state->events_api, now);
+        kl_apiserver_tick(state->events_api, zclock_mono());
 }
 
 static void set_up(actor_state_t *state, kl_apiserver_t *api, const kl_apiserver_config_t *config)
@@ -348,7 +237,7 @@ static int open_events_api(actor_state_t *state, kl_apiserver_config_t *config)
 void kl_apiserver_actor(zsock_t *pipe, void *args)
 {
     kl_apiserver_config_t *config = args;
-    actor_state_t state = {0};
+    actor_state_t state = {NULL, NULL, NULL, NULL, 0, 0};
     kl_error_clear(&config->error);
     config->failed = 0;
     state.service = kl_bus_service_new(config->bus_endpoint, "api", &config->error);
@@ -377,7 +266,7 @@ void kl_apiserver_actor(zsock_t *pipe, void *args)
         set_up(&state, state.events_api, config);
     zsock_signal(pipe, 0);
     kl_bus_service_set_drained(state.service, actor_drained, &state);
-    kl_bus_service_set_extra_fds(state.service, actor_fds, actor_fd_ready, &state);
+    kl_bus_service_set_extra_fd(state.service, actor_changes_fd, actor_changes_arrived, &state);
     /* A shared store is polled for other writers' changes on every tick,
      * unless its descriptor tells of them. */
     int polled = (kl_apiserver_shared(state.api) && kl_apiserver_changes_fd(state.api) < 0)
@@ -385,7 +274,7 @@ void kl_apiserver_actor(zsock_t *pipe, void *args)
     int tick_ms = polled ? 20 : 100;
     if (kl_bus_service_run(state.service, pipe, actor_handle, actor_tick, tick_ms, &state) < 0)
         kl_error_log("api", "the API service stopped on a bus failure");
-    settle(&state);
+    actor_drained(&state);
     free(state.held);
     /* Destroying the apiserver answers pending watches: the service must
      * still be there to carry those replies. */

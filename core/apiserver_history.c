@@ -81,19 +81,20 @@ void kl_api_record(kl_apiserver_t *self, event_type_t type, const kl_kind_info_t
     kl_api_record_event(self, type, info, object, previous, revision, text);
 }
 
-void kl_api_drop_unpublished(kl_apiserver_t *self, int64_t kept)
+void kl_api_drop_unpublished(kl_apiserver_t *self)
 {
-    /* Held in revision order: the ones to drop are at the end. */
-    while (self->unpublished_count && self->unpublished[self->unpublished_count - 1].revision > kept)
-        free(self->unpublished[--self->unpublished_count].event);
+    for (size_t i = 0; i < self->unpublished_count; i++)
+        free(self->unpublished[i].event);
+    self->unpublished_count = 0;
 }
 
-void kl_api_discard_after(kl_apiserver_t *self, int64_t kept)
+void kl_api_discard_uncommitted(kl_apiserver_t *self)
 {
-    kl_api_drop_unpublished(self, kept);
+    kl_api_drop_unpublished(self);
     /* The store is back at its last commit; later revisions will be reused
      * by other writes, so neither the history nor the cache may keep them. */
-    while (self->count && kl_api_ring_at(self, self->count - 1)->revision > kept)
+    int64_t committed = self->ops->revision(self->store);
+    while (self->count && kl_api_ring_at(self, self->count - 1)->revision > committed)
         kl_api_event_clear(kl_api_ring_at(self, --self->count));
     kl_api_cache_clear(self->cache);
 }

@@ -95,7 +95,6 @@ typedef struct target {
 } target_t;
 
 typedef struct unpublished {
-    int64_t revision;
     const char *topic;  /* static: the kind's */
     char *event;
     size_t length;
@@ -128,9 +127,6 @@ struct kl_apiserver {
 
     /* What the store offers beyond ABI 1.0 (absent in older plugins). */
     int can_changes, can_flush, can_tick, shared;
-    int can_flush_behind;      /* ABI 1.3: durability in the background */
-    int flushing;              /* a batch is being made durable */
-    int64_t flushing_revision; /* its last revision */
     int only_writer;   /* the store is not shared: its state changes only here */
     int changes_fd;    /* a shared store's "changes arrived" descriptor, or -1 */
     int64_t ingested;  /* shared stores: changes up to here are in the ring */
@@ -222,12 +218,12 @@ int kl_api_event_view(const event_t *e, const kl_kind_info_t *kind, const char *
 /* A watch reply as JSON, taking `events` (an array). */
 json_t *kl_api_watch_reply_json(json_t *events, int64_t revision);
 char *kl_api_empty_reply(int64_t revision, size_t *length);
-/* Drops what a failed group commit took back: the events after `kept` in
- * the history and on their way to pub/sub, and cached objects. */
-void kl_api_discard_after(kl_apiserver_t *self, int64_t kept);
-/* Frees the pub/sub events held for a commit after revision `kept`, unsent. */
-void kl_api_drop_unpublished(kl_apiserver_t *self, int64_t kept);
-/* Sends the pub/sub events the commits so far made true. */
+/* Drops what a failed group commit took back: the burst's events in the
+ * history and on their way to pub/sub, and cached objects. */
+void kl_api_discard_uncommitted(kl_apiserver_t *self);
+/* Frees the pub/sub events held for a commit, unsent. */
+void kl_api_drop_unpublished(kl_apiserver_t *self);
+/* Sends the pub/sub events a successful commit made true. */
 void kl_api_publish_committed(kl_apiserver_t *self);
 /* Wakes the watchers an event just kept is for, and publishes it. */
 void kl_api_notify(kl_apiserver_t *self, event_t *e);

@@ -229,62 +229,18 @@ char *kl_api_dump_for_store(json_t *object, size_t *len, size_t *mark, kl_error_
     return text;
 }
 
-static int lost_writes(kl_error_t *err, const kl_error_t *serr)
-{
-    return kl_error_set(err, serr->code ? serr->code : KL_ERR_UNAVAILABLE,
-                        "the store could not make writes durable: %s", serr->text);
-}
-
 int kl_apiserver_flush(kl_apiserver_t *self, kl_error_t *err)
 {
     if (!self->can_flush)
         return 0;
-    if (self->flushing && kl_apiserver_flush_end(self, err) < 0)
-        return -1;
     kl_error_t serr = {0, ""};
-    if (self->ops->flush(self->store, &serr) < 0) {
-        kl_api_discard_after(self, self->committed);
-        return lost_writes(err, &serr);
-    }
+    int failed = self->ops->flush(self->store, &serr) < 0;
+    if (failed)
+        kl_api_discard_uncommitted(self);
     self->committed = self->ops->revision(self->store);
-    return 0;
-}
-
-int kl_apiserver_flush_begin(kl_apiserver_t *self, kl_error_t *err)
-{
-    if (!self->can_flush_behind)
-        return kl_apiserver_flush(self, err);
-    if (self->flushing && kl_apiserver_flush_end(self, err) < 0)
-        return -1;
-    kl_error_t serr = {0, ""};
-    int64_t revision = self->ops->revision(self->store);
-    if (self->ops->flush_begin(self->store, &serr) < 0) {
-        /* Nothing after the last durable batch is true any more. */
-        kl_api_discard_after(self, self->committed);
-        return lost_writes(err, &serr);
-    }
-    self->flushing = 1;
-    self->flushing_revision = revision;
-    return 0;
-}
-
-int kl_apiserver_flush_fd(const kl_apiserver_t *self)
-{
-    return self->flushing ? self->ops->flush_fd(self->store) : -1;
-}
-
-int kl_apiserver_flush_end(kl_apiserver_t *self, kl_error_t *err)
-{
-    if (!self->flushing)
-        return 0;
-    self->flushing = 0;
-    kl_error_t serr = {0, ""};
-    if (self->ops->flush_end(self->store, &serr) < 0) {
-        kl_api_discard_after(self, self->committed);
-        return lost_writes(err, &serr);
-    }
-    if (self->flushing_revision > self->committed)
-        self->committed = self->flushing_revision;
+    if (failed)
+        return kl_error_set(err, serr.code ? serr.code : KL_ERR_UNAVAILABLE,
+                            "the store could not make writes durable: %s", serr.text);
     return 0;
 }
 

@@ -228,8 +228,7 @@ static void notify_group(kl_apiserver_t *self, watcher_group_t *group, event_t *
 
 /* Keeps a pub/sub event (taken) until its burst's commit; 0 when out of
  * memory, and then it goes out at once. */
-static int hold_for_commit(kl_apiserver_t *self, int64_t revision, const char *topic, char *event,
-                           size_t length)
+static int hold_for_commit(kl_apiserver_t *self, const char *topic, char *event, size_t length)
 {
     if (self->unpublished_count == self->unpublished_alloc) {
         size_t alloc = self->unpublished_alloc ? self->unpublished_alloc * 2 : 64;
@@ -239,7 +238,7 @@ static int hold_for_commit(kl_apiserver_t *self, int64_t revision, const char *t
         self->unpublished = grown;
         self->unpublished_alloc = alloc;
     }
-    self->unpublished[self->unpublished_count++] = (unpublished_t){revision, topic, event, length};
+    self->unpublished[self->unpublished_count++] = (unpublished_t){topic, event, length};
     return 1;
 }
 
@@ -265,7 +264,7 @@ void kl_api_notify(kl_apiserver_t *self, event_t *e)
         size_t length = 0;
         char *event = kl_api_buffer_take(&b, &length);
         if (event && self->defer_watches && self->can_flush
-            && hold_for_commit(self, e->revision, info->topic, event, length))
+            && hold_for_commit(self, info->topic, event, length))
             return;
         if (event)
             self->publish(info->topic, event, length, self->publish_arg);
@@ -275,17 +274,12 @@ void kl_api_notify(kl_apiserver_t *self, event_t *e)
 
 void kl_api_publish_committed(kl_apiserver_t *self)
 {
-    /* A batch still on its way to the disk keeps its events. */
-    size_t sent = 0;
-    while (sent < self->unpublished_count && self->unpublished[sent].revision <= self->committed) {
-        unpublished_t *u = &self->unpublished[sent++];
+    for (size_t i = 0; i < self->unpublished_count; i++) {
+        unpublished_t *u = &self->unpublished[i];
         self->publish(u->topic, u->event, u->length, self->publish_arg);
         free(u->event);
     }
-    self->unpublished_count -= sent;
-    if (sent && self->unpublished_count)
-        memmove(self->unpublished, self->unpublished + sent,
-                self->unpublished_count * sizeof *self->unpublished);
+    self->unpublished_count = 0;
 }
 
 /* Answers the deferred watchers that events arrived for, each with all of
@@ -304,13 +298,8 @@ static void release_ready(kl_apiserver_t *self)
             char *reply = collect(self, &req, &resume, &length, &err);
             if (reply || err.code) {
                 answer_with(self, w, reply, length, &err);
-            } else if (!self->count
-                       || kl_api_ring_at(self, self->count - 1)->revision
-                              <= kl_api_examined_revision(self)) {
-                /* Nothing for it after all: stays parked. While writes
-                 * wait for their commit it stays ready: they may be
-                 * what woke it. */
-                w->ready = 0;
+            } else {
+                w->ready = 0;  /* nothing for it after all: stays parked */
                 self->ready--;
             }
         }
@@ -484,11 +473,7 @@ void kl_apiserver_watch(kl_apiserver_t *self, const json_t *payload, void *token
 
 void kl_apiserver_tick(kl_apiserver_t *self, int64_t now_ms)
 {
-    /* The store's housekeeping commits at once: not while a batch of
-     * writes is still open or on its way to the disk. */
-    int settled = !self->flushing
-                  && (!self->can_flush || self->committed == self->ops->revision(self->store));
-    if (self->can_tick && settled) {
+    if (self->can_tick) {
         kl_error_t serr = {0, ""};
         if (self->ops->tick(self->store, &serr) < 0)
             kl_warn("api", "store housekeeping failed: %s", serr.text);

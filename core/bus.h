@@ -89,15 +89,12 @@ int kl_bus_service_run(kl_bus_service_t *self, zsock_t *pipe, kl_bus_handler_fn 
 typedef void (*kl_bus_drained_fn)(void *arg);
 void kl_bus_service_set_drained(kl_bus_service_t *self, kl_bus_drained_fn drained, void *arg);
 
-/* Descriptors the service also waits on: before each wait it asks
- * `fds_now` to fill in up to `max` of them (returning how many; none this
- * time is fine) and calls `ready` with each one that is readable. ready()
- * must make it unreadable, or the loop spins. */
-#define KL_BUS_EXTRA_FDS 4
-typedef int (*kl_bus_fds_fn)(void *arg, int *fds, int max);
-typedef void (*kl_bus_fd_ready_fn)(void *arg, int fd);
-void kl_bus_service_set_extra_fds(kl_bus_service_t *self, kl_bus_fds_fn fds_now,
-                                  kl_bus_fd_ready_fn ready, void *arg);
+/* A descriptor the service also waits on: before each wait it asks
+ * `fd_now` (-1: none this time) and calls `ready` when that one is
+ * readable. ready() must make it unreadable, or the loop spins. */
+typedef int (*kl_bus_fd_fn)(void *arg);
+void kl_bus_service_set_extra_fd(kl_bus_service_t *self, kl_bus_fd_fn fd_now,
+                                 kl_bus_drained_fn ready, void *arg);
 
 /* Publishes an event to every subscriber of `topic` (through the broker).
  * `event` is borrowed. */

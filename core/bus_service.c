@@ -13,8 +13,8 @@ struct kl_bus_service {
     char *endpoint;
     kl_bus_drained_fn drained;
     void *drained_arg;
-    kl_bus_fds_fn extra_fds;
-    kl_bus_fd_ready_fn extra_ready;
+    kl_bus_fd_fn extra_fd;
+    kl_bus_drained_fn extra_ready;
     void *extra_arg;
     /* Topic prefixes with subscribers, as the broker last said; NULL until
      * it has said, and then every event is sent. */
@@ -27,10 +27,10 @@ void kl_bus_service_set_drained(kl_bus_service_t *self, kl_bus_drained_fn draine
     self->drained_arg = arg;
 }
 
-void kl_bus_service_set_extra_fds(kl_bus_service_t *self, kl_bus_fds_fn fds_now,
-                                  kl_bus_fd_ready_fn ready, void *arg)
+void kl_bus_service_set_extra_fd(kl_bus_service_t *self, kl_bus_fd_fn fd_now,
+                                 kl_bus_drained_fn ready, void *arg)
 {
-    self->extra_fds = fds_now;
+    self->extra_fd = fd_now;
     self->extra_ready = ready;
     self->extra_arg = arg;
 }
@@ -142,21 +142,18 @@ static void service_dispatch(kl_bus_service_t *self, frames_t *f, kl_bus_handler
 int kl_bus_service_run(kl_bus_service_t *self, zsock_t *pipe, kl_bus_handler_fn handler,
                        kl_bus_tick_fn tick, int tick_ms, void *arg)
 {
-    zmq_pollitem_t items[2 + KL_BUS_EXTRA_FDS] = {{self->handle, 0, ZMQ_POLLIN, 0},
-                                                  {pipe ? zsock_resolve(pipe) : NULL, 0,
-                                                   ZMQ_POLLIN, 0}};
+    zmq_pollitem_t items[3] = {{self->handle, 0, ZMQ_POLLIN, 0},
+                               {pipe ? zsock_resolve(pipe) : NULL, 0, ZMQ_POLLIN, 0},
+                               {NULL, -1, ZMQ_POLLIN, 0}};
     int64_t next_tick = zclock_mono() + tick_ms;
     for (;;) {
-        /* Without a pipe, the extra descriptors start in the pipe's slot. */
-        int first_extra = pipe ? 2 : 1;
-        int extra[KL_BUS_EXTRA_FDS];
-        int extra_count = self->extra_fds ? self->extra_fds(self->extra_arg, extra,
-                                                            KL_BUS_EXTRA_FDS) : 0;
-        if (extra_count < 0 || extra_count > KL_BUS_EXTRA_FDS)
-            extra_count = 0;
-        for (int i = 0; i < extra_count; i++)
-            items[first_extra + i] = (zmq_pollitem_t){NULL, extra[i], ZMQ_POLLIN, 0};
-        int item_count = first_extra + extra_count;
+        /* Without a pipe, the extra descriptor takes the pipe's slot. */
+        int item_count = pipe ? 2 : 1;
+        int extra = self->extra_fd ? self->extra_fd(self->extra_arg) : -1;
+        if (extra >= 0) {
+            items[item_count] = (zmq_pollitem_t){NULL, extra, ZMQ_POLLIN, 0};
+            item_count++;
+        }
         int timeout = -1;
         if (tick && tick_ms > 0) {
             int64_t left = next_tick - zclock_mono();
@@ -177,9 +174,8 @@ int kl_bus_service_run(kl_bus_service_t *self, zsock_t *pipe, kl_bus_handler_fn 
             if (self->drained)
                 self->drained(self->drained_arg);
         }
-        for (int i = 0; i < extra_count; i++)
-            if (items[first_extra + i].revents & ZMQ_POLLIN)
-                self->extra_ready(self->extra_arg, extra[i]);
+        if (extra >= 0 && (items[item_count - 1].revents & ZMQ_POLLIN))
+            self->extra_ready(self->extra_arg);
         if (pipe && (items[1].revents & ZMQ_POLLIN)) {
             char *command = zstr_recv(pipe);
             int term = !command || strcmp(command, "$TERM") == 0;

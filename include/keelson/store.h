@@ -135,21 +135,6 @@ typedef struct kl_store_ops {
      * not woken again. The caller only polls it; the store closes it. -1:
      * none. May be NULL. */
     int (*changes_fd)(void *store);
-
-    /* ---- ABI 1.3: durability in the background ---------------------------
-     * flush() split in two, so the API server builds its next batch of
-     * writes while the disk works on the last. flush_begin() ends the batch
-     * so far (its writes are then committed, but perhaps not yet durable)
-     * and starts making it durable; writes after it form the next batch.
-     * flush_fd() turns readable when that is done, and flush_end() then
-     * says whether it worked (0). A failure is final: the batch may be lost
-     * and the store refuses writes until it is opened again. One batch at a
-     * time: flush_begin() is called again only after flush_end(), and
-     * flush() or tick() only when no batch is in flight. The caller only
-     * polls the descriptor; the store closes it. All three or none. */
-    int (*flush_begin)(void *store, kl_error_t *err);
-    int (*flush_fd)(void *store);
-    int (*flush_end)(void *store, kl_error_t *err);
 } kl_store_ops_t;
 
 #define KL_STORE_PLUGIN(NAME, VERSION, DESCRIPTION, SETTINGS, OPS)                         \

@@ -230,7 +230,6 @@ int main(int argc, char **argv)
     kl_group_notify(&c);
     kl_group_compaction(&c);  /* after the history groups: it forgets history */
     kl_group_flush(&c);
-    kl_group_flush_behind(&c);
     kl_group_persistence(&c);
 
     kl_plugin_destroy(&c.plugin);

@@ -40,7 +40,7 @@ while [ $i -lt 300 ]; do
 done
 [ $i -lt 300 ] && grep -q "events.db.*disk is full" "$WORK/event.out"
 ok $? "once the events store is full an Event write fails with its reason after $acked acknowledged: $(cut -c1-160 "$WORK/event.out")"
-grep -q "events store: .*failing the batch's Event writes" "$WORK/master.log"
+grep -q "events store: .*failing the burst's Event writes" "$WORK/master.log"
 ok $? "the master logs the failed events commit"
 
 pod_yaml after-full | keelctl apply -f - >"$WORK/pod.out" 2>&1

@@ -6,8 +6,7 @@ plugins_store_sqlite_store_sqlite_la_SOURCES = \
 	plugins/store/sqlite/schema.c \
 	plugins/store/sqlite/keys.c \
 	plugins/store/sqlite/changes.c \
-	plugins/store/sqlite/leases.c \
-	plugins/store/sqlite/wal_sync.c plugins/store/sqlite/wal_sync.h
+	plugins/store/sqlite/leases.c
 plugins_store_sqlite_store_sqlite_la_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
 plugins_store_sqlite_store_sqlite_la_LDFLAGS = $(KL_PLUGIN_LDFLAGS)
-plugins_store_sqlite_store_sqlite_la_LIBADD = $(SQLITE_LIBS) -lpthread
+plugins_store_sqlite_store_sqlite_la_LIBADD = $(SQLITE_LIBS)

@@ -188,7 +188,7 @@ int sqlite_store_set_meta(sqlite_store_t *s, const char *name, int64_t value, kl
 
 /* First thing that reads the file: reports a file that is not SQLite, or is
  * held by another process, with the path. */
-int sqlite_store_set_pragmas(sqlite_store_t *s, kl_error_t *err)
+int sqlite_store_set_pragmas(sqlite_store_t *s, const char *synchronous, kl_error_t *err)
 {
     /* EXCLUSIVE: this process owns the file (the store does not claim
      * KL_STORE_SHARED), and WAL then needs no shared-memory index. */
@@ -228,11 +228,12 @@ int sqlite_store_set_pragmas(sqlite_store_t *s, kl_error_t *err)
                                 s->path, sqlite3_errmsg(s->db));
         return sqlite_store_db_error(s, err, "opening the database");
     }
-    /* NORMAL: a commit writes the WAL without syncing it; SQLite syncs it
-     * before each checkpoint and the database after. With the setting
-     * synchronous = "full", wal_sync then syncs the WAL after each commit,
-     * as SQLite's FULL would inside it, so a write acknowledged after the
-     * flush survives power loss. */
+    /* FULL: in WAL mode SQLite then fsyncs the WAL at every commit, so a write
+     * acknowledged after flush() survives power loss. NORMAL fsyncs only at
+     * checkpoints: it survives a crash of the process but may lose the last
+     * commits if the machine loses power. */
+    if (strcmp(synchronous, "full") == 0)
+        return sqlite_store_exec_sql(s, "PRAGMA synchronous = FULL", err);
     return sqlite_store_exec_sql(s, "PRAGMA synchronous = NORMAL", err);
 }
 

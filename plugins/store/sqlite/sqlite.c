@@ -31,11 +31,6 @@ static const kl_setting_spec_t sqlite_settings[] = {
 
 int sqlite_store_begin_write(sqlite_store_t *s, kl_error_t *err)
 {
-    if (s->lost)
-        return kl_error_set(err, KL_ERR_UNAVAILABLE,
-                            "sqlite store (%s): its write-ahead log could not be made durable, so "
-                            "it takes no more writes; restart keelsond to recover from the file",
-                            s->path);
     if (!s->in_transaction) {
         if (sqlite_store_exec_sql(s, "BEGIN IMMEDIATE", err) < 0)
             return -1;
@@ -62,10 +57,11 @@ int sqlite_store_end_write(sqlite_store_t *s, int failed, int64_t revision_befor
     return -1;
 }
 
-/* Commits the open transaction without waiting for the disk: SQLite runs
- * at synchronous=NORMAL and the WAL is synced by wal_sync. */
-static int commit(sqlite_store_t *s, kl_error_t *err)
+static int sqlite_flush(void *store, kl_error_t *err)
 {
+    sqlite_store_t *s = store;
+    if (!s->in_transaction)
+        return 0;
     int meta_failed = sqlite_store_set_meta(s, "revision", s->revision, err) < 0;
     sqlite3_reset(s->stmt[ST_SET_META]);
     if (!meta_failed && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
@@ -84,58 +80,10 @@ static int commit(sqlite_store_t *s, kl_error_t *err)
     return -1;
 }
 
-static int sync_failed(sqlite_store_t *s)
-{
-    s->lost = 1;
-    s->host->log(s->host, KL_LOG_ERROR, "sqlite store (%s): a sync of the write-ahead log "
-                 "failed; the store takes no more writes", s->path);
-    return -1;
-}
-
-/* The ABI 1.3 pipeline: flush_begin() commits and starts the sync,
- * flush_end() reports it. */
-static int sqlite_flush_end(void *store, kl_error_t *err)
-{
-    sqlite_store_t *s = store;
-    if (wal_sync_finish(s->sync, err) < 0)
-        return sync_failed(s);
-    return 0;
-}
-
-static int sqlite_flush_begin(void *store, kl_error_t *err)
-{
-    sqlite_store_t *s = store;
-    if (wal_sync_in_flight(s->sync) && sqlite_flush_end(s, err) < 0)
-        return -1;
-    if (s->in_transaction && commit(s, err) < 0)
-        return -1;
-    return wal_sync_start(s->sync, err);
-}
-
-static int sqlite_flush_fd(void *store)
-{
-    return wal_sync_fd(((sqlite_store_t *)store)->sync);
-}
-
-static int sqlite_flush(void *store, kl_error_t *err)
-{
-    sqlite_store_t *s = store;
-    if (wal_sync_in_flight(s->sync) && sqlite_flush_end(s, err) < 0)
-        return -1;
-    if (!s->in_transaction)
-        return 0;
-    if (commit(s, err) < 0)
-        return -1;
-    if (wal_sync_now(s->sync, err) < 0)
-        return sync_failed(s);
-    return 0;
-}
-
 /* ---- open and close ------------------------------------------------------ */
 
 static void store_free(sqlite_store_t *s)
 {
-    wal_sync_destroy(&s->sync);
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
     if (s->db)
@@ -217,9 +165,7 @@ static void *sqlite_open(const kl_host_t *host, kl_error_t *err)
     }
     sqlite3_extended_result_codes(s->db, 1);
     sqlite3_busy_timeout(s->db, (int)busy);
-    if (!(s->sync = wal_sync_new(path, strcmp(synchronous, "full") == 0, err)))
-        goto fail;
-    if (sqlite_store_set_pragmas(s, err) < 0
+    if (sqlite_store_set_pragmas(s, synchronous, err) < 0
         || sqlite_store_check_integrity(s, err) < 0 || sqlite_store_load_schema(s, err) < 0)
         goto fail;
     if (sqlite_store_read_meta(s, "revision", &s->revision, err) < 0
@@ -310,9 +256,6 @@ static const kl_store_ops_t sqlite_ops = {
     .lease_revoke = sqlite_store_lease_revoke,
     .put_with_lease = sqlite_store_put_with_lease,
     .tick = sqlite_tick,
-    .flush_begin = sqlite_flush_begin,
-    .flush_fd = sqlite_flush_fd,
-    .flush_end = sqlite_flush_end,
 };
 
 KL_STORE_PLUGIN("sqlite", "0.1.0", "durable revisioned key-value store in one SQLite file (WAL)",

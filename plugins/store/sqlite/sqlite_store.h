@@ -10,8 +10,6 @@
 
 #include <keelson/store.h>
 
-#include "wal_sync.h"
-
 /* Every statement the store runs more than once, prepared at open. */
 enum {
     ST_GET,
@@ -44,8 +42,6 @@ typedef struct sqlite_store {
     int64_t revision;         /* mirrors meta.revision, including unflushed writes */
     int64_t compacted;        /* mirrors meta.compacted_revision */
     int64_t history;          /* history_revisions */
-    wal_sync_t *sync;         /* makes each commit durable */
-    int lost;                 /* a WAL sync failed: no more writes */
 } sqlite_store_t;
 
 /* One key's state as read from a row. `value` points into the statement's
@@ -75,7 +71,7 @@ int sqlite_store_run_prepared(sqlite_store_t *s, int which, kl_error_t *err);
 int sqlite_store_read_meta(sqlite_store_t *s, const char *name, int64_t *value, kl_error_t *err);
 int sqlite_store_set_meta(sqlite_store_t *s, const char *name, int64_t value, kl_error_t *err);
 /* The steps of open, in this order. */
-int sqlite_store_set_pragmas(sqlite_store_t *s, kl_error_t *err);
+int sqlite_store_set_pragmas(sqlite_store_t *s, const char *synchronous, kl_error_t *err);
 int sqlite_store_check_integrity(sqlite_store_t *s, kl_error_t *err);
 int sqlite_store_load_schema(sqlite_store_t *s, kl_error_t *err);
 int sqlite_store_prepare(sqlite_store_t *s, kl_error_t *err);
