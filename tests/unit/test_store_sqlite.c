@@ -660,6 +660,45 @@ static void test_group_commit(void)
     close_store(&o);
 }
 
+/* The WAL file's size after 2,000 flushed writes of 2 KiB. */
+static long wal_size_after_writes(const char *extra)
+{
+    kl_error_t err = {0, ""};
+    remove_db(db_path);
+    opened_t *o = open_store(db_path, extra, &err);
+    if (!o) {
+        diag("%s", err.text);
+        return -1;
+    }
+    char key[32], value[2048];
+    memset(value, 'w', sizeof value);
+    int64_t rev;
+    for (int i = 0; i < 2000; i++) {
+        snprintf(key, sizeof key, "/w/%05d", i);
+        o->ops->create(o->s, key, value, sizeof value, &rev, &err);
+        if (i % 50 == 49)
+            o->ops->flush(o->s, &err);
+    }
+    char wal[160];
+    snprintf(wal, sizeof wal, "%s-wal", db_path);
+    struct stat st;
+    long size = stat(wal, &st) == 0 ? (long)st.st_size : -1;
+    close_store(&o);
+    return size;
+}
+
+/* checkpoint_pages bounds the WAL: checkpoints copy it into the database
+ * and the WAL starts over. */
+static void test_checkpoints(void)
+{
+    long small = wal_size_after_writes("checkpoint_pages = 100;");
+    long large = wal_size_after_writes(NULL);
+    ok(small > 0 && small < 2 * 1024 * 1024,
+       "with checkpoint_pages = 100 the WAL stays small (%ld bytes)", small);
+    ok(large > 8 * 1024 * 1024,
+       "with the default it holds the 2,000 writes until its checkpoint (%ld bytes)", large);
+}
+
 static void write_file(const char *path, const void *bytes, size_t len)
 {
     FILE *f = fopen(path, "w");
@@ -775,6 +814,7 @@ static void test_bad_files(void)
 
     expect_refusal(db_path, "synchronous = \"sometimes\";", "\"synchronous\"", "a bad synchronous setting");
     expect_refusal(db_path, "history_revisions = 0;", "\"history_revisions\"", "a bad history setting");
+    expect_refusal(db_path, "checkpoint_pages = 10;", "\"checkpoint_pages\" is 10", "too few checkpoint pages");
     expect_refusal(db_path, "colour = 1;", "\"colour\"", "an unknown setting");
     remove_db(db_path);
 }
@@ -798,6 +838,7 @@ int main(void)
     test_leases();
     test_crash();
     test_group_commit();
+    test_checkpoints();
     test_bad_files();
     remove_db(db_path);
     rmdir(dir);

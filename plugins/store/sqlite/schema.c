@@ -188,7 +188,8 @@ int sqlite_store_set_meta(sqlite_store_t *s, const char *name, int64_t value, kl
 
 /* First thing that reads the file: reports a file that is not SQLite, or is
  * held by another process, with the path. */
-int sqlite_store_set_pragmas(sqlite_store_t *s, const char *synchronous, kl_error_t *err)
+int sqlite_store_set_pragmas(sqlite_store_t *s, const char *synchronous, int checkpoint_pages,
+                             kl_error_t *err)
 {
     /* EXCLUSIVE: this process owns the file (the store does not claim
      * KL_STORE_SHARED), and WAL then needs no shared-memory index. */
@@ -232,6 +233,10 @@ int sqlite_store_set_pragmas(sqlite_store_t *s, const char *synchronous, kl_erro
      * acknowledged after flush() survives power loss. NORMAL fsyncs only at
      * checkpoints: it survives a crash of the process but may lose the last
      * commits if the machine loses power. */
+    char checkpoint[64];
+    snprintf(checkpoint, sizeof checkpoint, "PRAGMA wal_autocheckpoint = %d", checkpoint_pages);
+    if (sqlite_store_exec_sql(s, checkpoint, err) < 0)
+        return -1;
     if (strcmp(synchronous, "full") == 0)
         return sqlite_store_exec_sql(s, "PRAGMA synchronous = FULL", err);
     return sqlite_store_exec_sql(s, "PRAGMA synchronous = NORMAL", err);

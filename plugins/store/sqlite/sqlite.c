@@ -12,6 +12,13 @@
 
 #define DEFAULT_HISTORY 100000
 #define DEFAULT_BUSY_TIMEOUT_MS 5000
+/* A checkpoint copies each page once however often it changed since the
+ * last one, so rarer checkpoints write less: at 150,000 pods, 16,384 pages
+ * instead of SQLite's 1,000 wrote about a tenth faster on less cpu. The
+ * WAL file grows to about this many 4 KiB pages (64 MiB). */
+#define DEFAULT_CHECKPOINT_PAGES 16384
+#define MIN_CHECKPOINT_PAGES 100
+#define MAX_CHECKPOINT_PAGES 1048576
 
 static const kl_setting_spec_t sqlite_settings[] = {
     { "path", KL_SETTING_STRING, 1, "database file; its folder must exist" },
@@ -20,6 +27,8 @@ static const kl_setting_spec_t sqlite_settings[] = {
     { "synchronous", KL_SETTING_STRING, 0,
       "\"full\" (default: acknowledged writes survive power loss) or \"normal\" (survive crashes)" },
     { "busy_timeout_ms", KL_SETTING_INT, 0, "how long to wait for a lock held elsewhere (default 5000)" },
+    { "checkpoint_pages", KL_SETTING_INT, 0,
+      "WAL pages written between checkpoints into the database (default 16384, 100 to 1048576)" },
     KL_SETTINGS_END
 };
 
@@ -147,6 +156,13 @@ static void *sqlite_open(const kl_host_t *host, kl_error_t *err)
                      busy, INT32_MAX);
         return NULL;
     }
+    long long checkpoint = host->setting_int(host, "checkpoint_pages", DEFAULT_CHECKPOINT_PAGES);
+    if (checkpoint < MIN_CHECKPOINT_PAGES || checkpoint > MAX_CHECKPOINT_PAGES) {
+        kl_error_set(err, KL_ERR_INVALID,
+                     "sqlite store: the setting \"checkpoint_pages\" is %lld; it must be between %d and %d",
+                     checkpoint, MIN_CHECKPOINT_PAGES, MAX_CHECKPOINT_PAGES);
+        return NULL;
+    }
     sqlite_store_t *s = calloc(1, sizeof *s);
     if (!s || !(s->path = strdup(path))) {
         free(s);
@@ -165,7 +181,7 @@ static void *sqlite_open(const kl_host_t *host, kl_error_t *err)
     }
     sqlite3_extended_result_codes(s->db, 1);
     sqlite3_busy_timeout(s->db, (int)busy);
-    if (sqlite_store_set_pragmas(s, synchronous, err) < 0
+    if (sqlite_store_set_pragmas(s, synchronous, (int)checkpoint, err) < 0
         || sqlite_store_check_integrity(s, err) < 0 || sqlite_store_load_schema(s, err) < 0)
         goto fail;
     if (sqlite_store_read_meta(s, "revision", &s->revision, err) < 0

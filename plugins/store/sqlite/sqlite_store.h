@@ -71,7 +71,8 @@ int sqlite_store_run_prepared(sqlite_store_t *s, int which, kl_error_t *err);
 int sqlite_store_read_meta(sqlite_store_t *s, const char *name, int64_t *value, kl_error_t *err);
 int sqlite_store_set_meta(sqlite_store_t *s, const char *name, int64_t value, kl_error_t *err);
 /* The steps of open, in this order. */
-int sqlite_store_set_pragmas(sqlite_store_t *s, const char *synchronous, kl_error_t *err);
+int sqlite_store_set_pragmas(sqlite_store_t *s, const char *synchronous, int checkpoint_pages,
+                             kl_error_t *err);
 int sqlite_store_check_integrity(sqlite_store_t *s, kl_error_t *err);
 int sqlite_store_load_schema(sqlite_store_t *s, kl_error_t *err);
 int sqlite_store_prepare(sqlite_store_t *s, kl_error_t *err);
