@@ -92,11 +92,23 @@ int kl_bus_send_ack(kl_bus_client_t *self, const char *service_method, const jso
     return 0;
 }
 
-/* The next well-formed reply into `f`, its status in `code`; -1 when none
- * came in time. An acknowledgement asked for by kl_bus_send_ack() comes
- * back with *ack_only set. */
+/* An error reply's message, closing `f`. */
+static void reply_error(frames_t *f, int code, kl_error_t *err)
+{
+    kl_error_t parse_err;
+    json_t *body = kl_bus_json_from_bytes(zmq_msg_data(&f->part[4]), zmq_msg_size(&f->part[4]),
+                                          &parse_err);
+    kl_bus_frames_close(f);
+    const char *message = body ? json_string_value(json_object_get(body, "message")) : NULL;
+    kl_error_set(err, code, "%s", message ? message : kl_error_reason(code));
+    json_decref(body);
+}
+
+/* The next successful reply into `f`; -1 when none came in time, or with
+ * the error an error reply carried (*request_id set). An acknowledgement
+ * asked for by kl_bus_send_ack() comes back with *ack_only set. */
 static int recv_reply(kl_bus_client_t *self, uint64_t *request_id, int timeout_ms, frames_t *f,
-                      int *code, int *ack_only, kl_error_t *err)
+                      int *ack_only, kl_error_t *err)
 {
     for (;;) {
         if (!kl_bus_wait_readable(self->handle, timeout_ms)) {
@@ -118,36 +130,24 @@ static int recv_reply(kl_bus_client_t *self, uint64_t *request_id, int timeout_m
         }
         if (request_id)
             *request_id = strtoull(id_text, NULL, 10);
-        *code = atoi(status_text);
+        int code = atoi(status_text);
         *ack_only = self->acks && zhashx_lookup(self->acks, id_text);
         if (*ack_only)
             zhashx_delete(self->acks, id_text);
+        if (code != 0) {
+            reply_error(f, code, err);
+            return -1;
+        }
         return 0;
     }
-}
-
-/* An error reply's message, closing `f`. */
-static void reply_error(frames_t *f, int code, kl_error_t *err)
-{
-    kl_error_t parse_err;
-    json_t *body = kl_bus_json_from_bytes(zmq_msg_data(&f->part[4]), zmq_msg_size(&f->part[4]),
-                                          &parse_err);
-    kl_bus_frames_close(f);
-    const char *message = body ? json_string_value(json_object_get(body, "message")) : NULL;
-    kl_error_set(err, code, "%s", message ? message : kl_error_reason(code));
-    json_decref(body);
 }
 
 json_t *kl_bus_recv(kl_bus_client_t *self, uint64_t *request_id, int timeout_ms, kl_error_t *err)
 {
     frames_t f;
-    int code, ack_only;
-    if (recv_reply(self, request_id, timeout_ms, &f, &code, &ack_only, err) < 0)
+    int ack_only;
+    if (recv_reply(self, request_id, timeout_ms, &f, &ack_only, err) < 0)
         return NULL;
-    if (code != 0) {
-        reply_error(&f, code, err);
-        return NULL;
-    }
     if (ack_only) {
         kl_bus_frames_close(&f);
         return json_object();  /* the caller asked for no body */
@@ -165,13 +165,9 @@ char *kl_bus_recv_text(kl_bus_client_t *self, uint64_t *request_id, int timeout_
                        kl_error_t *err)
 {
     frames_t f;
-    int code, ack_only;
-    if (recv_reply(self, request_id, timeout_ms, &f, &code, &ack_only, err) < 0)
+    int ack_only;
+    if (recv_reply(self, request_id, timeout_ms, &f, &ack_only, err) < 0)
         return NULL;
-    if (code != 0) {
-        reply_error(&f, code, err);
-        return NULL;
-    }
     size_t size = ack_only ? 2 : zmq_msg_size(&f.part[4]);
     if (size > KL_BUS_MAX_PAYLOAD) {
         kl_bus_frames_close(&f);
