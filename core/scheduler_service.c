@@ -106,7 +106,8 @@ static void on_pod_event(const char *type, json_t *object, void *arg)
 static int peek_pod_event(const char *type, const kl_json_scan_t *scan, int object, void *arg)
 {
     scheduler_t *self = arg;
-    if (strcmp(type, "DELETED") == 0)
+    /* ADDED may be a new pod under an old name: only changes are taken. */
+    if (strcmp(type, "MODIFIED") != 0)
         return 0;
     char namespace_name[256], name[256], revision[32], node[256], phase[32];
     int metadata = kl_json_scan_get(scan, object, "metadata");
