@@ -85,10 +85,11 @@ int64_t kl_object_revision(const json_t *object)
     if (json_is_integer(rv))
         return json_integer_value(rv) >= 0 ? json_integer_value(rv) : -1;
     const char *text = json_string_value(rv);
-    if (!text)
-        return -1;
-    if (!*text)
-        return 0;
+    return text ? kl_revision_parse(text) : -1;
+}
+
+int64_t kl_revision_parse(const char *text)
+{
     int64_t value = 0;
     for (const char *p = text; *p; p++) {
         if (!isdigit((unsigned char)*p) || value > (INT64_MAX - 9) / 10)

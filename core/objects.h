@@ -51,6 +51,8 @@ const char *kl_pod_phase(const json_t *pod);
 /* metadata.resourceVersion as a number: 0 when absent or empty, -1 when it
  * is not a decimal revision. */
 int64_t kl_object_revision(const json_t *object);
+/* The same for a resourceVersion's text. */
+int64_t kl_revision_parse(const char *text);
 
 /* Sets metadata.resourceVersion to the decimal `revision` (creating
  * metadata if needed). Returns 0 or -1 (out of memory, not an object). */

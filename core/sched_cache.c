@@ -79,6 +79,16 @@ void kl_sched_cache_destroy(kl_sched_cache_t **self_p)
 
 /* ---- pods --------------------------------------------------------------- */
 
+#define POD_KEY_MAX 512
+
+/* The cache's key of a pod: "namespace/name", an empty or absent namespace
+ * read as "default". */
+static void pod_key(char key[POD_KEY_MAX], const char *namespace_name, const char *name)
+{
+    snprintf(key, POD_KEY_MAX, "%s/%s", namespace_name && *namespace_name ? namespace_name
+                                                                         : "default", name);
+}
+
 /* Moves the pod's requests to wherever they belong now: its assumed node,
  * else its bound node while it is not finished, else nowhere. Returns 1
  * when resources were freed somewhere. */
@@ -168,8 +178,8 @@ int kl_sched_cache_pod_upsert(kl_sched_cache_t *self, json_t *object, int64_t no
         return kl_error_set(err, KL_ERR_INVALID, "Pod: metadata.name is missing");
     if (!namespace_name || !*namespace_name)
         namespace_name = "default";
-    char key[512];
-    snprintf(key, sizeof key, "%s/%s", namespace_name, name);
+    char key[POD_KEY_MAX];
+    pod_key(key, namespace_name, name);
     pod_entry_t *pod = zhashx_lookup(self->pods, key);
     int64_t resource_version = kl_object_revision(object);
     if (pod) {
@@ -238,8 +248,8 @@ int kl_sched_cache_pod_upsert(kl_sched_cache_t *self, json_t *object, int64_t no
 
 int kl_sched_cache_pod_refresh(kl_sched_cache_t *self, const kl_sched_pod_refresh_t *update)
 {
-    char key[512];
-    snprintf(key, sizeof key, "%s/%s", update->namespace_name, update->name);
+    char key[POD_KEY_MAX];
+    pod_key(key, update->namespace_name, update->name);
     pod_entry_t *pod = zhashx_lookup(self->pods, key);
     if (!pod || pod->spec_generation <= 0 || pod->spec_generation != update->spec_generation
         || !update->node_name || !*update->node_name)
@@ -255,9 +265,8 @@ int kl_sched_cache_pod_refresh(kl_sched_cache_t *self, const kl_sched_pod_refres
 void kl_sched_cache_pod_remove(kl_sched_cache_t *self, const char *namespace_name,
                                const char *name)
 {
-    char key[512];
-    snprintf(key, sizeof key, "%s/%s", namespace_name && *namespace_name ? namespace_name
-                                                                         : "default", name);
+    char key[POD_KEY_MAX];
+    pod_key(key, namespace_name, name);
     pod_entry_t *pod = zhashx_lookup(self->pods, key);
     if (pod)
         pod_drop(self, pod);

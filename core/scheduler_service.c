@@ -126,10 +126,9 @@ static int peek_pod_event(const char *type, const kl_json_scan_t *scan, int obje
     };
     const char *rv = kl_json_scan_string(scan, kl_json_scan_get(scan, metadata, "resourceVersion"),
                                          revision, sizeof revision);
-    char *end = NULL;
-    update.resource_version = rv ? strtoll(rv, &end, 10) : 0;
+    update.resource_version = rv ? kl_revision_parse(rv) : 0;
     if (!update.namespace_name || !*update.namespace_name || !update.name || !*update.name
-        || !update.phase || !rv || !*rv || *end
+        || !update.phase || update.resource_version <= 0
         || kl_json_scan_integer(scan, kl_json_scan_get(scan, metadata, "generation"),
                                 &update.spec_generation) < 0)
         return 0;
