@@ -9,6 +9,7 @@ void kl_api_event_clear(event_t *e)
     json_decref(e->previous);
     kl_api_text_unref(&e->text);
     e->object = e->previous = NULL;
+    e->node = e->previous_node = NULL;
 }
 
 event_t *kl_api_ring_at(kl_apiserver_t *self, size_t i)
@@ -65,6 +66,13 @@ void kl_api_record_event(kl_apiserver_t *self, event_type_t type, const kl_kind_
     e->previous = type == EVENT_MODIFIED ? previous : NULL;
     if (type != EVENT_MODIFIED)
         json_decref(previous);
+    e->node = e->previous_node = NULL;
+    if (info->index == 0) {
+        const char *node = kl_pod_node_name(object);
+        const char *before = e->previous ? kl_pod_node_name(e->previous) : NULL;
+        e->node = node ? node : "";
+        e->previous_node = e->previous ? (before ? before : "") : NULL;
+    }
     kl_api_notify(self, e);
 }
 

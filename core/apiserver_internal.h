@@ -45,6 +45,9 @@ typedef struct event {
     api_text_t *text;  /* object's text, encoded when first needed */
     json_t *previous;  /* MODIFIED only: the state before, so selector watchers
                         * see objects enter (ADDED) and leave (DELETED) */
+    /* Pods: spec.nodeName now and before ("" when unset; borrowed from
+     * object and previous), read once for every watcher that looks. */
+    const char *node, *previous_node;
 } event_t;
 
 typedef struct watcher watcher_t;
@@ -82,6 +85,7 @@ typedef struct watch_request {
     const kl_kind_info_t *kind;
     char *namespace_name;
     kl_selector_t *selector;
+    const char *pin;  /* pods: the spec.nodeName the selector requires, or NULL */
     int64_t revision;
     int64_t timeout_ms;
 } watch_request_t;

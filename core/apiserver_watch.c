@@ -64,10 +64,11 @@ int kl_api_event_view(const event_t *e, const kl_kind_info_t *kind, const char *
         if (!ns || strcmp(ns, namespace_name) != 0)
             return -1;
     }
-    int now = kl_selector_matches(selector, e->object);
+    /* Ring events of pods carry their node names; others are read here. */
+    int now = kl_selector_matches_pod(selector, e->object, e->node);
     if (e->type != EVENT_MODIFIED || !e->previous || kl_selector_is_empty(selector))
         return now ? (int)e->type : -1;
-    int before = kl_selector_matches(selector, e->previous);
+    int before = kl_selector_matches_pod(selector, e->previous, e->previous_node);
     if (now)
         return before ? EVENT_MODIFIED : EVENT_ADDED;
     return before ? EVENT_DELETED : -1;
@@ -133,6 +134,11 @@ static char *collect(kl_apiserver_t *self, const watch_request_t *req, int64_t *
         event_t *e = kl_api_ring_at(self, i);
         if (e->revision > last)
             break;  /* not committed yet: answered after the commit */
+        /* A watcher pinned to a node skips the events of every other node
+         * by name: on a busy cluster a kubelet's burst is mostly others'. */
+        if (req->pin && e->kind == req->kind && e->node && strcmp(e->node, req->pin) != 0
+            && (!e->previous_node || strcmp(e->previous_node, req->pin) != 0))
+            continue;
         int type = kl_api_event_view(e, req->kind, req->namespace_name, req->selector);
         if (type < 0)
             continue;
@@ -207,6 +213,10 @@ static void notify_group(kl_apiserver_t *self, watcher_group_t *group, event_t *
     while (w) {
         /* kl_api_answer() may free the group when w is its last member. */
         watcher_t *next = w->next;
+        if (self->defer_watches && w->ready) {
+            w = next;  /* answered with the burst already */
+            continue;
+        }
         int type = kl_api_event_view(e, w->kind, w->namespace_name, w->selector);
         if (type >= 0 && self->defer_watches) {
             if (!w->ready) {
@@ -250,11 +260,9 @@ void kl_api_notify(kl_apiserver_t *self, event_t *e)
     if (self->pending) {
         notify_group(self, &self->unpinned[info->index], e);
         if (info->index == 0 && zhashx_size(self->pinned[0])) {
-            const char *node = kl_pod_node_name(e->object);
-            const char *before = e->previous ? kl_pod_node_name(e->previous) : NULL;
-            notify_group(self, zhashx_lookup(self->pinned[0], node ? node : ""), e);
-            if (e->previous && strcmp(before ? before : "", node ? node : "") != 0)
-                notify_group(self, zhashx_lookup(self->pinned[0], before ? before : ""), e);
+            notify_group(self, zhashx_lookup(self->pinned[0], e->node), e);
+            if (e->previous_node && strcmp(e->previous_node, e->node) != 0)
+                notify_group(self, zhashx_lookup(self->pinned[0], e->previous_node), e);
         }
     }
     if (self->publish
@@ -291,7 +299,8 @@ static void release_ready(kl_apiserver_t *self)
         watcher_t *next = w->all_next;  /* answer_with() frees w */
         if (w->ready) {
             watch_request_t req = {.kind = w->kind, .namespace_name = w->namespace_name,
-                                   .selector = w->selector, .revision = w->revision};
+                                   .selector = w->selector, .pin = w->group->pin,
+                                   .revision = w->revision};
             kl_error_t err = {0, ""};
             int64_t resume = w->revision;
             size_t length = 0;

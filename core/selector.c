@@ -323,12 +323,13 @@ kl_selector_t *kl_selector_new(const char *label_selector, const char *field_sel
 
 /* ---- matching -------------------------------------------------------- */
 
-static const char *field_value(const json_t *object, field_t field)
+/* node_name: the pod's spec.nodeName when the caller has read it already. */
+static const char *field_value(const json_t *object, field_t field, const char *node_name)
 {
     switch (field) {
     case FIELD_NAME: return kl_object_name(object);
     case FIELD_NAMESPACE: return kl_object_namespace(object);
-    case FIELD_NODE_NAME: return kl_pod_node_name(object);
+    case FIELD_NODE_NAME: return node_name ? node_name : kl_pod_node_name(object);
     case FIELD_PHASE: return kl_pod_phase(object);
     }
     return NULL;
@@ -344,23 +345,26 @@ static int in_values(const requirement_t *r, const char *value)
     return 0;
 }
 
-int kl_selector_matches(const kl_selector_t *self, const json_t *object)
+static int matches(const kl_selector_t *self, const json_t *object, const char *node_name)
 {
     if (!self)
         return 1;
     const json_t *labels = NULL;
-    if (self->count)
-        labels = json_object_get(json_object_get(object, "metadata"), "labels");
+    int labels_read = 0;
     for (size_t i = 0; i < self->count; i++) {
         const requirement_t *r = &self->items[i];
         const char *value;
         if (r->is_field) {
             /* An absent field compares as "", as Kubernetes does for an
              * unbound pod's spec.nodeName. */
-            value = field_value(object, r->field);
+            value = field_value(object, r->field, node_name);
             if (!value)
                 value = "";
         } else {
+            if (!labels_read) {
+                labels = json_object_get(json_object_get(object, "metadata"), "labels");
+                labels_read = 1;
+            }
             value = json_string_value(json_object_get(labels, r->key));
         }
         switch (r->op) {
@@ -391,6 +395,16 @@ int kl_selector_matches(const kl_selector_t *self, const json_t *object)
         }
     }
     return 1;
+}
+
+int kl_selector_matches(const kl_selector_t *self, const json_t *object)
+{
+    return matches(self, object, NULL);
+}
+
+int kl_selector_matches_pod(const kl_selector_t *self, const json_t *pod, const char *node_name)
+{
+    return matches(self, pod, node_name);
 }
 
 int kl_selector_is_empty(const kl_selector_t *self)

@@ -23,6 +23,9 @@ void kl_selector_destroy(kl_selector_t **self_p);
 /* 1 when `object` satisfies every requirement, else 0. A NULL selector
  * matches everything. */
 int kl_selector_matches(const kl_selector_t *self, const json_t *object);
+/* The same for a pod whose spec.nodeName the caller has read already
+ * (node_name; "" when unset): watchers of many nodes test every pod event. */
+int kl_selector_matches_pod(const kl_selector_t *self, const json_t *pod, const char *node_name);
 
 /* 1 when the selector has no requirement at all (NULL counts as empty). */
 int kl_selector_is_empty(const kl_selector_t *self);

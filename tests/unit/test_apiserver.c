@@ -636,6 +636,66 @@ static void test_selector_memo(kl_plugin_t *store)
     api = saved;
 }
 
+/* Watchers pinned to a node, answered once after a burst of writes to
+ * many nodes: each gets exactly its own node's events, entering its view
+ * with the bind, and none of the other nodes'. */
+static void test_pinned_burst(kl_plugin_t *store)
+{
+    kl_error_t err;
+    kl_apiserver_t *saved = api;
+    api = kl_apiserver_new(store, 0, &err);
+    if (!api) {
+        ok(0, "a fresh apiserver for pinned watchers: %s", err.text);
+        api = saved;
+        return;
+    }
+    kl_apiserver_set_reply(api, capture, NULL);
+    kl_apiserver_defer_watches(api, 1);
+    enum { NODES = 4, PODS = 12 };
+    captured_t pinned[NODES] = {{0}}, unbound = {0};
+    for (int n = 0; n < NODES; n++) {
+        char payload[128];
+        snprintf(payload, sizeof payload,
+                 "{\"kind\":\"Pod\",\"fieldSelector\":\"spec.nodeName=n%d\"}", n);
+        start_watch(api, payload, &pinned[n], 0);
+    }
+    start_watch(api, "{\"kind\":\"Pod\",\"fieldSelector\":\"spec.nodeName=\"}", &unbound, 0);
+    for (int i = 0; i < PODS; i++) {
+        char name[32], payload[160];
+        snprintf(name, sizeof name, "burst-%d", i);
+        json_decref(create_pod(name, "default", "burst"));
+        snprintf(payload, sizeof payload, "{\"name\":\"%s\",\"nodeName\":\"n%d\"}", name, i % NODES);
+        json_decref(must("bind", payload));
+    }
+    int woken_early = 0;
+    for (int n = 0; n < NODES; n++)
+        woken_early += pinned[n].calls;
+    is_int(woken_early, 0, "pinned watchers wait for the end of the burst");
+    kl_apiserver_after_burst(api);
+    int exact = 1;
+    for (int n = 0; n < NODES; n++) {
+        size_t count = event_count(pinned[n].reply);
+        exact &= pinned[n].calls == 1 && count == PODS / NODES;
+        for (size_t e = 0; e < count; e++) {
+            const char *name = event_name(pinned[n].reply, e);
+            const char *type = event_type(pinned[n].reply, e);
+            exact &= name && atoi(name + strlen("burst-")) % NODES == n && type
+                     && strcmp(type, "ADDED") == 0;
+        }
+        if (!exact)
+            diag("node n%d: %d answers, %zu events", n, pinned[n].calls, count);
+        release(&pinned[n]);
+    }
+    ok(exact, "each of %d pinned watchers gets its own %d pods, as ADDED, and no other's", NODES,
+       PODS / NODES);
+    is_int(unbound.calls, 1, "the unbound-pods watcher is answered once");
+    is_int(event_count(unbound.reply), 2 * PODS, "... with every create and every bind");
+    is_str(event_type(unbound.reply, 1), "DELETED", "... a bind read as leaving its view");
+    release(&unbound);
+    kl_apiserver_destroy(&api);
+    api = saved;
+}
+
 int main(void)
 {
     setenv("KEELSON_PLUGIN_PATH", "plugins/store/memory/.libs", 0);
@@ -668,6 +728,10 @@ int main(void)
 
     store = load_store();
     test_selector_memo(store);
+    kl_plugin_destroy(&store);
+
+    store = load_store();
+    test_pinned_burst(store);
     kl_plugin_destroy(&store);
 
     test_bus_actor();

@@ -116,6 +116,16 @@ int main(void)
     is_int(matches(NULL, big, web), 1, "spec.nodeName in a set of 1,000 names");
     is_int(matches(NULL, big, db), 0, "... and a pod bound elsewhere does not match");
 
+    /* A caller that has read spec.nodeName already passes it in: that name
+     * is the one compared, and labels are still read from the object. */
+    kl_selector_t *set = kl_selector_new("app=web", big, &err);
+    ok(set != NULL, "a label and a 1,000-name field selector parse together");
+    is_int(kl_selector_matches_pod(set, web, "node-999"), 1, "the node name given is the one compared");
+    is_int(kl_selector_matches_pod(set, web, "node-1000"), 0, "... even when the object names another");
+    is_int(kl_selector_matches_pod(set, web, ""), 0, "... \"\" standing for an unbound pod");
+    is_int(kl_selector_matches_pod(set, db, "node-1"), 0, "... while the labels come from the object");
+    kl_selector_destroy(&set);
+
     json_decref(web);
     json_decref(db);
     return done_testing();
