@@ -6,6 +6,7 @@
 
 #include "apiserver_internal.h"
 #include "json_encode.h"
+#include "json_scan.h"
 #include "log.h"
 
 static const kl_kind_info_t *kind_of_key(const char *key)
@@ -26,11 +27,10 @@ static json_t *parse_stored(const char *value, size_t len, int64_t revision)
 {
     if (!value)
         return NULL;
-    json_t *object = json_loadb(value, len, 0, NULL);
-    if (!json_is_object(object)) {
-        json_decref(object);
+    kl_error_t err;
+    json_t *object = kl_json_parse_object(value, len, &err);
+    if (!object)
         return NULL;
-    }
     kl_object_set_resource_version(object, revision);
     return object;
 }

@@ -7,6 +7,7 @@
 
 #include "apiserver_internal.h"
 #include "json_encode.h"
+#include "json_scan.h"
 
 /* ---- small helpers --------------------------------------------------- */
 
@@ -159,12 +160,11 @@ json_t *kl_api_object_for(kl_apiserver_t *self, const kl_store_kv_t *kv, kl_erro
     json_t *cached = kl_api_cache_get(self->cache, kv->key, kv->mod_revision);
     if (cached)
         return cached;
-    json_error_t jerr;
-    json_t *object = json_loadb(kv->value, kv->value_len, 0, &jerr);
-    if (!json_is_object(object)) {
-        json_decref(object);
-        kl_error_set(err, KL_ERR_INTERNAL, "stored value of %.300s is not a JSON object: %s",
-                     kv->key, jerr.text);
+    kl_error_t parse_err;
+    json_t *object = kl_json_parse_object(kv->value, kv->value_len, &parse_err);
+    if (!object) {
+        kl_error_set(err, KL_ERR_INTERNAL, "stored value of %.300s is not a JSON object: %.150s",
+                     kv->key, parse_err.text);
         return NULL;
     }
     kl_object_set_resource_version(object, kv->mod_revision);

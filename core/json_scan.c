@@ -1,8 +1,11 @@
 /* Tokenized JSON: see json_scan.h. jsmn runs in strict mode (keys and
  * values as JSON allows them) and checks the text's structure and string
- * escapes; primitives and control characters are checked here. UTF-8 is
- * left to jansson, which parses anything a caller keeps. */
+ * escapes; primitives and control characters are checked here. A tree
+ * built from the tokens checks the rest as jansson's own parser does:
+ * UTF-8, surrogate pairs, NUL characters, number ranges and depth. */
+#include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +19,15 @@
 
 #define FIRST_TOKENS 1024
 
+#define LOCAL_TOKENS 256    /* a request's tokens fit on the stack */
+#define MAX_DEPTH 2048      /* jansson's own nesting limit */
+
 struct kl_json_scan {
     const char *text;
     jsmntok_t *tokens;
     unsigned int capacity;
     int count;
+    int borrowed;  /* tokens is the caller's array, not ours to free or grow in place */
 };
 
 kl_json_scan_t *kl_json_scan_new(void)
@@ -107,11 +114,15 @@ int kl_json_scan_parse(kl_json_scan_t *self, const char *text, size_t len, kl_er
         if (rc == JSMN_ERROR_NOMEM) {
             /* jsmn resumes where it stopped once it has room for more. */
             unsigned int capacity = self->capacity ? self->capacity * 2 : FIRST_TOKENS;
-            jsmntok_t *grown = realloc(self->tokens, capacity * sizeof *grown);
+            jsmntok_t *grown = self->borrowed ? malloc(capacity * sizeof *grown)
+                                              : realloc(self->tokens, capacity * sizeof *grown);
             if (!grown)
                 return kl_error_set(err, KL_ERR_INTERNAL, "out of memory reading JSON");
+            if (self->borrowed)
+                memcpy(grown, self->tokens, self->capacity * sizeof *grown);
             self->tokens = grown;
             self->capacity = capacity;
+            self->borrowed = 0;
             continue;
         }
         if (rc < 0)
@@ -245,20 +256,273 @@ int kl_json_scan_integer(const kl_json_scan_t *self, int token, int64_t *value)
     return 0;
 }
 
+/* ---- whole trees ------------------------------------------------------ */
+
+static int hex_value(const char *p)
+{
+    int value = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        value = value * 16 + (c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+    }
+    return value;  /* jsmn has checked the four hex digits */
+}
+
+static size_t put_utf8(char *out, unsigned int code)
+{
+    if (code < 0x80) {
+        out[0] = (char)code;
+        return 1;
+    }
+    if (code < 0x800) {
+        out[0] = (char)(0xC0 | (code >> 6));
+        out[1] = (char)(0x80 | (code & 0x3F));
+        return 2;
+    }
+    if (code < 0x10000) {
+        out[0] = (char)(0xE0 | (code >> 12));
+        out[1] = (char)(0x80 | ((code >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (code & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | (code >> 18));
+    out[1] = (char)(0x80 | ((code >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((code >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (code & 0x3F));
+    return 4;
+}
+
+/* Length of the well-formed UTF-8 sequence at p (no overlong forms, no
+ * surrogates, nothing above U+10FFFF), or 0. */
+static size_t utf8_sequence(const unsigned char *p, size_t left)
+{
+    unsigned int c = p[0], code, need;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        need = 1, code = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF)
+        need = 2, code = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4)
+        need = 3, code = c & 0x07;
+    else
+        return 0;
+    if (left < need + 1)
+        return 0;
+    for (unsigned int i = 1; i <= need; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        code = (code << 6) | (p[i] & 0x3F);
+    }
+    if ((need == 2 && code < 0x800) || (need == 3 && (code < 0x10000 || code > 0x10FFFF))
+        || (code >= 0xD800 && code <= 0xDFFF))
+        return 0;
+    return need + 1;
+}
+
+/* Decodes a string token's text into `out` (room for `len` bytes, which
+ * is always enough); its length, or -1 with err naming the offset. */
+static long decode_string(const char *p, size_t len, int offset, char *out, kl_error_t *err)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        unsigned char c = (unsigned char)p[i];
+        if (c != '\\') {
+            size_t n = utf8_sequence((const unsigned char *)p + i, len - i);
+            if (!n) {
+                kl_error_set(err, KL_ERR_INVALID, "payload is not JSON: invalid UTF-8 at byte %d",
+                             offset + (int)i);
+                return -1;
+            }
+            memcpy(out + o, p + i, n);
+            o += n;
+            i += n;
+            continue;
+        }
+        char e = p[i + 1];  /* jsmn has checked every escape */
+        i += 2;
+        switch (e) {
+        case 'b': out[o++] = '\b'; continue;
+        case 'f': out[o++] = '\f'; continue;
+        case 'n': out[o++] = '\n'; continue;
+        case 'r': out[o++] = '\r'; continue;
+        case 't': out[o++] = '\t'; continue;
+        case 'u': break;
+        default: out[o++] = e; continue;  /* " \ / */
+        }
+        unsigned int code = (unsigned int)hex_value(p + i);
+        i += 4;
+        if (code >= 0xDC00 && code <= 0xDFFF)
+            code = 0;  /* a low surrogate alone */
+        else if (code >= 0xD800 && code <= 0xDBFF) {
+            unsigned int low = i + 6 <= len && p[i] == '\\' && p[i + 1] == 'u'
+                               ? (unsigned int)hex_value(p + i + 2) : 0;
+            if (low >= 0xDC00 && low <= 0xDFFF) {
+                code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+                i += 6;
+            } else {
+                code = 0;  /* a high surrogate alone */
+            }
+        }
+        if (code == 0) {
+            /* \u0000 too: jansson refuses NUL in strings by default. */
+            kl_error_set(err, KL_ERR_INVALID, "payload is not JSON: invalid \\u escape at byte %d",
+                         offset + (int)i - 6);
+            return -1;
+        }
+        o += put_utf8(out + o, code);
+    }
+    return (long)o;
+}
+
+/* A number token as jansson reads it: an integer unless it has a fraction
+ * or an exponent; out of range is an error, not a rounded value. */
+static json_t *number_value(const char *p, size_t len, int offset, kl_error_t *err)
+{
+    char local[64];
+    char *digits = len < sizeof local ? local : malloc(len + 1);
+    if (!digits) {
+        kl_error_set(err, KL_ERR_INTERNAL, "out of memory reading JSON");
+        return NULL;
+    }
+    memcpy(digits, p, len);
+    digits[len] = '\0';
+    json_t *value = NULL;
+    errno = 0;
+    if (!memchr(p, '.', len) && !memchr(p, 'e', len) && !memchr(p, 'E', len)) {
+        long long integer = strtoll(digits, NULL, 10);
+        if (errno != ERANGE)
+            value = json_integer(integer);
+    } else {
+        double real = strtod(digits, NULL);
+        if (!(errno == ERANGE && isinf(real)))
+            value = json_real(real);
+    }
+    if (digits != local)
+        free(digits);
+    if (!value)
+        kl_error_set(err, KL_ERR_INVALID, "payload is not JSON: number out of range at byte %d",
+                     offset);
+    return value;
+}
+
+static json_t *primitive_value(const kl_json_scan_t *self, const jsmntok_t *t, kl_error_t *err)
+{
+    const char *p = self->text + t->start;
+    switch (p[0]) {
+    case 't': return json_true();
+    case 'f': return json_false();
+    case 'n': return json_null();
+    default: return number_value(p, (size_t)(t->end - t->start), t->start, err);
+    }
+}
+
+/* A string token's text: the text itself when it is plain ASCII, else
+ * decoded into *heap (malloc'd, freed by the caller); NULL with err set. */
+static const char *string_text(const kl_json_scan_t *self, const jsmntok_t *t, char **heap,
+                               size_t *length, kl_error_t *err)
+{
+    const char *p = self->text + t->start;
+    size_t len = (size_t)(t->end - t->start);
+    size_t i = 0;
+    while (i < len && (unsigned char)p[i] < 0x80 && p[i] != '\\')
+        i++;
+    if (i == len) {
+        *length = len;
+        return p;
+    }
+    /* Decoding never lengthens: an escape is longer than what it stands for. */
+    *heap = malloc(len);
+    if (!*heap) {
+        kl_error_set(err, KL_ERR_INTERNAL, "out of memory reading JSON");
+        return NULL;
+    }
+    long n = decode_string(p, len, t->start, *heap, err);
+    if (n < 0)
+        return NULL;
+    *length = (size_t)n;
+    return *heap;
+}
+
+/* Builds the value at `token` into *out; the token after it, or -1. */
+static int build(const kl_json_scan_t *self, int token, int depth, json_t **out, kl_error_t *err)
+{
+    const jsmntok_t *t = &self->tokens[token];
+    *out = NULL;
+    if (depth > MAX_DEPTH) {
+        kl_error_set(err, KL_ERR_INVALID, "payload is not JSON: nested deeper than %d at byte %d",
+                     MAX_DEPTH, t->start);
+        return -1;
+    }
+    if (t->type == JSMN_PRIMITIVE) {
+        *out = primitive_value(self, t, err);
+        return *out ? token + 1 : -1;
+    }
+    if (t->type == JSMN_STRING) {
+        char *heap = NULL;
+        size_t length;
+        const char *text = string_text(self, t, &heap, &length, err);
+        *out = text ? json_stringn_nocheck(text, length) : NULL;
+        free(heap);
+        if (text && !*out)
+            kl_error_set(err, KL_ERR_INTERNAL, "out of memory reading JSON");
+        return *out ? token + 1 : -1;
+    }
+    int is_object = t->type == JSMN_OBJECT;
+    json_t *container = is_object ? json_object() : json_array();
+    int next = token + 1;
+    for (int i = 0; container && i < t->size; i++) {
+        char *heap = NULL;
+        const char *key = NULL;
+        size_t key_length = 0;
+        if (is_object) {
+            key = string_text(self, &self->tokens[next], &heap, &key_length, err);
+            if (!key) {
+                free(heap);
+                json_decref(container);
+                return -1;
+            }
+            next++;
+        }
+        json_t *value;
+        next = build(self, next, depth + 1, &value, err);
+        int failed = next < 0
+                     || (is_object ? json_object_setn_new_nocheck(container, key, key_length, value)
+                                   : json_array_append_new(container, value)) < 0;
+        free(heap);
+        if (failed) {
+            if (next >= 0)
+                kl_error_set(err, KL_ERR_INTERNAL, "out of memory reading JSON");
+            json_decref(container);
+            return -1;
+        }
+    }
+    if (!container) {
+        kl_error_set(err, KL_ERR_INTERNAL, "out of memory reading JSON");
+        return -1;
+    }
+    *out = container;
+    return next;
+}
+
 json_t *kl_json_scan_load(const kl_json_scan_t *self, int token, kl_error_t *err)
 {
     if (!valid(self, token)) {
         kl_error_set(err, KL_ERR_INVALID, "no such JSON value");
         return NULL;
     }
-    const jsmntok_t *t = &self->tokens[token];
-    /* A string token's bounds leave out its quotes. */
-    int quoted = t->type == JSMN_STRING;
-    json_error_t jerr;
-    json_t *value = json_loadb(self->text + t->start - quoted,
-                               (size_t)(t->end - t->start + 2 * quoted), JSON_DECODE_ANY, &jerr);
-    if (!value)
-        kl_error_set(err, KL_ERR_INVALID, "not JSON: %s at byte %d", jerr.text,
-                     t->start + jerr.position);
+    json_t *value;
+    return build(self, token, 1, &value, err) < 0 ? NULL : value;
+}
+
+json_t *kl_json_parse_object(const char *text, size_t len, kl_error_t *err)
+{
+    jsmntok_t local[LOCAL_TOKENS];
+    kl_json_scan_t scan = {.tokens = local, .capacity = LOCAL_TOKENS, .borrowed = 1};
+    json_t *value = NULL;
+    if (kl_json_scan_parse(&scan, text, len, err) == 0)
+        value = kl_json_scan_load(&scan, 0, err);
+    if (!scan.borrowed)
+        free(scan.tokens);
     return value;
 }

@@ -48,9 +48,9 @@ static void test_fields(kl_json_scan_t *scan)
     int other = kl_json_scan_get(scan, second, "object");
     int name = kl_json_scan_find(scan, other, "metadata", "name", NULL);
     ok(kl_json_scan_string(scan, name, buf, sizeof buf) == NULL,
-       "a string with an escape is left to jansson");
+       "a string with an escape is left to kl_json_scan_load");
     json_t *loaded = kl_json_scan_load(scan, name, &err);
-    is_str(json_string_value(loaded), "b\"q", "jansson reads the escaped string");
+    is_str(json_string_value(loaded), "b\"q", "which decodes the escaped string");
     json_decref(loaded);
     loaded = kl_json_scan_load(scan, other, &err);
     is_str(json_string_value(json_object_get(json_object_get(loaded, "status"), "message")),
@@ -114,12 +114,87 @@ static void test_errors(kl_json_scan_t *scan)
        "every kind of number and literal is taken");
 }
 
+/* Trees built from tokens against jansson's own parser: the same tree for
+ * every text jansson takes, a refusal for every text it refuses. */
+static void test_build(void)
+{
+    static const struct { const char *text; const char *what; } cases[] = {
+        {"{}", "an empty object"},
+        {"{\"a\":[],\"b\":{},\"c\":[[]]}", "empty containers"},
+        {"{\"n\":[0,-1,9223372036854775807,-9223372036854775808,2.5,1e3,-0.5E-2,1E+2]}",
+         "integers at both ends of their range and reals"},
+        {"{\"t\":true,\"f\":false,\"z\":null}", "literals"},
+        {"{\"s\":\"tab\\there \\\"quoted\\\" \\\\ \\/ \\b\\f\\n\\r\"}", "every short escape"},
+        {"{\"u\":\"\\u00e9\\u4e2d\\ud83d\\ude00\"}", "\\u escapes, a surrogate pair among them"},
+        {"{\"u\":\"caf\xc3\xa9 \xe4\xb8\xad \xf0\x9f\x98\x80\"}", "raw UTF-8 of two, three and four bytes"},
+        {"{\"k\\u00e9y\":1,\"plain\":2}", "an escaped key"},
+        {"{\"a\":1,\"a\":2}", "a repeated key (the last wins)"},
+        {" {\"a\" : [ 1 , 2 ] }\n", "white space everywhere"},
+        {"{\"big\":1e308}", "a real near the top of its range"},
+        {"{\"tiny\":1e-400}", "a real too small (read as zero, as jansson does)"},
+        {"{\"a\":\"\\u0000\"}", "a NUL escape"},
+        {"{\"a\":\"\\ud800\"}", "a high surrogate alone"},
+        {"{\"a\":\"\\ud800x\"}", "a high surrogate followed by text"},
+        {"{\"a\":\"\\udc00\"}", "a low surrogate alone"},
+        {"{\"a\":\"\\ud800\\u0041\"}", "a high surrogate followed by another escape"},
+        {"{\"a\":\"\xc3\"}", "UTF-8 cut short"},
+        {"{\"a\":\"\xc0\xaf\"}", "an overlong UTF-8 form"},
+        {"{\"a\":\"\xed\xa0\x80\"}", "a surrogate in UTF-8"},
+        {"{\"a\":\"\xf4\x90\x80\x80\"}", "UTF-8 above U+10FFFF"},
+        {"{\"a\":\"\xff\"}", "a byte that is never UTF-8"},
+        {"{\"k\xc3\":1}", "a key of bad UTF-8"},
+        {"{\"a\":9223372036854775808}", "an integer one too big"},
+        {"{\"a\":-9223372036854775809}", "an integer one too small"},
+        {"{\"a\":1e309}", "a real too big"},
+        {"{\"a\":-1e999}", "a real too big, negative"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        kl_error_t err;
+        kl_error_clear(&err);
+        size_t len = strlen(cases[i].text);
+        json_t *ours = kl_json_parse_object(cases[i].text, len, &err);
+        json_t *theirs = json_loadb(cases[i].text, len, 0, NULL);
+        int same = theirs ? ours && json_equal(ours, theirs)
+                          : !ours && err.code == KL_ERR_INVALID && strstr(err.text, "not JSON");
+        ok(same, "%s: %s", cases[i].what, theirs ? "the same tree" : err.text);
+        json_decref(ours);
+        json_decref(theirs);
+    }
+
+    /* Past the tokens kept on the stack, and deeper than jansson goes. */
+    size_t n = 5000, cap = n * 8 + 64, used = 0;
+    char *text = malloc(cap);
+    used += (size_t)snprintf(text + used, cap - used, "{\"a\":[");
+    for (size_t i = 0; i < n; i++)
+        used += (size_t)snprintf(text + used, cap - used, "%s%zu", i ? "," : "", i);
+    used += (size_t)snprintf(text + used, cap - used, "]}");
+    kl_error_t err;
+    json_t *built = kl_json_parse_object(text, used, &err);
+    ok(built && json_array_size(json_object_get(built, "a")) == n
+           && json_integer_value(json_array_get(json_object_get(built, "a"), n - 1)) == (json_int_t)(n - 1),
+       "an array of %zu numbers, past the tokens kept on the stack", n);
+    json_decref(built);
+    used = 0;
+    used += (size_t)snprintf(text + used, cap - used, "{\"a\":");
+    for (size_t i = 0; i < 3000; i++)
+        text[used++] = '[';
+    for (size_t i = 0; i < 3000; i++)
+        text[used++] = ']';
+    text[used++] = '}';
+    kl_error_clear(&err);
+    built = kl_json_parse_object(text, used, &err);
+    ok(!built && strstr(err.text, "nested deeper than 2048"), "3,000 levels are refused: %s", err.text);
+    json_decref(built);
+    free(text);
+}
+
 int main(void)
 {
     kl_json_scan_t *scan = kl_json_scan_new();
     test_fields(scan);
     test_growth(scan);
     test_errors(scan);
+    test_build();
     kl_json_scan_destroy(&scan);
     ok(scan == NULL, "destroy clears the handle");
     return done_testing();
