@@ -100,6 +100,83 @@ static int unchecked_error(const kl_json_scan_t *self)
     return -1;
 }
 
+static int is_space(char c)
+{
+    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+typedef enum structure { WELL_FORMED, MISPLACED, TRAILING, TOO_DEEP, CUT_SHORT } structure_t;
+
+static int is_primitive_char(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '-' || c == '+' || c == '.'
+           || c == 'E';
+}
+
+/* jsmn does not check the punctuation between values: it takes
+ * {"a" "b"}, [1 2] and ["a":1]. This walks the text's structure as the
+ * grammar has it (strings skipped over, their escapes being jsmn's to
+ * check, primitives being unchecked_error()'s); *at is the offset of the
+ * first character out of place. */
+static structure_t structure_error(const char *text, size_t len, size_t *at)
+{
+    enum { VALUE, KEY_OR_END, KEY, COLON, VALUE_OR_END, COMMA_OR_END, DONE } expect = VALUE;
+    char stack[MAX_DEPTH];  /* the open containers: '{' or '[' */
+    size_t depth = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        *at = i;
+        if (is_space(c))
+            continue;
+        if (expect == DONE)
+            return TRAILING;
+        if ((expect == KEY_OR_END || expect == VALUE_OR_END || expect == COMMA_OR_END)
+            && (c == '}' || c == ']')) {
+            if ((c == '}') != (stack[depth - 1] == '{'))
+                return MISPLACED;
+            depth--;
+            expect = depth ? COMMA_OR_END : DONE;
+            continue;
+        }
+        if (expect == COMMA_OR_END) {
+            if (c != ',')
+                return MISPLACED;
+            expect = stack[depth - 1] == '{' ? KEY : VALUE;
+            continue;
+        }
+        if (expect == COLON) {
+            if (c != ':')
+                return MISPLACED;
+            expect = VALUE;
+            continue;
+        }
+        int key = expect == KEY || expect == KEY_OR_END;
+        if (c == '"') {
+            for (i++; i < len && text[i] != '"'; i++)
+                if (text[i] == '\\')
+                    i++;
+            if (i >= len)
+                break;
+            expect = key ? COLON : depth ? COMMA_OR_END : DONE;
+        } else if (key) {
+            return MISPLACED;
+        } else if (c == '{' || c == '[') {
+            if (depth == MAX_DEPTH)
+                return TOO_DEEP;
+            stack[depth++] = c;
+            expect = c == '{' ? KEY_OR_END : VALUE_OR_END;
+        } else if (is_primitive_char(c)) {
+            while (i + 1 < len && is_primitive_char(text[i + 1]))
+                i++;
+            expect = depth ? COMMA_OR_END : DONE;
+        } else {
+            return MISPLACED;
+        }
+    }
+    *at = len;
+    return expect == DONE ? WELL_FORMED : CUT_SHORT;
+}
+
 int kl_json_scan_parse(kl_json_scan_t *self, const char *text, size_t len, kl_error_t *err)
 {
     self->text = text;
@@ -136,19 +213,21 @@ int kl_json_scan_parse(kl_json_scan_t *self, const char *text, size_t len, kl_er
         self->count = 0;
         return kl_error_set(err, KL_ERR_INVALID, "payload must be a JSON object");
     }
+    size_t at;
+    structure_t structure = structure_error(text, len, &at);
+    if (structure != WELL_FORMED) {
+        static const char *const says[] = {"", "misplaced character", "text after the object",
+                                           "nested deeper than 2048 levels", "it ends early"};
+        self->count = 0;
+        return kl_error_set(err, KL_ERR_INVALID, "payload is not JSON: %s at byte %zu",
+                            says[structure], at);
+    }
     int bad = unchecked_error(self);
     if (bad >= 0) {
         self->count = 0;
         return kl_error_set(err, KL_ERR_INVALID, "payload is not JSON: invalid value at byte %d",
                             bad);
     }
-    /* Strict jsmn still accepts text after the first value. */
-    for (size_t i = (size_t)self->tokens[0].end; i < len; i++)
-        if (text[i] != ' ' && text[i] != '\n' && text[i] != '\r' && text[i] != '\t') {
-            self->count = 0;
-            return kl_error_set(err, KL_ERR_INVALID, "payload is not JSON: text after the "
-                                "object at byte %zu", i);
-        }
     return 0;
 }
 
@@ -447,8 +526,12 @@ static const char *string_text(const kl_json_scan_t *self, const jsmntok_t *t, c
 /* Builds the value at `token` into *out; the token after it, or -1. */
 static int build(const kl_json_scan_t *self, int token, int depth, json_t **out, kl_error_t *err)
 {
-    const jsmntok_t *t = &self->tokens[token];
     *out = NULL;
+    if (token >= self->count) {
+        kl_error_set(err, KL_ERR_INVALID, "payload is not JSON: a value is missing");
+        return -1;
+    }
+    const jsmntok_t *t = &self->tokens[token];
     if (depth > MAX_DEPTH) {
         kl_error_set(err, KL_ERR_INVALID, "payload is not JSON: nested deeper than %d at byte %d",
                      MAX_DEPTH, t->start);

@@ -1,5 +1,6 @@
 /* Tokenized JSON: fields read without a tree, the fallbacks to jansson,
  * and the errors for text that is not one JSON object. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,6 +189,56 @@ static void test_build(void)
     free(text);
 }
 
+/* Random damage to a pod's text, against jansson: for every variant both
+ * take the text and build the same tree, or both refuse it. A fixed seed
+ * keeps the run the same every time. */
+static void test_build_mutations(void)
+{
+    static const char pod[] =
+        "{\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"web-1\","
+        "\"labels\":{\"app\":\"web\",\"caf\xc3\xa9\":\"\\u00e9\\ud83d\\ude00\"}},\"spec\":{"
+        "\"containers\":[{\"name\":\"main\",\"image\":\"busybox\",\"args\":[\"a\\\"b\",\"\\\\\"],"
+        "\"resources\":{\"requests\":{\"cpu\":\"200m\"}}}],\"priority\":-12,\"ratio\":0.5e-3,"
+        "\"big\":123456789012345,\"flags\":[true,false,null]}}}";
+    static const char inserts[] = "\"\\u{}[],:-+.eE0123456789 \xc3\x80\xed\xff";
+    uint64_t seed = 0x6b65656c736f6e;  /* a fixed seed */
+    char text[sizeof pod + 8];
+    int mismatches = 0, taken = 0;
+    enum { VARIANTS = 20000 };
+    for (int v = 0; v < VARIANTS; v++) {
+        memcpy(text, pod, sizeof pod);
+        size_t len = sizeof pod - 1;
+        seed = seed * 6364136223846793005u + 1442695040888963407u;
+        size_t at = (size_t)(seed >> 33) % len;
+        char with = inserts[(seed >> 13) % (sizeof inserts - 1)];
+        switch ((seed >> 7) % 3) {
+        case 0: text[at] = with; break;                                     /* replace */
+        case 1: memmove(text + at, text + at + 1, len - at); len--; break;  /* delete */
+        default:                                                            /* insert */
+            memmove(text + at + 1, text + at, len - at + 1);
+            text[at] = with;
+            len++;
+        }
+        kl_error_t err;
+        kl_error_clear(&err);
+        json_t *ours = kl_json_parse_object(text, len, &err);
+        json_t *theirs = json_loadb(text, len, 0, NULL);
+        if (theirs && !json_is_object(theirs)) {
+            json_decref(theirs);
+            theirs = NULL;
+        }
+        int same = theirs ? ours && json_equal(ours, theirs) : !ours && err.code == KL_ERR_INVALID;
+        if (!same && mismatches++ < 3)
+            diag("variant %d differs (jansson %s, ours %s): %.*s", v, theirs ? "takes it" : "refuses",
+                 ours ? "takes it" : err.text, (int)len, text);
+        taken += ours != NULL;
+        json_decref(ours);
+        json_decref(theirs);
+    }
+    ok(mismatches == 0, "%d damaged variants of a pod: jansson's verdict and tree every time "
+       "(%d taken, %d mismatches)", VARIANTS, taken, mismatches);
+}
+
 int main(void)
 {
     kl_json_scan_t *scan = kl_json_scan_new();
@@ -195,6 +246,7 @@ int main(void)
     test_growth(scan);
     test_errors(scan);
     test_build();
+    test_build_mutations();
     kl_json_scan_destroy(&scan);
     ok(scan == NULL, "destroy clears the handle");
     return done_testing();
