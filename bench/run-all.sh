@@ -9,6 +9,9 @@ KEELSON_PLUGIN_PATH="$build/tests/plugins"; export KEELSON_PLUGIN_PATH
 echo "== bus round trip"
 "$build/bench/bus_latency" 20000
 echo
+echo "== reading a payload: tokens against jansson's parser"
+"$build/bench/json_parse" 300000
+echo
 echo "== API create throughput"
 "$build/bench/api_create" 50000
 echo
