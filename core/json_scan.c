@@ -1,8 +1,9 @@
 /* Tokenized JSON: see json_scan.h. jsmn runs in strict mode (keys and
- * values as JSON allows them) and checks the text's structure and string
- * escapes; primitives and control characters are checked here. A tree
- * built from the tokens checks the rest as jansson's own parser does:
- * UTF-8, surrogate pairs, NUL characters, number ranges and depth. */
+ * values as JSON allows them) and checks brackets and string escapes; the
+ * punctuation between tokens, primitives and control characters are
+ * checked here. A tree built from the tokens checks the rest as jansson's
+ * own parser does: UTF-8, surrogate pairs, NUL characters, number ranges
+ * and depth. */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
