@@ -3,6 +3,7 @@
  * and leases; writes are grouped into one transaction until flush(). This
  * file opens and closes the store and runs that transaction. */
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +131,22 @@ static int check_folder(sqlite_store_t *s, kl_error_t *err)
     return rc;
 }
 
+/* An integer setting (or its default) checked against [min, max]. */
+static int setting_in_range(const kl_host_t *host, const char *name, long long fallback,
+                            long long min, long long max, long long *value, kl_error_t *err)
+{
+    *value = host->setting_int(host, name, fallback);
+    if (*value >= min && *value <= max)
+        return 0;
+    if (max == LLONG_MAX)
+        return kl_error_set(err, KL_ERR_INVALID,
+                            "sqlite store: the setting \"%s\" is %lld; it must be at least %lld", name,
+                            *value, min);
+    return kl_error_set(err, KL_ERR_INVALID,
+                        "sqlite store: the setting \"%s\" is %lld; it must be between %lld and %lld",
+                        name, *value, min, max);
+}
+
 static void *sqlite_open(const kl_host_t *host, kl_error_t *err)
 {
     const char *path = host->setting_string(host, "path", NULL);
@@ -144,26 +161,13 @@ static void *sqlite_open(const kl_host_t *host, kl_error_t *err)
                      synchronous);
         return NULL;
     }
-    long long history = host->setting_int(host, "history_revisions", DEFAULT_HISTORY);
-    if (history < 1) {
-        kl_error_set(err, KL_ERR_INVALID, "sqlite store: the setting \"history_revisions\" is %lld; it must be at least 1",
-                     history);
+    long long history, busy, checkpoint;
+    if (setting_in_range(host, "history_revisions", DEFAULT_HISTORY, 1, LLONG_MAX, &history, err) < 0
+        || setting_in_range(host, "busy_timeout_ms", DEFAULT_BUSY_TIMEOUT_MS, 0, INT32_MAX, &busy,
+                            err) < 0
+        || setting_in_range(host, "checkpoint_pages", DEFAULT_CHECKPOINT_PAGES,
+                            MIN_CHECKPOINT_PAGES, MAX_CHECKPOINT_PAGES, &checkpoint, err) < 0)
         return NULL;
-    }
-    long long busy = host->setting_int(host, "busy_timeout_ms", DEFAULT_BUSY_TIMEOUT_MS);
-    if (busy < 0 || busy > INT32_MAX) {
-        kl_error_set(err, KL_ERR_INVALID,
-                     "sqlite store: the setting \"busy_timeout_ms\" is %lld; it must be between 0 and %d",
-                     busy, INT32_MAX);
-        return NULL;
-    }
-    long long checkpoint = host->setting_int(host, "checkpoint_pages", DEFAULT_CHECKPOINT_PAGES);
-    if (checkpoint < MIN_CHECKPOINT_PAGES || checkpoint > MAX_CHECKPOINT_PAGES) {
-        kl_error_set(err, KL_ERR_INVALID,
-                     "sqlite store: the setting \"checkpoint_pages\" is %lld; it must be between %d and %d",
-                     checkpoint, MIN_CHECKPOINT_PAGES, MAX_CHECKPOINT_PAGES);
-        return NULL;
-    }
     sqlite_store_t *s = calloc(1, sizeof *s);
     if (!s || !(s->path = strdup(path))) {
         free(s);
