@@ -660,6 +660,26 @@ static void test_group_commit(void)
     close_store(&o);
 }
 
+/* Creates `count` keys under `prefix` with values of `size` bytes,
+ * flushing after every `flush_every` (0: never). */
+static void create_keys(opened_t *o, const char *prefix, int count, size_t size, int flush_every)
+{
+    char key[64];
+    char *value = malloc(size);
+    if (!value)
+        return;
+    memset(value, 'v', size);
+    kl_error_t err;
+    int64_t rev;
+    for (int i = 0; i < count; i++) {
+        snprintf(key, sizeof key, "%s%05d", prefix, i);
+        o->ops->create(o->s, key, value, size, &rev, &err);
+        if (flush_every && i % flush_every == flush_every - 1)
+            o->ops->flush(o->s, &err);
+    }
+    free(value);
+}
+
 /* The WAL file's size after 2,000 flushed writes of 2 KiB. */
 static long wal_size_after_writes(const char *extra)
 {
@@ -670,15 +690,7 @@ static long wal_size_after_writes(const char *extra)
         diag("%s", err.text);
         return -1;
     }
-    char key[32], value[2048];
-    memset(value, 'w', sizeof value);
-    int64_t rev;
-    for (int i = 0; i < 2000; i++) {
-        snprintf(key, sizeof key, "/w/%05d", i);
-        o->ops->create(o->s, key, value, sizeof value, &rev, &err);
-        if (i % 50 == 49)
-            o->ops->flush(o->s, &err);
-    }
+    create_keys(o, "/w/", 2000, 2048, 50);
     char wal[160];
     snprintf(wal, sizeof wal, "%s-wal", db_path);
     struct stat st;
@@ -725,13 +737,7 @@ static void fill_store(const char *path)
     opened_t *o = open_store(path, NULL, &err);
     if (!o)
         return;
-    char key[32], value[300];
-    memset(value, 'v', sizeof value);
-    int64_t rev;
-    for (int i = 0; i < 500; i++) {
-        snprintf(key, sizeof key, "/f/%04d", i);
-        o->ops->create(o->s, key, value, sizeof value, &rev, &err);
-    }
+    create_keys(o, "/f/", 500, 300, 0);
     close_store(&o);
 }
 
