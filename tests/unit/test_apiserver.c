@@ -587,18 +587,27 @@ static void test_bus_actor(void)
     kl_broker_destroy(&broker);
 }
 
+/* Makes `api` a new apiserver on `store` for one test (the caller saves
+ * and restores the old one); 0, with a failed check, when it cannot. */
+static int use_fresh_api(kl_plugin_t *store, const char *purpose)
+{
+    kl_error_t err;
+    kl_apiserver_t *fresh = kl_apiserver_new(store, 0, &err);
+    if (!fresh) {
+        ok(0, "a fresh apiserver for %s: %s", purpose, err.text);
+        return 0;
+    }
+    api = fresh;
+    return 1;
+}
+
 /* Parsed watch selectors are shared by their text: more distinct selectors
  * than the server keeps, each asked again, still filter exactly. */
 static void test_selector_memo(kl_plugin_t *store)
 {
-    kl_error_t err;
     kl_apiserver_t *saved = api;
-    api = kl_apiserver_new(store, 0, &err);
-    if (!api) {
-        ok(0, "a fresh apiserver for the selector memo: %s", err.text);
-        api = saved;
+    if (!use_fresh_api(store, "the selector memo"))
         return;
-    }
     enum { PODS = 20 };
     for (int i = 0; i < PODS; i++) {
         char name[32], app[32];
@@ -641,14 +650,9 @@ static void test_selector_memo(kl_plugin_t *store)
  * with the bind, and none of the other nodes'. */
 static void test_pinned_burst(kl_plugin_t *store)
 {
-    kl_error_t err;
     kl_apiserver_t *saved = api;
-    api = kl_apiserver_new(store, 0, &err);
-    if (!api) {
-        ok(0, "a fresh apiserver for pinned watchers: %s", err.text);
-        api = saved;
+    if (!use_fresh_api(store, "pinned watchers"))
         return;
-    }
     kl_apiserver_set_reply(api, capture, NULL);
     kl_apiserver_defer_watches(api, 1);
     enum { NODES = 4, PODS = 12 };
