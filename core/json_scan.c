@@ -50,7 +50,7 @@ static int is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-/* jsmn takes any primitive that starts like one ("tru", "1x"). */
+/* "tru" and "1x" are not JSON. */
 static int valid_primitive(const char *p, size_t len)
 {
     if ((len == 4 && (memcmp(p, "true", 4) == 0 || memcmp(p, "null", 4) == 0))
@@ -83,20 +83,15 @@ static int valid_primitive(const char *p, size_t len)
     return i == len;
 }
 
-/* What jsmn leaves unchecked: primitives, and raw control characters in
- * strings. An offending token's offset, or -1. */
-static int unchecked_error(const kl_json_scan_t *self)
+/* jsmn takes any primitive that starts like one: the offset of the first
+ * that is not JSON, or -1. */
+static int primitive_error(const kl_json_scan_t *self)
 {
     for (int i = 0; i < self->count; i++) {
         const jsmntok_t *t = &self->tokens[i];
-        const char *p = self->text + t->start;
-        size_t len = (size_t)(t->end - t->start);
-        if (t->type == JSMN_PRIMITIVE && !valid_primitive(p, len))
+        if (t->type == JSMN_PRIMITIVE
+            && !valid_primitive(self->text + t->start, (size_t)(t->end - t->start)))
             return t->start;
-        if (t->type == JSMN_STRING)
-            for (size_t j = 0; j < len; j++)
-                if ((unsigned char)p[j] < 0x20)
-                    return t->start + (int)j;
     }
     return -1;
 }
@@ -106,7 +101,7 @@ static int is_space(char c)
     return c == ' ' || c == '\n' || c == '\r' || c == '\t';
 }
 
-typedef enum structure { WELL_FORMED, MISPLACED, TRAILING, TOO_DEEP, CUT_SHORT } structure_t;
+typedef enum structure { WELL_FORMED, MISPLACED, TRAILING, TOO_DEEP, CUT_SHORT, RAW_CONTROL } structure_t;
 
 static int is_primitive_char(char c)
 {
@@ -116,9 +111,9 @@ static int is_primitive_char(char c)
 
 /* jsmn does not check the punctuation between values: it takes
  * {"a" "b"}, [1 2] and ["a":1]. This walks the text's structure as the
- * grammar has it (strings skipped over, their escapes being jsmn's to
- * check, primitives being unchecked_error()'s); *at is the offset of the
- * first character out of place. */
+ * grammar has it, and refuses raw control characters in strings on the
+ * way (their escapes are jsmn's to check, primitives primitive_error()'s);
+ * *at is the offset of the first character out of place. */
 static structure_t structure_error(const char *text, size_t len, size_t *at)
 {
     enum { VALUE, KEY_OR_END, KEY, COLON, VALUE_OR_END, COMMA_OR_END, DONE } expect = VALUE;
@@ -153,9 +148,14 @@ static structure_t structure_error(const char *text, size_t len, size_t *at)
         }
         int key = expect == KEY || expect == KEY_OR_END;
         if (c == '"') {
-            for (i++; i < len && text[i] != '"'; i++)
+            for (i++; i < len && text[i] != '"'; i++) {
+                if ((unsigned char)text[i] < 0x20) {
+                    *at = i;
+                    return RAW_CONTROL;
+                }
                 if (text[i] == '\\')
                     i++;
+            }
             if (i >= len)
                 break;
             expect = key ? COLON : depth ? COMMA_OR_END : DONE;
@@ -218,12 +218,13 @@ int kl_json_scan_parse(kl_json_scan_t *self, const char *text, size_t len, kl_er
     structure_t structure = structure_error(text, len, &at);
     if (structure != WELL_FORMED) {
         static const char *const says[] = {"", "misplaced character", "text after the object",
-                                           "nested deeper than 2048 levels", "it ends early"};
+                                           "nested deeper than 2048 levels", "it ends early",
+                                           "invalid value"};
         self->count = 0;
         return kl_error_set(err, KL_ERR_INVALID, "payload is not JSON: %s at byte %zu",
                             says[structure], at);
     }
-    int bad = unchecked_error(self);
+    int bad = primitive_error(self);
     if (bad >= 0) {
         self->count = 0;
         return kl_error_set(err, KL_ERR_INVALID, "payload is not JSON: invalid value at byte %d",

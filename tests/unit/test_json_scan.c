@@ -200,7 +200,7 @@ static void test_build_mutations(void)
         "\"containers\":[{\"name\":\"main\",\"image\":\"busybox\",\"args\":[\"a\\\"b\",\"\\\\\"],"
         "\"resources\":{\"requests\":{\"cpu\":\"200m\"}}}],\"priority\":-12,\"ratio\":0.5e-3,"
         "\"big\":123456789012345,\"flags\":[true,false,null]}}}";
-    static const char inserts[] = "\"\\u{}[],:-+.eE0123456789 \xc3\x80\xed\xff";
+    static const char inserts[] = "\"\\u{}[],:-+.eE0123456789 \t\x01\xc3\x80\xed\xff";
     uint64_t seed = 0x6b65656c736f6e;  /* a fixed seed */
     char text[sizeof pod + 8];
     int mismatches = 0, taken = 0;
