@@ -7,6 +7,7 @@ core_libkeelcore_la_SOURCES += \
 	core/selector.c core/selector.h \
 	core/apiserver.c core/apiserver.h core/apiserver_internal.h \
 	core/apiserver_store.c core/apiserver_reads.c core/apiserver_writes.c \
+	core/apiserver_inflight.c \
 	core/apiserver_owners.c \
 	core/apiserver_watch.c core/apiserver_history.c core/apiserver_feed.c \
 	core/apiserver_actor.c core/apiserver_text.c \

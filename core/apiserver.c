@@ -63,6 +63,7 @@ kl_apiserver_t *kl_apiserver_new(kl_plugin_t *store, size_t history, kl_error_t 
     uint32_t features = KL_PLUGIN_HAS(store, kl_store_ops_t, features) ? ops->features(self->store) : 0;
     self->shared = (features & KL_STORE_SHARED) && self->can_changes;
     self->only_writer = !(features & KL_STORE_SHARED);
+    self->can_submit = KL_PLUGIN_HAS(store, kl_store_ops_t, settle) && ops->submit && ops->settle;
     self->changes_fd = self->shared && KL_PLUGIN_HAS(store, kl_store_ops_t, changes_fd)
                            ? ops->changes_fd(self->store)
                            : -1;
@@ -74,6 +75,8 @@ void kl_apiserver_destroy(kl_apiserver_t **self_p)
     if (!self_p || !*self_p)
         return;
     kl_apiserver_t *self = *self_p;
+    kl_apiserver_settle(self);
+    free(self->writes);
     /* A watcher must never be left without an answer. */
     while (self->all) {
         watcher_t *w = self->all;
@@ -159,6 +162,30 @@ int64_t kl_apiserver_revision(const kl_apiserver_t *self)
 }
 
 /* ---- dispatch -------------------------------------------------------- */
+
+/* Writes that may stay in flight while later requests are handled. */
+static int deferrable(const char *method)
+{
+    return method
+           && (strcmp(method, "create") == 0 || strcmp(method, "update") == 0
+               || strcmp(method, "update_status") == 0 || strcmp(method, "bind") == 0);
+}
+
+json_t *kl_apiserver_handle_token(kl_apiserver_t *self, const char *method, const json_t *payload,
+                                  void *token, int *deferred, kl_error_t *err)
+{
+    int defer = token && self->writes && self->write_done && deferrable(method);
+    if (!defer)
+        kl_apiserver_settle(self);
+    self->token = defer ? token : NULL;
+    self->deferred = 0;
+    json_t *reply = kl_apiserver_handle(self, method, payload, err);
+    if (deferred)
+        *deferred = self->deferred;
+    self->token = NULL;
+    self->deferred = 0;
+    return reply;
+}
 
 json_t *kl_apiserver_handle(kl_apiserver_t *self, const char *method, const json_t *payload,
                             kl_error_t *err)

@@ -58,6 +58,9 @@ static kl_apiserver_t *api_for(actor_state_t *state, const char *method, const j
 static void actor_drained(void *arg)
 {
     actor_state_t *state = arg;
+    /* Writes still in flight are answered (or held for the commit) first. */
+    kl_apiserver_settle(state->api);
+    kl_apiserver_settle(state->events_api);
     if (state->held_count) {
         kl_error_t flush_err = {0, ""}, events_err = {0, ""};
         int failed = kl_apiserver_flush(state->api, &flush_err) < 0;
@@ -137,20 +140,12 @@ static int actor_publish_wanted(const char *topic, void *arg)
     return kl_bus_service_has_subscribers(state->service, topic);
 }
 
-static void actor_handle(kl_bus_request_t *request, void *arg)
+/* Answers a request with `reply` (taken) or err: at once, or held for the
+ * burst's commit when the store has one and the answer may show a write
+ * not yet committed. */
+static void answer(actor_state_t *state, kl_apiserver_t *api, kl_bus_request_t *request,
+                   int write, json_t *reply, const kl_error_t *err)
 {
-    actor_state_t *state = arg;
-    const char *method = kl_bus_request_method(request);
-    const json_t *payload = kl_bus_request_payload(request);
-    kl_apiserver_t *api = api_for(state, method, payload);
-    if (method && strcmp(method, "watch") == 0) {
-        kl_apiserver_watch(api, payload, request, zclock_mono());
-        return;
-    }
-    kl_error_t err = {0, ""};
-    json_t *reply = kl_apiserver_handle(api, method, payload, &err);
-    if (!reply && err.code == KL_ERR_INTERNAL)
-        kl_error_log("api", "api.%s failed: %s", method ? method : "?", err.text);
     /* The object's text, when the API server has it, spares encoding it again. */
     size_t length = 0;
     char *text = kl_apiserver_reply_text(api, reply, &length);
@@ -160,10 +155,9 @@ static void actor_handle(kl_bus_request_t *request, void *arg)
     }
     /* A failed write changed nothing and can be answered now, unless the
      * burst's earlier writes it may have met are not yet committed. */
-    int wait = kl_apiserver_needs_flush(api) && ((is_write(method) && (reply || text))
-                                                 || state->held_count);
+    int wait = kl_apiserver_needs_flush(api) && ((write && (reply || text)) || state->held_count);
     if (wait) {
-        if (hold(state, request, reply, text, length, &err, api == state->events_api))
+        if (hold(state, request, reply, text, length, err, api == state->events_api))
             return;
         /* No memory to hold it: commit now rather than answer first. */
         kl_error_t flush_err = {0, ""};
@@ -177,7 +171,36 @@ static void actor_handle(kl_bus_request_t *request, void *arg)
     if (text)
         kl_bus_request_respond_text(&request, text, length);
     else
-        kl_bus_request_respond(&request, reply, reply ? NULL : &err);
+        kl_bus_request_respond(&request, reply, reply ? NULL : err);
+}
+
+/* A write the store kept in flight is done. */
+static void actor_write_done(kl_apiserver_t *api, void *token, json_t *reply, const kl_error_t *err,
+                             void *arg)
+{
+    if (!reply && err->code == KL_ERR_INTERNAL)
+        kl_error_log("api", "a write failed: %s", err->text);
+    answer(arg, api, token, 1, reply, err);
+}
+
+static void actor_handle(kl_bus_request_t *request, void *arg)
+{
+    actor_state_t *state = arg;
+    const char *method = kl_bus_request_method(request);
+    const json_t *payload = kl_bus_request_payload(request);
+    kl_apiserver_t *api = api_for(state, method, payload);
+    if (method && strcmp(method, "watch") == 0) {
+        kl_apiserver_watch(api, payload, request, zclock_mono());
+        return;
+    }
+    kl_error_t err = {0, ""};
+    int deferred = 0;
+    json_t *reply = kl_apiserver_handle_token(api, method, payload, request, &deferred, &err);
+    if (deferred)
+        return;
+    if (!reply && err.code == KL_ERR_INTERNAL)
+        kl_error_log("api", "api.%s failed: %s", method ? method : "?", err.text);
+    answer(state, api, request, is_write(method), reply, &err);
 }
 
 static int actor_changes_fd(void *arg)
@@ -205,6 +228,7 @@ static void actor_tick(void *arg)
 static void set_up(actor_state_t *state, kl_apiserver_t *api, const kl_apiserver_config_t *config)
 {
     kl_apiserver_set_reply_text(api, actor_reply, state);
+    kl_apiserver_set_write_done(api, actor_write_done, state);
     if (config->cache_objects)
         kl_apiserver_set_cache_objects(api, config->cache_objects);
     kl_apiserver_defer_watches(api, 1);

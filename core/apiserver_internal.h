@@ -104,6 +104,21 @@ typedef struct unpublished {
     size_t length;
 } unpublished_t;
 
+/* Writes in flight together at most, per API server. */
+#define KL_API_WRITES_IN_FLIGHT 64
+
+/* A write submitted to the store and not yet done (apiserver_inflight.c). */
+typedef struct pending_write {
+    kl_apiserver_t *self;
+    void *token;
+    event_type_t type;  /* EVENT_ADDED for a create, else EVENT_MODIFIED */
+    const kl_kind_info_t *info;
+    char key[KEY_MAX];
+    json_t *object, *previous;  /* owned */
+    char *text;                 /* the object as stored; owned */
+    size_t length, mark;
+} pending_write_t;
+
 struct kl_apiserver {
     kl_plugin_t *plugin;
     const kl_store_ops_t *ops;
@@ -153,6 +168,14 @@ struct kl_apiserver {
      * commit: a failed commit takes them back. */
     unpublished_t *unpublished;
     size_t unpublished_count, unpublished_alloc;
+    /* Writes in flight together (store ABI 1.3), answered through write_done. */
+    int can_submit;
+    kl_apiserver_write_done_fn write_done;
+    void *write_done_arg;
+    void *token;   /* the request being handled may be deferred under this token */
+    int deferred;  /* ...and was */
+    pending_write_t *writes;
+    size_t writes_count;
 };
 
 /* apiserver_store.c: keys, request fields and store access. */
@@ -184,7 +207,19 @@ json_t *kl_api_update(kl_apiserver_t *self, const json_t *payload, kl_error_t *e
 json_t *kl_api_update_status(kl_apiserver_t *self, const json_t *payload, kl_error_t *err);
 json_t *kl_api_bind(kl_apiserver_t *self, const json_t *payload, kl_error_t *err);
 json_t *kl_api_delete(kl_apiserver_t *self, const json_t *payload, kl_error_t *err);
+/* The error for a write that lost a compare-and-swap. */
+int kl_api_conflict(kl_error_t *err, const kl_kind_info_t *info, const char *name);
 
+/* apiserver_inflight.c: a write stored now, or submitted to finish later. */
+/* Stores `object` at `key` (create for EVENT_ADDED, else an update at
+ * mod_revision replacing `previous`), takes both references, and returns
+ * the object written or NULL: with err filled, or with self->deferred set
+ * when the write was submitted and will be answered at its end. */
+json_t *kl_api_store_write(kl_apiserver_t *self, event_type_t type, const kl_kind_info_t *info,
+                           const char *key, json_t *object, json_t *previous,
+                           int64_t mod_revision, kl_error_t *err);
+/* Settles first when a write to `key` is in flight. */
+void kl_api_settle_key(kl_apiserver_t *self, const char *key);
 /* apiserver_owners.c: ownerReferences checked on update, dropped by orphan deletion. */
 int kl_api_check_owner_chain(kl_apiserver_t *self, const json_t *object, kl_error_t *err);
 void kl_api_orphan_dependents(kl_apiserver_t *self, const json_t *owner);

@@ -8,7 +8,7 @@
 
 /* ---- methods --------------------------------------------------------- */
 
-static int conflict(kl_error_t *err, const kl_kind_info_t *info, const char *name)
+int kl_api_conflict(kl_error_t *err, const kl_kind_info_t *info, const char *name)
 {
     return kl_error_set(err, KL_ERR_CONFLICT,
                         "Operation cannot be fulfilled on %s \"%.253s\": the object has been "
@@ -35,10 +35,6 @@ json_t *kl_api_create(kl_apiserver_t *self, const json_t *payload, kl_error_t *e
     if (!object)
         return NULL;
     char key[KEY_MAX];
-    size_t len, mark;
-    char *text = NULL;
-    int64_t revision;
-    kl_error_t serr = {0, ""};
     if (kl_object_prepare_create(object, err) < 0)
         goto fail;
     json_object_set_new(json_object_get(object, "metadata"), "generation", json_integer(1));
@@ -49,26 +45,9 @@ json_t *kl_api_create(kl_apiserver_t *self, const json_t *payload, kl_error_t *e
                      info->kind, name);
         goto fail;
     }
-    text = kl_api_dump_for_store(object, &len, &mark, err);
-    if (!text)
-        goto fail;
-    if (self->ops->create(self->store, key, text, len, &revision, &serr) < 0) {
-        if (serr.code == KL_ERR_EXISTS)
-            kl_error_set(err, KL_ERR_EXISTS, "%s \"%.253s\" already exists", info->resource, name);
-        else
-            kl_error_set(err, serr.code ? serr.code : KL_ERR_INTERNAL, "%s", serr.text);
-        goto fail;
-    }
-    api_text_t *written = kl_api_text_with_revision(text, len, mark, revision);
-    free(text);
-    kl_object_set_resource_version(object, revision);
-    kl_api_remember(self, key, object, revision);
-    kl_api_record(self, EVENT_ADDED, info, object, NULL, revision, written);
-    kl_api_set_reply_object(self, object, written);
-    kl_api_text_unref(&written);
-    return object;
+    kl_api_settle_key(self, key);
+    return kl_api_store_write(self, EVENT_ADDED, info, key, object, NULL, 0, err);
 fail:
-    free(text);
     json_decref(object);
     return NULL;
 }
@@ -96,44 +75,18 @@ static int object_target(const json_t *object, target_t *t, kl_error_t *err)
 static json_t *store_update(kl_apiserver_t *self, const target_t *t, json_t *object,
                             json_t *previous, int64_t mod_revision, kl_error_t *err)
 {
-    size_t len, mark;
-    int64_t revision;
-    kl_error_t serr = {0, ""};
-    char *text = kl_api_dump_for_store(object, &len, &mark, err);
-    if (!text) {
-        json_decref(object);
-        json_decref(previous);
-        return NULL;
-    }
-    int rc = self->ops->update(self->store, t->key, text, len, mod_revision, &revision, &serr);
-    api_text_t *written = rc == 0 ? kl_api_text_with_revision(text, len, mark, revision) : NULL;
-    free(text);
-    if (rc < 0) {
-        if (serr.code == KL_ERR_CONFLICT)
-            conflict(err, t->info, t->name);
-        else if (serr.code == KL_ERR_NOT_FOUND)
-            kl_api_not_found(err, t->info, t->name);
-        else
-            kl_error_set(err, serr.code ? serr.code : KL_ERR_INTERNAL, "%s", serr.text);
-        json_decref(object);
-        json_decref(previous);
-        return NULL;
-    }
-    kl_object_set_resource_version(object, revision);
-    kl_api_remember(self, t->key, object, revision);
-    kl_api_record(self, EVENT_MODIFIED, t->info, object, previous, revision, written);
-    kl_api_set_reply_object(self, object, written);
-    kl_api_text_unref(&written);
-    return object;
+    return kl_api_store_write(self, EVENT_MODIFIED, t->info, t->key, object, previous, mod_revision,
+                              err);
 }
 
 /* Loads the current object and applies an optional CAS check. */
 static json_t *load_for_write(kl_apiserver_t *self, const target_t *t, int64_t expected,
                               int64_t *mod_revision, kl_error_t *err)
 {
+    kl_api_settle_key(self, t->key);
     json_t *current = kl_api_load(self, t->info, t->key, t->name, mod_revision, err);
     if (current && expected > 0 && expected != *mod_revision) {
-        conflict(err, t->info, t->name);
+        kl_api_conflict(err, t->info, t->name);
         json_decref(current);
         return NULL;
     }
@@ -302,6 +255,7 @@ json_t *kl_api_bind(kl_apiserver_t *self, const json_t *payload, kl_error_t *err
         return NULL;
     }
     int64_t mod_revision = 0;
+    kl_api_settle_key(self, t.key);
     json_t *pod = kl_api_load(self, t.info, t.key, t.name, &mod_revision, err);
     if (!pod)
         return NULL;
@@ -351,7 +305,7 @@ json_t *kl_api_delete(kl_apiserver_t *self, const json_t *payload, kl_error_t *e
     kl_error_t serr = {0, ""};
     if (self->ops->remove(self->store, t.key, mod_revision, &revision, &serr) < 0) {
         if (serr.code == KL_ERR_CONFLICT)
-            conflict(err, t.info, t.name);
+            kl_api_conflict(err, t.info, t.name);
         else if (serr.code == KL_ERR_NOT_FOUND)
             kl_api_not_found(err, t.info, t.name);
         else

@@ -11,7 +11,7 @@
  * core's and its minor is no newer than the core's: new operations only ever
  * go at the end of an ops table, so an older plugin simply lacks them. */
 #define KL_STORE_ABI_MAJOR 1
-#define KL_STORE_ABI_MINOR 2
+#define KL_STORE_ABI_MINOR 3
 #define KL_SCHEDULER_ABI_MAJOR 1
 #define KL_SCHEDULER_ABI_MINOR 0
 #define KL_RUNTIME_ABI_MAJOR 1

@@ -5,7 +5,8 @@ tests_conformance_keelson_store_conformance_SOURCES = \
 	tests/conformance/conformance_tap.c tests/conformance/conformance_tap.h \
 	tests/conformance/store_conformance.c tests/conformance/store_conformance.h \
 	tests/conformance/store_basic.c tests/conformance/store_history.c \
-	tests/conformance/store_shared.c tests/conformance/store_notify.c
+	tests/conformance/store_shared.c tests/conformance/store_notify.c \
+	tests/conformance/store_inflight.c
 tests_conformance_keelson_store_conformance_CFLAGS = $(KL_TEST_CFLAGS) -pthread
 tests_conformance_keelson_store_conformance_LDADD = $(KL_TEST_LDADD)
 # Plugins resolve nothing against it, but a sanitizer build needs the

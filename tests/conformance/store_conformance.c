@@ -228,6 +228,7 @@ int main(int argc, char **argv)
     kl_group_leases(&c);
     kl_group_concurrency(&c);
     kl_group_notify(&c);
+    kl_group_inflight(&c);
     kl_group_compaction(&c);  /* after the history groups: it forgets history */
     kl_group_flush(&c);
     kl_group_persistence(&c);

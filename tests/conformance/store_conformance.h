@@ -75,6 +75,7 @@ void kl_group_leases(kl_conformance_t *c);
 void kl_group_concurrency(kl_conformance_t *c);
 void kl_group_compaction(kl_conformance_t *c);
 void kl_group_notify(kl_conformance_t *c);
+void kl_group_inflight(kl_conformance_t *c);
 void kl_group_flush(kl_conformance_t *c);
 void kl_group_persistence(kl_conformance_t *c);
 

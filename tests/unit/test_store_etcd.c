@@ -2,6 +2,7 @@
  * every operation, compare-and-swap causes, paging, history, compaction,
  * leases, binary values, fail-over and refused settings. */
 #include <errno.h>
+#include <stdio.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -508,6 +509,144 @@ done:
     config_destroy(&cfg_a);
 }
 
+/* ---- writes in flight together through the API server ------------------- */
+
+#define INFLIGHT_PODS 20
+
+typedef struct write_answers {
+    int calls[64];
+    int code[64];
+    int64_t revision[64];
+    int text_has_revision[64];
+    char node[64][32];
+    int total;
+} write_answers_t;
+
+static void keep_write(kl_apiserver_t *api, void *token, json_t *reply, const kl_error_t *err,
+                       void *arg)
+{
+    write_answers_t *a = arg;
+    int i = (int)(intptr_t)token;
+    a->calls[i]++;
+    a->total++;
+    if (!reply) {
+        a->code[i] = err ? err->code : -1;
+        return;
+    }
+    a->revision[i] = kl_object_revision(reply);
+    const char *node = json_string_value(json_object_get(json_object_get(reply, "spec"), "nodeName"));
+    snprintf(a->node[i], sizeof a->node[i], "%s", node ? node : "");
+    size_t length = 0;
+    char *text = kl_apiserver_reply_text(api, reply, &length);
+    char expect[64];
+    snprintf(expect, sizeof expect, "\"resourceVersion\":\"%lld\"", (long long)a->revision[i]);
+    a->text_has_revision[i] = text && strstr(text, expect) != NULL;
+    free(text);
+    json_decref(reply);
+}
+
+static json_t *pod_request(int i)
+{
+    char text[320];
+    snprintf(text, sizeof text,
+             "{\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"fly-%d\","
+             "\"namespace\":\"inflight\"},\"spec\":{\"containers\":[{\"name\":\"c\","
+             "\"image\":\"busybox\"}]}}}",
+             i);
+    return json_loads(text, 0, NULL);
+}
+
+static json_t *named_request(const char *fmt, int i)
+{
+    char text[200];
+    snprintf(text, sizeof text, fmt, i);
+    return json_loads(text, 0, NULL);
+}
+
+static void test_writes_in_flight(const char *settings)
+{
+    config_t cfg;
+    kl_error_t err = {0, ""};
+    kl_plugin_t *p = store_new(settings, &cfg, &err);
+    kl_apiserver_t *api = p ? kl_apiserver_new(p, 0, &err) : NULL;
+    if (!ok(api != NULL, "an API server on etcd %s", api ? "" : err.text))
+        goto done;
+    static write_answers_t a;
+    memset(&a, 0, sizeof a);
+    kl_apiserver_set_write_done(api, keep_write, &a);
+
+    int deferred_all = 1;
+    for (int i = 1; i <= INFLIGHT_PODS; i++) {
+        json_t *create = pod_request(i);
+        int deferred = 0;
+        json_t *reply = kl_apiserver_handle_token(api, "create", create, (void *)(intptr_t)i,
+                                                  &deferred, &err);
+        json_decref(create);
+        deferred_all &= deferred && !reply;
+        json_decref(reply);
+    }
+    ok(deferred_all, "%d creates are submitted without waiting for etcd", INFLIGHT_PODS);
+    is_int(a.total, 0, "none is answered before the writes settle");
+
+    /* A write to a key in flight waits for it: the same name again. */
+    json_t *again = pod_request(1);
+    int deferred = 0;
+    json_t *reply = kl_apiserver_handle_token(api, "create", again, (void *)(intptr_t)21, &deferred,
+                                              &err);
+    json_decref(again);
+    ok(!reply && deferred, "a second create of a name in flight is submitted too");
+    is_int(a.total, INFLIGHT_PODS, "after the first writes to that name were settled");
+    kl_apiserver_settle(api);
+    is_int(a.code[21], KL_ERR_EXISTS, "and it is answered \"already exists\"");
+
+    int answered = 1, distinct = 1, texts = 1;
+    for (int i = 1; i <= INFLIGHT_PODS; i++) {
+        answered &= a.calls[i] == 1 && a.code[i] == 0 && a.revision[i] > 0;
+        texts &= a.text_has_revision[i];
+        for (int j = 1; j < i; j++)
+            distinct &= a.revision[i] != a.revision[j];
+    }
+    ok(answered, "each create is answered once, with the object");
+    ok(distinct, "each at a revision of its own");
+    ok(texts, "each reply's text carries its resourceVersion");
+
+    /* Binds in flight; a read settles them first. */
+    for (int i = 1; i <= 10; i++) {
+        json_t *bind = named_request("{\"kind\":\"Pod\",\"namespace\":\"inflight\",\"name\":\"fly-%d\","
+                                     "\"nodeName\":\"node-a\"}",
+                                     i);
+        reply = kl_apiserver_handle_token(api, "bind", bind, (void *)(intptr_t)(21 + i), &deferred,
+                                          &err);
+        json_decref(bind);
+        json_decref(reply);
+    }
+    int before_read = a.total;
+    json_t *get = named_request("{\"kind\":\"Pod\",\"namespace\":\"inflight\",\"name\":\"fly-%d\"}", 3);
+    reply = kl_apiserver_handle_token(api, "get", get, (void *)(intptr_t)40, &deferred, &err);
+    json_decref(get);
+    const char *node = json_string_value(json_object_get(json_object_get(reply, "spec"), "nodeName"));
+    ok(reply && !deferred && node && strcmp(node, "node-a") == 0,
+       "a get is answered at once and sees the binds before it");
+    json_decref(reply);
+    is_int(a.total - before_read, 10, "the 10 binds were answered before the get");
+    int bound = 1;
+    for (int i = 22; i <= 31; i++)
+        bound &= a.calls[i] == 1 && strcmp(a.node[i], "node-a") == 0 && a.revision[i] > a.revision[i - 21];
+    ok(bound, "each bind is answered with the pod on its node, at a later revision");
+
+    /* Without a token the same API server answers at once, as before. */
+    json_t *plain = pod_request(99);
+    reply = kl_apiserver_handle(api, "create", plain, &err);
+    json_decref(plain);
+    ok(reply && kl_object_revision(reply) > 0, "a create without a token is answered at once %s",
+       reply ? "" : err.text);
+    json_decref(reply);
+done:
+    kl_apiserver_destroy(&api);
+    kl_plugin_destroy(&p);
+    config_destroy(&cfg);
+}
+
 static void test_leases(const kl_store_ops_t *ops, void *s)
 {
     kl_error_t err = {0, ""};
@@ -578,7 +717,7 @@ int main(void)
     kl_plugin_t *p = store_new(settings, &cfg, &err);
     ok(p != NULL, "etcd store plugin loads, configures and opens %s", p ? "" : err.text);
     if (p) {
-        ok(p->ops_size >= sizeof(kl_store_ops_t), "it implements the whole store ABI 1.2");
+        ok(p->ops_size >= sizeof(kl_store_ops_t), "it implements the whole store ABI 1.3");
         test_crud(p->ops, p->state);
         test_paging(p->ops, p->state);
         test_changes(p->ops, p->state);
@@ -588,6 +727,7 @@ int main(void)
     config_destroy(&cfg);
     test_shared_feed(settings);
     test_watch_wakeup(settings);
+    test_writes_in_flight(settings);
     test_failover(endpoint);
     test_unreachable();
     test_refused_settings();

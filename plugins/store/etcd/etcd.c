@@ -295,6 +295,8 @@ static const kl_store_ops_t etcd_ops = {
     .put_with_lease = etcd_put_with_lease,
     .tick = NULL,   /* etcd expires leases and compacts on its own */
     .changes_fd = etcd_changes_fd,
+    .submit = etcd_submit,
+    .settle = etcd_settle,
 };
 
 KL_STORE_PLUGIN("etcd", "0.1.0", "revisioned key-value store in an etcd 3.4 cluster (durable, shared)",

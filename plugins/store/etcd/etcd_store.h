@@ -65,6 +65,12 @@ int etcd_put_with_lease(void *store, const char *key, const char *value, size_t 
                         int64_t expected_mod_revision, int64_t lease_id, int64_t *revision,
                         kl_error_t *err);
 
+/* Writes kept in flight together (ABI 1.3): submit() starts one, settle()
+ * waits for all of them and reports each through its done(). */
+int etcd_submit(void *store, const kl_store_write_t *write, kl_store_done_fn done, void *arg,
+                kl_error_t *err);
+int etcd_settle(void *store, kl_error_t *err);
+
 /* history.c */
 int etcd_changes(void *store, const char *prefix, int64_t after_revision, size_t limit,
                  kl_store_event_fn visit, void *arg, int64_t *last_revision, kl_error_t *err);

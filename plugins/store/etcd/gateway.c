@@ -149,6 +149,7 @@ void kl_gateway_destroy(kl_gateway_t **gw_p)
     if (!gw_p || !*gw_p)
         return;
     kl_gateway_t *gw = *gw_p;
+    gateway_multi_destroy(gw);
     for (size_t i = 0; gw->endpoints && i < gw->count; i++) {
         free(gw->endpoints[i].url);
         if (gw->endpoints[i].curl)

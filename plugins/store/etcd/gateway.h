@@ -29,6 +29,21 @@ void kl_gateway_destroy(kl_gateway_t **gw_p);
 json_t *kl_gateway_call(kl_gateway_t *gw, const char *path, const char *body, int *maybe_applied,
                         kl_error_t *err);
 
+/* Starts a POST of `body` (JSON text, taken) to `path` on the endpoint that
+ * last worked and returns without waiting. done() gets what
+ * kl_gateway_call() would have returned (reply owned by done, or NULL
+ * with err), from kl_gateway_finish_all(): a request that fails on the way
+ * is sent again through kl_gateway_call(), with maybe_applied set when the
+ * first attempt may have reached etcd. -1 when it cannot be started (body
+ * freed, done not called). */
+typedef void (*kl_gateway_done_fn)(json_t *reply, int maybe_applied, const kl_error_t *err,
+                                   void *arg);
+int kl_gateway_start(kl_gateway_t *gw, const char *path, char *body, kl_gateway_done_fn done,
+                     void *arg, kl_error_t *err);
+/* Waits for every started request and calls its done(). */
+void kl_gateway_finish_all(kl_gateway_t *gw);
+size_t kl_gateway_in_flight(const kl_gateway_t *gw);
+
 /* Reads a streaming reply (/v3/watch, /v3/lease/keepalive): each message's
  * "result" (borrowed) goes to on_result, which returns 0 for more, 1 when
  * done, -1 to fail (with err filled). Gives up with KL_ERR_TIMEOUT after

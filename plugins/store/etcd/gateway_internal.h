@@ -19,6 +19,9 @@ typedef struct endpoint {
     CURL *curl;  /* kept alive between unary requests */
 } endpoint_t;
 
+/* Requests in flight together at most; more handles than this are not kept. */
+#define GATEWAY_MAX_IN_FLIGHT 256
+
 struct kl_gateway {
     endpoint_t *endpoints;
     size_t count;
@@ -26,6 +29,11 @@ struct kl_gateway {
     long timeout_ms;
     long dial_timeout_ms;
     struct curl_slist *headers;
+    /* gateway_multi.c: requests in flight together, and idle handles. */
+    CURLM *multi;
+    size_t in_flight;
+    CURL *idle[GATEWAY_MAX_IN_FLIGHT];
+    size_t idle_count;
 };
 
 typedef struct buffer {
@@ -52,6 +60,8 @@ int gateway_etcd_error(const char *url, const char *path, long status, const cha
 /* Why a transfer failed, into `why`, and whether etcd may have seen the request. */
 attempt_result_t gateway_transport_failure(CURL *c, CURLcode rc, const char *url, long limit_ms,
                                            char *why, size_t why_size);
+/* Finishes what is in flight and frees the multi handle and idle handles. */
+void gateway_multi_destroy(kl_gateway_t *gw);
 /* Adds `why` to the list of failed endpoints in `tried`. */
 void gateway_note_failure(char *tried, size_t size, const char *why);
 

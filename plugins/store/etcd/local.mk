@@ -4,7 +4,8 @@ plugins_store_etcd_store_etcd_la_SOURCES = plugins/store/etcd/etcd.c \
 	plugins/store/etcd/etcd_store.h plugins/store/etcd/request.c \
 	plugins/store/etcd/writes.c plugins/store/etcd/history.c plugins/store/etcd/leases.c \
 	plugins/store/etcd/gateway.c plugins/store/etcd/gateway.h \
-	plugins/store/etcd/gateway_stream.c plugins/store/etcd/gateway_internal.h \
+	plugins/store/etcd/gateway_stream.c plugins/store/etcd/gateway_multi.c \
+	plugins/store/etcd/gateway_internal.h \
 	plugins/store/etcd/base64.c plugins/store/etcd/base64.h \
 	plugins/store/etcd/feed.c plugins/store/etcd/feed.h
 plugins_store_etcd_store_etcd_la_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)

@@ -52,28 +52,50 @@ static char *txn_text(write_kind_t kind, const char *k, const char *v, int64_t e
     return n < 0 ? NULL : text;
 }
 
-static int etcd_write(etcd_store_t *s, write_kind_t kind, const char *key, const char *value,
-                      size_t value_len, int64_t expected, int64_t lease, int keep_lease,
-                      int64_t *revision, kl_error_t *err)
+/* One write as etcd_write() and etcd_submit() both describe it. */
+typedef struct write_spec {
+    write_kind_t kind;
+    const char *key;
+    const char *value;
+    size_t value_len;
+    int64_t expected;
+    int64_t lease;
+    int keep_lease;
+} write_spec_t;
+
+/* The transaction's text for `w` (caller frees), or NULL with err filled. */
+static char *write_body(etcd_store_t *s, const write_spec_t *w, kl_error_t *err)
 {
-    if (etcd_check_key(key, err) < 0)
-        return -1;
-    if (kind != WRITE_REMOVE && !value && value_len)
-        return kl_error_set(err, KL_ERR_INVALID, "etcd store: value of \"%.200s\" is NULL", key);
-    if (expected < 0)
-        return kl_error_set(err, KL_ERR_INVALID,
-                            "etcd store: expected revision %" PRId64 " of \"%.200s\" is negative",
-                            expected, key);
-    char *k = etcd_key_b64(s, key, 0);
-    char *v = kind != WRITE_REMOVE ? kl_base64_encode(value ? value : "", value_len) : NULL;
-    char *body = k && (v || kind == WRITE_REMOVE) ? txn_text(kind, k, v, expected, lease, keep_lease)
-                                                  : NULL;
+    if (etcd_check_key(w->key, err) < 0)
+        return NULL;
+    if (w->kind != WRITE_REMOVE && !w->value && w->value_len) {
+        kl_error_set(err, KL_ERR_INVALID, "etcd store: value of \"%.200s\" is NULL", w->key);
+        return NULL;
+    }
+    if (w->expected < 0) {
+        kl_error_set(err, KL_ERR_INVALID,
+                     "etcd store: expected revision %" PRId64 " of \"%.200s\" is negative",
+                     w->expected, w->key);
+        return NULL;
+    }
+    char *k = etcd_key_b64(s, w->key, 0);
+    char *v = w->kind != WRITE_REMOVE ? kl_base64_encode(w->value ? w->value : "", w->value_len)
+                                      : NULL;
+    char *body = k && (v || w->kind == WRITE_REMOVE)
+                     ? txn_text(w->kind, k, v, w->expected, w->lease, w->keep_lease)
+                     : NULL;
     free(k);
     free(v);
-    int maybe_applied = 0;
-    json_t *reply = etcd_call_text(s, "/v3/kv/txn", body, &maybe_applied, err);
-    if (!reply)
-        return -1;
+    if (!body)
+        kl_error_set(err, KL_ERR_INTERNAL, "etcd store: out of memory encoding a write of \"%.200s\"",
+                     w->key);
+    return body;
+}
+
+/* What etcd's answer to the transaction says about `w` (reply taken). */
+static int write_outcome(etcd_store_t *s, const write_spec_t *w, json_t *reply, int maybe_applied,
+                         int64_t *revision, kl_error_t *err)
+{
     int64_t header_rev;
     int rc = etcd_note_header(s, reply, "/v3/kv/txn", &header_rev, err);
     if (rc == 0 && json_is_true(json_object_get(reply, "succeeded"))) {
@@ -90,30 +112,128 @@ static int etcd_write(etcd_store_t *s, write_kind_t kind, const char *key, const
     if (rc == 0 && present)
         rc = etcd_kv_decode(s, json_array_get(kvs, 0), &d, "/v3/kv/txn", err);
     if (rc == 0) {
-        int ours = maybe_applied && present && kind != WRITE_REMOVE && d.kv.value_len == value_len
-                   && (!value_len || memcmp(d.kv.value, value, value_len) == 0)
-                   && (keep_lease || d.lease == lease) && d.kv.mod_revision > expected;
-        if (ours || (maybe_applied && !present && kind == WRITE_REMOVE)) {
+        int ours = maybe_applied && present && w->kind != WRITE_REMOVE && d.kv.value_len == w->value_len
+                   && (!w->value_len || memcmp(d.kv.value, w->value, w->value_len) == 0)
+                   && (w->keep_lease || d.lease == w->lease) && d.kv.mod_revision > w->expected;
+        if (ours || (maybe_applied && !present && w->kind == WRITE_REMOVE)) {
             if (revision)
                 *revision = ours ? d.kv.mod_revision : header_rev;
             s->host->log(s->host, KL_LOG_INFO,
-                         "etcd store: a retried write of \"%.200s\" found it already applied", key);
-        } else if (kind == WRITE_CREATE) {
+                         "etcd store: a retried write of \"%.200s\" found it already applied", w->key);
+        } else if (w->kind == WRITE_CREATE) {
             rc = kl_error_set(err, present ? KL_ERR_EXISTS : KL_ERR_INTERNAL,
                               present ? "etcd store: key \"%.200s\" already exists"
                                       : "etcd store: creating \"%.200s\" failed with no key present",
-                              key);
+                              w->key);
         } else if (!present) {
-            rc = kl_error_set(err, KL_ERR_NOT_FOUND, "etcd store: key \"%.200s\" not found", key);
+            rc = kl_error_set(err, KL_ERR_NOT_FOUND, "etcd store: key \"%.200s\" not found", w->key);
         } else {
             rc = kl_error_set(err, KL_ERR_CONFLICT,
                               "etcd store: key \"%.200s\" is at revision %" PRId64 ", not %" PRId64,
-                              key, d.kv.mod_revision, expected);
+                              w->key, d.kv.mod_revision, w->expected);
         }
     }
     etcd_decoded_kv_free(&d);
     json_decref(reply);
     return rc;
+}
+
+static int etcd_write(etcd_store_t *s, write_kind_t kind, const char *key, const char *value,
+                      size_t value_len, int64_t expected, int64_t lease, int keep_lease,
+                      int64_t *revision, kl_error_t *err)
+{
+    write_spec_t w = {kind, key, value, value_len, expected, lease, keep_lease};
+    char *body = write_body(s, &w, err);
+    if (!body)
+        return -1;
+    int maybe_applied = 0;
+    json_t *reply = etcd_call_text(s, "/v3/kv/txn", body, &maybe_applied, err);
+    if (!reply)
+        return -1;
+    return write_outcome(s, &w, reply, maybe_applied, revision, err);
+}
+
+/* ---- writes in flight together (ABI 1.3) ------------------------------- */
+
+/* A submitted write: its own copies of key and value, which the outcome
+ * compares against when a retry finds a write already applied. */
+typedef struct submitted {
+    etcd_store_t *store;
+    write_spec_t spec;
+    char *key;
+    char *value;
+    kl_store_done_fn done;
+    void *arg;
+} submitted_t;
+
+static void submitted_done(json_t *reply, int maybe_applied, const kl_error_t *gateway_err,
+                           void *arg)
+{
+    submitted_t *sub = arg;
+    kl_error_t err = {0, ""};
+    int64_t revision = 0;
+    int rc = -1;
+    if (reply)
+        rc = write_outcome(sub->store, &sub->spec, reply, maybe_applied, &revision, &err);
+    else
+        err = *gateway_err;
+    sub->done(rc, rc == 0 ? revision : 0, rc == 0 ? NULL : &err, sub->arg);
+    free(sub->key);
+    free(sub->value);
+    free(sub);
+}
+
+int etcd_submit(void *store, const kl_store_write_t *write, kl_store_done_fn done, void *arg,
+                kl_error_t *err)
+{
+    etcd_store_t *s = store;
+    static const write_kind_t kinds[] = {[KL_STORE_WRITE_CREATE] = WRITE_CREATE,
+                                         [KL_STORE_WRITE_UPDATE] = WRITE_UPDATE,
+                                         [KL_STORE_WRITE_REMOVE] = WRITE_REMOVE};
+    if (!write || !done || write->kind < KL_STORE_WRITE_CREATE || write->kind > KL_STORE_WRITE_REMOVE)
+        return kl_error_set(err, KL_ERR_INVALID, "etcd store: submit() needs a write of a known kind");
+    write_kind_t kind = kinds[write->kind];
+    write_spec_t w = {kind, write->key, write->value, write->value_len,
+                      kind == WRITE_CREATE ? 0 : write->expected_mod_revision, 0, 0};
+    char *body = write_body(s, &w, err);
+    if (!body)
+        return -1;
+    submitted_t *sub = calloc(1, sizeof *sub);
+    if (sub) {
+        sub->key = strdup(w.key);
+        sub->value = kind != WRITE_REMOVE ? malloc(w.value_len + 1) : NULL;
+    }
+    if (!sub || !sub->key || (kind != WRITE_REMOVE && !sub->value)) {
+        if (sub) {
+            free(sub->key);
+            free(sub);
+        }
+        free(body);
+        return kl_error_set(err, KL_ERR_INTERNAL, "etcd store: out of memory submitting a write");
+    }
+    if (sub->value && w.value_len)
+        memcpy(sub->value, w.value, w.value_len);
+    sub->store = s;
+    sub->spec = w;
+    sub->spec.key = sub->key;
+    sub->spec.value = sub->value;
+    sub->done = done;
+    sub->arg = arg;
+    if (kl_gateway_start(s->gateway, "/v3/kv/txn", body, submitted_done, sub, err) < 0) {
+        free(sub->key);
+        free(sub->value);
+        free(sub);
+        return -1;
+    }
+    return 0;
+}
+
+int etcd_settle(void *store, kl_error_t *err)
+{
+    (void)err;
+    etcd_store_t *s = store;
+    kl_gateway_finish_all(s->gateway);
+    return 0;
 }
 
 int etcd_create(void *store, const char *key, const char *value, size_t value_len,
