@@ -76,7 +76,7 @@ void kl_apiserver_destroy(kl_apiserver_t **self_p)
         return;
     kl_apiserver_t *self = *self_p;
     kl_apiserver_settle(self);
-    free(self->writes);
+    free(self->in_flight);
     /* A watcher must never be left without an answer. */
     while (self->all) {
         watcher_t *w = self->all;
@@ -163,18 +163,19 @@ int64_t kl_apiserver_revision(const kl_apiserver_t *self)
 
 /* ---- dispatch -------------------------------------------------------- */
 
-/* Writes that may stay in flight while later requests are handled. */
+/* Requests that may stay in flight while later ones are handled. */
 static int deferrable(const char *method)
 {
     return method
-           && (strcmp(method, "create") == 0 || strcmp(method, "update") == 0
-               || strcmp(method, "update_status") == 0 || strcmp(method, "bind") == 0);
+           && (strcmp(method, "get") == 0 || strcmp(method, "create") == 0
+               || strcmp(method, "update") == 0 || strcmp(method, "update_status") == 0
+               || strcmp(method, "bind") == 0);
 }
 
 json_t *kl_apiserver_handle_token(kl_apiserver_t *self, const char *method, const json_t *payload,
                                   void *token, int *deferred, kl_error_t *err)
 {
-    int defer = token && self->writes && self->write_done && deferrable(method);
+    int defer = token && self->in_flight && self->done && deferrable(method);
     if (!defer)
         kl_apiserver_settle(self);
     self->token = defer ? token : NULL;

@@ -47,23 +47,23 @@ void kl_apiserver_destroy(kl_apiserver_t **self_p);
 json_t *kl_apiserver_handle(kl_apiserver_t *self, const char *method, const json_t *payload,
                             kl_error_t *err);
 
-/* ---- writes in flight together ----------------------------------------- */
+/* ---- requests in flight together ---------------------------------------- */
 
-/* A deferred write's answer: `reply` (taken; kl_apiserver_reply_text()
+/* A deferred request's answer: `reply` (taken; kl_apiserver_reply_text()
  * gives its text during the call) or NULL with err. */
-typedef void (*kl_apiserver_write_done_fn)(kl_apiserver_t *api, void *token, json_t *reply,
-                                           const kl_error_t *err, void *arg);
-/* Set, and on a store that can keep writes in flight (store ABI 1.3), a
- * create, update, update_status or bind handled with a token is submitted
- * without waiting for the store: kl_apiserver_handle_token() then sets
- * *deferred and the answer comes through `done` by the next
- * kl_apiserver_settle(). Writes to one key never overlap, and any other
- * request first settles what is in flight, so each client sees its writes
- * in the order it made them. */
-void kl_apiserver_set_write_done(kl_apiserver_t *self, kl_apiserver_write_done_fn done, void *arg);
+typedef void (*kl_apiserver_done_fn)(kl_apiserver_t *api, void *token, json_t *reply,
+                                     const kl_error_t *err, void *arg);
+/* Set, and on a store that keeps requests in flight together (store ABI
+ * 1.3), a get, create, update, update_status or bind handled with a token
+ * is submitted without waiting for the store: kl_apiserver_handle_token()
+ * then sets *deferred and the answer comes through `done` by the next
+ * kl_apiserver_settle(). A write never overlaps another request on its
+ * key, and any other method first settles what is in flight, so each
+ * client sees its requests take effect in the order it made them. */
+void kl_apiserver_set_done(kl_apiserver_t *self, kl_apiserver_done_fn done, void *arg);
 json_t *kl_apiserver_handle_token(kl_apiserver_t *self, const char *method, const json_t *payload,
                                   void *token, int *deferred, kl_error_t *err);
-/* Waits for every write in flight and answers each through `done`. */
+/* Waits for every request in flight and answers each through `done`. */
 void kl_apiserver_settle(kl_apiserver_t *self);
 
 /* ---- long-poll watches ----------------------------------------------- */

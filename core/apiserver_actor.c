@@ -174,13 +174,15 @@ static void answer(actor_state_t *state, kl_apiserver_t *api, kl_bus_request_t *
         kl_bus_request_respond(&request, reply, reply ? NULL : err);
 }
 
-/* A write the store kept in flight is done. */
-static void actor_write_done(kl_apiserver_t *api, void *token, json_t *reply, const kl_error_t *err,
-                             void *arg)
+/* A request the store kept in flight is done. */
+static void actor_done(kl_apiserver_t *api, void *token, json_t *reply, const kl_error_t *err,
+                       void *arg)
 {
+    kl_bus_request_t *request = token;
+    const char *method = kl_bus_request_method(request);
     if (!reply && err->code == KL_ERR_INTERNAL)
-        kl_error_log("api", "a write failed: %s", err->text);
-    answer(arg, api, token, 1, reply, err);
+        kl_error_log("api", "api.%s failed: %s", method ? method : "?", err->text);
+    answer(arg, api, request, is_write(method), reply, err);
 }
 
 static void actor_handle(kl_bus_request_t *request, void *arg)
@@ -228,7 +230,7 @@ static void actor_tick(void *arg)
 static void set_up(actor_state_t *state, kl_apiserver_t *api, const kl_apiserver_config_t *config)
 {
     kl_apiserver_set_reply_text(api, actor_reply, state);
-    kl_apiserver_set_write_done(api, actor_write_done, state);
+    kl_apiserver_set_done(api, actor_done, state);
     if (config->cache_objects)
         kl_apiserver_set_cache_objects(api, config->cache_objects);
     kl_apiserver_defer_watches(api, 1);

@@ -1,8 +1,10 @@
-/* The API server's writes to the store: made at once, or, on a store that
- * keeps writes in flight together (store ABI 1.3), submitted and finished
- * when the store says each is done. Either way one function finishes a
- * write, so a deferred write's answer is the one it would have had. */
+/* The API server's gets and writes to the store: made at once, or, on a
+ * store that keeps requests in flight together (store ABI 1.3), submitted
+ * and finished when the store says each is done. Either way one function
+ * finishes each, so a deferred request's answer is the one it would have
+ * had. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,60 +40,97 @@ static json_t *finish_write(kl_apiserver_t *self, event_type_t type, const kl_ki
     return object;
 }
 
-static void write_done(int rc, int64_t revision, const kl_error_t *serr, void *arg)
+/* The object a get read, or NULL with err filled. */
+static json_t *finish_get(kl_apiserver_t *self, const kl_kind_info_t *info, const char *key,
+                          const char *name, const kl_store_kv_t *kv, const kl_error_t *serr,
+                          kl_error_t *err)
 {
-    pending_write_t *p = arg;
+    if (serr) {
+        kl_api_cache_remove(self->cache, key);
+        if (serr->code == KL_ERR_NOT_FOUND)
+            kl_api_not_found(err, info, name);
+        else
+            kl_error_set(err, serr->code ? serr->code : KL_ERR_INTERNAL, "%s", serr->text);
+        return NULL;
+    }
+    return kl_api_object_for(self, kv, err);
+}
+
+static void op_done(int rc, int64_t revision, const kl_store_kv_t *kv, const kl_error_t *serr,
+                    void *arg)
+{
+    pending_op_t *p = arg;
     kl_apiserver_t *self = p->self;
-    kl_error_t err = {0, ""};
-    json_t *reply = finish_write(self, p->type, p->info, p->key, p->object, p->previous, p->text,
-                                 p->length, p->mark, revision, rc == 0 ? NULL : serr, &err);
-    free(p->text);
-    p->text = NULL;
-    p->object = p->previous = NULL;
-    self->write_done(self, p->token, reply, reply ? NULL : &err, self->write_done_arg);
+    void *token = p->token;
+    kl_error_t err = {0, ""}, broken = {0, ""};
+    if ((rc == 0 && p->get && !kv) || (rc < 0 && !serr)) {
+        kl_error_set(&broken, KL_ERR_INTERNAL, "the store answered a %s of %.300s with %s",
+                     p->get ? "get" : "write", p->key, rc == 0 ? "no key" : "no error");
+        rc = -1;
+        serr = &broken;
+    }
+    json_t *reply;
+    if (p->get) {
+        const char *slash = strrchr(p->key, '/');
+        reply = finish_get(self, p->info, p->key, slash ? slash + 1 : p->key, kv,
+                           rc == 0 ? NULL : serr, &err);
+    } else {
+        reply = finish_write(self, p->type, p->info, p->key, p->object, p->previous, p->text,
+                             p->length, p->mark, revision, rc == 0 ? NULL : serr, &err);
+        free(p->text);
+        *p = (pending_op_t){.self = self};
+    }
+    self->done(self, token, reply, reply ? NULL : &err, self->done_arg);
     kl_api_set_reply_object(self, NULL, NULL);
 }
 
 void kl_apiserver_settle(kl_apiserver_t *self)
 {
-    if (!self || !self->writes_count)
+    if (!self || !self->in_flight_count)
         return;
     kl_error_t err = {0, ""};
     if (self->ops->settle(self->store, &err) < 0)
-        kl_error_log("api", "settling writes in flight: %s", err.text);
-    self->writes_count = 0;
+        kl_error_log("api", "settling requests in flight: %s", err.text);
+    self->in_flight_count = 0;
 }
 
-void kl_api_settle_key(kl_apiserver_t *self, const char *key)
+void kl_api_settle_key(kl_apiserver_t *self, const char *key, int reading)
 {
-    for (size_t i = 0; i < self->writes_count; i++)
-        if (strcmp(self->writes[i].key, key) == 0) {
+    for (size_t i = 0; i < self->in_flight_count; i++)
+        if ((!reading || !self->in_flight[i].get) && strcmp(self->in_flight[i].key, key) == 0) {
             kl_apiserver_settle(self);
             return;
         }
 }
 
-/* Submits the write; NULL with self->deferred set, or with err filled. */
-static json_t *submit_write(kl_apiserver_t *self, event_type_t type, const kl_kind_info_t *info,
-                            const char *key, json_t *object, json_t *previous, char *text,
-                            size_t length, size_t mark, int64_t mod_revision, kl_error_t *err)
+/* Submits `op` for a new pending entry filled from `p`; NULL with
+ * self->deferred set, or with err filled when it could not start. */
+static pending_op_t *submit(kl_apiserver_t *self, const pending_op_t *p, const kl_store_op_t *op,
+                            kl_error_t *serr)
 {
-    if (self->writes_count == KL_API_WRITES_IN_FLIGHT)
+    if (self->in_flight_count == KL_API_IN_FLIGHT)
         kl_apiserver_settle(self);
-    pending_write_t *p = &self->writes[self->writes_count];
-    *p = (pending_write_t){self, self->token, type, info, "", object, previous, text, length, mark};
-    memcpy(p->key, key, strlen(key) + 1);
-    kl_store_write_t w = {type == EVENT_ADDED ? KL_STORE_WRITE_CREATE : KL_STORE_WRITE_UPDATE, key,
-                          text, length, mod_revision};
-    kl_error_t serr = {0, ""};
-    self->writes_count++;
-    if (self->ops->submit(self->store, &w, write_done, p, &serr) < 0) {
-        self->writes_count--;
-        free(text);
-        return finish_write(self, type, info, key, object, previous, NULL, 0, 0, 0, &serr, err);
+    pending_op_t *slot = &self->in_flight[self->in_flight_count++];
+    *slot = *p;
+    if (self->ops->submit(self->store, op, op_done, slot, serr) < 0) {
+        self->in_flight_count--;
+        return slot;
     }
     self->deferred = 1;
     return NULL;
+}
+
+static int deferring(const kl_apiserver_t *self)
+{
+    return self->token && self->in_flight;
+}
+
+static pending_op_t pending_for(kl_apiserver_t *self, int get, event_type_t type,
+                                const kl_kind_info_t *info, const char *key)
+{
+    pending_op_t p = {self, self->token, get, type, info, "", NULL, NULL, NULL, 0, 0};
+    snprintf(p.key, sizeof p.key, "%s", key);
+    return p;
 }
 
 json_t *kl_api_store_write(kl_apiserver_t *self, event_type_t type, const kl_kind_info_t *info,
@@ -105,25 +144,55 @@ json_t *kl_api_store_write(kl_apiserver_t *self, event_type_t type, const kl_kin
         json_decref(previous);
         return NULL;
     }
-    if (self->token && self->writes)
-        return submit_write(self, type, info, key, object, previous, text, length, mark,
-                            mod_revision, err);
     int64_t revision = 0;
     kl_error_t serr = {0, ""};
-    int rc = type == EVENT_ADDED
+    int rc;
+    if (deferring(self)) {
+        pending_op_t p = pending_for(self, 0, type, info, key);
+        p.object = object;
+        p.previous = previous;
+        p.text = text;
+        p.length = length;
+        p.mark = mark;
+        kl_store_op_t op = {type == EVENT_ADDED ? KL_STORE_OP_CREATE : KL_STORE_OP_UPDATE, key, text,
+                            length, mod_revision};
+        if (!submit(self, &p, &op, &serr))
+            return NULL;
+        rc = -1;
+    } else {
+        rc = type == EVENT_ADDED
                  ? self->ops->create(self->store, key, text, length, &revision, &serr)
                  : self->ops->update(self->store, key, text, length, mod_revision, &revision, &serr);
+    }
     json_t *written = finish_write(self, type, info, key, object, previous, text, length, mark,
                                    revision, rc == 0 ? NULL : &serr, err);
     free(text);
     return written;
 }
 
-void kl_apiserver_set_write_done(kl_apiserver_t *self, kl_apiserver_write_done_fn done, void *arg)
+json_t *kl_api_store_get(kl_apiserver_t *self, const kl_kind_info_t *info, const char *key,
+                         const char *name, kl_error_t *err)
+{
+    if (!deferring(self))
+        return kl_api_load(self, info, key, name, NULL, err);
+    kl_api_settle_key(self, key, 1);
+    pending_op_t p = pending_for(self, 1, EVENT_ADDED, info, key);
+    kl_store_op_t op = {KL_STORE_OP_GET, key, NULL, 0, 0};
+    kl_error_t serr = {0, ""};
+    if (!submit(self, &p, &op, &serr))
+        return NULL;
+    return finish_get(self, info, key, name, NULL, &serr, err);
+}
+
+void kl_apiserver_set_done(kl_apiserver_t *self, kl_apiserver_done_fn done, void *arg)
 {
     kl_apiserver_settle(self);
-    self->write_done = done;
-    self->write_done_arg = arg;
-    if (done && self->can_submit && !self->writes)
-        self->writes = calloc(KL_API_WRITES_IN_FLIGHT, sizeof *self->writes);
+    self->done = done;
+    self->done_arg = arg;
+    if (!done) {
+        free(self->in_flight);
+        self->in_flight = NULL;
+    } else if (self->can_submit && !self->in_flight) {
+        self->in_flight = calloc(KL_API_IN_FLIGHT, sizeof *self->in_flight);
+    }
 }

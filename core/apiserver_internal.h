@@ -104,20 +104,22 @@ typedef struct unpublished {
     size_t length;
 } unpublished_t;
 
-/* Writes in flight together at most, per API server. */
-#define KL_API_WRITES_IN_FLIGHT 64
+/* Requests in flight together at most, per API server. */
+#define KL_API_IN_FLIGHT 64
 
-/* A write submitted to the store and not yet done (apiserver_inflight.c). */
-typedef struct pending_write {
+/* A get or write submitted to the store and not yet done
+ * (apiserver_inflight.c). */
+typedef struct pending_op {
     kl_apiserver_t *self;
     void *token;
+    int get;            /* a get; else a write of `type` */
     event_type_t type;  /* EVENT_ADDED for a create, else EVENT_MODIFIED */
     const kl_kind_info_t *info;
     char key[KEY_MAX];
-    json_t *object, *previous;  /* owned */
-    char *text;                 /* the object as stored; owned */
+    json_t *object, *previous;  /* writes: owned */
+    char *text;                 /* writes: the object as stored; owned */
     size_t length, mark;
-} pending_write_t;
+} pending_op_t;
 
 struct kl_apiserver {
     kl_plugin_t *plugin;
@@ -168,14 +170,14 @@ struct kl_apiserver {
      * commit: a failed commit takes them back. */
     unpublished_t *unpublished;
     size_t unpublished_count, unpublished_alloc;
-    /* Writes in flight together (store ABI 1.3), answered through write_done. */
+    /* Requests in flight together (store ABI 1.3), answered through done. */
     int can_submit;
-    kl_apiserver_write_done_fn write_done;
-    void *write_done_arg;
+    kl_apiserver_done_fn done;
+    void *done_arg;
     void *token;   /* the request being handled may be deferred under this token */
     int deferred;  /* ...and was */
-    pending_write_t *writes;
-    size_t writes_count;
+    pending_op_t *in_flight;
+    size_t in_flight_count;
 };
 
 /* apiserver_store.c: keys, request fields and store access. */
@@ -210,16 +212,21 @@ json_t *kl_api_delete(kl_apiserver_t *self, const json_t *payload, kl_error_t *e
 /* The error for a write that lost a compare-and-swap. */
 int kl_api_conflict(kl_error_t *err, const kl_kind_info_t *info, const char *name);
 
-/* apiserver_inflight.c: a write stored now, or submitted to finish later. */
+/* apiserver_inflight.c: gets and writes made now, or submitted to finish
+ * later. */
 /* Stores `object` at `key` (create for EVENT_ADDED, else an update at
  * mod_revision replacing `previous`), takes both references, and returns
  * the object written or NULL: with err filled, or with self->deferred set
- * when the write was submitted and will be answered at its end. */
+ * when the write was submitted and will be answered when it is done. */
 json_t *kl_api_store_write(kl_apiserver_t *self, event_type_t type, const kl_kind_info_t *info,
                            const char *key, json_t *object, json_t *previous,
                            int64_t mod_revision, kl_error_t *err);
-/* Settles first when a write to `key` is in flight. */
-void kl_api_settle_key(kl_apiserver_t *self, const char *key);
+/* kl_api_load() for a get request, or submitted like a write. */
+json_t *kl_api_store_get(kl_apiserver_t *self, const kl_kind_info_t *info, const char *key,
+                         const char *name, kl_error_t *err);
+/* Settles first when a request on `key` is in flight that a write
+ * (reading: 0) or a read (1) must not overlap. */
+void kl_api_settle_key(kl_apiserver_t *self, const char *key, int reading);
 /* apiserver_owners.c: ownerReferences checked on update, dropped by orphan deletion. */
 int kl_api_check_owner_chain(kl_apiserver_t *self, const json_t *object, kl_error_t *err);
 void kl_api_orphan_dependents(kl_apiserver_t *self, const json_t *owner);

@@ -12,7 +12,7 @@ json_t *kl_api_get(kl_apiserver_t *self, const json_t *payload, kl_error_t *err)
     target_t t;
     if (kl_api_request_target(payload, NULL, &t, err) < 0)
         return NULL;
-    return kl_api_load(self, t.info, t.key, t.name, NULL, err);
+    return kl_api_store_get(self, t.info, t.key, t.name, err);
 }
 
 typedef struct list_state {

@@ -42,24 +42,27 @@ typedef struct kl_store_event {
 /* Return 0 to go on, non-zero to stop early. */
 typedef int (*kl_store_event_fn)(const kl_store_event_t *event, void *arg);
 
-/* One write for submit() (ABI 1.3); everything is borrowed for the call. */
-typedef enum kl_store_write_kind {
-    KL_STORE_WRITE_CREATE = 1,  /* KL_ERR_EXISTS when the key is present */
-    KL_STORE_WRITE_UPDATE = 2,  /* as update() */
-    KL_STORE_WRITE_REMOVE = 3   /* as remove(); value unused */
-} kl_store_write_kind_t;
+/* One operation for submit() (ABI 1.3); everything is borrowed for the call. */
+typedef enum kl_store_op_kind {
+    KL_STORE_OP_GET = 1,     /* as get() */
+    KL_STORE_OP_CREATE = 2,  /* as create(): KL_ERR_EXISTS when the key is present */
+    KL_STORE_OP_UPDATE = 3,  /* as update() */
+    KL_STORE_OP_REMOVE = 4   /* as remove() */
+} kl_store_op_kind_t;
 
-typedef struct kl_store_write {
-    kl_store_write_kind_t kind;
+typedef struct kl_store_op {
+    kl_store_op_kind_t kind;
     const char *key;
-    const char *value;
+    const char *value;              /* create and update */
     size_t value_len;
     int64_t expected_mod_revision;  /* update and remove: 0 means "do not compare" */
-} kl_store_write_t;
+} kl_store_op_t;
 
-/* A submitted write's outcome: rc 0 with the write's revision, or -1 with
- * err (borrowed for the call) filled as the synchronous call would. */
-typedef void (*kl_store_done_fn)(int rc, int64_t revision, const kl_error_t *err, void *arg);
+/* A submitted operation's outcome: rc 0, or -1 with err filled as the
+ * synchronous call would. A write reports its revision; a get reports the
+ * key's state in kv (with err and kv borrowed for the call). */
+typedef void (*kl_store_done_fn)(int rc, int64_t revision, const kl_store_kv_t *kv,
+                                 const kl_error_t *err, void *arg);
 
 /* Every write advances one global, strictly increasing revision (starting
  * at 1) and reports it in *revision. Compare-and-swap arguments take the
@@ -155,18 +158,19 @@ typedef struct kl_store_ops {
      * none. May be NULL. */
     int (*changes_fd)(void *store);
 
-    /* ---- ABI 1.3: writes in flight together ------------------------------
-     * A store whose writes wait on a round trip (etcd) can keep many going
-     * at once: submit() starts a write and returns without waiting; done()
-     * is called exactly once with its outcome, from submit() itself or from
-     * a later settle(). The store copies what it needs from `write`.
-     * Writes in flight together may be applied in any order, so the caller
-     * never has two in flight on one key, and takes a write as made only
-     * when its done() says so. -1 (done() not called) when the write could
-     * not be started. Both NULL, or neither. */
-    int (*submit)(void *store, const kl_store_write_t *write, kl_store_done_fn done, void *arg,
+    /* ---- ABI 1.3: requests in flight together ----------------------------
+     * A store whose calls wait on a round trip (etcd) can keep many going at
+     * once: submit() starts a get or a write and returns without waiting;
+     * done() is called exactly once with its outcome, from submit() itself
+     * or from a later settle(). The store copies what it needs from `op`.
+     * Operations in flight together may be applied in any order, so the
+     * caller never has a write in flight with anything else on its key, and
+     * takes a write as made only when its done() says so. -1 (done() not
+     * called) when the operation could not be started. Both NULL, or
+     * neither. */
+    int (*submit)(void *store, const kl_store_op_t *op, kl_store_done_fn done, void *arg,
                   kl_error_t *err);
-    /* Returns once every submitted write's done() has been called. */
+    /* Returns once every submitted operation's done() has been called. */
     int (*settle)(void *store, kl_error_t *err);
 } kl_store_ops_t;
 

@@ -1,7 +1,7 @@
-/* Conformance group for writes kept in flight together (store ABI 1.3):
- * every submitted write is done exactly once by settle(), with the outcome
- * and revision the synchronous call would have given, whatever order the
- * store applied them in. */
+/* Conformance group for requests kept in flight together (store ABI 1.3):
+ * every submitted get and write is done exactly once by settle(), with the
+ * outcome the synchronous call would have given, whatever order the store
+ * applied them in. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,23 +15,32 @@ typedef struct outcome {
     int rc;
     int code;
     int64_t revision;
+    char value[32];  /* a get's value, NUL-terminated */
+    int64_t mod_revision;
 } outcome_t;
 
-static void note_done(int rc, int64_t revision, const kl_error_t *err, void *arg)
+static void note_done(int rc, int64_t revision, const kl_store_kv_t *kv, const kl_error_t *err,
+                      void *arg)
 {
     outcome_t *o = arg;
     o->calls++;
     o->rc = rc;
     o->code = rc < 0 && err ? err->code : 0;
     o->revision = revision;
+    if (kv) {
+        size_t n = kv->value_len < sizeof o->value - 1 ? kv->value_len : sizeof o->value - 1;
+        memcpy(o->value, kv->value, n);
+        o->value[n] = '\0';
+        o->mod_revision = kv->mod_revision;
+    }
 }
 
-static int submit(kl_conformance_t *c, kl_store_write_kind_t kind, const char *key,
+static int submit(kl_conformance_t *c, kl_store_op_kind_t kind, const char *key,
                   const char *value, int64_t expected, outcome_t *o, kl_error_t *err)
 {
-    kl_store_write_t w = {kind, key, value, value ? strlen(value) : 0, expected};
+    kl_store_op_t op = {kind, key, value, value ? strlen(value) : 0, expected};
     memset(o, 0, sizeof *o);
-    return c->ops->submit(c->store, &w, note_done, o, err);
+    return c->ops->submit(c->store, &op, note_done, o, err);
 }
 
 static int settle(kl_conformance_t *c, kl_error_t *err)
@@ -51,7 +60,7 @@ static void many_creates(kl_conformance_t *c, char keys[][256], outcome_t *done)
         snprintf(suffix, sizeof suffix, "key-%02d", i);
         snprintf(value, sizeof value, "value-%02d", i);
         kl_conformance_key(c, keys[i], sizeof keys[i], suffix);
-        started += submit(c, KL_STORE_WRITE_CREATE, keys[i], value, 0, &done[i], &err) == 0;
+        started += submit(c, KL_STORE_OP_CREATE, keys[i], value, 0, &done[i], &err) == 0;
     }
     kl_tap_ok(started == IN_FLIGHT, "%d creates start without waiting (%d did) %s", IN_FLIGHT,
               started, err.text);
@@ -137,7 +146,7 @@ static void changes_of(kl_conformance_t *c, char keys[][256], int64_t from)
 void kl_group_inflight(kl_conformance_t *c)
 {
     if (!KL_CONFORMANCE_HAS(c, submit) || !c->ops->submit || !c->ops->settle) {
-        kl_tap_skip("inflight: the plugin keeps no writes in flight (no submit(), or built before ABI 1.3)");
+        kl_tap_skip("inflight: the plugin keeps no requests in flight (no submit(), or built before ABI 1.3)");
         return;
     }
     kl_conformance_begin(c, "inflight");
@@ -154,14 +163,21 @@ void kl_group_inflight(kl_conformance_t *c)
     /* Outcomes the synchronous calls would give, all in flight together. */
     char missing[256];
     kl_conformance_key(c, missing, sizeof missing, "never-written");
-    outcome_t exists, stale, fresh, gone, any, removed;
-    submit(c, KL_STORE_WRITE_CREATE, keys[0], "again", 0, &exists, &err);
-    submit(c, KL_STORE_WRITE_UPDATE, keys[1], "stale", done[1].revision - 1, &stale, &err);
-    submit(c, KL_STORE_WRITE_UPDATE, keys[2], "fresh", done[2].revision, &fresh, &err);
-    submit(c, KL_STORE_WRITE_UPDATE, missing, "nobody", 0, &gone, &err);
-    submit(c, KL_STORE_WRITE_UPDATE, keys[3], "any", 0, &any, &err);
-    submit(c, KL_STORE_WRITE_REMOVE, keys[4], NULL, done[4].revision, &removed, &err);
+    outcome_t exists, stale, fresh, gone, any, removed, read, unread;
+    submit(c, KL_STORE_OP_CREATE, keys[0], "again", 0, &exists, &err);
+    submit(c, KL_STORE_OP_UPDATE, keys[1], "stale", done[1].revision - 1, &stale, &err);
+    submit(c, KL_STORE_OP_UPDATE, keys[2], "fresh", done[2].revision, &fresh, &err);
+    submit(c, KL_STORE_OP_UPDATE, missing, "nobody", 0, &gone, &err);
+    submit(c, KL_STORE_OP_UPDATE, keys[3], "any", 0, &any, &err);
+    submit(c, KL_STORE_OP_REMOVE, keys[4], NULL, done[4].revision, &removed, &err);
+    submit(c, KL_STORE_OP_GET, keys[5], NULL, 0, &read, &err);
+    submit(c, KL_STORE_OP_GET, missing, NULL, 0, &unread, &err);
     kl_tap_call(settle(c, &err), &err, "a mixed batch settles");
+    kl_tap_ok(read.calls == 1 && read.rc == 0 && strcmp(read.value, "value-05") == 0
+                  && read.mod_revision == done[5].revision,
+              "a get gives the key's value and mod_revision");
+    kl_tap_ok(unread.calls == 1 && unread.rc < 0 && unread.code == KL_ERR_NOT_FOUND,
+              "a get of a missing key is done with KL_ERR_NOT_FOUND (code %d)", unread.code);
     kl_tap_ok(exists.calls == 1 && exists.rc < 0 && exists.code == KL_ERR_EXISTS,
               "a create of a present key is done with KL_ERR_EXISTS (code %d)", exists.code);
     kl_tap_ok(stale.calls == 1 && stale.rc < 0 && stale.code == KL_ERR_CONFLICT,
@@ -184,10 +200,10 @@ void kl_group_inflight(kl_conformance_t *c)
     kl_kv_copy_clear(&kv);
 
     outcome_t never;
-    kl_store_write_t bad = {0, keys[5], "x", 1, 0};
+    kl_store_op_t bad = {0, keys[5], "x", 1, 0};
     memset(&never, 0, sizeof never);
     int rc = c->ops->submit(c->store, &bad, note_done, &never, &err);
     settle(c, &err);
-    kl_tap_ok(rc < 0 && never.calls == 0, "a write of no known kind is refused and never done");
+    kl_tap_ok(rc < 0 && never.calls == 0, "an operation of no known kind is refused and never done");
     kl_conformance_end(c);
 }

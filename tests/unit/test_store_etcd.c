@@ -573,7 +573,7 @@ static void test_writes_in_flight(const char *settings)
         goto done;
     static write_answers_t a;
     memset(&a, 0, sizeof a);
-    kl_apiserver_set_write_done(api, keep_write, &a);
+    kl_apiserver_set_done(api, keep_write, &a);
 
     int deferred_all = 1;
     for (int i = 1; i <= INFLIGHT_PODS; i++) {
@@ -610,7 +610,7 @@ static void test_writes_in_flight(const char *settings)
     ok(distinct, "each at a revision of its own");
     ok(texts, "each reply's text carries its resourceVersion");
 
-    /* Binds in flight; a read settles them first. */
+    /* Binds in flight; gets join them, unless they read a key being written. */
     for (int i = 1; i <= 10; i++) {
         json_t *bind = named_request("{\"kind\":\"Pod\",\"namespace\":\"inflight\",\"name\":\"fly-%d\","
                                      "\"nodeName\":\"node-a\"}",
@@ -621,18 +621,37 @@ static void test_writes_in_flight(const char *settings)
         json_decref(reply);
     }
     int before_read = a.total;
-    json_t *get = named_request("{\"kind\":\"Pod\",\"namespace\":\"inflight\",\"name\":\"fly-%d\"}", 3);
+    json_t *get = named_request("{\"kind\":\"Pod\",\"namespace\":\"inflight\",\"name\":\"fly-%d\"}", 15);
     reply = kl_apiserver_handle_token(api, "get", get, (void *)(intptr_t)40, &deferred, &err);
     json_decref(get);
-    const char *node = json_string_value(json_object_get(json_object_get(reply, "spec"), "nodeName"));
-    ok(reply && !deferred && node && strcmp(node, "node-a") == 0,
-       "a get is answered at once and sees the binds before it");
-    json_decref(reply);
-    is_int(a.total - before_read, 10, "the 10 binds were answered before the get");
+    ok(!reply && deferred && a.total == before_read,
+       "a get of a pod nobody is writing joins the binds in flight");
+    get = named_request("{\"kind\":\"Pod\",\"namespace\":\"inflight\",\"name\":\"fly-%d\"}", 3);
+    reply = kl_apiserver_handle_token(api, "get", get, (void *)(intptr_t)41, &deferred, &err);
+    json_decref(get);
+    ok(!reply && deferred, "a get of a pod being bound is submitted too");
+    is_int(a.total - before_read, 11, "after the binds and the first get were answered");
+    kl_apiserver_settle(api);
+    ok(a.calls[40] == 1 && a.revision[40] == a.revision[15] && strcmp(a.node[40], "") == 0,
+       "the first get gives the unbound pod at its create's revision");
+    ok(a.calls[41] == 1 && strcmp(a.node[41], "node-a") == 0 && a.revision[41] == a.revision[24],
+       "the second sees its bind");
     int bound = 1;
     for (int i = 22; i <= 31; i++)
         bound &= a.calls[i] == 1 && strcmp(a.node[i], "node-a") == 0 && a.revision[i] > a.revision[i - 21];
     ok(bound, "each bind is answered with the pod on its node, at a later revision");
+    json_t *list = json_loads("{\"kind\":\"Pod\",\"namespace\":\"inflight\"}", 0, NULL);
+    json_t *missing = named_request("{\"kind\":\"Pod\",\"namespace\":\"inflight\",\"name\":\"fly-%d\"}", 77);
+    reply = kl_apiserver_handle_token(api, "get", missing, (void *)(intptr_t)42, &deferred, &err);
+    json_decref(missing);
+    json_decref(reply);
+    reply = kl_apiserver_handle_token(api, "list", list, (void *)(intptr_t)43, &deferred, &err);
+    json_decref(list);
+    ok(reply && !deferred && json_array_size(json_object_get(reply, "items")) == INFLIGHT_PODS,
+       "a list is answered at once, with every pod");
+    json_decref(reply);
+    ok(a.calls[42] == 1 && a.code[42] == KL_ERR_NOT_FOUND,
+       "after settling the get before it, which found nothing (code %d)", a.code[42]);
 
     /* Without a token the same API server answers at once, as before. */
     json_t *plain = pod_request(99);

@@ -1,6 +1,8 @@
 /* The `etcd` store plugin: keelson's revisioned key-value store kept in a
  * real etcd 3.4 cluster, reached through its v3 JSON gateway. */
+#define _GNU_SOURCE
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -132,19 +134,12 @@ static int64_t etcd_revision(void *store)
     return s->revision;
 }
 
-static int etcd_get(void *store, const char *key, kl_store_visit_fn visit, void *arg,
-                    kl_error_t *err)
+/* What etcd's answer to a get of `key` says (reply taken): the key's
+ * state to visit, or KL_ERR_NOT_FOUND. */
+static int get_outcome(etcd_store_t *s, const char *key, json_t *reply, int64_t *revision,
+                       kl_store_visit_fn visit, void *arg, kl_error_t *err)
 {
-    etcd_store_t *s = store;
-    if (etcd_check_key(key, err) < 0)
-        return -1;
-    char *k = etcd_key_b64(s, key, 0);
-    json_t *reply = etcd_call(s, "/v3/kv/range", k ? json_pack("{s:s}", "key", k) : NULL, NULL,
-                              err);
-    free(k);
-    if (!reply)
-        return -1;
-    int rc = etcd_note_header(s, reply, "/v3/kv/range", NULL, err);
+    int rc = etcd_note_header(s, reply, "/v3/kv/range", revision, err);
     json_t *kvs = json_object_get(reply, "kvs");
     if (rc == 0 && json_array_size(kvs) == 0)
         rc = kl_error_set(err, KL_ERR_NOT_FOUND, "etcd store: key \"%.200s\" not found", key);
@@ -158,6 +153,97 @@ static int etcd_get(void *store, const char *key, kl_store_visit_fn visit, void 
     }
     json_decref(reply);
     return rc;
+}
+
+/* The body of a get (caller frees), or NULL with err filled. */
+static char *get_body(etcd_store_t *s, const char *key, kl_error_t *err)
+{
+    if (etcd_check_key(key, err) < 0)
+        return NULL;
+    char *k = etcd_key_b64(s, key, 0);
+    char *body = NULL;
+    if (!k || asprintf(&body, "{\"key\":\"%s\"}", k) < 0)
+        body = NULL;
+    free(k);
+    if (!body)
+        kl_error_set(err, KL_ERR_INTERNAL, "etcd store: out of memory reading \"%.200s\"", key);
+    return body;
+}
+
+static int etcd_get(void *store, const char *key, kl_store_visit_fn visit, void *arg,
+                    kl_error_t *err)
+{
+    etcd_store_t *s = store;
+    char *body = get_body(s, key, err);
+    if (!body)
+        return -1;
+    json_t *reply = etcd_call_text(s, "/v3/kv/range", body, NULL, err);
+    if (!reply)
+        return -1;
+    return get_outcome(s, key, reply, NULL, visit, arg, err);
+}
+
+typedef struct submitted_get {
+    etcd_store_t *store;
+    char *key;
+    kl_store_done_fn done;
+    void *arg;
+    int64_t revision;
+    int visited;
+} submitted_get_t;
+
+static int submitted_visit(const kl_store_kv_t *kv, void *arg)
+{
+    submitted_get_t *g = arg;
+    g->visited = 1;
+    g->done(0, g->revision, kv, NULL, g->arg);
+    return 0;
+}
+
+static void submitted_get_done(json_t *reply, int maybe_applied, const kl_error_t *gateway_err,
+                               void *arg)
+{
+    (void)maybe_applied;
+    submitted_get_t *g = arg;
+    kl_error_t err = {0, ""};
+    int rc = -1;
+    if (reply) {
+        /* The revision must be known before the visit reports it. */
+        etcd_json_int64(json_object_get(reply, "header"), "revision", &g->revision);
+        rc = get_outcome(g->store, g->key, reply, NULL, submitted_visit, g, &err);
+    } else {
+        err = *gateway_err;
+    }
+    if (rc < 0 || !g->visited)
+        g->done(-1, 0, NULL, err.code ? &err : gateway_err, g->arg);
+    free(g->key);
+    free(g);
+}
+
+int etcd_submit_get(etcd_store_t *s, const char *key, kl_store_done_fn done, void *arg,
+                    kl_error_t *err)
+{
+    char *body = get_body(s, key, err);
+    if (!body)
+        return -1;
+    submitted_get_t *g = calloc(1, sizeof *g);
+    if (g && !(g->key = strdup(key))) {
+        free(g);
+        g = NULL;
+    }
+    if (!g) {
+        free(body);
+        return kl_error_set(err, KL_ERR_INTERNAL, "etcd store: out of memory submitting a get");
+    }
+    g->store = s;
+    g->done = done;
+    g->arg = arg;
+    if (kl_gateway_start(s->gateway, "/v3/kv/range", body, submitted_get_done, g, err) < 0) {
+        free(g->key);
+        free(g);
+        return -1;
+    }
+    return 0;
 }
 
 /* range() and range_at(): pages of PAGE_SIZE keys, every page read at the

@@ -53,6 +53,9 @@ json_t *etcd_call_text(etcd_store_t *s, const char *path, char *text, int *maybe
 
 /* etcd.c */
 int64_t etcd_current_revision(etcd_store_t *s, kl_error_t *err);
+/* submit() of a get: the read half of etcd_submit(). */
+int etcd_submit_get(etcd_store_t *s, const char *key, kl_store_done_fn done, void *arg,
+                    kl_error_t *err);
 
 /* writes.c */
 int etcd_create(void *store, const char *key, const char *value, size_t value_len,
@@ -65,9 +68,9 @@ int etcd_put_with_lease(void *store, const char *key, const char *value, size_t 
                         int64_t expected_mod_revision, int64_t lease_id, int64_t *revision,
                         kl_error_t *err);
 
-/* Writes kept in flight together (ABI 1.3): submit() starts one, settle()
- * waits for all of them and reports each through its done(). */
-int etcd_submit(void *store, const kl_store_write_t *write, kl_store_done_fn done, void *arg,
+/* Requests kept in flight together (ABI 1.3): submit() starts a get or a
+ * write, settle() waits for all of them and reports each through its done(). */
+int etcd_submit(void *store, const kl_store_op_t *op, kl_store_done_fn done, void *arg,
                 kl_error_t *err);
 int etcd_settle(void *store, kl_error_t *err);
 

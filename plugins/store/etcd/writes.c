@@ -153,7 +153,7 @@ static int etcd_write(etcd_store_t *s, write_kind_t kind, const char *key, const
     return write_outcome(s, &w, reply, maybe_applied, revision, err);
 }
 
-/* ---- writes in flight together (ABI 1.3) ------------------------------- */
+/* ---- requests in flight together (ABI 1.3) ----------------------------- */
 
 /* A submitted write: its own copies of key and value, which the outcome
  * compares against when a retry finds a write already applied. */
@@ -177,24 +177,26 @@ static void submitted_done(json_t *reply, int maybe_applied, const kl_error_t *g
         rc = write_outcome(sub->store, &sub->spec, reply, maybe_applied, &revision, &err);
     else
         err = *gateway_err;
-    sub->done(rc, rc == 0 ? revision : 0, rc == 0 ? NULL : &err, sub->arg);
+    sub->done(rc, rc == 0 ? revision : 0, NULL, rc == 0 ? NULL : &err, sub->arg);
     free(sub->key);
     free(sub->value);
     free(sub);
 }
 
-int etcd_submit(void *store, const kl_store_write_t *write, kl_store_done_fn done, void *arg,
+int etcd_submit(void *store, const kl_store_op_t *op, kl_store_done_fn done, void *arg,
                 kl_error_t *err)
 {
     etcd_store_t *s = store;
-    static const write_kind_t kinds[] = {[KL_STORE_WRITE_CREATE] = WRITE_CREATE,
-                                         [KL_STORE_WRITE_UPDATE] = WRITE_UPDATE,
-                                         [KL_STORE_WRITE_REMOVE] = WRITE_REMOVE};
-    if (!write || !done || write->kind < KL_STORE_WRITE_CREATE || write->kind > KL_STORE_WRITE_REMOVE)
-        return kl_error_set(err, KL_ERR_INVALID, "etcd store: submit() needs a write of a known kind");
-    write_kind_t kind = kinds[write->kind];
-    write_spec_t w = {kind, write->key, write->value, write->value_len,
-                      kind == WRITE_CREATE ? 0 : write->expected_mod_revision, 0, 0};
+    if (!op || !done || op->kind < KL_STORE_OP_GET || op->kind > KL_STORE_OP_REMOVE)
+        return kl_error_set(err, KL_ERR_INVALID,
+                            "etcd store: submit() needs a get, create, update or remove");
+    if (op->kind == KL_STORE_OP_GET)
+        return etcd_submit_get(s, op->key, done, arg, err);
+    write_kind_t kind = op->kind == KL_STORE_OP_CREATE   ? WRITE_CREATE
+                        : op->kind == KL_STORE_OP_UPDATE ? WRITE_UPDATE
+                                                         : WRITE_REMOVE;
+    write_spec_t w = {kind, op->key, op->value, op->value_len,
+                      kind == WRITE_CREATE ? 0 : op->expected_mod_revision, 0, 0};
     char *body = write_body(s, &w, err);
     if (!body)
         return -1;
