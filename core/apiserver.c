@@ -64,6 +64,8 @@ kl_apiserver_t *kl_apiserver_new(kl_plugin_t *store, size_t history, kl_error_t 
     self->shared = (features & KL_STORE_SHARED) && self->can_changes;
     self->only_writer = !(features & KL_STORE_SHARED);
     self->can_submit = KL_PLUGIN_HAS(store, kl_store_ops_t, settle) && ops->submit && ops->settle;
+    self->can_settle_fd = self->can_submit && KL_PLUGIN_HAS(store, kl_store_ops_t, settle_fd)
+                          && ops->settle_fd;
     self->changes_fd = self->shared && KL_PLUGIN_HAS(store, kl_store_ops_t, changes_fd)
                            ? ops->changes_fd(self->store)
                            : -1;

@@ -56,7 +56,8 @@ typedef void (*kl_apiserver_done_fn)(kl_apiserver_t *api, void *token, json_t *r
 /* Set, and on a store that keeps requests in flight together (store ABI
  * 1.3), a get, create, update, update_status or bind handled with a token
  * is submitted without waiting for the store: kl_apiserver_handle_token()
- * then sets *deferred and the answer comes through `done` by the next
+ * then sets *deferred and the answer comes through `done` once the store
+ * has finished it (kl_apiserver_progress()), or at the latest from
  * kl_apiserver_settle(). A write never overlaps another request on its
  * key, and any other method first settles what is in flight, so each
  * client sees its requests take effect in the order it made them. */
@@ -65,6 +66,12 @@ json_t *kl_apiserver_handle_token(kl_apiserver_t *self, const char *method, cons
                                   void *token, int *deferred, kl_error_t *err);
 /* Waits for every request in flight and answers each through `done`. */
 void kl_apiserver_settle(kl_apiserver_t *self);
+/* Answers the requests the store has finished, without waiting. */
+void kl_apiserver_progress(kl_apiserver_t *self);
+/* While requests are in flight, a descriptor that turns readable when
+ * kl_apiserver_progress() has answers to give; -1 when none are in flight,
+ * or the store gives no descriptor (then settle at the end of each burst). */
+int kl_apiserver_settle_fd(const kl_apiserver_t *self);
 
 /* ---- long-poll watches ----------------------------------------------- */
 

@@ -52,15 +52,24 @@ static kl_apiserver_t *api_for(actor_state_t *state, const char *method, const j
     return kind && strcmp(kind, "Event") == 0 ? state->events_api : state->api;
 }
 
+/* Answers the requests the store has finished; a store with no descriptor
+ * to tell of the rest is waited for, as nothing would wake the loop. */
+static void reap(kl_apiserver_t *api)
+{
+    if (kl_apiserver_settle_fd(api) >= 0)
+        kl_apiserver_progress(api);
+    else
+        kl_apiserver_settle(api);
+}
+
 /* End of a burst: one group commit for every write in it, then the
  * acknowledgements. A failed commit fails every write of the burst to that
  * store; with an events store, each store's commit answers for its own. */
 static void actor_drained(void *arg)
 {
     actor_state_t *state = arg;
-    /* Writes still in flight are answered (or held for the commit) first. */
-    kl_apiserver_settle(state->api);
-    kl_apiserver_settle(state->events_api);
+    reap(state->api);
+    reap(state->events_api);
     if (state->held_count) {
         kl_error_t flush_err = {0, ""}, events_err = {0, ""};
         int failed = kl_apiserver_flush(state->api, &flush_err) < 0;
@@ -219,6 +228,31 @@ static void actor_changes_arrived(void *arg)
     kl_apiserver_after_burst(state->api);
 }
 
+static int api_settle_fd(void *arg)
+{
+    actor_state_t *state = arg;
+    return kl_apiserver_settle_fd(state->api);
+}
+
+static int events_settle_fd(void *arg)
+{
+    actor_state_t *state = arg;
+    return kl_apiserver_settle_fd(state->events_api);
+}
+
+/* The store finished requests in flight: answer them now. */
+static void api_progress(void *arg)
+{
+    actor_state_t *state = arg;
+    kl_apiserver_progress(state->api);
+}
+
+static void events_progress(void *arg)
+{
+    actor_state_t *state = arg;
+    kl_apiserver_progress(state->events_api);
+}
+
 static void actor_tick(void *arg)
 {
     actor_state_t *state = arg;
@@ -292,7 +326,9 @@ void kl_apiserver_actor(zsock_t *pipe, void *args)
         set_up(&state, state.events_api, config);
     zsock_signal(pipe, 0);
     kl_bus_service_set_drained(state.service, actor_drained, &state);
-    kl_bus_service_set_extra_fd(state.service, actor_changes_fd, actor_changes_arrived, &state);
+    kl_bus_service_add_extra_fd(state.service, actor_changes_fd, actor_changes_arrived, &state);
+    kl_bus_service_add_extra_fd(state.service, api_settle_fd, api_progress, &state);
+    kl_bus_service_add_extra_fd(state.service, events_settle_fd, events_progress, &state);
     /* A shared store is polled for other writers' changes on every tick,
      * unless its descriptor tells of them. */
     int polled = (kl_apiserver_shared(state.api) && kl_apiserver_changes_fd(state.api) < 0)
@@ -300,6 +336,8 @@ void kl_apiserver_actor(zsock_t *pipe, void *args)
     int tick_ms = polled ? 20 : 100;
     if (kl_bus_service_run(state.service, pipe, actor_handle, actor_tick, tick_ms, &state) < 0)
         kl_error_log("api", "the API service stopped on a bus failure");
+    kl_apiserver_settle(state.api);
+    kl_apiserver_settle(state.events_api);
     actor_drained(&state);
     free(state.held);
     /* Destroying the apiserver answers pending watches: the service must

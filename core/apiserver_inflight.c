@@ -80,8 +80,23 @@ static void op_done(int rc, int64_t revision, const kl_store_kv_t *kv, const kl_
         free(p->text);
         *p = (pending_op_t){.self = self};
     }
+    p->used = 0;
+    self->in_flight_count--;
     self->done(self, token, reply, reply ? NULL : &err, self->done_arg);
     kl_api_set_reply_object(self, NULL, NULL);
+}
+
+/* Answers what a store that broke its word left in flight, so no client
+ * waits forever and the slots come back. */
+static void fail_stranded(kl_apiserver_t *self)
+{
+    kl_error_log("api", "the store left %zu requests in flight after settling them",
+                 self->in_flight_count);
+    kl_error_t lost = {0, ""};
+    kl_error_set(&lost, KL_ERR_INTERNAL, "the store never finished this request");
+    for (size_t i = 0; i < KL_API_IN_FLIGHT && self->in_flight_count; i++)
+        if (self->in_flight[i].used)
+            op_done(-1, 0, NULL, &lost, &self->in_flight[i]);
 }
 
 void kl_apiserver_settle(kl_apiserver_t *self)
@@ -89,15 +104,33 @@ void kl_apiserver_settle(kl_apiserver_t *self)
     if (!self || !self->in_flight_count)
         return;
     kl_error_t err = {0, ""};
-    if (self->ops->settle(self->store, &err) < 0)
+    if (self->ops->settle(self->store, 1, &err) < 0)
         kl_error_log("api", "settling requests in flight: %s", err.text);
-    self->in_flight_count = 0;
+    if (self->in_flight_count)
+        fail_stranded(self);
+}
+
+void kl_apiserver_progress(kl_apiserver_t *self)
+{
+    if (!self || !self->in_flight_count)
+        return;
+    kl_error_t err = {0, ""};
+    if (self->ops->settle(self->store, 0, &err) < 0)
+        kl_error_log("api", "finishing requests in flight: %s", err.text);
+}
+
+int kl_apiserver_settle_fd(const kl_apiserver_t *self)
+{
+    if (!self || !self->in_flight_count || !self->can_settle_fd)
+        return -1;
+    return self->ops->settle_fd(self->store);
 }
 
 void kl_api_settle_key(kl_apiserver_t *self, const char *key, int reading)
 {
-    for (size_t i = 0; i < self->in_flight_count; i++)
-        if ((!reading || !self->in_flight[i].get) && strcmp(self->in_flight[i].key, key) == 0) {
+    for (size_t i = 0; i < KL_API_IN_FLIGHT && self->in_flight_count; i++)
+        if (self->in_flight[i].used && (!reading || !self->in_flight[i].get)
+            && strcmp(self->in_flight[i].key, key) == 0) {
             kl_apiserver_settle(self);
             return;
         }
@@ -110,9 +143,14 @@ static pending_op_t *submit(kl_apiserver_t *self, const pending_op_t *p, const k
 {
     if (self->in_flight_count == KL_API_IN_FLIGHT)
         kl_apiserver_settle(self);
-    pending_op_t *slot = &self->in_flight[self->in_flight_count++];
+    pending_op_t *slot = self->in_flight;
+    while (slot->used)
+        slot++;
     *slot = *p;
+    slot->used = 1;
+    self->in_flight_count++;
     if (self->ops->submit(self->store, op, op_done, slot, serr) < 0) {
+        slot->used = 0;
         self->in_flight_count--;
         return slot;
     }
@@ -128,7 +166,7 @@ static int deferring(const kl_apiserver_t *self)
 static pending_op_t pending_for(kl_apiserver_t *self, int get, event_type_t type,
                                 const kl_kind_info_t *info, const char *key)
 {
-    pending_op_t p = {self, self->token, get, type, info, "", NULL, NULL, NULL, 0, 0};
+    pending_op_t p = {0, self, self->token, get, type, info, "", NULL, NULL, NULL, 0, 0};
     snprintf(p.key, sizeof p.key, "%s", key);
     return p;
 }

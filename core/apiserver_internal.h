@@ -110,6 +110,7 @@ typedef struct unpublished {
 /* A get or write submitted to the store and not yet done
  * (apiserver_inflight.c). */
 typedef struct pending_op {
+    int used;
     kl_apiserver_t *self;
     void *token;
     int get;            /* a get; else a write of `type` */
@@ -176,8 +177,9 @@ struct kl_apiserver {
     void *done_arg;
     void *token;   /* the request being handled may be deferred under this token */
     int deferred;  /* ...and was */
-    pending_op_t *in_flight;
-    size_t in_flight_count;
+    pending_op_t *in_flight;  /* KL_API_IN_FLIGHT slots */
+    size_t in_flight_count;   /* slots used */
+    int can_settle_fd;
 };
 
 /* apiserver_store.c: keys, request fields and store access. */

@@ -91,10 +91,12 @@ void kl_bus_service_set_drained(kl_bus_service_t *self, kl_bus_drained_fn draine
 
 /* A descriptor the service also waits on: before each wait it asks
  * `fd_now` (-1: none this time) and calls `ready` when that one is
- * readable. ready() must make it unreadable, or the loop spins. */
+ * readable. ready() must make it unreadable, or the loop spins. At most
+ * KL_BUS_EXTRA_FDS; -1 when there are as many already. */
+#define KL_BUS_EXTRA_FDS 4
 typedef int (*kl_bus_fd_fn)(void *arg);
-void kl_bus_service_set_extra_fd(kl_bus_service_t *self, kl_bus_fd_fn fd_now,
-                                 kl_bus_drained_fn ready, void *arg);
+int kl_bus_service_add_extra_fd(kl_bus_service_t *self, kl_bus_fd_fn fd_now,
+                                kl_bus_drained_fn ready, void *arg);
 
 /* Publishes an event to every subscriber of `topic` (through the broker).
  * `event` is borrowed. */

@@ -13,9 +13,12 @@ struct kl_bus_service {
     char *endpoint;
     kl_bus_drained_fn drained;
     void *drained_arg;
-    kl_bus_fd_fn extra_fd;
-    kl_bus_drained_fn extra_ready;
-    void *extra_arg;
+    struct {
+        kl_bus_fd_fn fd_now;
+        kl_bus_drained_fn ready;
+        void *arg;
+    } extra[KL_BUS_EXTRA_FDS];
+    int extra_count;
     /* Topic prefixes with subscribers, as the broker last said; NULL until
      * it has said, and then every event is sent. */
     json_t *subscribed;
@@ -27,12 +30,16 @@ void kl_bus_service_set_drained(kl_bus_service_t *self, kl_bus_drained_fn draine
     self->drained_arg = arg;
 }
 
-void kl_bus_service_set_extra_fd(kl_bus_service_t *self, kl_bus_fd_fn fd_now,
-                                 kl_bus_drained_fn ready, void *arg)
+int kl_bus_service_add_extra_fd(kl_bus_service_t *self, kl_bus_fd_fn fd_now,
+                                kl_bus_drained_fn ready, void *arg)
 {
-    self->extra_fd = fd_now;
-    self->extra_ready = ready;
-    self->extra_arg = arg;
+    if (self->extra_count == KL_BUS_EXTRA_FDS)
+        return -1;
+    self->extra[self->extra_count].fd_now = fd_now;
+    self->extra[self->extra_count].ready = ready;
+    self->extra[self->extra_count].arg = arg;
+    self->extra_count++;
+    return 0;
 }
 
 struct kl_bus_request {
@@ -142,17 +149,19 @@ static void service_dispatch(kl_bus_service_t *self, frames_t *f, kl_bus_handler
 int kl_bus_service_run(kl_bus_service_t *self, zsock_t *pipe, kl_bus_handler_fn handler,
                        kl_bus_tick_fn tick, int tick_ms, void *arg)
 {
-    zmq_pollitem_t items[3] = {{self->handle, 0, ZMQ_POLLIN, 0},
-                               {pipe ? zsock_resolve(pipe) : NULL, 0, ZMQ_POLLIN, 0},
-                               {NULL, -1, ZMQ_POLLIN, 0}};
+    zmq_pollitem_t items[2 + KL_BUS_EXTRA_FDS] = {{self->handle, 0, ZMQ_POLLIN, 0},
+                                                  {pipe ? zsock_resolve(pipe) : NULL, 0, ZMQ_POLLIN, 0}};
     int64_t next_tick = zclock_mono() + tick_ms;
     for (;;) {
-        /* Without a pipe, the extra descriptor takes the pipe's slot. */
-        int item_count = pipe ? 2 : 1;
-        int extra = self->extra_fd ? self->extra_fd(self->extra_arg) : -1;
-        if (extra >= 0) {
-            items[item_count] = (zmq_pollitem_t){NULL, extra, ZMQ_POLLIN, 0};
-            item_count++;
+        /* Without a pipe, the extra descriptors start in the pipe's slot. */
+        int item_count = pipe ? 2 : 1, first_extra = item_count;
+        int polled[KL_BUS_EXTRA_FDS];  /* the extra behind each item from first_extra on */
+        for (int i = 0; i < self->extra_count; i++) {
+            int fd = self->extra[i].fd_now(self->extra[i].arg);
+            if (fd >= 0) {
+                polled[item_count - first_extra] = i;
+                items[item_count++] = (zmq_pollitem_t){NULL, fd, ZMQ_POLLIN, 0};
+            }
         }
         int timeout = -1;
         if (tick && tick_ms > 0) {
@@ -174,8 +183,9 @@ int kl_bus_service_run(kl_bus_service_t *self, zsock_t *pipe, kl_bus_handler_fn 
             if (self->drained)
                 self->drained(self->drained_arg);
         }
-        if (extra >= 0 && (items[item_count - 1].revents & ZMQ_POLLIN))
-            self->extra_ready(self->extra_arg);
+        for (int i = first_extra; i < item_count; i++)
+            if (items[i].revents & ZMQ_POLLIN)
+                self->extra[polled[i - first_extra]].ready(self->extra[polled[i - first_extra]].arg);
         if (pipe && (items[1].revents & ZMQ_POLLIN)) {
             char *command = zstr_recv(pipe);
             int term = !command || strcmp(command, "$TERM") == 0;

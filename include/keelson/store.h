@@ -162,7 +162,7 @@ typedef struct kl_store_ops {
      * A store whose calls wait on a round trip (etcd) can keep many going at
      * once: submit() starts a get or a write and returns without waiting;
      * done() is called exactly once with its outcome, from submit() itself
-     * or from a later settle(). The store copies what it needs from `op`.
+     * or from a later settle() (done() never calls the store). The store copies what it needs from `op`.
      * Operations in flight together may be applied in any order, so the
      * caller never has a write in flight with anything else on its key, and
      * takes a write as made only when its done() says so. -1 (done() not
@@ -170,8 +170,15 @@ typedef struct kl_store_ops {
      * neither. */
     int (*submit)(void *store, const kl_store_op_t *op, kl_store_done_fn done, void *arg,
                   kl_error_t *err);
-    /* Returns once every submitted operation's done() has been called. */
-    int (*settle)(void *store, kl_error_t *err);
+    /* Calls done() for submitted operations: with `wait`, returns once
+     * every one is done; without, for those already finished, never
+     * blocking. */
+    int (*settle)(void *store, int wait, kl_error_t *err);
+    /* A descriptor that turns readable when settle(store, 0) has
+     * operations to finish, for the caller to poll while any are in
+     * flight; -1 when there is none (the caller then settles with wait).
+     * The store closes it. May be NULL. */
+    int (*settle_fd)(void *store);
 } kl_store_ops_t;
 
 #define KL_STORE_PLUGIN(NAME, VERSION, DESCRIPTION, SETTINGS, OPS)                         \

@@ -2,6 +2,7 @@
  * every submitted get and write is done exactly once by settle(), with the
  * outcome the synchronous call would have given, whatever order the store
  * applied them in. */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +46,7 @@ static int submit(kl_conformance_t *c, kl_store_op_kind_t kind, const char *key,
 
 static int settle(kl_conformance_t *c, kl_error_t *err)
 {
-    return c->ops->settle(c->store, err);
+    return c->ops->settle(c->store, 1, err);
 }
 
 /* Creates on distinct keys, all in flight at once. */
@@ -143,6 +144,49 @@ static void changes_of(kl_conformance_t *c, char keys[][256], int64_t from)
     kl_tap_ok(cc.in_order, "and in revision order");
 }
 
+/* Without waiting: settle(store, 0) finishes only what is done, and the
+ * descriptor (when the store has one) tells when to call it. */
+static void settled_by_descriptor(kl_conformance_t *c)
+{
+    kl_error_t err;
+    kl_error_clear(&err);
+    enum { COUNT = 10 };
+    char keys[COUNT][256];
+    outcome_t done[COUNT];
+    int started = 0;
+    for (int i = 0; i < COUNT; i++) {
+        char suffix[32];
+        snprintf(suffix, sizeof suffix, "polled-%d", i);
+        kl_conformance_key(c, keys[i], sizeof keys[i], suffix);
+        started += submit(c, KL_STORE_OP_CREATE, keys[i], "polled", 0, &done[i], &err) == 0;
+    }
+    kl_tap_call(c->ops->settle(c->store, 0, &err), &err, "settle() without waiting returns");
+    int fd = KL_CONFORMANCE_HAS(c, settle_fd) && c->ops->settle_fd ? c->ops->settle_fd(c->store) : -1;
+    int calls = 0, wakes = 0;
+    int64_t deadline = kl_conformance_now_ms() + 5000;
+    while (kl_conformance_now_ms() < deadline) {
+        calls = 0;
+        for (int i = 0; i < COUNT; i++)
+            calls += done[i].calls;
+        if (calls == COUNT)
+            break;
+        if (fd >= 0) {
+            struct pollfd p = {fd, POLLIN, 0};
+            wakes += poll(&p, 1, 100) == 1;
+        } else {
+            kl_conformance_sleep_ms(10);
+        }
+        c->ops->settle(c->store, 0, &err);
+    }
+    int once = 1;
+    for (int i = 0; i < COUNT; i++)
+        once &= done[i].calls == 1 && done[i].rc == 0;
+    kl_tap_ok(started == COUNT && once,
+              "%d creates are each done once by calls that never wait%s (%d wakes)", COUNT,
+              fd >= 0 ? ", made when settle_fd() turned readable" : "", wakes);
+    kl_tap_ok(fd < 0 || wakes > 0, "settle_fd() turned readable while they were in flight");
+}
+
 void kl_group_inflight(kl_conformance_t *c)
 {
     if (!KL_CONFORMANCE_HAS(c, submit) || !c->ops->submit || !c->ops->settle) {
@@ -198,6 +242,8 @@ void kl_group_inflight(kl_conformance_t *c)
                   && memcmp(kv.value, "value-00", 8) == 0,
               "the refused create left the key as it was");
     kl_kv_copy_clear(&kv);
+
+    settled_by_descriptor(c);
 
     outcome_t never;
     kl_store_op_t bad = {0, keys[5], "x", 1, 0};

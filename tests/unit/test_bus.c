@@ -104,7 +104,7 @@ static void wake_actor(zsock_t *pipe, void *args)
     zsock_signal(pipe, 0);
     if (!svc)
         return;
-    kl_bus_service_set_extra_fd(svc, wake_fd_now, wake_ready, NULL);
+    kl_bus_service_add_extra_fd(svc, wake_fd_now, wake_ready, NULL);
     kl_bus_service_run(svc, pipe, wake_handler, NULL, 0, NULL);
     kl_bus_service_destroy(&svc);
 }

@@ -653,6 +653,31 @@ static void test_writes_in_flight(const char *settings)
     ok(a.calls[42] == 1 && a.code[42] == KL_ERR_NOT_FOUND,
        "after settling the get before it, which found nothing (code %d)", a.code[42]);
 
+    /* Answers as the store finishes them, with no settle: the descriptor
+     * says when. */
+    is_int(kl_apiserver_settle_fd(api), -1, "with nothing in flight there is no descriptor to poll");
+    for (int i = 50; i < 60; i++) {
+        json_t *create = pod_request(i);
+        reply = kl_apiserver_handle_token(api, "create", create, (void *)(intptr_t)i, &deferred, &err);
+        json_decref(create);
+        json_decref(reply);
+    }
+    int fd = kl_apiserver_settle_fd(api), wakes = 0, progressed = 0;
+    ok(fd >= 0, "with creates in flight the API server gives a descriptor");
+    for (int round = 0; round < 100 && progressed < 10; round++) {
+        struct pollfd pf = {kl_apiserver_settle_fd(api), POLLIN, 0};
+        if (pf.fd < 0)
+            break;
+        wakes += poll(&pf, 1, 100) == 1;
+        kl_apiserver_progress(api);
+        progressed = 0;
+        for (int i = 50; i < 60; i++)
+            progressed += a.calls[i] == 1 && a.code[i] == 0;
+    }
+    is_int(progressed, 10, "all 10 are answered by progress() as the descriptor wakes (%d wakes)",
+           wakes);
+    is_int(kl_apiserver_settle_fd(api), -1, "and then nothing is in flight");
+
     /* Without a token the same API server answers at once, as before. */
     json_t *plain = pod_request(99);
     reply = kl_apiserver_handle(api, "create", plain, &err);

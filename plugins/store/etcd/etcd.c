@@ -383,6 +383,7 @@ static const kl_store_ops_t etcd_ops = {
     .changes_fd = etcd_changes_fd,
     .submit = etcd_submit,
     .settle = etcd_settle,
+    .settle_fd = etcd_settle_fd,
 };
 
 KL_STORE_PLUGIN("etcd", "0.1.0", "revisioned key-value store in an etcd 3.4 cluster (durable, shared)",

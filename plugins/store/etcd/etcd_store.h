@@ -69,10 +69,12 @@ int etcd_put_with_lease(void *store, const char *key, const char *value, size_t 
                         kl_error_t *err);
 
 /* Requests kept in flight together (ABI 1.3): submit() starts a get or a
- * write, settle() waits for all of them and reports each through its done(). */
+ * write, settle() reports each through its done() once it is finished, and
+ * settle_fd() is readable when some are. */
 int etcd_submit(void *store, const kl_store_op_t *op, kl_store_done_fn done, void *arg,
                 kl_error_t *err);
-int etcd_settle(void *store, kl_error_t *err);
+int etcd_settle(void *store, int wait, kl_error_t *err);
+int etcd_settle_fd(void *store);
 
 /* history.c */
 int etcd_changes(void *store, const char *prefix, int64_t after_revision, size_t limit,

@@ -116,6 +116,7 @@ kl_gateway_t *kl_gateway_new(const char *const *endpoints, long timeout_ms, long
     kl_gateway_t *gw = calloc(1, sizeof *gw);
     if (!gw || !(gw->endpoints = calloc(count, sizeof *gw->endpoints)))
         goto nomem;
+    gw->epoll_fd = gw->timer_fd = -1;
     gw->count = count;
     gw->timeout_ms = timeout_ms;
     gw->dial_timeout_ms = dial_timeout_ms;

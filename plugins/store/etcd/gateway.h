@@ -42,6 +42,11 @@ int kl_gateway_start(kl_gateway_t *gw, const char *path, char *body, kl_gateway_
                      void *arg, kl_error_t *err);
 /* Waits for every started request and calls its done(). */
 void kl_gateway_finish_all(kl_gateway_t *gw);
+/* Calls done() for the requests that have finished, without waiting. */
+void kl_gateway_finish_ready(kl_gateway_t *gw);
+/* Readable when kl_gateway_finish_ready() has something to do; -1 before
+ * the first kl_gateway_start(). */
+int kl_gateway_progress_fd(const kl_gateway_t *gw);
 size_t kl_gateway_in_flight(const kl_gateway_t *gw);
 
 /* Reads a streaming reply (/v3/watch, /v3/lease/keepalive): each message's

@@ -31,6 +31,8 @@ struct kl_gateway {
     struct curl_slist *headers;
     /* gateway_multi.c: requests in flight together, and idle handles. */
     CURLM *multi;
+    int epoll_fd;  /* curl's sockets and timer_fd; -1 until first needed */
+    int timer_fd;  /* curl's timer */
     size_t in_flight;
     CURL *idle[GATEWAY_MAX_IN_FLIGHT];
     size_t idle_count;

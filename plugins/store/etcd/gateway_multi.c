@@ -1,9 +1,16 @@
-/* Requests kept in flight together on one libcurl multi handle: started
- * at once, finished together. A request that fails on the way is sent
- * again through kl_gateway_call(), which fails over across endpoints, so
- * this file only adds concurrency, never its own retry rules. */
+/* Requests kept in flight together on one libcurl multi handle, driven by
+ * its socket interface: the sockets and curl's timer sit in one epoll
+ * descriptor, which the caller may poll and which turns readable when some
+ * request can make progress. A request that fails on the way is sent again
+ * through kl_gateway_call(), which fails over across endpoints, so this
+ * file only adds concurrency, never its own retry rules. */
+#include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -17,7 +24,6 @@ typedef struct in_flight {
     char url[1024];
     kl_gateway_done_fn done;
     void *arg;
-    struct in_flight *next;
 } in_flight_t;
 
 static size_t write_to_buffer(char *data, size_t size, size_t count, void *arg)
@@ -33,7 +39,7 @@ static void flight_free(in_flight_t *f)
     free(f);
 }
 
-/* The handle back to the pool, which keeps the connection warm. */
+/* The handle back to the pool; the multi handle keeps its connection warm. */
 static void handle_release(kl_gateway_t *gw, CURL *c)
 {
     if (gw->idle_count < GATEWAY_MAX_IN_FLIGHT)
@@ -46,6 +52,69 @@ static CURL *handle_take(kl_gateway_t *gw)
 {
     return gw->idle_count ? gw->idle[--gw->idle_count] : gateway_handle_new(gw);
 }
+
+/* ---- curl's socket interface on epoll ------------------------------------- */
+
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    (void)easy;
+    kl_gateway_t *gw = userp;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(gw->epoll_fd, EPOLL_CTL_DEL, s, NULL);
+        curl_multi_assign(gw->multi, s, NULL);
+        return 0;
+    }
+    struct epoll_event ev = {0};
+    ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+    ev.data.fd = s;
+    /* socketp marks a socket already in the set. */
+    if (socketp) {
+        epoll_ctl(gw->epoll_fd, EPOLL_CTL_MOD, s, &ev);
+    } else if (epoll_ctl(gw->epoll_fd, EPOLL_CTL_ADD, s, &ev) == 0 || errno == EEXIST) {
+        epoll_ctl(gw->epoll_fd, EPOLL_CTL_MOD, s, &ev);
+        curl_multi_assign(gw->multi, s, gw);
+    }
+    return 0;
+}
+
+/* curl's single timer as a timerfd in the same epoll set. */
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    kl_gateway_t *gw = userp;
+    struct itimerspec its = {{0, 0}, {0, 0}};
+    if (timeout_ms >= 0) {
+        /* Zero would disarm it: "at once" is one nanosecond. */
+        its.it_value.tv_sec = timeout_ms / 1000;
+        its.it_value.tv_nsec = timeout_ms ? (timeout_ms % 1000) * 1000000L : 1;
+    }
+    timerfd_settime(gw->timer_fd, 0, &its, NULL);
+    return 0;
+}
+
+static int multi_set_up(kl_gateway_t *gw, kl_error_t *err)
+{
+    if (gw->multi)
+        return 0;
+    gw->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    gw->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = gw->timer_fd};
+    if (gw->epoll_fd < 0 || gw->timer_fd < 0
+        || epoll_ctl(gw->epoll_fd, EPOLL_CTL_ADD, gw->timer_fd, &ev) < 0
+        || !(gw->multi = curl_multi_init())) {
+        gateway_multi_destroy(gw);
+        return kl_error_set(err, KL_ERR_INTERNAL,
+                            "etcd store: cannot set up requests in flight together: %s",
+                            strerror(errno));
+    }
+    curl_multi_setopt(gw->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(gw->multi, CURLMOPT_SOCKETDATA, gw);
+    curl_multi_setopt(gw->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(gw->multi, CURLMOPT_TIMERDATA, gw);
+    return 0;
+}
+
+/* ---- finishing -------------------------------------------------------------- */
 
 /* The reply of a finished transfer, or NULL with *retry set when another
  * endpoint might do better (and *maybe_applied when etcd may have seen it). */
@@ -86,6 +155,7 @@ static json_t *finished_reply(kl_gateway_t *gw, in_flight_t *f, CURLcode rc, int
 static void finish(kl_gateway_t *gw, in_flight_t *f, CURLcode rc)
 {
     curl_multi_remove_handle(gw->multi, f->curl);
+    gw->in_flight--;
     int retry = 0, maybe_applied = 0;
     kl_error_t err = {0, ""};
     json_t *reply = finished_reply(gw, f, rc, &retry, &maybe_applied, &err);
@@ -99,14 +169,47 @@ static void finish(kl_gateway_t *gw, in_flight_t *f, CURLcode rc)
     flight_free(f);
 }
 
+/* Lets curl act on what epoll reports ready (waiting up to wait_ms), then
+ * finishes every transfer that is done. */
+static void make_progress(kl_gateway_t *gw, int wait_ms)
+{
+    struct epoll_event events[32];
+    int n = epoll_wait(gw->epoll_fd, events, 32, wait_ms);
+    int running = 0;
+    for (int i = 0; i < n; i++) {
+        if (events[i].data.fd == gw->timer_fd) {
+            uint64_t expirations;
+            if (read(gw->timer_fd, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
+                continue;
+            curl_multi_socket_action(gw->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        } else {
+            int mask = (events[i].events & EPOLLIN ? CURL_CSELECT_IN : 0)
+                       | (events[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0)
+                       | (events[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+            curl_multi_socket_action(gw->multi, events[i].data.fd, mask, &running);
+        }
+    }
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(gw->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        in_flight_t *f = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&f);
+        finish(gw, f, msg->data.result);
+    }
+}
+
+/* ---- the interface ------------------------------------------------------------ */
+
 int kl_gateway_start(kl_gateway_t *gw, const char *path, char *body, kl_gateway_done_fn done,
                      void *arg, kl_error_t *err)
 {
     if (!body)
         return kl_error_set(err, KL_ERR_INTERNAL, "etcd store: out of memory encoding a request");
-    if (!gw->multi && !(gw->multi = curl_multi_init())) {
+    if (multi_set_up(gw, err) < 0) {
         free(body);
-        return kl_error_set(err, KL_ERR_INTERNAL, "etcd store: cannot set up concurrent requests");
+        return -1;
     }
     in_flight_t *f = calloc(1, sizeof *f);
     if (f) {
@@ -141,7 +244,7 @@ int kl_gateway_start(kl_gateway_t *gw, const char *path, char *body, kl_gateway_
     gw->in_flight++;
     /* Sends what it can now, so etcd works while the caller goes on. */
     int running = 0;
-    curl_multi_perform(gw->multi, &running);
+    curl_multi_socket_action(gw->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     return 0;
 }
 
@@ -150,32 +253,35 @@ size_t kl_gateway_in_flight(const kl_gateway_t *gw)
     return gw->in_flight;
 }
 
+int kl_gateway_progress_fd(const kl_gateway_t *gw)
+{
+    return gw->multi ? gw->epoll_fd : -1;
+}
+
+void kl_gateway_finish_ready(kl_gateway_t *gw)
+{
+    if (gw->in_flight)
+        make_progress(gw, 0);
+}
+
 void kl_gateway_finish_all(kl_gateway_t *gw)
 {
-    while (gw->in_flight) {
-        int running = 0;
-        if (curl_multi_perform(gw->multi, &running) == CURLM_OK && running)
-            curl_multi_poll(gw->multi, NULL, 0, 100, NULL);
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(gw->multi, &left))) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            in_flight_t *f = NULL;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&f);
-            CURLcode rc = msg->data.result;
-            gw->in_flight--;
-            finish(gw, f, rc);
-        }
-    }
+    while (gw->in_flight)
+        make_progress(gw, 100);
 }
 
 void gateway_multi_destroy(kl_gateway_t *gw)
 {
-    kl_gateway_finish_all(gw);
+    if (gw->multi)
+        kl_gateway_finish_all(gw);
     while (gw->idle_count)
         curl_easy_cleanup(gw->idle[--gw->idle_count]);
     if (gw->multi)
         curl_multi_cleanup(gw->multi);
     gw->multi = NULL;
+    if (gw->epoll_fd >= 0)
+        close(gw->epoll_fd);
+    if (gw->timer_fd >= 0)
+        close(gw->timer_fd);
+    gw->epoll_fd = gw->timer_fd = -1;
 }

@@ -230,12 +230,21 @@ int etcd_submit(void *store, const kl_store_op_t *op, kl_store_done_fn done, voi
     return 0;
 }
 
-int etcd_settle(void *store, kl_error_t *err)
+int etcd_settle(void *store, int wait, kl_error_t *err)
 {
     (void)err;
     etcd_store_t *s = store;
-    kl_gateway_finish_all(s->gateway);
+    if (wait)
+        kl_gateway_finish_all(s->gateway);
+    else
+        kl_gateway_finish_ready(s->gateway);
     return 0;
+}
+
+int etcd_settle_fd(void *store)
+{
+    etcd_store_t *s = store;
+    return kl_gateway_progress_fd(s->gateway);
 }
 
 int etcd_create(void *store, const char *key, const char *value, size_t value_len,
