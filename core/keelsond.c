@@ -148,13 +148,10 @@ static int start_master(daemon_state_t *d)
         return -1;
     }
     /* Replicas of the API service on a shared store: the broker hands
-     * requests to them in turn, and each follows the store's change feed.
-     * Unless configured, how many depends on the store the first opened. */
-    d->api_workers = c->api_workers ? c->api_workers
-                                    : d->api_config.shared ? KL_API_WORKERS_SHARED_DEFAULT : 1;
-    if (!c->api_workers && d->api_workers > 1)
-        kl_info(LOG, "the store is shared: running %lld API servers (apiserver.workers sets how many)",
-                (long long)d->api_workers);
+     * requests to them in turn, and each follows the store's change feed. */
+    d->api_workers = c->api_workers ? c->api_workers : 1;
+    if (d->api_workers > 1)
+        kl_info(LOG, "running %lld API servers on the shared store", (long long)d->api_workers);
     d->extra_stores = calloc((size_t)d->api_workers, sizeof *d->extra_stores);
     d->extra_events_stores = calloc((size_t)d->api_workers, sizeof *d->extra_events_stores);
     d->extra_api_configs = calloc((size_t)d->api_workers, sizeof *d->extra_api_configs);

@@ -1,8 +1,8 @@
 #!/bin/sh
 # Events in an etcd store of their own beside the objects' etcd store, the
 # way large Kubernetes clusters split them (here two key prefixes of one
-# loopback etcd): both stores are shared, so keelsond runs eight API servers,
-# every one serving Events from the events store; Event keys land under the
+# loopback etcd): both stores are shared, so keelsond can run eight API
+# servers, every one serving Events from the events store; Event keys land under the
 # events prefix only, and a watch on Events through any API server sees
 # new ones.
 . "$KEELSON_SRCDIR/tests/integration/lib.sh"
@@ -19,6 +19,7 @@ roles = [ "master" ];
 bus = { listen = [ "$SERVER" ]; events = [ "$EVENTS" ]; };
 store = { plugin = "etcd"; settings = { endpoints = [ "$E0" ]; prefix = "/objects"; }; };
 events_store = { plugin = "etcd"; settings = { endpoints = [ "$E0" ]; prefix = "/events"; }; };
+apiserver = { workers = 8; };
 scheduler = { plugin = "firstfit"; node_timeout_ms = 6000; };
 CONF
 )"
@@ -26,7 +27,7 @@ start_daemon w1 "$(sim_worker_config w1)"
 wait_for 30 nodes_ready 1
 ok $? "master with objects and Events in two etcd stores, and one worker Ready"
 grep -q "running 8 API servers" "$WORK/master.log"
-ok $? "both stores are shared, so eight API servers run"
+ok $? "both stores are shared, so eight API servers run as configured"
 
 keys_under() {  # keys_under PREFIX: how many etcd keys start with it
     start=$(printf '%s' "$1" | base64 -w0)
