@@ -22,4 +22,4 @@ echo "== store plugins alone"
 "$build/bench/store_plugin_bench" 50000
 echo
 echo "== stores through the API, etcd direct as the baseline"
-KEELSON_SRCDIR="$top" "$build/bench/store_bench" 5000 32
+KEELSON_SRCDIR="$top" "$build/bench/store_bench" 5000 32 1 9

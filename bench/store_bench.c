@@ -4,7 +4,7 @@
  * gateway as the baseline.
  * usage: store_bench [OBJECTS [IN_FLIGHT [WORKERS [ROUNDS]]]]   (needs /usr/bin/etcd for etcd)
  * WORKERS: API servers on the shared etcd store for the second etcd row
- * (apiserver.workers); default IN_FLIGHT, at most 64. ROUNDS: that row and
+ * (apiserver.workers); default 1, as keelsond runs, at most 64. ROUNDS: that row and
  * etcd direct run this many times, taking turns, and each reports its
  * median round (default 1, at most 9). */
 #include <czmq.h>
@@ -428,7 +428,7 @@ int main(int argc, char **argv)
     kl_log_set_level(KL_LOG_ERROR);
     int count = argc > 1 ? atoi(argv[1]) : 2000;
     int window = argc > 2 ? atoi(argv[2]) : 32;
-    int workers = argc > 3 ? atoi(argv[3]) : window < WORKERS_MAX ? window : WORKERS_MAX;
+    int workers = argc > 3 ? atoi(argv[3]) : 1;
     int rounds = argc > 4 ? atoi(argv[4]) : 1;
     if (count < 1 || window < 1 || workers < 1 || workers > WORKERS_MAX || rounds < 1
         || rounds > ROUNDS_MAX) {
