@@ -97,8 +97,7 @@ static void peak_reset(void)
     }
 }
 
-/* API servers on one shared store at most: as many as requests in flight
- * keeps every request's store call going at once. */
+/* API servers on one shared store at most, as apiserver.workers allows. */
 #define WORKERS_MAX 64
 
 /* Each run writes its own names, so runs against one etcd never collide. */

@@ -56,7 +56,9 @@ static kl_apiserver_t *api_for(actor_state_t *state, const char *method, const j
  * to tell of the rest is waited for, as nothing would wake the loop. */
 static void reap(kl_apiserver_t *api)
 {
-    if (kl_apiserver_settle_fd(api) >= 0)
+    /* A store with group commits commits what was submitted: all of it
+     * must be done before the commit acknowledges it. */
+    if (kl_apiserver_settle_fd(api) >= 0 && !kl_apiserver_needs_flush(api))
         kl_apiserver_progress(api);
     else
         kl_apiserver_settle(api);

@@ -211,9 +211,10 @@ json_t *kl_api_store_write(kl_apiserver_t *self, event_type_t type, const kl_kin
 json_t *kl_api_store_get(kl_apiserver_t *self, const kl_kind_info_t *info, const char *key,
                          const char *name, kl_error_t *err)
 {
-    if (!deferring(self))
-        return kl_api_load(self, info, key, name, NULL, err);
     kl_api_settle_key(self, key, 1);
+    /* The only writer reads its cache, which a submitted get would skip. */
+    if (!deferring(self) || self->only_writer)
+        return kl_api_load(self, info, key, name, NULL, err);
     pending_op_t p = pending_for(self, 1, EVENT_ADDED, info, key);
     kl_store_op_t op = {KL_STORE_OP_GET, key, NULL, 0, 0};
     kl_error_t serr = {0, ""};
