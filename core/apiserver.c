@@ -1,6 +1,7 @@
 /* The API server's lifecycle, settings and info, and the dispatcher of its
  * methods: store access is in apiserver_store.c, the methods in
- * apiserver_reads.c, apiserver_writes.c and apiserver_owners.c, the watch
+ * apiserver_reads.c, apiserver_writes.c and apiserver_owners.c, their
+ * store calls made at once or kept in flight in apiserver_inflight.c, the watch
  * history in apiserver_history.c, the events read from the store's change
  * feed in apiserver_feed.c, the watchers in apiserver_watch.c, the bus actor
  * in apiserver_actor.c. */

@@ -99,24 +99,27 @@ static void fail_stranded(kl_apiserver_t *self)
             op_done(-1, 0, NULL, &lost, &self->in_flight[i]);
 }
 
-void kl_apiserver_settle(kl_apiserver_t *self)
+/* Hands back what the store has finished: everything in flight (wait) or
+ * only what is done. */
+static void settle(kl_apiserver_t *self, int wait)
 {
     if (!self || !self->in_flight_count)
         return;
     kl_error_t err = {0, ""};
-    if (self->ops->settle(self->store, 1, &err) < 0)
-        kl_error_log("api", "settling requests in flight: %s", err.text);
-    if (self->in_flight_count)
+    if (self->ops->settle(self->store, wait, &err) < 0)
+        kl_error_log("api", "%s requests in flight: %s", wait ? "settling" : "finishing", err.text);
+    if (wait && self->in_flight_count)
         fail_stranded(self);
+}
+
+void kl_apiserver_settle(kl_apiserver_t *self)
+{
+    settle(self, 1);
 }
 
 void kl_apiserver_progress(kl_apiserver_t *self)
 {
-    if (!self || !self->in_flight_count)
-        return;
-    kl_error_t err = {0, ""};
-    if (self->ops->settle(self->store, 0, &err) < 0)
-        kl_error_log("api", "finishing requests in flight: %s", err.text);
+    settle(self, 0);
 }
 
 int kl_apiserver_settle_fd(const kl_apiserver_t *self)

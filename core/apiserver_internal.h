@@ -1,7 +1,8 @@
 /* What the API server's files share: its state, the event ring and the
  * parked watchers. Internal to the core: apiserver.c holds the lifecycle and
  * the dispatcher, apiserver_store.c the store access, apiserver_reads.c,
- * apiserver_writes.c and apiserver_owners.c the methods, apiserver_history.c
+ * apiserver_writes.c and apiserver_owners.c the methods, apiserver_inflight.c
+ * their store calls made at once or kept in flight, apiserver_history.c
  * the event ring, apiserver_feed.c the events from the store's change feed
  * and apiserver_watch.c the watchers. */
 #ifndef KL_CORE_APISERVER_INTERNAL_H
