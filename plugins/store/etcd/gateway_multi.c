@@ -68,12 +68,14 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
     ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
     ev.data.fd = s;
     /* socketp marks a socket already in the set. */
-    if (socketp) {
-        epoll_ctl(gw->epoll_fd, EPOLL_CTL_MOD, s, &ev);
-    } else if (epoll_ctl(gw->epoll_fd, EPOLL_CTL_ADD, s, &ev) == 0 || errno == EEXIST) {
-        epoll_ctl(gw->epoll_fd, EPOLL_CTL_MOD, s, &ev);
-        curl_multi_assign(gw->multi, s, gw);
+    if (!socketp) {
+        int added = epoll_ctl(gw->epoll_fd, EPOLL_CTL_ADD, s, &ev) == 0;
+        if (added || errno == EEXIST)
+            curl_multi_assign(gw->multi, s, gw);
+        if (added)
+            return 0;
     }
+    epoll_ctl(gw->epoll_fd, EPOLL_CTL_MOD, s, &ev);
     return 0;
 }
 
@@ -176,6 +178,9 @@ static void make_progress(kl_gateway_t *gw, int wait_ms)
     struct epoll_event events[32];
     int n = epoll_wait(gw->epoll_fd, events, 32, wait_ms);
     int running = 0;
+    /* A quiet wait still lets curl look at its deadlines. */
+    if (n == 0 && wait_ms > 0)
+        curl_multi_socket_action(gw->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     for (int i = 0; i < n; i++) {
         if (events[i].data.fd == gw->timer_fd) {
             uint64_t expirations;
