@@ -90,6 +90,30 @@ static void wake_ready(void *arg)
         atomic_fetch_add(&wake_reads, 1);
 }
 
+/* A second descriptor beside it, always waited on. */
+static int second_pipe[2] = {-1, -1};
+static atomic_int second_reads, extra_refused;
+
+static int second_fd_now(void *arg)
+{
+    (void)arg;
+    return second_pipe[0];
+}
+
+static void second_ready(void *arg)
+{
+    (void)arg;
+    char byte;
+    if (read(second_pipe[0], &byte, 1) == 1)
+        atomic_fetch_add(&second_reads, 1);
+}
+
+static int never_fd(void *arg)
+{
+    (void)arg;
+    return -1;
+}
+
 static void wake_handler(kl_bus_request_t *req, void *arg)
 {
     (void)arg;
@@ -105,6 +129,11 @@ static void wake_actor(zsock_t *pipe, void *args)
     if (!svc)
         return;
     kl_bus_service_add_extra_fd(svc, wake_fd_now, wake_ready, NULL);
+    kl_bus_service_add_extra_fd(svc, second_fd_now, second_ready, NULL);
+    /* Room for KL_BUS_EXTRA_FDS in all: the one after is refused. */
+    for (int i = 2; i < KL_BUS_EXTRA_FDS; i++)
+        kl_bus_service_add_extra_fd(svc, never_fd, second_ready, NULL);
+    atomic_store(&extra_refused, kl_bus_service_add_extra_fd(svc, never_fd, second_ready, NULL) < 0);
     kl_bus_service_run(svc, pipe, wake_handler, NULL, 0, NULL);
     kl_bus_service_destroy(&svc);
 }
@@ -119,7 +148,7 @@ static int wait_reads(int wanted, int ms)
 /* The request loop waits on an extra descriptor only while its owner asks. */
 static void test_extra_fd(kl_bus_client_t *client)
 {
-    if (!ok(pipe(wake_pipe) == 0, "a pipe for the extra descriptor"))
+    if (!ok(pipe(wake_pipe) == 0 && pipe(second_pipe) == 0, "pipes for two extra descriptors"))
         return;
     atomic_store(&wake_listening, 1);
     zactor_t *wake = zactor_new(wake_actor, NULL);
@@ -140,9 +169,18 @@ static void test_extra_fd(kl_bus_client_t *client)
     reply = kl_bus_request(client, "wake.count", NULL, 2000, &err);
     json_decref(reply);
     is_int(wait_reads(2, 2000), 2, "once it is asked for again, what waited there is read");
+    if (write(second_pipe[1], "z", 1) != 1)
+        diag("writing to the second pipe failed");
+    for (int waited = 0; waited < 2000 && atomic_load(&second_reads) < 1; waited += 5)
+        usleep(5000);
+    ok(atomic_load(&second_reads) == 1 && atomic_load(&wake_reads) == 2,
+       "the second descriptor wakes the loop too, and only its own ready() runs");
+    ok(atomic_load(&extra_refused), "a descriptor past KL_BUS_EXTRA_FDS is refused");
     zactor_destroy(&wake);
     close(wake_pipe[0]);
     close(wake_pipe[1]);
+    close(second_pipe[0]);
+    close(second_pipe[1]);
 }
 
 static zsock_t *raw_dealer(void)
