@@ -1,10 +1,12 @@
 /* The sqlite store plugin, loaded through the loader as keelsond loads it:
  * every operation, durability across reopen and simulated crashes, history,
- * leases, group commit, odd keys and binary values, and damaged files. */
+ * leases, group commit, odd keys and binary values, damaged files and a
+ * full disk. */
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -825,6 +827,81 @@ static void test_bad_files(void)
     remove_db(db_path);
 }
 
+/* A disk that fills (a 160 KiB tmpfs). First a commit fails: its writes
+ * are reported lost and the earlier commits stay. Then a transaction grows
+ * past SQLite's page cache, whose spill to the full disk fails a write and
+ * makes SQLite roll the whole transaction back: flush() must report the
+ * writes before it lost rather than find nothing to commit and acknowledge
+ * them. Whatever flush() acknowledged is in the file afterwards. */
+static void test_disk_full(void)
+{
+    char full[128], path[192];
+    snprintf(full, sizeof full, "%s/full", dir);
+    snprintf(path, sizeof path, "%s/full.db", full);
+    if (geteuid() != 0 || mkdir(full, 0700) < 0
+        || mount("tmpfs", full, "tmpfs", 0, "size=160k") != 0) {
+        diag("full disk: skipped, mounting a small tmpfs needs root");
+        rmdir(full);
+        return;
+    }
+    kl_error_t err = {0, ""};
+    opened_t *o = open_store(path, NULL, &err);
+    if (!ok(o != NULL, "a store on a 160 KiB disk opens %s", o ? "" : err.text))
+        goto out;
+    static char value[3000];
+    memset(value, 'x', sizeof value);
+    int acked = 0, failed_at = -1, i = 0;
+    for (; i < 400 && failed_at < 0; i++) {
+        char key[64];
+        int64_t revision;
+        snprintf(key, sizeof key, "/full/%04d", i);
+        if (o->ops->create(o->s, key, value, sizeof value, &revision, &err) < 0
+            || (i % 5 == 4 && o->ops->flush(o->s, &err) < 0))
+            failed_at = i;
+        else if (i % 5 == 4)
+            acked = i + 1;
+    }
+    ok(failed_at >= 0, "the disk fills, at write %d: %s", failed_at, err.text);
+    /* Past the page cache (2 MiB by default) with no commit. */
+    int first = i, written = 0, write_failed = 0;
+    for (; i < first + 2000 && !write_failed; i++) {
+        char key[64];
+        int64_t revision;
+        snprintf(key, sizeof key, "/full/%04d", i);
+        if (o->ops->create(o->s, key, value, sizeof value, &revision, &err) < 0)
+            write_failed = 1;
+        else
+            written++;
+    }
+    ok(write_failed, "a write fails once the transaction spills to the full disk, after %d: %s",
+       written, err.text);
+    kl_error_t flush_err = {0, ""};
+    int flushed = o->ops->flush(o->s, &flush_err) == 0;
+    ok(!flushed, "flush() then reports the group commit lost: %s", flush_err.text);
+    close_store(&o);
+    if (!ok(mount("tmpfs", full, "tmpfs", MS_REMOUNT, "size=4m") == 0, "the disk grows to 4 MiB"))
+        goto out;
+    o = open_store(path, NULL, &err);
+    if (!ok(o != NULL, "the store reopens %s", o ? "" : err.text))
+        goto out;
+    int kept_acked = 1, kept_since = 1;
+    for (int k = 0; k < first + written; k++) {
+        char key[64];
+        snprintf(key, sizeof key, "/full/%04d", k);
+        int present = o->ops->get(o->s, key, NULL, NULL, &err) == 0;
+        if (k < acked)
+            kept_acked &= present;
+        else if (k >= first)
+            kept_since &= present;
+    }
+    ok(kept_acked, "every write a flush acknowledged is kept (%d)", acked);
+    ok(!flushed || kept_since, "no flush acknowledged a write the file lacks");
+    close_store(&o);
+out:
+    umount(full);
+    rmdir(full);
+}
+
 int main(void)
 {
     kl_log_set_level(KL_LOG_ERROR);
@@ -846,6 +923,7 @@ int main(void)
     test_group_commit();
     test_checkpoints();
     test_bad_files();
+    test_disk_full();
     remove_db(db_path);
     rmdir(dir);
     return done_testing();

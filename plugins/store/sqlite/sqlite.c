@@ -42,6 +42,11 @@ static const kl_setting_spec_t sqlite_settings[] = {
 
 int sqlite_store_begin_write(sqlite_store_t *s, kl_error_t *err)
 {
+    if (s->rolled_back)
+        return kl_error_set(err, KL_ERR_UNAVAILABLE,
+                            "sqlite store (%s): a failed write rolled back the %lld writes before it "
+                            "that were not yet committed; no write starts until they are reported lost",
+                            s->path, (long long)s->rolled_back);
     if (!s->in_transaction) {
         if (sqlite_store_exec_sql(s, "BEGIN IMMEDIATE", err) < 0)
             return -1;
@@ -52,12 +57,19 @@ int sqlite_store_begin_write(sqlite_store_t *s, kl_error_t *err)
 
 int sqlite_store_end_write(sqlite_store_t *s, int failed, int64_t revision_before, kl_error_t *err)
 {
-    if (!failed)
-        return sqlite_store_run_prepared(s, ST_RELEASE, err);
+    if (!failed) {
+        if (sqlite_store_run_prepared(s, ST_RELEASE, err) < 0)
+            return -1;
+        s->pending_writes++;
+        return 0;
+    }
     /* Some errors (disk full, I/O) make SQLite roll back the whole
-     * transaction; then the unflushed writes before this one are gone too. */
+     * transaction; then the unflushed writes before this one are gone too,
+     * and the next flush() must say so rather than find nothing to commit. */
     if (sqlite3_get_autocommit(s->db)) {
         s->in_transaction = 0;
+        s->rolled_back = s->pending_writes;
+        s->pending_writes = 0;
         int64_t revision = s->revision;
         if (sqlite_store_read_meta(s, "revision", &revision, NULL) == 0)
             s->revision = revision;
@@ -71,8 +83,17 @@ int sqlite_store_end_write(sqlite_store_t *s, int failed, int64_t revision_befor
 static int sqlite_flush(void *store, kl_error_t *err)
 {
     sqlite_store_t *s = store;
+    if (s->rolled_back) {
+        kl_error_set(err, KL_ERR_UNAVAILABLE,
+                     "sqlite store (%s): a failed write made SQLite roll back the %lld writes "
+                     "before it in this group commit; they are lost", s->path,
+                     (long long)s->rolled_back);
+        s->rolled_back = 0;
+        return -1;
+    }
     if (!s->in_transaction)
         return 0;
+    s->pending_writes = 0;
     int meta_failed = sqlite_store_set_meta(s, "revision", s->revision, err) < 0;
     sqlite3_reset(s->stmt[ST_SET_META]);
     if (!meta_failed && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {

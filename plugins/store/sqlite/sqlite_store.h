@@ -39,6 +39,11 @@ typedef struct sqlite_store {
     sqlite3 *db;
     sqlite3_stmt *stmt[ST_COUNT];
     int in_transaction;       /* BEGIN IMMEDIATE done, COMMIT pending */
+    int64_t pending_writes;   /* writes made in it */
+    /* SQLite rolled the transaction back after a failed write: the writes
+     * before it are gone, so flush() must fail and no write may start
+     * until it has. */
+    int64_t rolled_back;
     int64_t revision;         /* mirrors meta.revision, including unflushed writes */
     int64_t compacted;        /* mirrors meta.compacted_revision */
     int64_t history;          /* history_revisions */
