@@ -161,8 +161,9 @@ typedef struct kl_store_ops {
     /* ---- ABI 1.3: requests in flight together ----------------------------
      * A store whose calls wait on a round trip (etcd) can keep many going at
      * once: submit() starts a get or a write and returns without waiting;
-     * done() is called exactly once with its outcome, from submit() itself
-     * or from a later settle() (done() never calls the store). The store copies what it needs from `op`.
+     * done() is called exactly once with its outcome, on the caller's
+     * thread, from submit() itself or from a later settle(), and must not
+     * call the store. The store copies what it needs from `op`.
      * Operations in flight together may be applied in any order, so the
      * caller never has a write in flight with anything else on its key, and
      * takes a write as made only when its done() says so. -1 (done() not
