@@ -188,34 +188,28 @@ typedef struct submitted_get {
     char *key;
     kl_store_done_fn done;
     void *arg;
-    int64_t revision;
-    int visited;
+    int64_t revision;  /* the reply's, read before the key is visited */
 } submitted_get_t;
 
 static int submitted_visit(const kl_store_kv_t *kv, void *arg)
 {
     submitted_get_t *g = arg;
-    g->visited = 1;
     g->done(0, g->revision, kv, NULL, g->arg);
     return 0;
 }
 
+/* get_outcome() visits the key exactly when it succeeds, and the visit
+ * reports it done; a failure is reported here. */
 static void submitted_get_done(json_t *reply, int maybe_applied, const kl_error_t *gateway_err,
                                void *arg)
 {
     (void)maybe_applied;
     submitted_get_t *g = arg;
     kl_error_t err = {0, ""};
-    int rc = -1;
-    if (reply) {
-        /* The revision must be known before the visit reports it. */
-        etcd_json_int64(json_object_get(reply, "header"), "revision", &g->revision);
-        rc = get_outcome(g->store, g->key, reply, NULL, submitted_visit, g, &err);
-    } else {
-        err = *gateway_err;
-    }
-    if (rc < 0 || !g->visited)
-        g->done(-1, 0, NULL, err.code ? &err : gateway_err, g->arg);
+    if (!reply)
+        g->done(-1, 0, NULL, gateway_err, g->arg);
+    else if (get_outcome(g->store, g->key, reply, &g->revision, submitted_visit, g, &err) < 0)
+        g->done(-1, 0, NULL, &err, g->arg);
     free(g->key);
     free(g);
 }

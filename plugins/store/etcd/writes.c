@@ -166,6 +166,15 @@ typedef struct submitted {
     void *arg;
 } submitted_t;
 
+static void submitted_free(submitted_t *sub)
+{
+    if (!sub)
+        return;
+    free(sub->key);
+    free(sub->value);
+    free(sub);
+}
+
 static void submitted_done(json_t *reply, int maybe_applied, const kl_error_t *gateway_err,
                            void *arg)
 {
@@ -178,9 +187,7 @@ static void submitted_done(json_t *reply, int maybe_applied, const kl_error_t *g
     else
         err = *gateway_err;
     sub->done(rc, rc == 0 ? revision : 0, NULL, rc == 0 ? NULL : &err, sub->arg);
-    free(sub->key);
-    free(sub->value);
-    free(sub);
+    submitted_free(sub);
 }
 
 int etcd_submit(void *store, const kl_store_op_t *op, kl_store_done_fn done, void *arg,
@@ -206,10 +213,7 @@ int etcd_submit(void *store, const kl_store_op_t *op, kl_store_done_fn done, voi
         sub->value = kind != WRITE_REMOVE ? malloc(w.value_len + 1) : NULL;
     }
     if (!sub || !sub->key || (kind != WRITE_REMOVE && !sub->value)) {
-        if (sub) {
-            free(sub->key);
-            free(sub);
-        }
+        submitted_free(sub);
         free(body);
         return kl_error_set(err, KL_ERR_INTERNAL, "etcd store: out of memory submitting a write");
     }
@@ -222,9 +226,7 @@ int etcd_submit(void *store, const kl_store_op_t *op, kl_store_done_fn done, voi
     sub->done = done;
     sub->arg = arg;
     if (kl_gateway_start(s->gateway, "/v3/kv/txn", body, submitted_done, sub, err) < 0) {
-        free(sub->key);
-        free(sub->value);
-        free(sub);
+        submitted_free(sub);
         return -1;
     }
     return 0;
