@@ -37,7 +37,7 @@ int gateway_buffer_append(buffer_t *b, const char *data, size_t len)
     return 0;
 }
 
-static size_t write_to_buffer(char *data, size_t size, size_t count, void *arg)
+size_t gateway_buffer_write(char *data, size_t size, size_t count, void *arg)
 {
     return gateway_buffer_append(arg, data, size * count) < 0 ? 0 : size * count;
 }
@@ -240,6 +240,37 @@ attempt_result_t gateway_transport_failure(CURL *c, CURLcode rc, const char *url
     return sent ? ATTEMPT_UNKNOWN : ATTEMPT_NOT_SENT;
 }
 
+attempt_result_t gateway_attempt_outcome(const kl_gateway_t *gw, CURL *c, CURLcode rc,
+                                         const char *endpoint, const char *path,
+                                         const buffer_t *out, json_t **reply, char *why,
+                                         size_t why_size, kl_error_t *err)
+{
+    if (rc == CURLE_WRITE_ERROR && out->too_large) {
+        kl_error_set(err, KL_ERR_TOO_LARGE, "etcd store: the reply of %s%s is over %u bytes", endpoint,
+                     path, MAX_REPLY_BYTES);
+        return ATTEMPT_DONE;
+    }
+    if (rc != CURLE_OK)
+        return gateway_transport_failure(c, rc, endpoint, gw->timeout_ms, why, why_size);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 200) {
+        if (!gateway_etcd_error(endpoint, path, status, out->data, err))
+            return ATTEMPT_DONE;
+        snprintf(why, why_size, "%s: %s", endpoint, err->text);
+        return ATTEMPT_UNKNOWN;
+    }
+    json_error_t jerr;
+    *reply = json_loadb(out->data ? out->data : "", out->len, 0, &jerr);
+    if (!json_is_object(*reply)) {
+        json_decref(*reply);
+        *reply = NULL;
+        kl_error_set(err, KL_ERR_INTERNAL, "etcd store: the reply of %s%s is not a JSON object: %s",
+                     endpoint, path, jerr.text);
+    }
+    return ATTEMPT_DONE;
+}
+
 static attempt_result_t attempt_call(kl_gateway_t *gw, endpoint_t *e, const char *path,
                                      const char *body, json_t **reply, char *why,
                                      size_t why_size, kl_error_t *err)
@@ -250,33 +281,12 @@ static attempt_result_t attempt_call(kl_gateway_t *gw, endpoint_t *e, const char
     curl_easy_setopt(e->curl, CURLOPT_URL, url);
     curl_easy_setopt(e->curl, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(e->curl, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, write_to_buffer);
+    curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, gateway_buffer_write);
     curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, &out);
     curl_easy_setopt(e->curl, CURLOPT_TIMEOUT_MS, gw->timeout_ms);
     CURLcode rc = curl_easy_perform(e->curl);
-    attempt_result_t result = ATTEMPT_DONE;
-    if (rc == CURLE_WRITE_ERROR && out.too_large) {
-        kl_error_set(err, KL_ERR_TOO_LARGE, "etcd store: the reply of %s is over %u bytes", url,
-                     MAX_REPLY_BYTES);
-    } else if (rc != CURLE_OK) {
-        result = gateway_transport_failure(e->curl, rc, e->url, gw->timeout_ms, why, why_size);
-    } else {
-        long status = 0;
-        curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &status);
-        if (status == 200) {
-            json_error_t jerr;
-            *reply = json_loadb(out.data ? out.data : "", out.len, 0, &jerr);
-            if (!json_is_object(*reply)) {
-                json_decref(*reply);
-                *reply = NULL;
-                kl_error_set(err, KL_ERR_INTERNAL, "etcd store: the reply of %s is not a JSON object: %s",
-                             url, jerr.text);
-            }
-        } else if (gateway_etcd_error(e->url, path, status, out.data, err)) {
-            snprintf(why, why_size, "%s: %s", e->url, err->text);
-            result = ATTEMPT_UNKNOWN;
-        }
-    }
+    attempt_result_t result = gateway_attempt_outcome(gw, e->curl, rc, e->url, path, &out, reply, why,
+                                                      why_size, err);
     free(out.data);
     return result;
 }

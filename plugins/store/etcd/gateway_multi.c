@@ -21,15 +21,11 @@ typedef struct in_flight {
     char *path;
     char *body;
     buffer_t out;
+    const char *endpoint;  /* the one it was sent to (gw's, borrowed) */
     char url[1024];
     kl_gateway_done_fn done;
     void *arg;
 } in_flight_t;
-
-static size_t write_to_buffer(char *data, size_t size, size_t count, void *arg)
-{
-    return gateway_buffer_append(arg, data, size * count) < 0 ? 0 : size * count;
-}
 
 static void flight_free(in_flight_t *f)
 {
@@ -118,52 +114,20 @@ static int multi_set_up(kl_gateway_t *gw, kl_error_t *err)
 
 /* ---- finishing -------------------------------------------------------------- */
 
-/* The reply of a finished transfer, or NULL with *retry set when another
- * endpoint might do better (and *maybe_applied when etcd may have seen it). */
-static json_t *finished_reply(kl_gateway_t *gw, in_flight_t *f, CURLcode rc, int *retry,
-                              int *maybe_applied, kl_error_t *err)
-{
-    char why[256];
-    if (rc == CURLE_WRITE_ERROR && f->out.too_large) {
-        kl_error_set(err, KL_ERR_TOO_LARGE, "etcd store: the reply of %s is over %u bytes", f->url,
-                     MAX_REPLY_BYTES);
-        return NULL;
-    }
-    if (rc != CURLE_OK) {
-        *retry = 1;
-        *maybe_applied = gateway_transport_failure(f->curl, rc, kl_gateway_current(gw),
-                                                   gw->timeout_ms, why, sizeof why)
-                         == ATTEMPT_UNKNOWN;
-        return NULL;
-    }
-    long status = 0;
-    curl_easy_getinfo(f->curl, CURLINFO_RESPONSE_CODE, &status);
-    if (status != 200) {
-        if (gateway_etcd_error(kl_gateway_current(gw), f->path, status, f->out.data, err))
-            *retry = *maybe_applied = 1;
-        return NULL;
-    }
-    json_error_t jerr;
-    json_t *reply = json_loadb(f->out.data ? f->out.data : "", f->out.len, 0, &jerr);
-    if (!json_is_object(reply)) {
-        json_decref(reply);
-        kl_error_set(err, KL_ERR_INTERNAL, "etcd store: the reply of %s is not a JSON object: %s",
-                     f->url, jerr.text);
-        return NULL;
-    }
-    return reply;
-}
-
 static void finish(kl_gateway_t *gw, in_flight_t *f, CURLcode rc)
 {
     curl_multi_remove_handle(gw->multi, f->curl);
     gw->in_flight--;
-    int retry = 0, maybe_applied = 0;
     kl_error_t err = {0, ""};
-    json_t *reply = finished_reply(gw, f, rc, &retry, &maybe_applied, &err);
+    json_t *reply = NULL;
+    char why[256];
+    attempt_result_t result = gateway_attempt_outcome(gw, f->curl, rc, f->endpoint, f->path,
+                                                      &f->out, &reply, why, sizeof why, &err);
     handle_release(gw, f->curl);
     f->curl = NULL;
-    if (retry) {
+    /* Another endpoint may do better: the fail-over path takes it from here. */
+    int maybe_applied = result == ATTEMPT_UNKNOWN;
+    if (result != ATTEMPT_DONE) {
         kl_error_clear(&err);
         reply = kl_gateway_call(gw, f->path, f->body, &maybe_applied, &err);
     }
@@ -233,11 +197,12 @@ int kl_gateway_start(kl_gateway_t *gw, const char *path, char *body, kl_gateway_
     }
     f->done = done;
     f->arg = arg;
-    snprintf(f->url, sizeof f->url, "%s%s", kl_gateway_current(gw), path);
+    f->endpoint = kl_gateway_current(gw);
+    snprintf(f->url, sizeof f->url, "%s%s", f->endpoint, path);
     curl_easy_setopt(f->curl, CURLOPT_URL, f->url);
     curl_easy_setopt(f->curl, CURLOPT_POSTFIELDS, f->body);
     curl_easy_setopt(f->curl, CURLOPT_POSTFIELDSIZE, (long)strlen(f->body));
-    curl_easy_setopt(f->curl, CURLOPT_WRITEFUNCTION, write_to_buffer);
+    curl_easy_setopt(f->curl, CURLOPT_WRITEFUNCTION, gateway_buffer_write);
     curl_easy_setopt(f->curl, CURLOPT_WRITEDATA, &f->out);
     curl_easy_setopt(f->curl, CURLOPT_TIMEOUT_MS, gw->timeout_ms);
     curl_easy_setopt(f->curl, CURLOPT_PRIVATE, f);
