@@ -230,29 +230,17 @@ static void actor_changes_arrived(void *arg)
     kl_apiserver_after_burst(state->api);
 }
 
+/* The descriptor of one API server's requests in flight (arg: the API
+ * server, NULL when there is no events store). */
 static int api_settle_fd(void *arg)
 {
-    actor_state_t *state = arg;
-    return kl_apiserver_settle_fd(state->api);
-}
-
-static int events_settle_fd(void *arg)
-{
-    actor_state_t *state = arg;
-    return kl_apiserver_settle_fd(state->events_api);
+    return kl_apiserver_settle_fd(arg);
 }
 
 /* The store finished requests in flight: answer them now. */
 static void api_progress(void *arg)
 {
-    actor_state_t *state = arg;
-    kl_apiserver_progress(state->api);
-}
-
-static void events_progress(void *arg)
-{
-    actor_state_t *state = arg;
-    kl_apiserver_progress(state->events_api);
+    kl_apiserver_progress(arg);
 }
 
 static void actor_tick(void *arg)
@@ -329,8 +317,8 @@ void kl_apiserver_actor(zsock_t *pipe, void *args)
     zsock_signal(pipe, 0);
     kl_bus_service_set_drained(state.service, actor_drained, &state);
     kl_bus_service_add_extra_fd(state.service, actor_changes_fd, actor_changes_arrived, &state);
-    kl_bus_service_add_extra_fd(state.service, api_settle_fd, api_progress, &state);
-    kl_bus_service_add_extra_fd(state.service, events_settle_fd, events_progress, &state);
+    kl_bus_service_add_extra_fd(state.service, api_settle_fd, api_progress, state.api);
+    kl_bus_service_add_extra_fd(state.service, api_settle_fd, api_progress, state.events_api);
     /* A shared store is polled for other writers' changes on every tick,
      * unless its descriptor tells of them. */
     int polled = (kl_apiserver_shared(state.api) && kl_apiserver_changes_fd(state.api) < 0)
@@ -338,6 +326,7 @@ void kl_apiserver_actor(zsock_t *pipe, void *args)
     int tick_ms = polled ? 20 : 100;
     if (kl_bus_service_run(state.service, pipe, actor_handle, actor_tick, tick_ms, &state) < 0)
         kl_error_log("api", "the API service stopped on a bus failure");
+    /* Everything in flight is answered while the service can still carry it. */
     kl_apiserver_settle(state.api);
     kl_apiserver_settle(state.events_api);
     actor_drained(&state);

@@ -183,9 +183,11 @@ int kl_bus_service_run(kl_bus_service_t *self, zsock_t *pipe, kl_bus_handler_fn 
             if (self->drained)
                 self->drained(self->drained_arg);
         }
-        for (int i = first_extra; i < item_count; i++)
+        for (int i = first_extra; i < item_count; i++) {
+            const int which = polled[i - first_extra];
             if (items[i].revents & ZMQ_POLLIN)
-                self->extra[polled[i - first_extra]].ready(self->extra[polled[i - first_extra]].arg);
+                self->extra[which].ready(self->extra[which].arg);
+        }
         if (pipe && (items[1].revents & ZMQ_POLLIN)) {
             char *command = zstr_recv(pipe);
             int term = !command || strcmp(command, "$TERM") == 0;
