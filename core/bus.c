@@ -3,8 +3,8 @@
 #include <string.h>
 
 #include "bus_internal.h"
-#include "json_scan.h"
 #include "json_encode.h"
+#include "json_scan.h"
 
 #define BUS_MAX_FRAME (32 * 1024 * 1024)
 
