@@ -75,6 +75,15 @@ static void expect_refusal(const char *path, const char *extra, const char *need
     close_store(&o);
 }
 
+/* Runs `sql` on the file with SQLite itself, as another program would. */
+static void forge(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    if (sqlite3_open(path, &db) == SQLITE_OK)
+        sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_close(db);
+}
+
 /* Fills a store so that its file has many pages, and closes it. */
 static void fill_store(const char *path)
 {
@@ -115,19 +124,14 @@ static void test_bad_files(void)
 
     /* An SQLite database that some other program owns. */
     snprintf(path, sizeof path, "%s/foreign.db", dir);
-    sqlite3 *db = NULL;
-    sqlite3_open(path, &db);
-    sqlite3_exec(db, "CREATE TABLE accounts (id INTEGER, name TEXT)", NULL, NULL, NULL);
-    sqlite3_close(db);
+    forge(path, "CREATE TABLE accounts (id INTEGER, name TEXT)");
     expect_refusal(path, NULL, "not a keelson store", "someone else's SQLite database");
     remove_db(path);
 
     /* A store written by a newer keelson. */
     snprintf(path, sizeof path, "%s/future.db", dir);
     fill_store(path);
-    sqlite3_open(path, &db);
-    sqlite3_exec(db, "UPDATE meta SET value = 99 WHERE name = 'schema_version'", NULL, NULL, NULL);
-    sqlite3_close(db);
+    forge(path, "UPDATE meta SET value = 99 WHERE name = 'schema_version'");
     expect_refusal(path, NULL, "newer keelson (schema version 99", "a future schema version");
     remove_db(path);
 
