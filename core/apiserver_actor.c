@@ -10,6 +10,7 @@
 #include "apiserver.h"
 #include "bus.h"
 #include "log.h"
+#include "threads.h"
 
 /* A reply held until the store has made the burst's writes durable: a
  * write's acknowledgement, and any other answer (a read, an error) given
@@ -286,6 +287,7 @@ static int open_events_api(actor_state_t *state, kl_apiserver_config_t *config)
 
 void kl_apiserver_actor(zsock_t *pipe, void *args)
 {
+    kl_thread_begin("kl-api", KL_THREAD_API);
     kl_apiserver_config_t *config = args;
     actor_state_t state = {NULL, NULL, NULL, NULL, 0, 0};
     kl_error_clear(&config->error);

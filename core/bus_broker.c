@@ -5,6 +5,7 @@
 
 #include "bus_internal.h"
 #include "log.h"
+#include "threads.h"
 
 typedef struct broker_args {
     char **request_endpoints;
@@ -327,6 +328,7 @@ static void broker_handle(broker_state_t *st, frames_t *f)
 
 static void broker_actor(zsock_t *pipe, void *arg)
 {
+    kl_thread_begin("kl-broker", KL_THREAD_CONTROL);
     broker_args_t *args = arg;
     broker_state_t st = {0};
     zsock_t *router = zsock_new(ZMQ_ROUTER);

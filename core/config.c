@@ -171,6 +171,14 @@ static int load_master(kl_config_t *self, const config_setting_t *root, kl_error
                              &self->scheduler, err) < 0
         || get_int(self, group, "node_timeout_ms", 1, &self->node_timeout_ms, err) < 0)
         return -1;
+    const char *priority = NULL;
+    if (get_string(self, root, "cpu_priority", &priority, err) < 0)
+        return -1;
+    if (priority && strcmp(priority, "realtime") == 0)
+        self->cpu_realtime = 1;
+    else if (priority && strcmp(priority, "normal") != 0)
+        return fail_at(self, config_setting_get_member(root, "cpu_priority"), err,
+                       "cpu_priority \"%s\" is not \"normal\" or \"realtime\"", priority);
     if (get_group(self, root, "apiserver", &group, err) < 0)
         return -1;
     if (group && (check_keys(self, group, "apiserver",
@@ -289,7 +297,7 @@ static int load_root(kl_config_t *self, kl_error_t *err)
     const config_setting_t *root = config_root_setting(&self->cfg);
     static const char *const keys[] = {"node_name", "log_level", "roles", "plugin_path", "bus",
                                        "store", "events_store", "apiserver", "scheduler", "controllers",
-                                       "runtime", "kubelet", NULL};
+                                       "runtime", "kubelet", "cpu_priority", NULL};
     if (check_keys(self, root, "the top level", keys, err) < 0)
         return -1;
     const char *level = NULL;
@@ -352,9 +360,11 @@ static int load_root(kl_config_t *self, kl_error_t *err)
         if (load_master(self, root, err) < 0)
             return -1;
     } else if (config_setting_get_member(root, "store") || config_setting_get_member(root, "events_store")
-               || config_setting_get_member(root, "scheduler")) {
+               || config_setting_get_member(root, "scheduler")
+               || config_setting_get_member(root, "cpu_priority")) {
         return kl_error_set(err, KL_ERR_INVALID,
-                            "%s: \"store\", \"events_store\" and \"scheduler\" need the master role",
+                            "%s: \"store\", \"events_store\", \"scheduler\" and \"cpu_priority\" "
+                            "need the master role",
                             self->path);
     }
     return 0;

@@ -47,6 +47,8 @@ typedef struct kl_config {
      * per request. */
     int64_t api_workers;
     int64_t node_timeout_ms;
+    /* The control plane's threads at real-time priorities (threads.h). */
+    int cpu_realtime;
     /* kubelet */
     int64_t cpu_milli;       /* 0: from the machine */
     int64_t memory_bytes;    /* 0: from the machine */

@@ -5,6 +5,7 @@
 
 #include "controller_host.h"
 #include "log.h"
+#include "threads.h"
 #include "plugin_guard.h"
 
 struct kl_controller_host {
@@ -32,6 +33,9 @@ static void run_guarded(void *arg)
 static void *controller_thread(void *arg)
 {
     kl_controller_host_t *self = arg;
+    char name[32];
+    snprintf(name, sizeof name, "kl-%s", self->plugin->desc->name);
+    kl_thread_begin(name, KL_THREAD_CONTROL);
     kl_error_t err;
     kl_error_clear(&err);
     int rc = kl_plugin_open(self->plugin, &err);

@@ -17,6 +17,7 @@
 #include "loader.h"
 #include "log.h"
 #include "scheduler_service.h"
+#include "threads.h"
 
 #define LOG "keelsond"
 #define INPROC_REQUESTS "inproc://keelson-bus"
@@ -295,6 +296,9 @@ int main(int argc, char **argv)
         }
         kl_log_set_level(level);
     }
+    /* Before the first bus socket, which starts the bus's I/O threads. */
+    if (d.config->cpu_realtime && kl_threads_use_realtime(&err) < 0)
+        kl_warn(LOG, "%s; running at the normal priority", err.text);
     const char *bus_endpoint = d.config->master ? INPROC_REQUESTS : d.config->master_endpoint;
     if (load_plugins(&d, bus_endpoint) < 0) {
         kl_error_log(LOG, "refusing to start: fix the plugin errors above");

@@ -18,6 +18,7 @@
 #include "node_info.h"
 #include "objects.h"
 #include "pod_status.h"
+#include "threads.h"
 
 #include "kubelet_internal.h"
 
@@ -224,6 +225,7 @@ static void kubelet_cleanup(kubelet_t *self)
 
 void kl_kubelet_actor(zsock_t *pipe, void *args)
 {
+    kl_thread_begin("kl-kubelet", KL_THREAD_PLAIN);
     kl_kubelet_config_t *config = args;
     kubelet_t self;
     memset(&self, 0, sizeof self);

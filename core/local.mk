@@ -11,7 +11,8 @@ core_libkeelcore_la_SOURCES = \
 	core/bus.c core/bus.h core/bus_internal.h \
 	core/bus_broker.c core/bus_client.c core/bus_service.c core/bus_subscriber.c \
 	core/loader.c core/loader.h core/plugin_guard.c core/plugin_guard.h \
-	core/config.c core/config.h
+	core/config.c core/config.h \
+	core/threads.c core/threads.h
 
 # Components, each in its own fragment.
 include core/api.mk

@@ -11,6 +11,7 @@
 #include "objects.h"
 #include "sched_cache.h"
 #include "scheduler_service.h"
+#include "threads.h"
 
 #define COMPONENT "scheduler"
 #define MAX_IN_FLIGHT 512      /* binds and status writes awaiting replies */
@@ -374,6 +375,7 @@ static int scheduler_setup(scheduler_t *self, kl_scheduler_config_t *config, kl_
 
 void kl_scheduler_actor(zsock_t *pipe, void *args)
 {
+    kl_thread_begin("kl-scheduler", KL_THREAD_CONTROL);
     kl_scheduler_config_t *config = args;
     scheduler_t self = {.config = config};
     kl_error_clear(&config->error);

@@ -145,13 +145,15 @@ static const char bench_usage[] =
     "Usage: keelctl bench scheduler --plugins NAME[,NAME...] [--nodes N] [--pods M]\n"
     "         [--profile FILE] [--mode inproc|cluster] [--format table|csv|json]\n"
     "         [--svg FILE] [--seed S] [--timeout SECONDS] [--keelsond PATH]\n"
-    "         [--nodes-per-process K] [--repeat R]\n"
+    "         [--nodes-per-process K] [--repeat R] [--master-priority realtime|normal]\n"
     "\n"
     "Runs each scheduler plugin over the same synthetic cluster and workload and\n"
     "prints them side by side: throughput, latency from creation to binding,\n"
     "pods left unschedulable, nodes used, utilisation and fragmentation.\n"
     "  --mode inproc    the scheduling core and the plugin alone, no bus (default)\n"
     "  --mode cluster   a real master and simulated workers on loopback\n"
+    "  --master-priority  the master's cpu_priority (default realtime, as on a\n"
+    "                   dedicated master: the simulated nodes share its machine)\n"
     "  --repeat R       run every plugin R times, taking turns, and report each\n"
     "                   plugin's run of median throughput with the range of all\n"
     "                   runs: a machine whose speed drifts slows every plugin alike\n"
@@ -184,7 +186,8 @@ static int parse_count(const char *flag, const char *text, int64_t max, int64_t 
 }
 
 enum { OPT_NODES = 256, OPT_PODS, OPT_PROFILE, OPT_PLUGINS, OPT_MODE, OPT_FORMAT, OPT_SVG,
-       OPT_SEED, OPT_TIMEOUT, OPT_KEELSOND, OPT_PER_PROCESS, OPT_REPEAT };
+       OPT_SEED, OPT_TIMEOUT, OPT_KEELSOND, OPT_PER_PROCESS, OPT_REPEAT,
+       OPT_MASTER_PRIORITY };
 
 int kl_cmd_bench(int argc, char **args)
 {
@@ -201,6 +204,7 @@ int kl_cmd_bench(int argc, char **args)
         {"keelsond", required_argument, NULL, OPT_KEELSOND},
         {"nodes-per-process", required_argument, NULL, OPT_PER_PROCESS},
         {"repeat", required_argument, NULL, OPT_REPEAT},
+        {"master-priority", required_argument, NULL, OPT_MASTER_PRIORITY},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -252,6 +256,11 @@ int kl_cmd_bench(int argc, char **args)
         case OPT_REPEAT:
             if (parse_count("--repeat", optarg, 100, &repeat) < 0)
                 return 1;
+            break;
+        case OPT_MASTER_PRIORITY:
+            if (strcmp(optarg, "realtime") != 0 && strcmp(optarg, "normal") != 0)
+                return bench_fail("--master-priority \"%s\" must be realtime or normal", optarg);
+            options.master_normal = strcmp(optarg, "normal") == 0;
             break;
         case 'h': fputs(bench_usage, stdout); return 0;
         case ':': return bench_fail("flag %s needs a value", args[optind - 1]);

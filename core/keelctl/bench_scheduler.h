@@ -18,6 +18,7 @@ typedef struct kl_bench_options {
     int timeout_s;             /* cluster mode: give up on a run after this */
     int64_t nodes_per_process; /* cluster mode: simulated nodes per worker keelsond */
     const char *keelsond;      /* cluster mode: the daemon to start (NULL: found) */
+    int master_normal;         /* cluster mode: the master's cpu_priority "normal", not "realtime" */
 } kl_bench_options_t;
 
 /* Runs `plugin` (a name or a path to a .so) in process over `cluster`.

@@ -68,8 +68,23 @@ int main(void)
         is_str(c->events[0], "tcp://127.0.0.1:7401", "a single string is a one-item list");
         ok(c->runtime.settings != NULL, "plugin settings group kept for the plugin");
         is_int(c->log_level, KL_LOG_DEBUG, "log level");
+        is_int(c->cpu_realtime, 0, "cpu_priority unset: the normal policy");
     }
     kl_config_destroy(&c);
+
+    c = load_text("roles = [\"master\"];\ncpu_priority = \"realtime\";\nstore = { plugin = \"memory\"; };\n"
+                  "scheduler = { plugin = \"firstfit\"; };\n", &err);
+    ok(c && c->cpu_realtime == 1, "cpu_priority = \"realtime\" is read (%s)", c ? "" : err.text);
+    kl_config_destroy(&c);
+    expect_error("roles = [\"master\"];\nstore = { plugin = \"memory\"; };\n"
+                 "scheduler = { plugin = \"firstfit\"; };\ncpu_priority = \"fast\";\n",
+                 "an unknown cpu_priority", ":4:", "cpu_priority \"fast\" is not \"normal\" or \"realtime\"");
+    expect_error("roles = [\"master\"];\nstore = { plugin = \"memory\"; };\n"
+                 "scheduler = { plugin = \"firstfit\"; };\ncpu_priority = 1;\n",
+                 "a cpu_priority that is not a string", ":4:", "cpu_priority");
+    expect_error("node_name = \"w\";\nroles = [\"worker\"];\nbus = { master = \"tcp://127.0.0.1:7400\"; };\n"
+                 "runtime = { plugin = \"sim\"; };\ncpu_priority = \"realtime\";\n",
+                 "cpu_priority on a worker", "cpu_priority", "need the master role");
 
     c = load_text("node_name = \"w1\";\nroles = \"worker\";\nbus = { master = \"tcp://127.0.0.1:7400\"; };\n"
                   "runtime = { plugin = \"runc\"; };\n", &err);
