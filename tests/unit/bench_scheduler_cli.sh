@@ -103,6 +103,7 @@ refuse "--nodes 0 is refused" '--nodes "0"' --nodes 0
 refuse "--mode is checked" '--mode "fast"' --mode fast
 refuse "--format is checked" '--format "xml"' --format xml
 refuse "--repeat is checked" '--repeat "0" must be a whole number from 1 to 100' --repeat 0
+refuse "--master-priority is checked" '--master-priority "high" must be realtime or normal' --master-priority high
 refuse "an unknown flag is refused" 'unknown flag --colour' --colour red
 refuse "a missing plugin is named" 'scheduler/nosuch' --profile "$WORK/small.conf" --plugins firstfit,nosuch
 printf 'nodes = 4;\nspeed = 2;\n' >"$WORK/bad.conf"
