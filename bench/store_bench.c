@@ -193,8 +193,11 @@ static int bench_plugin(const char *plugin, const char *settings_text, int worke
         config_destroy(&cfg);
         return -1;
     }
-    char endpoint[64];
-    snprintf(endpoint, sizeof endpoint, "inproc://bench-store-%s-%d", plugin, workers);
+    /* A name of its own for every run: ZeroMQ releases an inproc name some
+     * time after its socket closes, so the next round, binding the same name
+     * at once, could be refused and lose its round. */
+    char endpoint[96];
+    snprintf(endpoint, sizeof endpoint, "inproc://bench-store-%s-%d-%d", plugin, workers, run_number);
     kl_broker_t *broker = kl_broker_new((const char *[]){endpoint, NULL}, NULL, &err);
     kl_plugin_t *stores[WORKERS_MAX] = {NULL};
     zactor_t *apis[WORKERS_MAX] = {NULL};
@@ -398,12 +401,19 @@ static int by_rate(const void *a, const void *b)
 }
 
 /* The round with the median rate. */
+/* The round of median rate among those that ran (a skipped round has rate
+ * 0 and says why on stderr); all zero when none ran. */
 static result_t median_round(const result_t *rounds, int count)
 {
-    result_t sorted[ROUNDS_MAX];
-    memcpy(sorted, rounds, (size_t)count * sizeof *sorted);
-    qsort(sorted, (size_t)count, sizeof *sorted, by_rate);
-    return sorted[count / 2];
+    result_t ran[ROUNDS_MAX];
+    int ran_count = 0;
+    for (int i = 0; i < count; i++)
+        if (rounds[i].rate > 0)
+            ran[ran_count++] = rounds[i];
+    if (ran_count == 0)
+        return (result_t){0};
+    qsort(ran, (size_t)ran_count, sizeof *ran, by_rate);
+    return ran[ran_count / 2];
 }
 
 static void print_row(const char *name, const char *op, const result_t *r)
@@ -483,7 +493,8 @@ int main(int argc, char **argv)
         /* The comparison the target is about alternates round by round: this
          * machine's speed drifts, so phases run minutes apart would compare
          * different machines. */
-        result_t kw[ROUNDS_MAX], kr[ROUNDS_MAX], kf[ROUNDS_MAX], dw[ROUNDS_MAX], dr[ROUNDS_MAX];
+        result_t kw[ROUNDS_MAX] = {0}, kr[ROUNDS_MAX] = {0}, kf[ROUNDS_MAX] = {0};
+        result_t dw[ROUNDS_MAX] = {0}, dr[ROUNDS_MAX] = {0};
         for (int round = 0; round < rounds; round++) {
             double round_peak = 0;
             bench_plugin("etcd", settings, workers, count, window, &kw[round], &kr[round], &kf[round],
@@ -534,8 +545,13 @@ int main(int argc, char **argv)
                workers);
     if (w[2].rate && w[4].rate && rounds > 1) {
         printf("  each round, x%d / direct:", workers);
-        for (int i = 0; i < rounds; i++)
-            printf(" writes %.2f reads %.2f%s", round_writes[i], round_reads[i], i + 1 < rounds ? ";" : "\n");
+        for (int i = 0; i < rounds; i++) {
+            const char *end = i + 1 < rounds ? ";" : "\n";
+            if (round_writes[i] > 0)
+                printf(" writes %.2f reads %.2f%s", round_writes[i], round_reads[i], end);
+            else
+                printf(" failed (see above)%s", end);
+        }
     }
 
     if (have_etcd) {
