@@ -5,8 +5,8 @@
 
 #include "controller_host.h"
 #include "log.h"
-#include "threads.h"
 #include "plugin_guard.h"
+#include "threads.h"
 
 struct kl_controller_host {
     kl_plugin_t *plugin;
