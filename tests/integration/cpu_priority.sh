@@ -4,6 +4,7 @@
 # daemon that may not use real-time priorities says so and runs normally.
 . "$KEELSON_SRCDIR/tests/integration/lib.sh"
 [ "$(id -u)" = 0 ] || skip_all "real-time priorities need root"
+chrt -r 1 true 2>/dev/null || skip_all "this machine refuses real-time priorities even to root (a container without CAP_SYS_NICE?)"
 
 # thread_sched PID NAME: "POLICY RTPRIO" of the daemon's thread called NAME
 # (fields 41 and 40 of /proc/PID/task/TID/stat; 0 is SCHED_OTHER, 2 SCHED_RR).
