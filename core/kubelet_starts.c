@@ -13,6 +13,7 @@
 
 #include "kubelet_internal.h"
 #include "log.h"
+#include "threads.h"
 
 struct kl_start_pool {
     const kl_runtime_ops_t *runtime;
@@ -113,6 +114,7 @@ static void job_run(kl_start_pool_t *pool, kstart_job_t *job)
 static void *worker_main(void *arg)
 {
     kl_start_pool_t *pool = arg;
+    kl_thread_begin("kl-starts", KL_THREAD_PLAIN);
     pthread_mutex_lock(&pool->lock);
     for (;;) {
         while (!pool->queue && !atomic_load(&pool->stopping))
