@@ -64,7 +64,6 @@ is_sched kl-broker "2 1"
 is_sched kl-replicaset "2 1"
 is_sched ZMQbg/IO/0 "2 1"
 is_sched kl-kubelet "0 0"
-is_sched kl-starts "0 0"
 # Children and threads the API server starts fall back to SCHED_OTHER.
 chrt -p "$(thread_id "$PID_rt" kl-api)" | grep -q "SCHED_RR|SCHED_RESET_ON_FORK"
 ok $? "the API server's policy carries SCHED_RESET_ON_FORK"
