@@ -53,6 +53,8 @@ wait_for 30 nodes_ready 3
 ok $? "three sim workers Ready"
 grep -q "parallel starts 4)" "$WORK/par.log"
 ok $? "a runtime that allows it gets the default 4 start workers"
+[ "$(cat /proc/"$PID_par"/task/*/comm | grep -c '^kl-starts$')" = 4 ]
+ok $? "its four start workers show as kl-starts threads"
 grep -q "parallel starts 1)" "$WORK/one.log"
 ok $? "kubelet.start_workers = 1 reaches the kubelet"
 grep -q "parallel starts no)" "$WORK/ser.log"
