@@ -145,8 +145,11 @@ static json_t *do_info(kl_apiserver_t *self)
                                          "Lease"};
     for (size_t i = 0; i < sizeof served / sizeof *served; i++)
         json_array_append_new(kinds, json_string(served[i]));
-    return json_pack("{s:s, s:o, s:o, s:s}", "version", KL_VERSION_STRING, "controllers", controllers,
-                     "kinds", kinds, "store", self->plugin && self->plugin->label ? self->plugin->label : "");
+    return json_pack("{s:s, s:o, s:o, s:s, s:{s:I, s:I}}", "version", KL_VERSION_STRING,
+                     "controllers", controllers, "kinds", kinds, "store",
+                     self->plugin && self->plugin->label ? self->plugin->label : "", "writes",
+                     "fromCache", (json_int_t)self->writes_from_cache, "runAgain",
+                     (json_int_t)self->writes_run_again);
 }
 
 size_t kl_apiserver_pending_watches(const kl_apiserver_t *self)
@@ -183,11 +186,27 @@ json_t *kl_apiserver_handle_token(kl_apiserver_t *self, const char *method, cons
         kl_apiserver_settle(self);
     self->token = defer ? token : NULL;
     self->deferred = 0;
+    self->method = method;
+    self->payload = payload;
+    self->from_cache = self->cache_served = 0;
     json_t *reply = kl_apiserver_handle(self, method, payload, err);
+    if (!reply && !self->deferred && self->cache_served) {
+        /* Refused on the cache's copy (a check of the object, before any
+         * write): the copy may be out of date, so the answer comes from a
+         * fresh read. */
+        kl_error_clear(err);
+        self->writes_run_again++;
+        self->fresh_reads++;
+        reply = kl_apiserver_handle(self, method, payload, err);
+        self->fresh_reads--;
+    }
     if (deferred)
         *deferred = self->deferred;
     self->token = NULL;
     self->deferred = 0;
+    self->method = NULL;
+    self->payload = NULL;
+    self->from_cache = self->cache_served = 0;
     return reply;
 }
 

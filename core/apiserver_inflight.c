@@ -11,6 +11,11 @@
 #include "apiserver_internal.h"
 #include "log.h"
 
+static int deferring(const kl_apiserver_t *self)
+{
+    return self->token && self->in_flight;
+}
+
 /* The tail of every create and update once the store has answered. */
 static json_t *finish_write(kl_apiserver_t *self, event_type_t type, const kl_kind_info_t *info,
                             const char *key, json_t *object, json_t *previous, const char *text,
@@ -69,6 +74,24 @@ static void op_done(int rc, int64_t revision, const kl_store_kv_t *kv, const kl_
         rc = -1;
         serr = &broken;
     }
+    /* A write built on the cache's copy met a key that had moved on: the
+     * request runs again from a fresh read once the store has settled. */
+    if (!p->get && p->from_cache && rc < 0 && serr
+        && (serr->code == KL_ERR_CONFLICT || serr->code == KL_ERR_NOT_FOUND)
+        && self->retry_count < KL_API_IN_FLIGHT) {
+        kl_api_cache_remove(self->cache, p->key);
+        self->writes_run_again++;
+        retry_t *r = &self->retries[self->retry_count++];
+        memcpy(r->method, p->method, sizeof r->method);
+        r->payload = p->payload;
+        r->token = token;
+        json_decref(p->object);
+        json_decref(p->previous);
+        free(p->text);
+        *p = (pending_op_t){.self = self};
+        self->in_flight_count--;
+        return;
+    }
     json_t *reply;
     if (p->get) {
         const char *slash = strrchr(p->key, '/');
@@ -78,6 +101,7 @@ static void op_done(int rc, int64_t revision, const kl_store_kv_t *kv, const kl_
         reply = finish_write(self, p->type, p->info, p->key, p->object, p->previous, p->text,
                              p->length, p->mark, revision, rc == 0 ? NULL : serr, &err);
         free(p->text);
+        json_decref(p->payload);
         *p = (pending_op_t){.self = self};
     }
     p->used = 0;
@@ -99,17 +123,59 @@ static void fail_stranded(kl_apiserver_t *self)
             op_done(-1, 0, NULL, &lost, &self->in_flight[i]);
 }
 
+/* Runs again the requests whose writes started from an out-of-date cached
+ * copy, each from a fresh read. It may be called in the middle of another
+ * request (settling a key that request needs), which then resumes. */
+static void run_retries(kl_apiserver_t *self)
+{
+    if (self->retrying || !self->retry_count)
+        return;
+    self->retrying = 1;
+    void *token = self->token;
+    int deferred = self->deferred, from_cache = self->from_cache, cache_served = self->cache_served;
+    const char *method = self->method;
+    const json_t *payload = self->payload;
+    self->fresh_reads++;
+    while (self->retry_count) {
+        retry_t r = self->retries[0];
+        memmove(self->retries, self->retries + 1, --self->retry_count * sizeof *self->retries);
+        kl_error_t err = {0, ""};
+        int again = 0;
+        json_t *reply = kl_apiserver_handle_token(self, r.method, r.payload, r.token, &again, &err);
+        if (!again) {
+            self->done(self, r.token, reply, reply ? NULL : &err, self->done_arg);
+            kl_api_set_reply_object(self, NULL, NULL);
+        }
+        json_decref(r.payload);
+    }
+    self->fresh_reads--;
+    self->token = token;
+    self->deferred = deferred;
+    self->from_cache = from_cache;
+    self->cache_served = cache_served;
+    self->method = method;
+    self->payload = payload;
+    self->retrying = 0;
+}
+
 /* Hands back what the store has finished: everything in flight (wait) or
- * only what is done. */
+ * only what is done. Waiting, it returns with nothing in flight, requests
+ * run again included. */
 static void settle(kl_apiserver_t *self, int wait)
 {
-    if (!self || !self->in_flight_count)
+    if (!self)
         return;
-    kl_error_t err = {0, ""};
-    if (self->ops->settle(self->store, wait, &err) < 0)
-        kl_error_log("api", "%s requests in flight: %s", wait ? "settling" : "finishing", err.text);
-    if (wait && self->in_flight_count)
-        fail_stranded(self);
+    do {
+        if (self->in_flight_count) {
+            kl_error_t err = {0, ""};
+            if (self->ops->settle(self->store, wait, &err) < 0)
+                kl_error_log("api", "%s requests in flight: %s", wait ? "settling" : "finishing",
+                             err.text);
+            if (wait && self->in_flight_count)
+                fail_stranded(self);
+        }
+        run_retries(self);
+    } while (wait && self->in_flight_count && !self->retrying);
 }
 
 void kl_apiserver_settle(kl_apiserver_t *self)
@@ -129,14 +195,36 @@ int kl_apiserver_settle_fd(const kl_apiserver_t *self)
     return self->ops->settle_fd(self->store);
 }
 
-void kl_api_settle_key(kl_apiserver_t *self, const char *key, int reading)
+static int key_in_flight(const kl_apiserver_t *self, const char *key, int reading)
 {
     for (size_t i = 0; i < KL_API_IN_FLIGHT && self->in_flight_count; i++)
         if (self->in_flight[i].used && (!reading || !self->in_flight[i].get)
-            && strcmp(self->in_flight[i].key, key) == 0) {
-            kl_apiserver_settle(self);
-            return;
+            && strcmp(self->in_flight[i].key, key) == 0)
+            return 1;
+    return 0;
+}
+
+void kl_api_settle_key(kl_apiserver_t *self, const char *key, int reading)
+{
+    while (key_in_flight(self, key, reading))
+        kl_apiserver_settle(self);
+}
+
+json_t *kl_api_load_for_write(kl_apiserver_t *self, const kl_kind_info_t *info, const char *key,
+                              const char *name, int64_t expected, int64_t *mod_revision,
+                              kl_error_t *err)
+{
+    kl_api_settle_key(self, key, 0);
+    self->from_cache = 0;
+    if (self->shared && deferring(self) && !self->fresh_reads && expected <= 0 && self->method
+        && strlen(self->method) < sizeof self->in_flight[0].method) {
+        json_t *cached = kl_api_cache_latest(self->cache, key, mod_revision);
+        if (cached) {
+            self->from_cache = self->cache_served = 1;
+            return cached;
         }
+    }
+    return kl_api_load(self, info, key, name, mod_revision, err);
 }
 
 /* Submits `op` for a new pending entry filled from `p`; NULL with
@@ -161,15 +249,10 @@ static pending_op_t *submit(kl_apiserver_t *self, const pending_op_t *p, const k
     return NULL;
 }
 
-static int deferring(const kl_apiserver_t *self)
-{
-    return self->token && self->in_flight;
-}
-
 static pending_op_t pending_for(kl_apiserver_t *self, int get, event_type_t type,
                                 const kl_kind_info_t *info, const char *key)
 {
-    pending_op_t p = {0, self, self->token, get, type, info, "", NULL, NULL, NULL, 0, 0};
+    pending_op_t p = {.self = self, .token = self->token, .get = get, .type = type, .info = info};
     snprintf(p.key, sizeof p.key, "%s", key);
     return p;
 }
@@ -188,6 +271,8 @@ json_t *kl_api_store_write(kl_apiserver_t *self, event_type_t type, const kl_kin
     int64_t revision = 0;
     kl_error_t serr = {0, ""};
     int rc;
+    int from_cache = self->from_cache;
+    self->from_cache = 0;
     if (deferring(self)) {
         pending_op_t p = pending_for(self, 0, type, info, key);
         p.object = object;
@@ -195,10 +280,19 @@ json_t *kl_api_store_write(kl_apiserver_t *self, event_type_t type, const kl_kin
         p.text = text;
         p.length = length;
         p.mark = mark;
+        if (from_cache && type != EVENT_ADDED) {
+            p.from_cache = 1;
+            snprintf(p.method, sizeof p.method, "%s", self->method);
+            p.payload = json_incref((json_t *)self->payload);
+            self->writes_from_cache++;
+        }
         kl_store_op_t op = {type == EVENT_ADDED ? KL_STORE_OP_CREATE : KL_STORE_OP_UPDATE, key, text,
                             length, mod_revision};
-        if (!submit(self, &p, &op, &serr))
+        pending_op_t *refused = submit(self, &p, &op, &serr);
+        if (!refused)
             return NULL;
+        json_decref(refused->payload);
+        refused->payload = NULL;
         rc = -1;
     } else {
         rc = type == EVENT_ADDED

@@ -121,7 +121,19 @@ typedef struct pending_op {
     json_t *object, *previous;  /* writes: owned */
     char *text;                 /* writes: the object as stored; owned */
     size_t length, mark;
+    /* A write built on the cache's copy, not a fresh read: when the store
+     * says the key moved on, the request runs again from a fresh read. */
+    int from_cache;
+    char method[16];
+    json_t *payload;  /* from_cache: the request, owned */
 } pending_op_t;
+
+/* A request to run again once the store has settled (see pending_op_t). */
+typedef struct retry {
+    char method[16];
+    json_t *payload;  /* owned */
+    void *token;
+} retry_t;
 
 struct kl_apiserver {
     kl_plugin_t *plugin;
@@ -178,6 +190,19 @@ struct kl_apiserver {
     void *done_arg;
     void *token;   /* the request being handled may be deferred under this token */
     int deferred;  /* ...and was */
+    /* The request being handled, and whether its write starts from the
+     * cache's copy of the object (kl_api_load_for_write()). */
+    const char *method;
+    const json_t *payload;
+    int from_cache;
+    int cache_served;  /* the request read the cache's copy at some point */
+    int fresh_reads;   /* set while requests run again: no cached copies */
+    retry_t retries[KL_API_IN_FLIGHT];
+    size_t retry_count;
+    int retrying;
+    /* For api.info: writes made from a cached copy, and requests run again
+     * from a fresh read because their copy was out of date. */
+    uint64_t writes_from_cache, writes_run_again;
     pending_op_t *in_flight;  /* KL_API_IN_FLIGHT slots */
     size_t in_flight_count;   /* slots used */
     int can_settle_fd;
@@ -230,6 +255,14 @@ json_t *kl_api_store_get(kl_apiserver_t *self, const kl_kind_info_t *info, const
 /* Settles first when a request on `key` is in flight that a write
  * (reading: 0) or a read (1) must not overlap. */
 void kl_api_settle_key(kl_apiserver_t *self, const char *key, int reading);
+/* The current object a write to `key` starts from, with its revision. On a
+ * shared store, with the request in flight and no revision asked for, the
+ * cache's copy serves: the write's compare-and-swap catches a copy that is
+ * out of date, and the request then runs again from a fresh read, as
+ * Kubernetes' GuaranteedUpdate does from its watch cache. Caller owns. */
+json_t *kl_api_load_for_write(kl_apiserver_t *self, const kl_kind_info_t *info, const char *key,
+                              const char *name, int64_t expected, int64_t *mod_revision,
+                              kl_error_t *err);
 /* apiserver_owners.c: ownerReferences checked on update, dropped by orphan deletion. */
 int kl_api_check_owner_chain(kl_apiserver_t *self, const json_t *object, kl_error_t *err);
 void kl_api_orphan_dependents(kl_apiserver_t *self, const json_t *owner);

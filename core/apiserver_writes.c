@@ -83,8 +83,8 @@ static json_t *store_update(kl_apiserver_t *self, const target_t *t, json_t *obj
 static json_t *load_for_write(kl_apiserver_t *self, const target_t *t, int64_t expected,
                               int64_t *mod_revision, kl_error_t *err)
 {
-    kl_api_settle_key(self, t->key, 0);
-    json_t *current = kl_api_load(self, t->info, t->key, t->name, mod_revision, err);
+    json_t *current = kl_api_load_for_write(self, t->info, t->key, t->name, expected,
+                                            mod_revision, err);
     if (current && expected > 0 && expected != *mod_revision) {
         kl_api_conflict(err, t->info, t->name);
         json_decref(current);
@@ -255,8 +255,7 @@ json_t *kl_api_bind(kl_apiserver_t *self, const json_t *payload, kl_error_t *err
         return NULL;
     }
     int64_t mod_revision = 0;
-    kl_api_settle_key(self, t.key, 0);
-    json_t *pod = kl_api_load(self, t.info, t.key, t.name, &mod_revision, err);
+    json_t *pod = kl_api_load_for_write(self, t.info, t.key, t.name, 0, &mod_revision, err);
     if (!pod)
         return NULL;
     const char *bound = kl_pod_node_name(pod);

@@ -691,6 +691,161 @@ done:
     config_destroy(&cfg);
 }
 
+/* ---- writes from the cache's copy, checked by the store ------------------ */
+
+typedef struct kept_replies {
+    json_t *reply[16];
+    int calls[16], code[16];
+    char text[16][300];
+} kept_replies_t;
+
+static void keep_reply(kl_apiserver_t *api, void *token, json_t *reply, const kl_error_t *err,
+                       void *arg)
+{
+    (void)api;
+    kept_replies_t *k = arg;
+    int i = (int)(intptr_t)token;
+    k->calls[i]++;
+    json_decref(k->reply[i]);
+    k->reply[i] = reply;
+    k->code[i] = reply ? 0 : err ? err->code : -1;
+    snprintf(k->text[i], sizeof k->text[i], "%.250s", reply || !err ? "" : err->text);
+}
+
+static json_t *stale_request(const char *fmt, int i)
+{
+    return named_request(fmt, i);
+}
+
+static const char *label_of(const json_t *pod, const char *name)
+{
+    return json_string_value(json_object_get(json_object_get(json_object_get(pod, "metadata"),
+                                                             "labels"), name));
+}
+
+/* Two API servers on one etcd: A answers binds and status writes from its
+ * cached copy of the pod, with no read first; B changes the pods behind A's
+ * back. Each of A's writes must still land on the pod as it is, or fail the
+ * way a fresh read would have made it fail. */
+static void test_writes_from_cache(const char *settings)
+{
+    config_t cfg_a = {0}, cfg_b = {0};
+    kl_error_t err = {0, ""};
+    kl_plugin_t *pa = store_new(settings, &cfg_a, &err);
+    kl_plugin_t *pb = pa ? store_new(settings, &cfg_b, &err) : NULL;
+    kl_apiserver_t *a = pb ? kl_apiserver_new(pa, 0, &err) : NULL;
+    kl_apiserver_t *b = a ? kl_apiserver_new(pb, 0, &err) : NULL;
+    if (!ok(a && b, "two API servers on one etcd %s", b ? "" : err.text))
+        goto done;
+    static kept_replies_t k;
+    memset(&k, 0, sizeof k);
+    kl_apiserver_set_done(a, keep_reply, &k);
+    int deferred = 0;
+    for (int i = 1; i <= 4; i++) {
+        json_t *create = stale_request(
+            "{\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"stale-%d\","
+            "\"namespace\":\"cached\"},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"busybox\"}]}}}",
+            i);
+        json_decref(kl_apiserver_handle_token(a, "create", create, (void *)(intptr_t)i, &deferred, &err));
+        json_decref(create);
+    }
+    kl_apiserver_settle(a);
+    ok(k.code[1] == 0 && k.code[2] == 0 && k.code[3] == 0 && k.code[4] == 0,
+       "A creates four pods, and so holds a copy of each");
+
+    /* B: a label on stale-1, stale-2 bound elsewhere, stale-3 deleted. */
+    json_t *get1 = stale_request("{\"kind\":\"Pod\",\"namespace\":\"cached\",\"name\":\"stale-%d\"}", 1);
+    json_t *current = kl_apiserver_handle(b, "get", get1, &err);
+    json_t *labelled = json_deep_copy(current);
+    json_object_set_new(json_object_get(labelled, "metadata"), "labels", json_pack("{s:s}", "by", "b"));
+    json_t *update = json_pack("{s:o}", "object", labelled);
+    json_t *updated = kl_apiserver_handle(b, "update", update, &err);
+    int64_t b_revision = kl_object_revision(updated);
+    json_t *bind_b = stale_request("{\"kind\":\"Pod\",\"namespace\":\"cached\",\"name\":\"stale-%d\","
+                                   "\"nodeName\":\"node-b\"}", 2);
+    json_t *bound_b = kl_apiserver_handle(b, "bind", bind_b, &err);
+    json_t *delete_b = stale_request("{\"kind\":\"Pod\",\"namespace\":\"cached\",\"name\":\"stale-%d\"}", 3);
+    json_t *deleted_b = kl_apiserver_handle(b, "delete", delete_b, &err);
+    ok(updated && bound_b && deleted_b, "B labels stale-1, binds stale-2 to node-b and deletes stale-3");
+
+    /* A, from its copies: none of them reads etcd before writing. */
+    json_t *status = stale_request("{\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":"
+                                   "{\"name\":\"stale-%d\",\"namespace\":\"cached\"},\"status\":"
+                                   "{\"phase\":\"Running\"}}}", 1);
+    json_t *reply = kl_apiserver_handle_token(a, "update_status", status, (void *)(intptr_t)5,
+                                              &deferred, &err);
+    ok(!reply && deferred, "A submits a status write to stale-1 from its copy");
+    json_t *bind_a = stale_request("{\"kind\":\"Pod\",\"namespace\":\"cached\",\"name\":\"stale-%d\","
+                                   "\"nodeName\":\"node-a\"}", 2);
+    reply = kl_apiserver_handle_token(a, "bind", bind_a, (void *)(intptr_t)6, &deferred, &err);
+    ok(!reply && deferred, "a bind of stale-2 to node-a from its copy");
+    json_t *status3 = stale_request("{\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":"
+                                    "{\"name\":\"stale-%d\",\"namespace\":\"cached\"},\"status\":"
+                                    "{\"phase\":\"Running\"}}}", 3);
+    reply = kl_apiserver_handle_token(a, "update_status", status3, (void *)(intptr_t)7, &deferred, &err);
+    ok(!reply && deferred, "a status write to the deleted stale-3 from its copy");
+    json_t *bind4 = stale_request("{\"kind\":\"Pod\",\"namespace\":\"cached\",\"name\":\"stale-%d\","
+                                  "\"nodeName\":\"node-a\"}", 4);
+    reply = kl_apiserver_handle_token(a, "bind", bind4, (void *)(intptr_t)8, &deferred, &err);
+    ok(!reply && deferred, "and a bind of stale-4, which nobody else touched");
+    is_int(k.calls[5] + k.calls[6] + k.calls[7] + k.calls[8], 0, "none is answered before A settles");
+    kl_apiserver_settle(a);
+
+    ok(k.calls[5] == 1 && k.code[5] == 0 && k.reply[5]
+           && json_is_string(json_object_get(json_object_get(k.reply[5], "status"), "phase"))
+           && strcmp(json_string_value(json_object_get(json_object_get(k.reply[5], "status"), "phase")),
+                     "Running") == 0
+           && label_of(k.reply[5], "by") && strcmp(label_of(k.reply[5], "by"), "b") == 0
+           && kl_object_revision(k.reply[5]) > b_revision,
+       "stale-1's status write ran again from a fresh read: Running, B's label kept, after B's "
+       "revision (%s)", k.text[5]);
+    ok(k.calls[6] == 1 && k.code[6] == KL_ERR_CONFLICT && strstr(k.text[6], "already assigned to node \"node-b\""),
+       "stale-2's bind is refused as a fresh read refuses it: %s", k.text[6]);
+    ok(k.calls[7] == 1 && k.code[7] == KL_ERR_NOT_FOUND, "stale-3's status write finds no pod: %s",
+       k.text[7]);
+    ok(k.calls[8] == 1 && k.code[8] == 0 && k.reply[8]
+           && strcmp(json_string_value(json_object_get(json_object_get(k.reply[8], "spec"), "nodeName")),
+                     "node-a") == 0,
+       "stale-4 is bound to node-a from the copy");
+    json_t *get2 = stale_request("{\"kind\":\"Pod\",\"namespace\":\"cached\",\"name\":\"stale-%d\"}", 2);
+    json_t *check = kl_apiserver_handle(b, "get", get2, &err);
+    const char *node = json_string_value(json_object_get(json_object_get(check, "spec"), "nodeName"));
+    ok(node && strcmp(node, "node-b") == 0, "stale-2 stays on node-b in etcd");
+    json_t *empty = json_object();
+    json_t *info = kl_apiserver_handle(a, "info", empty, &err);
+    json_t *writes = json_object_get(info, "writes");
+    is_int(json_integer_value(json_object_get(writes, "fromCache")), 4,
+           "api.info: A made all four writes from its copies, with no read before them");
+    is_int(json_integer_value(json_object_get(writes, "runAgain")), 3,
+           "and ran three of them again from a fresh read");
+    json_decref(info);
+    json_decref(empty);
+
+    json_decref(check);
+    json_decref(get1);
+    json_decref(get2);
+    json_decref(status);
+    json_decref(bind_a);
+    json_decref(status3);
+    json_decref(bind4);
+    json_decref(current);
+    json_decref(update);
+    json_decref(updated);
+    json_decref(bind_b);
+    json_decref(bound_b);
+    json_decref(delete_b);
+    json_decref(deleted_b);
+    for (int i = 0; i < 16; i++)
+        json_decref(k.reply[i]);
+done:
+    kl_apiserver_destroy(&b);
+    kl_apiserver_destroy(&a);
+    kl_plugin_destroy(&pb);
+    kl_plugin_destroy(&pa);
+    config_destroy(&cfg_a);
+    config_destroy(&cfg_b);
+}
+
 static void test_leases(const kl_store_ops_t *ops, void *s)
 {
     kl_error_t err = {0, ""};
@@ -772,6 +927,7 @@ int main(void)
     test_shared_feed(settings);
     test_watch_wakeup(settings);
     test_writes_in_flight(settings);
+    test_writes_from_cache(settings);
     test_failover(endpoint);
     test_unreachable();
     test_refused_settings();
