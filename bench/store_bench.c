@@ -1,5 +1,5 @@
-/* Store plugins compared through the keelson API: pod writes and reads per
- * second with p50/p99 latency on memory, sqlite and etcd, watch fan-out
+/* Store plugins compared through the keelson API: pod creates, reads and
+ * status writes per second with p50/p99 latency on memory, sqlite and etcd, watch fan-out
  * latency and peak memory, and the same load sent straight to etcd's JSON
  * gateway as the baseline.
  * usage: store_bench [OBJECTS [IN_FLIGHT [WORKERS [ROUNDS]]]]   (needs /usr/bin/etcd for etcd)
@@ -10,6 +10,7 @@
 #include <czmq.h>
 #include <curl/curl.h>
 #include <libconfig.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -103,6 +104,10 @@ static void peak_reset(void)
 /* Each run writes its own names, so runs against one etcd never collide. */
 static int run_number;
 
+/* What a phase does to each pod: creates it, reads it, or writes its status
+ * (a kubelet's most frequent write: read, change, compare-and-swap). */
+enum { OP_READ = 0, OP_CREATE = 1, OP_UPDATE = 2 };
+
 static json_t *make_pod(int i)
 {
     char name[64];
@@ -114,17 +119,23 @@ static json_t *make_pod(int i)
                      "requests", "cpu", "100m", "memory", "64Mi");
 }
 
-static json_t *make_request(int write, int i)
+static json_t *make_request(int op, int i)
 {
-    if (write)
+    if (op == OP_CREATE)
         return json_pack("{s:o}", "object", make_pod(i));
     char name[64];
     snprintf(name, sizeof name, "bench%d-%07d", run_number, i);
+    if (op == OP_UPDATE)
+        return json_pack("{s:{s:s, s:s, s:{s:s, s:s}, s:{s:s}}}", "object", "apiVersion", "v1",
+                         "kind", "Pod", "metadata", "name", name, "namespace", "default", "status",
+                         "phase", "Running");
     return json_pack("{s:s, s:s, s:s}", "kind", "Pod", "namespace", "default", "name", name);
 }
 
-/* `count` api.create (write) or api.get requests with `window` in flight. */
-static result_t run_api(const char *endpoint, int write, int count, int window)
+static const char *const api_methods[] = {"api.get", "api.create", "api.update_status"};
+
+/* `count` requests of `op` with `window` in flight. */
+static result_t run_api(const char *endpoint, int op, int count, int window)
 {
     result_t r = {0};
     kl_error_t err;
@@ -141,9 +152,9 @@ static result_t run_api(const char *endpoint, int write, int count, int window)
     cpu_mark_t cpu = cpu_mark();
     while (done < count) {
         while (sent < count && sent - done < window) {
-            json_t *req = make_request(write, sent);
+            json_t *req = make_request(op, sent);
             uint64_t id;
-            kl_bus_send(c, write ? "api.create" : "api.get", req, &id, &err);
+            kl_bus_send(c, api_methods[op], req, &id, &err);
             if (sent == 0)
                 first_id = id;
             sent_at[sent++] = bench_now_ns();
@@ -176,11 +187,12 @@ out:
     return r;
 }
 
-/* Starts an API server on `plugin` with `settings_text`, runs writes then
- * reads. Returns 0, or -1 when the plugin cannot be loaded (reported). */
+/* Starts an API server on `plugin` with `settings_text`, runs creates,
+ * reads and status writes. Returns 0, or -1 when the plugin cannot be
+ * loaded (reported). */
 static int bench_plugin(const char *plugin, const char *settings_text, int workers, int count,
-                        int window, result_t *writes, result_t *reads, result_t *watches,
-                        double *peak)
+                        int window, result_t *writes, result_t *reads, result_t *updates,
+                        result_t *watches, double *peak)
 {
     peak_reset();
     kl_error_t err = {0, ""};
@@ -223,8 +235,9 @@ static int bench_plugin(const char *plugin, const char *settings_text, int worke
     }
     run_number++;
     if (rc == 0) {
-        *writes = run_api(endpoint, 1, count, window);
-        *reads = run_api(endpoint, 0, count, window);
+        *writes = run_api(endpoint, OP_CREATE, count, window);
+        *reads = run_api(endpoint, OP_READ, count, window);
+        *updates = run_api(endpoint, OP_UPDATE, count, window);
         char prefix[32];
         snprintf(prefix, sizeof prefix, "fan%d", run_number);
         *watches = store_bench_watch_api(endpoint, FANOUT_WATCHERS, FANOUT_WRITES, prefix);
@@ -269,12 +282,20 @@ static size_t collect_answer(char *data, size_t size, size_t count, void *arg)
 
 /* The client's side of the work, as the API rows' load generator has it:
  * the answer parsed and checked, and a read's pod decoded and parsed. */
-static int direct_answer_ok(zarmour_t *armour, int write, const slot_t *s)
+/* Each direct create's revision, which its status write compares against,
+ * as the etcd store compares a write against the revision it read. */
+static int64_t *created_revision;
+
+static int direct_answer_ok(zarmour_t *armour, int op, const slot_t *s)
 {
     json_t *answer = json_loadb(s->answer, s->answer_len, 0, NULL);
     int good = 0;
-    if (write) {
+    if (op != OP_READ) {
         good = json_is_true(json_object_get(answer, "succeeded"));
+        const char *revision = json_string_value(
+            json_object_get(json_object_get(answer, "header"), "revision"));
+        if (good && op == OP_CREATE && revision)
+            created_revision[s->index] = strtoll(revision, NULL, 10);
     } else {
         const char *value = json_string_value(
             json_object_get(json_array_get(json_object_get(answer, "kvs"), 0), "value"));
@@ -289,19 +310,25 @@ static int direct_answer_ok(zarmour_t *armour, int write, const slot_t *s)
     return good;
 }
 
-/* The request the etcd store would send: a guarded create, or a get. */
-static char *direct_body(int write, int i)
+/* The request the etcd store would send: a guarded create, a get, or a
+ * status write guarded by the create's revision. */
+static char *direct_body(int op, int i)
 {
     char key[128];
     snprintf(key, sizeof key, "/direct%d/registry/pods/default/bench-%07d", run_number, i);
     char *k = bench_b64(key, strlen(key));
     json_t *body;
-    if (write) {
+    if (op != OP_READ) {
         json_t *pod = make_pod(i);
+        if (op == OP_UPDATE)
+            json_object_set_new(pod, "status", json_pack("{s:s}", "phase", "Running"));
         char *text = json_dumps(pod, JSON_COMPACT);
         char *v = bench_b64(text, strlen(text));
+        char revision[24];
+        snprintf(revision, sizeof revision, "%" PRId64, op == OP_UPDATE ? created_revision[i] : 0);
         body = json_pack("{s:[{s:s, s:s, s:s, s:s}], s:[{s:{s:s, s:s}}], s:[{s:{s:s}}]}", "compare",
-                         "target", "CREATE", "key", k, "result", "EQUAL", "create_revision", "0",
+                         "target", op == OP_UPDATE ? "MOD" : "CREATE", "key", k, "result", "EQUAL",
+                         op == OP_UPDATE ? "mod_revision" : "create_revision", revision,
                          "success", "request_put", "key", k, "value", v, "failure", "request_range",
                          "key", k);
         free(v);
@@ -316,12 +343,12 @@ static char *direct_body(int write, int i)
     return out;
 }
 
-static void slot_start(CURLM *multi, slot_t *s, const char *base, int write, int index)
+static void slot_start(CURLM *multi, slot_t *s, const char *base, int op, int index)
 {
     char url[256];
-    snprintf(url, sizeof url, "%s%s", base, write ? "/v3/kv/txn" : "/v3/kv/range");
+    snprintf(url, sizeof url, "%s%s", base, op != OP_READ ? "/v3/kv/txn" : "/v3/kv/range");
     free(s->body);
-    s->body = direct_body(write, index);
+    s->body = direct_body(op, index);
     s->index = index;
     s->answer_len = 0;
     curl_easy_setopt(s->curl, CURLOPT_URL, url);
@@ -330,9 +357,15 @@ static void slot_start(CURLM *multi, slot_t *s, const char *base, int write, int
     curl_multi_add_handle(multi, s->curl);
 }
 
-static result_t run_direct(const char *base, int write, int count, int window)
+static result_t run_direct(const char *base, int op, int count, int window)
 {
     result_t r = {0};
+    if (op == OP_CREATE) {
+        free(created_revision);
+        created_revision = calloc((size_t)count, sizeof *created_revision);
+    }
+    if (!created_revision)
+        return r;
     CURLM *multi = curl_multi_init();
     slot_t *slots = calloc((size_t)window, sizeof *slots);
     int64_t *lat = calloc((size_t)count, sizeof *lat);
@@ -350,7 +383,7 @@ static result_t run_direct(const char *base, int write, int count, int window)
         curl_easy_setopt(slots[i].curl, CURLOPT_PRIVATE, &slots[i]);
         curl_easy_setopt(slots[i].curl, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(slots[i].curl, CURLOPT_TIMEOUT_MS, 10000L);
-        slot_start(multi, &slots[i], base, write, next++);
+        slot_start(multi, &slots[i], base, op, next++);
     }
     while (done < count) {
         int running;
@@ -364,12 +397,12 @@ static result_t run_direct(const char *base, int write, int count, int window)
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&s);
             long status = 0;
             curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &status);
-            if (m->data.result != CURLE_OK || status != 200 || !direct_answer_ok(armour, write, s))
+            if (m->data.result != CURLE_OK || status != 200 || !direct_answer_ok(armour, op, s))
                 r.failed++;
             lat[done++] = bench_now_ns() - s->started;
             curl_multi_remove_handle(multi, m->easy_handle);
             if (next < count)
-                slot_start(multi, s, base, write, next++);
+                slot_start(multi, s, base, op, next++);
         }
         if (done < count)
             curl_multi_poll(multi, NULL, 0, 100, NULL);
@@ -400,7 +433,6 @@ static int by_rate(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The round with the median rate. */
 /* The round of median rate among those that ran (a skipped round has rate
  * 0 and says why on stderr); all zero when none ran. */
 static result_t median_round(const result_t *rounds, int count)
@@ -469,16 +501,17 @@ int main(int argc, char **argv)
     if (!have_etcd)
         fprintf(stderr, "store_bench: no etcd could be started: skipping etcd\n");
 
-    result_t w[5] = {{0}}, r[5] = {{0}}, fan[5] = {{0}};
+    result_t w[5] = {{0}}, r[5] = {{0}}, u[5] = {{0}}, fan[5] = {{0}};
     double round_writes[ROUNDS_MAX] = {0}, round_reads[ROUNDS_MAX] = {0};
+    double round_updates[ROUNDS_MAX] = {0};
     double peak[5] = {0};
     char workers_name[64];
     snprintf(workers_name, sizeof workers_name, "keelson API x%d, etcd", workers);
     const char *names[5] = {"keelson API, memory", "keelson API, sqlite", "keelson API, etcd",
                             workers_name, "etcd gateway direct"};
-    bench_plugin("memory", "", 1, count, window, &w[0], &r[0], &fan[0], &peak[0]);
+    bench_plugin("memory", "", 1, count, window, &w[0], &r[0], &u[0], &fan[0], &peak[0]);
     snprintf(settings, sizeof settings, "path = \"%s/bench.db\";", work);
-    bench_plugin("sqlite", settings, 1, count, window, &w[1], &r[1], &fan[1], &peak[1]);
+    bench_plugin("sqlite", settings, 1, count, window, &w[1], &r[1], &u[1], &fan[1], &peak[1]);
     if (have_etcd) {
         /* etcd's own process: the member's pid file sits in the work folder. */
         char pid_path[96];
@@ -489,31 +522,36 @@ int main(int argc, char **argv)
         if (pf)
             fclose(pf);
         snprintf(settings, sizeof settings, "endpoints = [ \"%s\" ];", etcd);
-        bench_plugin("etcd", settings, 1, count, window, &w[2], &r[2], &fan[2], &peak[2]);
+        bench_plugin("etcd", settings, 1, count, window, &w[2], &r[2], &u[2], &fan[2], &peak[2]);
         /* The comparison the target is about alternates round by round: this
          * machine's speed drifts, so phases run minutes apart would compare
          * different machines. */
-        result_t kw[ROUNDS_MAX] = {0}, kr[ROUNDS_MAX] = {0}, kf[ROUNDS_MAX] = {0};
-        result_t dw[ROUNDS_MAX] = {0}, dr[ROUNDS_MAX] = {0};
+        result_t kw[ROUNDS_MAX] = {0}, kr[ROUNDS_MAX] = {0}, ku[ROUNDS_MAX] = {0};
+        result_t kf[ROUNDS_MAX] = {0};
+        result_t dw[ROUNDS_MAX] = {0}, dr[ROUNDS_MAX] = {0}, du[ROUNDS_MAX] = {0};
         for (int round = 0; round < rounds; round++) {
             double round_peak = 0;
-            bench_plugin("etcd", settings, workers, count, window, &kw[round], &kr[round], &kf[round],
-                         &round_peak);
+            bench_plugin("etcd", settings, workers, count, window, &kw[round], &kr[round],
+                         &ku[round], &kf[round], &round_peak);
             if (round_peak > peak[3])
                 peak[3] = round_peak;
             run_number++;  /* the direct writes' own names */
-            dw[round] = run_direct(etcd, 1, count, window);
-            dr[round] = run_direct(etcd, 0, count, window);
-            if (dw[round].rate > 0 && dr[round].rate > 0) {
+            dw[round] = run_direct(etcd, OP_CREATE, count, window);
+            dr[round] = run_direct(etcd, OP_READ, count, window);
+            du[round] = run_direct(etcd, OP_UPDATE, count, window);
+            if (dw[round].rate > 0 && dr[round].rate > 0 && du[round].rate > 0) {
                 round_writes[round] = kw[round].rate / dw[round].rate;
                 round_reads[round] = kr[round].rate / dr[round].rate;
+                round_updates[round] = ku[round].rate / du[round].rate;
             }
         }
         w[3] = median_round(kw, rounds);
         r[3] = median_round(kr, rounds);
+        u[3] = median_round(ku, rounds);
         fan[3] = median_round(kf, rounds);
         w[4] = median_round(dw, rounds);
         r[4] = median_round(dr, rounds);
+        u[4] = median_round(du, rounds);
         fan[4] = store_bench_watch_etcd(etcd, FANOUT_WATCHERS, FANOUT_WRITES, "fan");
         peak[4] = etcd_pid[0] ? peak_mib(etcd_pid) : 0;
     }
@@ -527,6 +565,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < 5; i++) {
         print_row(names[i], "write", &w[i]);
         print_row(names[i], "read", &r[i]);
+        print_row(names[i], "update", &u[i]);
         print_row(names[i], "watch", &fan[i]);
     }
     printf("watch: %d watchers following %d creates made one after another; rate is deliveries/s, "
@@ -538,17 +577,18 @@ int main(int argc, char **argv)
     for (int i = 0; i < 5; i++)
         if (peak[i] > 0)
             printf("  %-26s %8.0f MiB\n", names[i], peak[i]);
-    if (w[2].rate && w[4].rate)
-        printf("keelson-on-etcd / etcd direct: writes %.2f, reads %.2f (one API server); "
-               "writes %.2f, reads %.2f (apiserver.workers = %d)\n",
-               w[2].rate / w[4].rate, r[2].rate / r[4].rate, w[3].rate / w[4].rate, r[3].rate / r[4].rate,
-               workers);
+    if (w[2].rate && w[4].rate && r[4].rate && u[4].rate)
+        printf("keelson-on-etcd / etcd direct: writes %.2f, reads %.2f, updates %.2f (one API server); "
+               "writes %.2f, reads %.2f, updates %.2f (apiserver.workers = %d)\n",
+               w[2].rate / w[4].rate, r[2].rate / r[4].rate, u[2].rate / u[4].rate,
+               w[3].rate / w[4].rate, r[3].rate / r[4].rate, u[3].rate / u[4].rate, workers);
     if (w[2].rate && w[4].rate && rounds > 1) {
         printf("  each round, x%d / direct:", workers);
         for (int i = 0; i < rounds; i++) {
             const char *end = i + 1 < rounds ? ";" : "\n";
             if (round_writes[i] > 0)
-                printf(" writes %.2f reads %.2f%s", round_writes[i], round_reads[i], end);
+                printf(" writes %.2f reads %.2f updates %.2f%s", round_writes[i], round_reads[i],
+                       round_updates[i], end);
             else
                 printf(" failed (see above)%s", end);
         }
@@ -564,8 +604,9 @@ int main(int argc, char **argv)
     if (system(cmd) != 0)
         fprintf(stderr, "store_bench: cleaning up %s failed\n", work);
     curl_global_cleanup();
+    free(created_revision);
     int failed = 0;
     for (int i = 0; i < 5; i++)
-        failed += w[i].failed + r[i].failed + fan[i].failed;
+        failed += w[i].failed + r[i].failed + u[i].failed + fan[i].failed;
     return failed != 0;
 }
