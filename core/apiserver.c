@@ -184,13 +184,10 @@ json_t *kl_apiserver_handle_token(kl_apiserver_t *self, const char *method, cons
     int defer = token && self->in_flight && self->done && deferrable(method);
     if (!defer)
         kl_apiserver_settle(self);
-    self->token = defer ? token : NULL;
-    self->deferred = 0;
-    self->method = method;
-    self->payload = payload;
-    self->from_cache = self->cache_served = 0;
+    self->request = (request_context_t){.token = defer ? token : NULL, .method = method,
+                                        .payload = payload};
     json_t *reply = kl_apiserver_handle(self, method, payload, err);
-    if (!reply && !self->deferred && self->cache_served) {
+    if (!reply && !self->request.deferred && self->request.cache_served) {
         /* Refused on the cache's copy (a check of the object, before any
          * write): the copy may be out of date, so the answer comes from a
          * fresh read. */
@@ -201,12 +198,8 @@ json_t *kl_apiserver_handle_token(kl_apiserver_t *self, const char *method, cons
         self->fresh_reads--;
     }
     if (deferred)
-        *deferred = self->deferred;
-    self->token = NULL;
-    self->deferred = 0;
-    self->method = NULL;
-    self->payload = NULL;
-    self->from_cache = self->cache_served = 0;
+        *deferred = self->request.deferred;
+    self->request = (request_context_t){0};
     return reply;
 }
 

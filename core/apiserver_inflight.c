@@ -13,7 +13,7 @@
 
 static int deferring(const kl_apiserver_t *self)
 {
-    return self->token && self->in_flight;
+    return self->request.token && self->in_flight;
 }
 
 /* The tail of every create and update once the store has answered. */
@@ -131,10 +131,7 @@ static void run_retries(kl_apiserver_t *self)
     if (self->retrying || !self->retry_count)
         return;
     self->retrying = 1;
-    void *token = self->token;
-    int deferred = self->deferred, from_cache = self->from_cache, cache_served = self->cache_served;
-    const char *method = self->method;
-    const json_t *payload = self->payload;
+    request_context_t interrupted = self->request;
     self->fresh_reads++;
     while (self->retry_count) {
         retry_t r = self->retries[0];
@@ -149,12 +146,7 @@ static void run_retries(kl_apiserver_t *self)
         json_decref(r.payload);
     }
     self->fresh_reads--;
-    self->token = token;
-    self->deferred = deferred;
-    self->from_cache = from_cache;
-    self->cache_served = cache_served;
-    self->method = method;
-    self->payload = payload;
+    self->request = interrupted;
     self->retrying = 0;
 }
 
@@ -215,12 +207,12 @@ json_t *kl_api_load_for_write(kl_apiserver_t *self, const kl_kind_info_t *info, 
                               kl_error_t *err)
 {
     kl_api_settle_key(self, key, 0);
-    self->from_cache = 0;
-    if (self->shared && deferring(self) && !self->fresh_reads && expected <= 0 && self->method
-        && strlen(self->method) < sizeof self->in_flight[0].method) {
+    self->request.from_cache = 0;
+    if (self->shared && deferring(self) && !self->fresh_reads && expected <= 0 && self->request.method
+        && strlen(self->request.method) < sizeof self->in_flight[0].method) {
         json_t *cached = kl_api_cache_latest(self->cache, key, mod_revision);
         if (cached) {
-            self->from_cache = self->cache_served = 1;
+            self->request.from_cache = self->request.cache_served = 1;
             return cached;
         }
     }
@@ -228,7 +220,7 @@ json_t *kl_api_load_for_write(kl_apiserver_t *self, const kl_kind_info_t *info, 
 }
 
 /* Submits `op` for a new pending entry filled from `p`; NULL with
- * self->deferred set, or with err filled when it could not start. */
+ * self->request.deferred set, or with err filled when it could not start. */
 static pending_op_t *submit(kl_apiserver_t *self, const pending_op_t *p, const kl_store_op_t *op,
                             kl_error_t *serr)
 {
@@ -245,14 +237,14 @@ static pending_op_t *submit(kl_apiserver_t *self, const pending_op_t *p, const k
         self->in_flight_count--;
         return slot;
     }
-    self->deferred = 1;
+    self->request.deferred = 1;
     return NULL;
 }
 
 static pending_op_t pending_for(kl_apiserver_t *self, int get, event_type_t type,
                                 const kl_kind_info_t *info, const char *key)
 {
-    pending_op_t p = {.self = self, .token = self->token, .get = get, .type = type, .info = info};
+    pending_op_t p = {.self = self, .token = self->request.token, .get = get, .type = type, .info = info};
     snprintf(p.key, sizeof p.key, "%s", key);
     return p;
 }
@@ -271,8 +263,8 @@ json_t *kl_api_store_write(kl_apiserver_t *self, event_type_t type, const kl_kin
     int64_t revision = 0;
     kl_error_t serr = {0, ""};
     int rc;
-    int from_cache = self->from_cache;
-    self->from_cache = 0;
+    int from_cache = self->request.from_cache;
+    self->request.from_cache = 0;
     if (deferring(self)) {
         pending_op_t p = pending_for(self, 0, type, info, key);
         p.object = object;
@@ -282,8 +274,8 @@ json_t *kl_api_store_write(kl_apiserver_t *self, event_type_t type, const kl_kin
         p.mark = mark;
         if (from_cache && type != EVENT_ADDED) {
             p.from_cache = 1;
-            snprintf(p.method, sizeof p.method, "%s", self->method);
-            p.payload = json_incref((json_t *)self->payload);
+            snprintf(p.method, sizeof p.method, "%s", self->request.method);
+            p.payload = json_incref((json_t *)self->request.payload);
             self->writes_from_cache++;
         }
         kl_store_op_t op = {type == EVENT_ADDED ? KL_STORE_OP_CREATE : KL_STORE_OP_UPDATE, key, text,

@@ -128,6 +128,17 @@ typedef struct pending_op {
     json_t *payload;  /* from_cache: the request, owned */
 } pending_op_t;
 
+/* The request an API server is handling, put aside while it runs another
+ * one again in the middle of it (a retry, see pending_op_t). */
+typedef struct request_context {
+    void *token;   /* the request may be deferred under this token */
+    int deferred;  /* ...and was */
+    const char *method;
+    const json_t *payload;
+    int from_cache;    /* its next write starts from the cache's copy */
+    int cache_served;  /* it read the cache's copy at some point */
+} request_context_t;
+
 /* A request to run again once the store has settled (see pending_op_t). */
 typedef struct retry {
     char method[16];
@@ -188,14 +199,8 @@ struct kl_apiserver {
     int can_submit;
     kl_apiserver_done_fn done;
     void *done_arg;
-    void *token;   /* the request being handled may be deferred under this token */
-    int deferred;  /* ...and was */
-    /* The request being handled, and whether its write starts from the
-     * cache's copy of the object (kl_api_load_for_write()). */
-    const char *method;
-    const json_t *payload;
-    int from_cache;
-    int cache_served;  /* the request read the cache's copy at some point */
+    /* The request being handled (kl_apiserver_handle_token()). */
+    request_context_t request;
     int fresh_reads;   /* set while requests run again: no cached copies */
     retry_t retries[KL_API_IN_FLIGHT];
     size_t retry_count;
