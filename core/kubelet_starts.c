@@ -186,7 +186,6 @@ kl_start_pool_t *kl_start_pool_new(const kl_runtime_ops_t *runtime, void *runtim
             return NULL;
         }
         pool->thread_count++;
-        pthread_setname_np(pool->threads[i], "kubelet-start");
     }
     return pool;
 }
