@@ -61,6 +61,17 @@ static json_t *finish_get(kl_apiserver_t *self, const kl_kind_info_t *info, cons
     return kl_api_object_for(self, kv, err);
 }
 
+/* Gives a finished request's slot back, freeing what it still owns. */
+static void release(kl_apiserver_t *self, pending_op_t *p)
+{
+    json_decref(p->object);
+    json_decref(p->previous);
+    free(p->text);
+    json_decref(p->payload);
+    *p = (pending_op_t){.self = self};
+    self->in_flight_count--;
+}
+
 static void op_done(int rc, int64_t revision, const kl_store_kv_t *kv, const kl_error_t *serr,
                     void *arg)
 {
@@ -85,11 +96,8 @@ static void op_done(int rc, int64_t revision, const kl_store_kv_t *kv, const kl_
         memcpy(r->method, p->method, sizeof r->method);
         r->payload = p->payload;
         r->token = token;
-        json_decref(p->object);
-        json_decref(p->previous);
-        free(p->text);
-        *p = (pending_op_t){.self = self};
-        self->in_flight_count--;
+        p->payload = NULL;
+        release(self, p);
         return;
     }
     json_t *reply;
@@ -98,14 +106,12 @@ static void op_done(int rc, int64_t revision, const kl_store_kv_t *kv, const kl_
         reply = finish_get(self, p->info, p->key, slash ? slash + 1 : p->key, kv,
                            rc == 0 ? NULL : serr, &err);
     } else {
+        /* finish_write() takes the object and the one before it. */
         reply = finish_write(self, p->type, p->info, p->key, p->object, p->previous, p->text,
                              p->length, p->mark, revision, rc == 0 ? NULL : serr, &err);
-        free(p->text);
-        json_decref(p->payload);
-        *p = (pending_op_t){.self = self};
+        p->object = p->previous = NULL;
     }
-    p->used = 0;
-    self->in_flight_count--;
+    release(self, p);
     self->done(self, token, reply, reply ? NULL : &err, self->done_arg);
     kl_api_set_reply_object(self, NULL, NULL);
 }
