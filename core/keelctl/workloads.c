@@ -180,38 +180,26 @@ static json_t *owned_sets(kl_cli_t *cli, const json_t *deployment, kl_error_t *e
 
 /* ---- rollout ------------------------------------------------------------- */
 
-/* One look at the rollout: 1 done, 0 in progress (message in buf), -1 error. */
+/* One look at the rollout: 1 done, 0 in progress (message in buf), -1 error.
+ * kubectl's test, read from the Deployment's status once the controller has
+ * observed its latest generation, so `get deploy` right after agrees. */
 static int rollout_state(kl_cli_t *cli, const char *name, char *buf, size_t size, kl_error_t *err)
 {
     json_t *deployment = get_object(cli, "Deployment", name, err);
     if (!deployment)
         return -1;
-    json_t *sets = owned_sets(cli, deployment, err);
-    if (!sets) {
-        json_decref(deployment);
-        return -1;
-    }
-    char hash[16];
-    kl_template_hash(json_object_get(json_object_get(deployment, "spec"), "template"), hash, sizeof hash);
+    long long generation = int_field(deployment, "metadata", "generation", 0);
+    long long observed = int_field(deployment, "status", "observedGeneration", 0);
     long long replicas = int_field(deployment, "spec", "replicas", 1);
-    long long total = 0, updated = 0, available = 0;
-    int found = 0;
-    size_t i;
-    json_t *rs;
-    json_array_foreach(sets, i, rs) {
-        total += int_field(rs, "status", "replicas", 0);
-        const char *have = json_string_value(
-            json_object_get(json_object_get(json_object_get(rs, "metadata"), "labels"), KL_HASH_LABEL));
-        if (have && strcmp(have, hash) == 0) {
-            found = 1;
-            updated = int_field(rs, "status", "replicas", 0);
-            available = int_field(rs, "status", "availableReplicas", 0);
-        }
+    long long total = int_field(deployment, "status", "replicas", 0);
+    long long updated = int_field(deployment, "status", "updatedReplicas", 0);
+    long long available = int_field(deployment, "status", "availableReplicas", 0);
+    json_decref(deployment);
+    if (observed < generation) {
+        snprintf(buf, size, "Waiting for deployment spec update to be observed...");
+        return 0;
     }
-    int done = 0;
-    /* kubectl's wording, from the ReplicaSets' own status rather than the
-     * Deployment's, which may not have caught up with a new template yet. */
-    if (!found || updated < replicas)
+    if (updated < replicas)
         snprintf(buf, size, "Waiting for deployment \"%s\" rollout to finish: %lld out of %lld new "
                  "replicas have been updated...", name, updated, replicas);
     else if (total > updated)
@@ -222,11 +210,9 @@ static int rollout_state(kl_cli_t *cli, const char *name, char *buf, size_t size
                  "replicas are available...", name, available, updated);
     else {
         snprintf(buf, size, "deployment \"%s\" successfully rolled out", name);
-        done = 1;
+        return 1;
     }
-    json_decref(sets);
-    json_decref(deployment);
-    return done;
+    return 0;
 }
 
 static int64_t monotonic_ms(void)

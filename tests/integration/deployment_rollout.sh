@@ -49,6 +49,10 @@ manifest v2 >"$WORK/v2.yaml"
 keelctl apply -f "$WORK/v1.yaml" >/dev/null
 timeout 60 "$KEELCTL_BIN" --server "$SERVER" rollout status deploy/web --timeout=50s >"$WORK/status1.out" 2>&1
 ok $? "first rollout completes: $(tail -1 "$WORK/status1.out")"
+# As with kubectl, a finished rollout means the Deployment's own status says so.
+keelctl get deploy web -o json \
+    | jq -e '.status.updatedReplicas == 8 and .status.availableReplicas == 8 and .status.readyReplicas == 8 and .status.observedGeneration == .metadata.generation' >/dev/null
+ok $? "right after rollout status, the Deployment shows 8 of 8 ready and available"
 
 # Sample readiness during the update in the background.
 ( while :; do ready_count; sleep 0.1; done ) >"$WORK/samples" 2>/dev/null &
