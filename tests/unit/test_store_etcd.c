@@ -2,10 +2,14 @@
  * every operation, compare-and-swap causes, paging, history, compaction,
  * leases, binary values, a change feed shared by two stores, fail-over and
  * refused settings. The API server on etcd: test_store_etcd_api.c. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "etcd_fixture.h"
@@ -130,6 +134,94 @@ static void test_unreachable(void)
     }
     kl_plugin_destroy(&p);
     config_destroy(&cfg);
+}
+
+/* Submitted operations as the API server drives them: nothing but polling
+ * settle_fd() and settling what it reports ready. */
+typedef struct submitted {
+    int done, failed;
+    kl_error_t last_err;
+} submitted_t;
+
+static void note_submitted(int rc, int64_t revision, const kl_store_kv_t *kv, const kl_error_t *err,
+                           void *arg)
+{
+    (void)revision;
+    (void)kv;
+    submitted_t *t = arg;
+    t->done++;
+    if (rc < 0) {
+        t->failed++;
+        t->last_err = *err;
+    }
+}
+
+/* Polls the store's descriptor until `want` operations are done or
+ * `seconds` pass; returns the seconds taken. */
+static double drive_until(const kl_store_ops_t *ops, void *s, submitted_t *t, int want, double seconds)
+{
+    double t0 = etcd_fixture_seconds();
+    kl_error_t err;
+    while (t->done < want && etcd_fixture_seconds() - t0 < seconds) {
+        struct pollfd pfd = {.fd = ops->settle_fd(s), .events = POLLIN};
+        if (pfd.fd >= 0 && poll(&pfd, 1, 50) > 0)
+            ops->settle(s, 0, &err);
+    }
+    return etcd_fixture_seconds() - t0;
+}
+
+static void test_submitted_burst(const kl_store_ops_t *ops, void *s)
+{
+    enum { BURST = 64 };
+    submitted_t t = {0};
+    kl_error_t err;
+    int started = 0;
+    for (int i = 0; i < BURST; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "/burst/%02d", i);
+        kl_store_op_t op = {.kind = KL_STORE_OP_CREATE, .key = key, .value = "v", .value_len = 1};
+        started += ops->submit(s, &op, note_submitted, &t, &err) == 0;
+    }
+    double took = drive_until(ops, s, &t, BURST, 10);
+    ok(started == BURST && t.done == BURST && t.failed == 0,
+       "%d creates submitted together all finish through settle_fd alone (%d done, %d failed, %.2f s)",
+       BURST, t.done, t.failed, took);
+}
+
+/* An endpoint that takes the connection and never answers: a submitted get
+ * must still end, on the store's timeout, with only settle_fd() polled. */
+static void test_silent_endpoint(void)
+{
+    int listener = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof addr;
+    if (listener < 0 || bind(listener, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(listener, 8) < 0
+        || getsockname(listener, (struct sockaddr *)&addr, &len) < 0) {
+        ok(0, "a silent listener on loopback");
+        if (listener >= 0)
+            close(listener);
+        return;
+    }
+    char settings[160];
+    snprintf(settings, sizeof settings, "endpoints = [ \"http://127.0.0.1:%d\" ]; timeout_ms = 300;",
+             ntohs(addr.sin_port));
+    config_t cfg;
+    kl_error_t err = {0, ""};
+    kl_plugin_t *p = etcd_store_new(settings, &cfg, &err);
+    ok(p != NULL, "opens on an endpoint that never answers %s", p ? "" : err.text);
+    if (p) {
+        const kl_store_ops_t *ops = p->ops;
+        submitted_t t = {0};
+        kl_store_op_t op = {.kind = KL_STORE_OP_GET, .key = "/silent"};
+        ok(ops->submit(p->state, &op, note_submitted, &t, &err) == 0, "a get is submitted to it");
+        double took = drive_until(ops, p->state, &t, 1, 10);
+        ok(t.done == 1 && t.failed == 1 && took >= 0.25 && took < 3.0,
+           "it fails on the 300 ms timeout, found by polling settle_fd (%.2f s): %s", took,
+           t.last_err.text);
+    }
+    kl_plugin_destroy(&p);
+    config_destroy(&cfg);
+    close(listener);
 }
 
 /* A dead first endpoint: requests go on to the live one. */
@@ -434,12 +526,14 @@ int main(void)
         test_paging(p->ops, p->state);
         test_changes(p->ops, p->state);
         test_leases(p->ops, p->state);
+        test_submitted_burst(p->ops, p->state);
     }
     kl_plugin_destroy(&p);
     config_destroy(&cfg);
     test_shared_feed(settings);
     test_failover(endpoint);
     test_unreachable();
+    test_silent_endpoint();
     test_refused_settings();
     etcd_fixture_stop();
     return done_testing();

@@ -34,6 +34,9 @@ struct kl_gateway {
     CURLM *multi;
     int epoll_fd;  /* curl's sockets and timer_fd; -1 until first needed */
     int timer_fd;  /* curl's timer */
+    int64_t timer_armed_ns;  /* timer_fd's deadline (CLOCK_MONOTONIC), 0 when unarmed */
+    int curl_due_now;  /* curl asked for a timeout action at once */
+    int in_curl;  /* inside one of our calls into the multi handle */
     size_t in_flight;
     CURL *idle[GATEWAY_MAX_IN_FLIGHT];
     size_t idle_count;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -75,19 +76,44 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
     return 0;
 }
 
-/* curl's single timer as a timerfd in the same epoll set. */
+/* curl's single timer as a timerfd in the same epoll set. Setting a timerfd
+ * reprograms a kernel timer, which costs a few microseconds and more under
+ * a hypervisor, and curl moves its timer on every request: to "at once" when
+ * one is added, then to the earliest request's deadline. So "at once" asked
+ * while we are calling curl anyway is a flag we act on before returning, and
+ * a later deadline than the one armed keeps the earlier one: its wake-up
+ * only lets curl name the next. */
 static int on_timer(CURLM *multi, long timeout_ms, void *userp)
 {
     (void)multi;
     kl_gateway_t *gw = userp;
-    struct itimerspec its = {{0, 0}, {0, 0}};
-    if (timeout_ms >= 0) {
-        /* Zero would disarm it: "at once" is one nanosecond. */
-        its.it_value.tv_sec = timeout_ms / 1000;
-        its.it_value.tv_nsec = timeout_ms ? (timeout_ms % 1000) * 1000000L : 1;
+    if (timeout_ms < 0)
+        return 0;  /* an armed timer left to fire wakes curl once, for nothing */
+    if (timeout_ms == 0 && gw->in_curl) {
+        gw->curl_due_now = 1;
+        return 0;
     }
-    timerfd_settime(gw->timer_fd, 0, &its, NULL);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    /* Zero would disarm it: "at once" is one nanosecond from now. */
+    int64_t deadline = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec
+                       + (timeout_ms ? (int64_t)timeout_ms * 1000000LL : 1);
+    if (gw->timer_armed_ns && gw->timer_armed_ns <= deadline)
+        return 0;
+    struct itimerspec its = {{0, 0}, {deadline / 1000000000LL, deadline % 1000000000LL}};
+    if (timerfd_settime(gw->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+        gw->timer_armed_ns = deadline;
     return 0;
+}
+
+/* curl's timeout action, repeated while curl asks for another at once. */
+static void timeout_action(kl_gateway_t *gw)
+{
+    int running = 0;
+    do {
+        gw->curl_due_now = 0;
+        curl_multi_socket_action(gw->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    } while (gw->curl_due_now);
 }
 
 static int multi_set_up(kl_gateway_t *gw, kl_error_t *err)
@@ -142,15 +168,18 @@ static void make_progress(kl_gateway_t *gw, int wait_ms)
     struct epoll_event events[32];
     int n = epoll_wait(gw->epoll_fd, events, 32, wait_ms);
     int running = 0;
+    int outer = gw->in_curl;  /* a request finished may start another */
+    gw->in_curl = 1;
     /* A quiet wait still lets curl look at its deadlines. */
     if (n == 0 && wait_ms > 0)
-        curl_multi_socket_action(gw->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        gw->curl_due_now = 1;
     for (int i = 0; i < n; i++) {
         if (events[i].data.fd == gw->timer_fd) {
             uint64_t expirations;
             if (read(gw->timer_fd, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
                 continue;
-            curl_multi_socket_action(gw->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+            gw->timer_armed_ns = 0;
+            gw->curl_due_now = 1;
         } else {
             int mask = (events[i].events & EPOLLIN ? CURL_CSELECT_IN : 0)
                        | (events[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0)
@@ -160,13 +189,18 @@ static void make_progress(kl_gateway_t *gw, int wait_ms)
     }
     CURLMsg *msg;
     int left;
-    while ((msg = curl_multi_info_read(gw->multi, &left))) {
-        if (msg->msg != CURLMSG_DONE)
-            continue;
-        in_flight_t *f = NULL;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&f);
-        finish(gw, f, msg->data.result);
-    }
+    do {
+        if (gw->curl_due_now)
+            timeout_action(gw);
+        while ((msg = curl_multi_info_read(gw->multi, &left))) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            in_flight_t *f = NULL;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&f);
+            finish(gw, f, msg->data.result);
+        }
+    } while (gw->curl_due_now);
+    gw->in_curl = outer;
 }
 
 /* ---- the interface ------------------------------------------------------------ */
@@ -206,15 +240,18 @@ int kl_gateway_start(kl_gateway_t *gw, const char *path, char *body, kl_gateway_
     curl_easy_setopt(f->curl, CURLOPT_WRITEDATA, &f->out);
     curl_easy_setopt(f->curl, CURLOPT_TIMEOUT_MS, gw->timeout_ms);
     curl_easy_setopt(f->curl, CURLOPT_PRIVATE, f);
+    int outer = gw->in_curl;  /* started from a finished request's callback */
+    gw->in_curl = 1;
     if (curl_multi_add_handle(gw->multi, f->curl) != CURLM_OK) {
+        gw->in_curl = outer;
         handle_release(gw, f->curl);
         flight_free(f);
         return kl_error_set(err, KL_ERR_INTERNAL, "etcd store: cannot start a request");
     }
     gw->in_flight++;
     /* Sends what it can now, so etcd works while the caller goes on. */
-    int running = 0;
-    curl_multi_socket_action(gw->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    timeout_action(gw);
+    gw->in_curl = outer;
     return 0;
 }
 
@@ -254,4 +291,5 @@ void gateway_multi_destroy(kl_gateway_t *gw)
     if (gw->timer_fd >= 0)
         close(gw->timer_fd);
     gw->epoll_fd = gw->timer_fd = -1;
+    gw->timer_armed_ns = 0;
 }
