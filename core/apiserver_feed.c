@@ -4,6 +4,8 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include <czmq.h>
+
 #include "apiserver_internal.h"
 #include "json_encode.h"
 #include "json_scan.h"
@@ -136,6 +138,9 @@ char *kl_api_collect_from_store(kl_apiserver_t *self, const watch_request_t *req
 
 /* Changes a shared store's reader takes in per round. */
 #define INGEST_ROUND 1000
+/* A reader that took changes in this recently is not far behind, and need
+ * not ask the store where it stands (a round trip to etcd) first. */
+#define INGEST_IDLE_MS 1000
 
 /* Shared stores: take in what any writer changed since the last look. */
 void kl_api_ingest(kl_apiserver_t *self)
@@ -143,16 +148,20 @@ void kl_api_ingest(kl_apiserver_t *self)
     if (!self->shared)
         return;
     /* With nobody parked here, a history far behind is not worth catching
-     * up on (one of several API workers may have idled long): it restarts
+     * up on (one of several API workers may have idled long; one that took
+     * changes in within the last second has not): it restarts
      * at the store's revision, and a watch from before that is answered
      * from the store's own change feed. */
-    if (!self->pending) {
+    int64_t now_ms = zclock_mono();
+    if (!self->pending && now_ms - self->ingest_ms >= INGEST_IDLE_MS) {
         int64_t now = self->ops->revision(self->store);  /* a request to etcd: only here */
         if (now - self->ingested > INGEST_ROUND) {
             self->ingested = self->floor = now;
+            self->ingest_ms = now_ms;
             return;
         }
     }
+    self->ingest_ms = now_ms;
     for (int rounds = 0; rounds < 100; rounds++) {
         replay_t r = {self, NULL, NULL, 0, self->ingested, 0};
         int64_t last = 0;

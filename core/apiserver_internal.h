@@ -176,6 +176,7 @@ struct kl_apiserver {
     int only_writer;   /* the store is not shared: its state changes only here */
     int changes_fd;    /* a shared store's "changes arrived" descriptor, or -1 */
     int64_t ingested;  /* shared stores: changes up to here are in the ring */
+    int64_t ingest_ms; /* when kl_api_ingest() last read the changes (monotonic) */
     /* With group commit, the revision of the last commit: a watch answered
      * mid-burst gets events up to here only, the rest after the commit. */
     int64_t committed;

@@ -89,6 +89,87 @@ done:
     config_destroy(&cfg_a);
 }
 
+/* The etcd store's revision() is a round trip to etcd; counted here. */
+static const kl_store_ops_t *counted_ops;
+static int revision_calls;
+
+static int64_t counted_revision(void *store)
+{
+    revision_calls++;
+    return counted_ops->revision(store);
+}
+
+/* Watches on a shared store from an API server that takes changes in
+ * all the time (each answered watch comes straight back, as informers and
+ * the benchmark's watchers do) never wait on etcd for its revision; one
+ * idle for a second asks once, to skip a history too far behind. */
+static void test_watch_without_round_trips(const char *settings)
+{
+    config_t cfg;
+    kl_error_t err = {0, ""};
+    kl_plugin_t *p = etcd_store_new(settings, &cfg, &err);
+    kl_store_ops_t ops;
+    watch_answer_t answer = {0};
+    if (p) {
+        counted_ops = p->ops;
+        memcpy(&ops, p->ops, sizeof ops);
+        ops.revision = counted_revision;
+        p->ops = &ops;
+    }
+    kl_apiserver_t *api = p ? kl_apiserver_new(p, 0, &err) : NULL;
+    if (!ok(api != NULL, "an API server on etcd %s", api ? "" : err.text))
+        goto done;
+    kl_apiserver_set_reply(api, keep_answer, NULL);
+    char text[200];
+    int64_t from = kl_apiserver_revision(api);
+    revision_calls = 0;
+    int answered = 0, created = 0;
+    for (int i = 0; i < 10; i++) {
+        snprintf(text, sizeof text,
+                 "{\"kind\":\"Pod\",\"namespace\":\"rtt\",\"resourceVersion\":\"%lld\",\"timeoutMs\":60000}",
+                 (long long)from);
+        json_t *watch = json_loads(text, 0, NULL);
+        kl_apiserver_watch(api, watch, &answer, 0);
+        json_decref(watch);
+        snprintf(text, sizeof text,
+                 "{\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"rtt-%d\","
+                 "\"namespace\":\"rtt\"},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"busybox\"}]}}}",
+                 i);
+        json_t *create = json_loads(text, 0, NULL);
+        json_t *pod = kl_apiserver_handle(api, "create", create, &err);
+        json_decref(create);
+        created += pod != NULL;
+        if (pod)
+            from = kl_object_revision(pod);
+        json_decref(pod);
+        int fd = kl_apiserver_changes_fd(api);
+        struct pollfd wake = {fd, POLLIN, 0};
+        for (int tries = 0; answer.calls == answered && tries < 50; tries++) {
+            poll(&wake, 1, 100);
+            kl_apiserver_after_burst(api);
+        }
+        answered = answer.calls;
+    }
+    ok(created == 10 && answered == 10, "10 creates, each answering the watch parked for it (%d, %d)",
+       created, answered);
+    ok(revision_calls <= 1, "the watches asked etcd its revision %d times (at most once, when first idle)",
+       revision_calls);
+    usleep(1100 * 1000);
+    revision_calls = 0;
+    snprintf(text, sizeof text,
+             "{\"kind\":\"Pod\",\"namespace\":\"rtt\",\"resourceVersion\":\"%lld\",\"timeoutMs\":60000}",
+             (long long)from);
+    json_t *watch = json_loads(text, 0, NULL);
+    kl_apiserver_watch(api, watch, &answer, 0);
+    json_decref(watch);
+    is_int(revision_calls, 1, "after a second idle, a watch asks once where the store stands");
+done:
+    kl_apiserver_destroy(&api);  /* answers the watch still parked */
+    json_decref(answer.reply);
+    kl_plugin_destroy(&p);
+    config_destroy(&cfg);
+}
+
 /* ---- writes in flight together through the API server ------------------- */
 
 #define INFLIGHT_PODS 20
@@ -437,6 +518,7 @@ int main(void)
         test_watch_wakeup(settings);
         test_writes_in_flight(settings);
         test_writes_from_cache(settings);
+        test_watch_without_round_trips(settings);
     }
     etcd_fixture_stop();
     return done_testing();
