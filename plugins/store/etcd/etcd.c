@@ -12,6 +12,7 @@
 #include "base64.h"
 #include "etcd_store.h"
 #include "feed.h"
+#include "reply_scan.h"
 #include "gateway.h"
 
 #define DEFAULT_PREFIX "/keelson"
@@ -200,16 +201,30 @@ static int submitted_visit(const kl_store_kv_t *kv, void *arg)
 
 /* get_outcome() visits the key exactly when it succeeds, and the visit
  * reports it done; a failure is reported here. */
-static void submitted_get_done(json_t *reply, int maybe_applied, const kl_error_t *gateway_err,
-                               void *arg)
+static void submitted_get_done(kl_gateway_answer_t *answer, int maybe_applied,
+                               const kl_error_t *gateway_err, void *arg)
 {
     (void)maybe_applied;
     submitted_get_t *g = arg;
     kl_error_t err = {0, ""};
-    if (!reply)
+    int found = 0;
+    decoded_kv_t d;
+    json_t *reply = NULL;
+    if (gateway_err) {
         g->done(-1, 0, NULL, gateway_err, g->arg);
-    else if (get_outcome(g->store, g->key, reply, &g->revision, submitted_visit, g, &err) < 0)
+    } else if (etcd_scan_get_reply(g->store, answer->text, answer->len, &g->revision, &found, &d)
+               == ETCD_SCAN_READ) {
+        if (found) {
+            g->done(0, g->revision, &d.kv, NULL, g->arg);
+            etcd_decoded_kv_free(&d);
+        } else {
+            kl_error_set(&err, KL_ERR_NOT_FOUND, "etcd store: key \"%.200s\" not found", g->key);
+            g->done(-1, 0, NULL, &err, g->arg);
+        }
+    } else if (!(reply = kl_gateway_parse(answer, "/v3/kv/range", &err))
+               || get_outcome(g->store, g->key, reply, &g->revision, submitted_visit, g, &err) < 0) {
         g->done(-1, 0, NULL, &err, g->arg);
+    }
     free(g->key);
     free(g);
 }

@@ -260,15 +260,33 @@ attempt_result_t gateway_attempt_outcome(const kl_gateway_t *gw, CURL *c, CURLco
         snprintf(why, why_size, "%s: %s", endpoint, err->text);
         return ATTEMPT_UNKNOWN;
     }
+    if (reply)
+        *reply = gateway_parse_text(endpoint, path, out->data ? out->data : "", out->len, err);
+    return ATTEMPT_DONE;
+}
+
+json_t *kl_gateway_parse(kl_gateway_answer_t *answer, const char *path, kl_error_t *err)
+{
+    json_t *reply = answer->reply;
+    answer->reply = NULL;
+    if (reply)
+        return reply;
+    return gateway_parse_text(answer->endpoint ? answer->endpoint : "", path,
+                              answer->text ? answer->text : "", answer->len, err);
+}
+
+json_t *gateway_parse_text(const char *endpoint, const char *path, const char *text, size_t len,
+                           kl_error_t *err)
+{
     json_error_t jerr;
-    *reply = json_loadb(out->data ? out->data : "", out->len, 0, &jerr);
-    if (!json_is_object(*reply)) {
-        json_decref(*reply);
-        *reply = NULL;
+    json_t *reply = json_loadb(text, len, 0, &jerr);
+    if (!json_is_object(reply)) {
+        json_decref(reply);
+        reply = NULL;
         kl_error_set(err, KL_ERR_INTERNAL, "etcd store: the reply of %s%s is not a JSON object: %s",
                      endpoint, path, jerr.text);
     }
-    return ATTEMPT_DONE;
+    return reply;
 }
 
 static attempt_result_t attempt_call(kl_gateway_t *gw, endpoint_t *e, const char *path,

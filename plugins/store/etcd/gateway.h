@@ -30,14 +30,25 @@ json_t *kl_gateway_call(kl_gateway_t *gw, const char *path, const char *body, in
                         kl_error_t *err);
 
 /* Starts a POST of `body` (JSON text, taken) to `path` on the endpoint that
- * last worked and returns without waiting. done() gets what
- * kl_gateway_call() would have returned (reply owned by done, or NULL
- * with err), from kl_gateway_finish_all(): a request that fails on the way
- * is sent again through kl_gateway_call(), with maybe_applied set when the
- * first attempt may have reached etcd. -1 when it cannot be started (body
- * freed, done not called). */
-typedef void (*kl_gateway_done_fn)(json_t *reply, int maybe_applied, const kl_error_t *err,
-                                   void *arg);
+ * last worked and returns without waiting. done() gets etcd's answer as its
+ * text (borrowed for the call; the caller reads it, or parses it with
+ * kl_gateway_parse()) when the first attempt brought it, or what
+ * kl_gateway_call() returned (reply owned by done, or NULL with err), from
+ * kl_gateway_finish_all(): a request that fails on the way is sent again
+ * through kl_gateway_call(), with maybe_applied set when the first attempt
+ * may have reached etcd. -1 when it cannot be started (body freed, done not
+ * called). */
+typedef struct kl_gateway_answer {
+    const char *text;  /* the first attempt's answer, or NULL */
+    size_t len;
+    const char *endpoint;  /* where the text came from */
+    json_t *reply;     /* the fail-over path's, owned by done(), or NULL */
+} kl_gateway_answer_t;
+typedef void (*kl_gateway_done_fn)(kl_gateway_answer_t *answer, int maybe_applied,
+                                   const kl_error_t *err, void *arg);
+/* The answer as a tree (taken from it, or parsed from its text), or NULL
+ * with err filled, naming `path`. */
+json_t *kl_gateway_parse(kl_gateway_answer_t *answer, const char *path, kl_error_t *err);
 int kl_gateway_start(kl_gateway_t *gw, const char *path, char *body, kl_gateway_done_fn done,
                      void *arg, kl_error_t *err);
 /* Waits for every started request and calls its done(). */

@@ -61,12 +61,15 @@ int gateway_buffer_append(buffer_t *b, const char *data, size_t len);
 /* libcurl's write callback appending to the buffer_t in `arg`. */
 size_t gateway_buffer_write(char *data, size_t size, size_t count, void *arg);
 /* What one finished transfer to endpoint+path says: ATTEMPT_DONE with
- * *reply (an object) or err filled, or whether another endpoint may be
- * tried, with the reason in `why`. */
+ * *reply (an object; left unparsed when reply is NULL) or err filled, or
+ * whether another endpoint may be tried, with the reason in `why`. */
 attempt_result_t gateway_attempt_outcome(const kl_gateway_t *gw, CURL *c, CURLcode rc,
                                          const char *endpoint, const char *path,
                                          const buffer_t *out, json_t **reply, char *why,
                                          size_t why_size, kl_error_t *err);
+/* etcd's answer text as a JSON object, or NULL with err filled. */
+json_t *gateway_parse_text(const char *endpoint, const char *path, const char *text, size_t len,
+                           kl_error_t *err);
 /* A new libcurl handle set up for `gw`'s endpoints (caller cleans up), or NULL. */
 CURL *gateway_handle_new(const kl_gateway_t *gw);
 /* etcd's error reply into err; 1 when another endpoint might do better. */

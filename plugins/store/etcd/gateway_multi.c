@@ -145,19 +145,27 @@ static void finish(kl_gateway_t *gw, in_flight_t *f, CURLcode rc)
     curl_multi_remove_handle(gw->multi, f->curl);
     gw->in_flight--;
     kl_error_t err = {0, ""};
-    json_t *reply = NULL;
     char why[256];
+    /* The text is left for done() to read: most answers need a few fields. */
     attempt_result_t result = gateway_attempt_outcome(gw, f->curl, rc, f->endpoint, f->path,
-                                                      &f->out, &reply, why, sizeof why, &err);
+                                                      &f->out, NULL, why, sizeof why, &err);
     handle_release(gw, f->curl);
     f->curl = NULL;
+    kl_gateway_answer_t answer = {0};
+    if (result == ATTEMPT_DONE && !err.code) {
+        answer.text = f->out.data ? f->out.data : "";
+        answer.len = f->out.len;
+        answer.endpoint = f->endpoint;
+    }
     /* Another endpoint may do better: the fail-over path takes it from here. */
     int maybe_applied = result == ATTEMPT_UNKNOWN;
     if (result != ATTEMPT_DONE) {
         kl_error_clear(&err);
-        reply = kl_gateway_call(gw, f->path, f->body, &maybe_applied, &err);
+        answer.reply = kl_gateway_call(gw, f->path, f->body, &maybe_applied, &err);
     }
-    f->done(reply, maybe_applied, reply ? NULL : &err, f->arg);
+    int answered = answer.text || answer.reply;
+    f->done(&answer, maybe_applied, answered ? NULL : &err, f->arg);
+    json_decref(answer.reply);  /* when done() left it */
     flight_free(f);
 }
 

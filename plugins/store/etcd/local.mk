@@ -7,7 +7,8 @@ plugins_store_etcd_store_etcd_la_SOURCES = plugins/store/etcd/etcd.c \
 	plugins/store/etcd/gateway_stream.c plugins/store/etcd/gateway_multi.c \
 	plugins/store/etcd/gateway_internal.h \
 	plugins/store/etcd/base64.c plugins/store/etcd/base64.h \
-	plugins/store/etcd/feed.c plugins/store/etcd/feed.h
+	plugins/store/etcd/feed.c plugins/store/etcd/feed.h \
+	plugins/store/etcd/reply_scan.c plugins/store/etcd/reply_scan.h
 plugins_store_etcd_store_etcd_la_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
 plugins_store_etcd_store_etcd_la_LDFLAGS = $(KL_PLUGIN_LDFLAGS)
 plugins_store_etcd_store_etcd_la_LIBADD = $(CURL_LIBS) $(JANSSON_LIBS) -lpthread

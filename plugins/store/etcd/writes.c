@@ -8,6 +8,7 @@
 
 #include "base64.h"
 #include "etcd_store.h"
+#include "reply_scan.h"
 
 /* Every write is one transaction guarded by a compare, with a read of the key
  * in its failure branch, so a failure names its cause in one round trip.
@@ -175,17 +176,23 @@ static void submitted_free(submitted_t *sub)
     free(sub);
 }
 
-static void submitted_done(json_t *reply, int maybe_applied, const kl_error_t *gateway_err,
-                           void *arg)
+static void submitted_done(kl_gateway_answer_t *answer, int maybe_applied,
+                           const kl_error_t *gateway_err, void *arg)
 {
     submitted_t *sub = arg;
     kl_error_t err = {0, ""};
     int64_t revision = 0;
     int rc = -1;
-    if (reply)
-        rc = write_outcome(sub->store, &sub->spec, reply, maybe_applied, &revision, &err);
-    else
+    if (gateway_err) {
         err = *gateway_err;
+    } else if (etcd_scan_txn_succeeded(sub->store, answer->text, answer->len, &revision)
+               == ETCD_SCAN_READ) {
+        rc = 0;
+    } else {
+        json_t *reply = kl_gateway_parse(answer, "/v3/kv/txn", &err);
+        if (reply)
+            rc = write_outcome(sub->store, &sub->spec, reply, maybe_applied, &revision, &err);
+    }
     sub->done(rc, rc == 0 ? revision : 0, NULL, rc == 0 ? NULL : &err, sub->arg);
     submitted_free(sub);
 }
