@@ -175,7 +175,7 @@ static int deferrable(const char *method)
     return method
            && (strcmp(method, "get") == 0 || strcmp(method, "create") == 0
                || strcmp(method, "update") == 0 || strcmp(method, "update_status") == 0
-               || strcmp(method, "bind") == 0);
+               || strcmp(method, "bind") == 0 || strcmp(method, "delete") == 0);
 }
 
 json_t *kl_apiserver_handle_token(kl_apiserver_t *self, const char *method, const json_t *payload,

@@ -45,6 +45,35 @@ static json_t *finish_write(kl_apiserver_t *self, event_type_t type, const kl_ki
     return object;
 }
 
+/* The tail of every delete once the store has answered: the object as it
+ * was, at the revision of its deletion, where watchers resume. */
+static json_t *finish_remove(kl_apiserver_t *self, const kl_kind_info_t *info, const char *key,
+                             json_t *object, int64_t revision, const kl_error_t *serr, kl_error_t *err)
+{
+    const char *name = kl_object_name(object);
+    if (serr) {
+        if (serr->code == KL_ERR_CONFLICT)
+            kl_api_conflict(err, info, name);
+        else if (serr->code == KL_ERR_NOT_FOUND)
+            kl_api_not_found(err, info, name);
+        else
+            kl_error_set(err, serr->code ? serr->code : KL_ERR_INTERNAL, "%s", serr->text);
+        json_decref(object);
+        return NULL;
+    }
+    kl_api_cache_remove(self->cache, key);
+    json_t *last = kl_object_copy_for_write(object);
+    if (!last)
+        kl_error_set(err, KL_ERR_INTERNAL, "out of memory after deleting %s \"%.253s\"", info->resource,
+                     name);
+    json_decref(object);
+    if (!last)
+        return NULL;
+    kl_object_set_resource_version(last, revision);
+    kl_api_record(self, EVENT_DELETED, info, last, NULL, revision, NULL);
+    return last;
+}
+
 /* The object a get read, or NULL with err filled. */
 static json_t *finish_get(kl_apiserver_t *self, const kl_kind_info_t *info, const char *key,
                           const char *name, const kl_store_kv_t *kv, const kl_error_t *serr,
@@ -105,6 +134,9 @@ static void op_done(int rc, int64_t revision, const kl_store_kv_t *kv, const kl_
         const char *slash = strrchr(p->key, '/');
         reply = finish_get(self, p->info, p->key, slash ? slash + 1 : p->key, kv,
                            rc == 0 ? NULL : serr, &err);
+    } else if (p->type == EVENT_DELETED) {
+        reply = finish_remove(self, p->info, p->key, p->object, revision, rc == 0 ? NULL : serr, &err);
+        p->object = NULL;
     } else {
         /* finish_write() takes the object and the one before it. */
         reply = finish_write(self, p->type, p->info, p->key, p->object, p->previous, p->text,
@@ -301,6 +333,36 @@ json_t *kl_api_store_write(kl_apiserver_t *self, event_type_t type, const kl_kin
                                    revision, rc == 0 ? NULL : &serr, err);
     free(text);
     return written;
+}
+
+json_t *kl_api_store_remove(kl_apiserver_t *self, const kl_kind_info_t *info, const char *key,
+                            json_t *object, int64_t mod_revision, kl_error_t *err)
+{
+    int64_t revision = 0;
+    kl_error_t serr = {0, ""};
+    int from_cache = self->request.from_cache;
+    self->request.from_cache = 0;
+    int rc;
+    if (deferring(self)) {
+        pending_op_t p = pending_for(self, 0, EVENT_DELETED, info, key);
+        p.object = object;
+        if (from_cache) {
+            p.from_cache = 1;
+            snprintf(p.method, sizeof p.method, "%s", self->request.method);
+            p.payload = json_incref((json_t *)self->request.payload);
+            self->writes_from_cache++;
+        }
+        kl_store_op_t op = {KL_STORE_OP_REMOVE, key, NULL, 0, mod_revision};
+        pending_op_t *refused = submit(self, &p, &op, &serr);
+        if (!refused)
+            return NULL;
+        json_decref(refused->payload);
+        refused->payload = NULL;
+        rc = -1;
+    } else {
+        rc = self->ops->remove(self->store, key, mod_revision, &revision, &serr);
+    }
+    return finish_remove(self, info, key, object, revision, rc == 0 ? NULL : &serr, err);
 }
 
 json_t *kl_api_store_get(kl_apiserver_t *self, const kl_kind_info_t *info, const char *key,

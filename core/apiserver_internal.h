@@ -115,7 +115,7 @@ typedef struct pending_op {
     kl_apiserver_t *self;
     void *token;
     int get;            /* a get; else a write of `type` */
-    event_type_t type;  /* EVENT_ADDED for a create, else EVENT_MODIFIED */
+    event_type_t type;  /* EVENT_ADDED, EVENT_MODIFIED or EVENT_DELETED */
     const kl_kind_info_t *info;
     char key[KEY_MAX];
     json_t *object, *previous;  /* writes: owned */
@@ -256,6 +256,10 @@ json_t *kl_api_store_write(kl_apiserver_t *self, event_type_t type, const kl_kin
                            const char *key, json_t *object, json_t *previous,
                            int64_t mod_revision, kl_error_t *err);
 /* kl_api_load() for a get request, or submitted like a write. */
+/* Removes `key` if still at mod_revision; `object` (taken) is what it held.
+ * Returns the object as deleted, or NULL: deferred, or with err filled. */
+json_t *kl_api_store_remove(kl_apiserver_t *self, const kl_kind_info_t *info, const char *key,
+                            json_t *object, int64_t mod_revision, kl_error_t *err);
 json_t *kl_api_store_get(kl_apiserver_t *self, const kl_kind_info_t *info, const char *key,
                          const char *name, kl_error_t *err);
 /* Settles first when a request on `key` is in flight that a write

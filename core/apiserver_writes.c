@@ -295,33 +295,19 @@ json_t *kl_api_delete(kl_apiserver_t *self, const json_t *payload, kl_error_t *e
                      "propagationPolicy \"%.60s\" is not Orphan, Background or Foreground", policy);
         return NULL;
     }
-    int64_t mod_revision = 0, revision = 0;
+    int orphan = policy && strcmp(policy, "Orphan") == 0;
+    if (orphan) {
+        /* The dependents lose their owner before it goes, or the garbage
+         * collector could take them for orphans of a deleted owner: nothing
+         * of this request waits in flight. */
+        kl_apiserver_settle(self);
+        self->request.token = NULL;
+    }
+    int64_t mod_revision = 0;
     json_t *object = load_for_write(self, &t, expected, &mod_revision, err);
     if (!object)
         return NULL;
-    if (policy && strcmp(policy, "Orphan") == 0)
+    if (orphan)
         kl_api_orphan_dependents(self, object);
-    kl_error_t serr = {0, ""};
-    if (self->ops->remove(self->store, t.key, mod_revision, &revision, &serr) < 0) {
-        if (serr.code == KL_ERR_CONFLICT)
-            kl_api_conflict(err, t.info, t.name);
-        else if (serr.code == KL_ERR_NOT_FOUND)
-            kl_api_not_found(err, t.info, t.name);
-        else
-            kl_error_set(err, serr.code ? serr.code : KL_ERR_INTERNAL, "%s", serr.text);
-        json_decref(object);
-        return NULL;
-    }
-    kl_api_cache_remove(self->cache, t.key);
-    /* Watchers resume after the deletion, so the event carries its revision. */
-    json_t *last = kl_object_copy_for_write(object);
-    json_decref(object);
-    if (!last) {
-        kl_error_set(err, KL_ERR_INTERNAL, "out of memory after deleting %s \"%.253s\"",
-                     t.info->resource, t.name);
-        return NULL;
-    }
-    kl_object_set_resource_version(last, revision);
-    kl_api_record(self, EVENT_DELETED, t.info, last, NULL, revision, NULL);
-    return last;
+    return kl_api_store_remove(self, t.info, t.key, object, mod_revision, err);
 }

@@ -11,6 +11,7 @@
 #include "apiserver.h"
 #include "etcd_fixture.h"
 #include "loader.h"
+#include "objects.h"
 #include "tap.h"
 
 typedef struct watch_answer {
@@ -482,6 +483,28 @@ static void test_writes_from_cache(const char *settings)
     json_decref(info);
     json_decref(empty);
 
+    /* A delete from a copy B has changed since: it runs again from a fresh
+     * read and deletes the pod as B left it. */
+    json_t *get4 = stale_request("{\"kind\":\"Pod\",\"namespace\":\"cached\",\"name\":\"stale-%d\"}", 4);
+    json_t *current4 = kl_apiserver_handle(b, "get", get4, &err);
+    json_t *labelled4 = json_deep_copy(current4);
+    json_object_set_new(json_object_get(labelled4, "metadata"), "labels", json_pack("{s:s}", "by", "b"));
+    json_t *update4 = json_pack("{s:o}", "object", labelled4);
+    json_t *updated4 = kl_apiserver_handle(b, "update", update4, &err);
+    reply = kl_apiserver_handle_token(a, "delete", get4, (void *)(intptr_t)9, &deferred, &err);
+    ok(updated4 && !reply && deferred, "A submits a delete of stale-4 from its copy, which B has since labelled");
+    kl_apiserver_settle(a);
+    ok(k.calls[9] == 1 && k.code[9] == 0 && label_of(k.reply[9], "by") && strcmp(label_of(k.reply[9], "by"), "b") == 0
+           && kl_object_revision(k.reply[9]) > kl_object_revision(updated4),
+       "it ran again from a fresh read and deleted the pod as B left it (%s)", k.text[9]);
+    json_t *gone4 = kl_apiserver_handle(b, "get", get4, &err);
+    ok(!gone4 && err.code == KL_ERR_NOT_FOUND, "stale-4 is gone from etcd");
+    json_decref(gone4);
+    json_decref(get4);
+    json_decref(current4);
+    json_decref(update4);
+    json_decref(updated4);
+
     json_decref(check);
     json_decref(get1);
     json_decref(get2);
@@ -507,6 +530,116 @@ done:
     config_destroy(&cfg_b);
 }
 
+/* ---- deletes through the API server on etcd ------------------------------ */
+
+static json_t *handle_now(kl_apiserver_t *api, const char *method, const char *text, kl_error_t *err)
+{
+    json_t *payload = json_loads(text, 0, NULL);
+    json_t *reply = payload ? kl_apiserver_handle(api, method, payload, err) : NULL;
+    json_decref(payload);
+    return reply;
+}
+
+/* Deletes made while other requests are in flight: each answered once, in
+ * order with the writes before it; an orphaning delete has its dependents
+ * lose their owner before the owner goes, and answers only for itself. */
+static void test_deletes_in_flight(const char *settings)
+{
+    config_t cfg;
+    kl_error_t err = {0, ""};
+    kl_plugin_t *p = etcd_store_new(settings, &cfg, &err);
+    kl_apiserver_t *api = p ? kl_apiserver_new(p, 0, &err) : NULL;
+    json_t *rs = NULL;
+    if (!ok(api != NULL, "an API server on etcd %s", api ? "" : err.text))
+        goto done;
+    static write_answers_t a;
+    memset(&a, 0, sizeof a);
+    kl_apiserver_set_done(api, keep_write, &a);
+
+    rs = handle_now(api, "create",
+                            "{\"object\":{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\","
+                            "\"metadata\":{\"name\":\"owner\",\"namespace\":\"del\"},\"spec\":{\"replicas\":2,"
+                            "\"selector\":{\"matchLabels\":{\"app\":\"d\"}},\"template\":{\"metadata\":"
+                            "{\"labels\":{\"app\":\"d\"}},\"spec\":{\"containers\":[{\"name\":\"c\","
+                            "\"image\":\"busybox\"}]}}}}}",
+                            &err);
+    const char *uid = rs ? kl_object_uid(rs) : NULL;
+    int made = 0;
+    for (int i = 1; uid && i <= 12; i++) {
+        char text[600];
+        snprintf(text, sizeof text,
+                 "{\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"dep-%d\","
+                 "\"namespace\":\"del\",\"labels\":{\"app\":\"d\"}%s%s%s},\"spec\":{\"containers\":"
+                 "[{\"name\":\"c\",\"image\":\"busybox\"}]}}}",
+                 i, i <= 2 ? ",\"ownerReferences\":[{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\","
+                             "\"name\":\"owner\",\"uid\":\"" : "",
+                 i <= 2 ? uid : "", i <= 2 ? "\",\"controller\":true}]" : "");
+        json_t *pod = handle_now(api, "create", text, &err);
+        made += pod != NULL;
+        json_decref(pod);
+    }
+    if (!ok(rs && made == 12, "a ReplicaSet and 12 pods, two of them its own %s", err.text))
+        goto done;
+
+    /* Ten plain deletes and a bind, all in flight together. */
+    int deferred = 0, all_deferred = 1;
+    for (int i = 3; i <= 12; i++) {
+        json_t *del = named_request("{\"kind\":\"Pod\",\"namespace\":\"del\",\"name\":\"dep-%d\"}", i);
+        json_t *reply = kl_apiserver_handle_token(api, "delete", del, (void *)(intptr_t)i, &deferred, &err);
+        json_decref(del);
+        all_deferred &= deferred && !reply;
+        json_decref(reply);
+    }
+    ok(all_deferred, "10 deletes are submitted without waiting for etcd");
+    kl_apiserver_settle(api);
+    int answered = 1;
+    for (int i = 3; i <= 12; i++)
+        answered &= a.calls[i] == 1 && a.code[i] == 0 && a.revision[i] > 0;
+    ok(answered, "each delete is answered once, with the object at its deletion's revision");
+    json_t *gone = handle_now(api, "get", "{\"kind\":\"Pod\",\"namespace\":\"del\",\"name\":\"dep-7\"}", &err);
+    ok(!gone && err.code == KL_ERR_NOT_FOUND, "a deleted pod is gone: %s", err.text);
+    json_decref(gone);
+    json_t *again = named_request("{\"kind\":\"Pod\",\"namespace\":\"del\",\"name\":\"dep-%d\"}", 7);
+    json_t *reply = kl_apiserver_handle_token(api, "delete", again, (void *)(intptr_t)20, &deferred, &err);
+    json_decref(again);
+    if (deferred)
+        kl_apiserver_settle(api);
+    ok(reply ? 0 : (deferred ? a.code[20] == KL_ERR_NOT_FOUND : err.code == KL_ERR_NOT_FOUND),
+       "deleting it again: NotFound");
+    json_decref(reply);
+
+    /* The orphaning delete of the owner. */
+    int before = a.total;
+    json_t *orphan = json_loads("{\"kind\":\"ReplicaSet\",\"namespace\":\"del\",\"name\":\"owner\","
+                                "\"propagationPolicy\":\"Orphan\"}", 0, NULL);
+    reply = kl_apiserver_handle_token(api, "delete", orphan, (void *)(intptr_t)30, &deferred, &err);
+    json_decref(orphan);
+    if (deferred)
+        kl_apiserver_settle(api);
+    int own_answer = reply ? a.total == before : (a.calls[30] == 1 && a.code[30] == 0 && a.total == before + 1);
+    ok(own_answer, "the orphaning delete is answered once, for itself alone (%d other answers)",
+       a.total - before - (reply ? 0 : 1));
+    json_decref(reply);
+    int orphaned = 1;
+    for (int i = 1; i <= 2; i++) {
+        char text[120];
+        snprintf(text, sizeof text, "{\"kind\":\"Pod\",\"namespace\":\"del\",\"name\":\"dep-%d\"}", i);
+        json_t *pod = handle_now(api, "get", text, &err);
+        orphaned &= pod && json_array_size(json_object_get(json_object_get(pod, "metadata"),
+                                                           "ownerReferences")) == 0;
+        json_decref(pod);
+    }
+    ok(orphaned, "its two pods remain, without the owner reference");
+    gone = handle_now(api, "get", "{\"kind\":\"ReplicaSet\",\"namespace\":\"del\",\"name\":\"owner\"}", &err);
+    ok(!gone && err.code == KL_ERR_NOT_FOUND, "and the ReplicaSet is gone");
+    json_decref(gone);
+done:
+    json_decref(rs);
+    kl_apiserver_destroy(&api);
+    kl_plugin_destroy(&p);
+    config_destroy(&cfg);
+}
+
 int main(void)
 {
     char endpoint[64], settings[256];
@@ -519,6 +652,7 @@ int main(void)
         test_writes_in_flight(settings);
         test_writes_from_cache(settings);
         test_watch_without_round_trips(settings);
+        test_deletes_in_flight(settings);
     }
     etcd_fixture_stop();
     return done_testing();
