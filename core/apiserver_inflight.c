@@ -287,6 +287,26 @@ static pending_op_t pending_for(kl_apiserver_t *self, int get, event_type_t type
     return p;
 }
 
+/* Submits a write, keeping the request to run again when it was built on
+ * the cache's copy; 1 when submitted, 0 when refused at once (serr filled,
+ * and what `p` holds still the caller's). */
+static int submit_write(kl_apiserver_t *self, pending_op_t *p, const kl_store_op_t *op, int from_cache,
+                        kl_error_t *serr)
+{
+    if (from_cache) {
+        p->from_cache = 1;
+        snprintf(p->method, sizeof p->method, "%s", self->request.method);
+        p->payload = json_incref((json_t *)self->request.payload);
+        self->writes_from_cache++;
+    }
+    pending_op_t *refused = submit(self, p, op, serr);
+    if (!refused)
+        return 1;
+    json_decref(refused->payload);
+    refused->payload = NULL;
+    return 0;
+}
+
 json_t *kl_api_store_write(kl_apiserver_t *self, event_type_t type, const kl_kind_info_t *info,
                            const char *key, json_t *object, json_t *previous,
                            int64_t mod_revision, kl_error_t *err)
@@ -310,19 +330,10 @@ json_t *kl_api_store_write(kl_apiserver_t *self, event_type_t type, const kl_kin
         p.text = text;
         p.length = length;
         p.mark = mark;
-        if (from_cache && type != EVENT_ADDED) {
-            p.from_cache = 1;
-            snprintf(p.method, sizeof p.method, "%s", self->request.method);
-            p.payload = json_incref((json_t *)self->request.payload);
-            self->writes_from_cache++;
-        }
         kl_store_op_t op = {type == EVENT_ADDED ? KL_STORE_OP_CREATE : KL_STORE_OP_UPDATE, key, text,
                             length, mod_revision};
-        pending_op_t *refused = submit(self, &p, &op, &serr);
-        if (!refused)
+        if (submit_write(self, &p, &op, from_cache && type != EVENT_ADDED, &serr))
             return NULL;
-        json_decref(refused->payload);
-        refused->payload = NULL;
         rc = -1;
     } else {
         rc = type == EVENT_ADDED
@@ -346,18 +357,9 @@ json_t *kl_api_store_remove(kl_apiserver_t *self, const kl_kind_info_t *info, co
     if (deferring(self)) {
         pending_op_t p = pending_for(self, 0, EVENT_DELETED, info, key);
         p.object = object;
-        if (from_cache) {
-            p.from_cache = 1;
-            snprintf(p.method, sizeof p.method, "%s", self->request.method);
-            p.payload = json_incref((json_t *)self->request.payload);
-            self->writes_from_cache++;
-        }
         kl_store_op_t op = {KL_STORE_OP_REMOVE, key, NULL, 0, mod_revision};
-        pending_op_t *refused = submit(self, &p, &op, &serr);
-        if (!refused)
+        if (submit_write(self, &p, &op, from_cache, &serr))
             return NULL;
-        json_decref(refused->payload);
-        refused->payload = NULL;
         rc = -1;
     } else {
         rc = self->ops->remove(self->store, key, mod_revision, &revision, &serr);
