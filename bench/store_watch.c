@@ -102,7 +102,7 @@ static void *api_write_all(void *arg)
         snprintf(name, sizeof name, "%s-%07d", wr->fanout->prefix, i);
         json_t *req = json_pack("{s:{s:s, s:s, s:{s:s, s:s}, s:{s:[{s:s, s:s}]}}}", "object",
                                 "apiVersion", "v1", "kind", "Pod", "metadata", "name", name,
-                                "namespace", "default", "spec", "containers", "name", "main",
+                                "namespace", wr->fanout->prefix, "spec", "containers", "name", "main",
                                 "image", "busybox:1.35");
         wr->fanout->sent_at[i] = bench_now_ns();
         json_t *reply = kl_bus_request(c, "api.create", req, 10000, &err);
@@ -116,9 +116,9 @@ static void *api_write_all(void *arg)
     return NULL;
 }
 
-static int api_watch_send(kl_bus_client_t *c, const char *resource_version)
+static int api_watch_send(kl_bus_client_t *c, const char *namespace_name, const char *resource_version)
 {
-    json_t *req = json_pack("{s:s, s:s, s:s, s:i}", "kind", "Pod", "namespace", "default",
+    json_t *req = json_pack("{s:s, s:s, s:s, s:i}", "kind", "Pod", "namespace", namespace_name,
                             "resourceVersion", resource_version, "timeoutMs", 1000);
     uint64_t id;
     kl_error_t err;
@@ -142,19 +142,26 @@ store_bench_result_t store_bench_watch_api(const char *endpoint, int watchers, i
         zpoller_destroy(&poller);
         return failed;
     }
-    /* Every watch starts from the revision of a list taken before the writes. */
+    /* Every watch starts from the revision of a list taken before the writes,
+     * of a namespace of the run's own: the list stays as small as the run,
+     * however many pods earlier runs left in the store. */
     kl_bus_client_t *lister = kl_bus_client_new(endpoint, &err);
-    json_t *list_req = json_pack("{s:s, s:s}", "kind", "Pod", "namespace", "default");
+    json_t *list_req = json_pack("{s:s, s:s}", "kind", "Pod", "namespace", prefix);
     json_t *list = lister ? kl_bus_request(lister, "api.list", list_req, 10000, &err) : NULL;
     json_decref(list_req);
     const char *from = json_string_value(json_object_get(json_object_get(list, "metadata"),
                                                          "resourceVersion"));
+    if (!from) {
+        fprintf(stderr, "store_bench: the list before the watches failed: %s\n",
+                list ? "no resourceVersion" : err.text);
+        watchers = 0;  /* nothing to follow: the phase reports every delivery failed */
+    }
     for (int w = 0; w < watchers; w++) {
-        snprintf(versions[w], sizeof versions[w], "%s", from ? from : "0");
+        snprintf(versions[w], sizeof versions[w], "%s", from);
         clients[w] = kl_bus_client_new(endpoint, &err);
         if (clients[w]) {
             zpoller_add(poller, kl_bus_client_socket(clients[w]));
-            api_watch_send(clients[w], versions[w]);
+            api_watch_send(clients[w], prefix, versions[w]);
         }
     }
     json_decref(list);
@@ -186,7 +193,7 @@ store_bench_result_t store_bench_watch_api(const char *endpoint, int watchers, i
             if (next)
                 snprintf(versions[w], sizeof versions[w], "%s", next);
             if (reply || id)
-                api_watch_send(clients[w], versions[w]);
+                api_watch_send(clients[w], prefix, versions[w]);
             json_decref(reply);
         }
     }
