@@ -255,11 +255,12 @@ int kl_api_conflict(kl_error_t *err, const kl_kind_info_t *info, const char *nam
 json_t *kl_api_store_write(kl_apiserver_t *self, event_type_t type, const kl_kind_info_t *info,
                            const char *key, json_t *object, json_t *previous,
                            int64_t mod_revision, kl_error_t *err);
-/* kl_api_load() for a get request, or submitted like a write. */
 /* Removes `key` if still at mod_revision; `object` (taken) is what it held.
- * Returns the object as deleted, or NULL: deferred, or with err filled. */
+ * Returns the object as deleted, or NULL: with err filled, or with
+ * self->deferred set when the removal was submitted. */
 json_t *kl_api_store_remove(kl_apiserver_t *self, const kl_kind_info_t *info, const char *key,
                             json_t *object, int64_t mod_revision, kl_error_t *err);
+/* kl_api_load() for a get request, or submitted like a write. */
 json_t *kl_api_store_get(kl_apiserver_t *self, const kl_kind_info_t *info, const char *key,
                          const char *name, kl_error_t *err);
 /* Settles first when a request on `key` is in flight that a write

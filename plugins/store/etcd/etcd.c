@@ -12,8 +12,8 @@
 #include "base64.h"
 #include "etcd_store.h"
 #include "feed.h"
-#include "reply_scan.h"
 #include "gateway.h"
+#include "reply_scan.h"
 
 #define DEFAULT_PREFIX "/keelson"
 #define DEFAULT_TIMEOUT_MS 2000
