@@ -1,9 +1,16 @@
 #!/bin/sh
 # A Deployment over three sim workers: reaches its replicas, scales up and
 # down, replaces a deleted pod; cascading and orphaning deletes; invalid
-# workloads refused with the API's message.
+# workloads refused with the API's message. KL_IT_STORE=etcd keeps the
+# master's objects in a one-member etcd (deployment_scale_etcd.sh).
 . "$KEELSON_SRCDIR/tests/integration/lib.sh"
 command -v jq >/dev/null || skip_all "jq is not installed"
+if [ "${KL_IT_STORE:-memory}" = etcd ]; then
+    . "$KEELSON_SRCDIR/tests/integration/etcd.sh"
+    etcd_start 1
+    ok $? "one-member etcd on port $ETCD_BASE"
+    STORE_CONF="store = { plugin = \"etcd\"; settings = { endpoints = [ \"http://127.0.0.1:$ETCD_BASE\" ]; }; };"
+fi
 
 CONTROLLERS='controllers = ( { plugin = "replicaset"; }, { plugin = "deployment"; }, { plugin = "gc"; } );'
 start_daemon master "$(master_config memory firstfit "$CONTROLLERS")"

@@ -58,12 +58,14 @@ start_daemon() {
     PIDS="$PIDS $!"
 }
 
-master_config() {  # master_config [STORE] [SCHEDULER] [EXTRA]
+master_config() {  # master_config [STORE] [SCHEDULER] [EXTRA]; $STORE_CONF, when set, is the store line
+    store_line=${STORE_CONF:-}
+    [ -n "$store_line" ] || store_line="store = { plugin = \"${1:-memory}\"; };"
     cat <<CONF
 node_name = "master";
 roles = [ "master" ];
 bus = { listen = [ "$SERVER" ]; events = [ "$EVENTS" ]; };
-store = { plugin = "${1:-memory}"; };
+$store_line
 scheduler = { plugin = "${2:-firstfit}"; node_timeout_ms = 6000; };
 ${3:-}
 CONF
