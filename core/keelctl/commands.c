@@ -1,9 +1,9 @@
 /* keelctl's command plumbing and its simplest commands: the shared pieces
  * (errors, requests to the master, kinds, namespaces, targets, object keys)
- * and apply/create, delete, describe and version. Each turns its arguments
- * into api.* requests to the master (docs/protocol.md section 3) and prints
- * the replies kubectl's way; get lives in commands_get.c, the node edits in
- * commands_nodes.c. */
+ * and delete, describe and version. Each turns its arguments into api.*
+ * requests to the master (docs/protocol.md section 3) and prints the replies
+ * kubectl's way; apply/create live in apply.c, get in commands_get.c, the
+ * node edits in commands_nodes.c. */
 #include <stdarg.h>
 #include <string.h>
 
@@ -173,20 +173,10 @@ json_t *kl_cli_object_key(const kl_cli_t *cli, const char *kind, const char *nam
     return payload;
 }
 
-static void object_ref(const json_t *object, const char *kind, char *buf, size_t size)
-{
-    char singular[64];
-    kl_kind_singular(json_string_value(json_object_get(object, "kind")) ?
-                         json_string_value(json_object_get(object, "kind")) : kind,
-                     singular, sizeof singular);
-    snprintf(buf, size, "%s/%s", singular,
-             json_string_value(json_object_get(json_object_get(object, "metadata"), "name")));
-}
-
-/* ---- apply / create ---------------------------------------------------- */
+/* ---- namespaces of manifest objects ------------------------------------- */
 
 /* Puts the object in the namespace -n names, or refuses when it says another. */
-static int settle_namespace(kl_cli_t *cli, json_t *object, const char *where)
+int kl_cli_settle_namespace(kl_cli_t *cli, json_t *object, const char *where)
 {
     const char *kind = json_string_value(json_object_get(object, "kind"));
     if (kl_cli_is_cluster_scoped(kind))
@@ -206,98 +196,6 @@ static int settle_namespace(kl_cli_t *cli, json_t *object, const char *where)
     if (!own)
         json_object_set_new(metadata, "namespace", json_string(kl_cli_namespace_of(cli)));
     return 0;
-}
-
-static int apply_one(kl_cli_t *cli, const json_t *manifest_object, const char *where,
-                     bool create_only)
-{
-    json_t *object = json_deep_copy(manifest_object);
-    const char *kind = json_string_value(json_object_get(object, "kind"));
-    const char *name = json_string_value(json_object_get(json_object_get(object, "metadata"), "name"));
-    char ref[300];
-    object_ref(object, kind, ref, sizeof ref);
-    if (settle_namespace(cli, object, where) < 0) {
-        json_decref(object);
-        return -1;
-    }
-    const char *namespace_name =
-        json_string_value(json_object_get(json_object_get(object, "metadata"), "namespace"));
-    kl_error_t err;
-    json_t *reply = kl_cli_call(cli, "api.create", json_pack("{s:O}", "object", object),
-                                cli->timeout_ms, &err);
-    if (reply) {
-        fprintf(cli->out, "%s created\n", ref);
-        json_decref(reply);
-        kl_workloads_warn_missing_controller(cli, kind); /* kind lives in object */
-        json_decref(object);
-        return 0;
-    }
-    for (int attempt = 0; err.code == KL_ERR_EXISTS && !create_only &&
-                          attempt < KL_CLI_UPDATE_ATTEMPTS;
-         attempt++) {
-        /* Update against the revision just read: a write in between gives
-         * Conflict, and then the loop reads again. */
-        json_t *current = kl_cli_call(cli, "api.get",
-                                      kl_cli_object_key(cli, kind, name, namespace_name),
-                                      cli->timeout_ms, &err);
-        if (!current)
-            break;
-        json_t *version = json_object_get(json_object_get(current, "metadata"), "resourceVersion");
-        if (version)
-            json_object_set(json_object_get(object, "metadata"), "resourceVersion", version);
-        json_decref(current);
-        reply = kl_cli_call(cli, "api.update", json_pack("{s:O}", "object", object),
-                            cli->timeout_ms, &err);
-        if (reply) {
-            fprintf(cli->out, "%s configured\n", ref);
-            json_decref(reply);
-            kl_workloads_warn_missing_controller(cli, kind); /* kind lives in object */
-            json_decref(object);
-            return 0;
-        }
-        if (err.code != KL_ERR_CONFLICT)
-            break;
-        err.code = KL_ERR_EXISTS;
-    }
-    json_decref(object);
-    if (cli->unreachable)
-        kl_cli_fail(cli, "%s", err.text); /* about the master, not this object */
-    else
-        kl_cli_fail(cli, "%s: %s", where, err.text);
-    return -1;
-}
-
-int kl_cmd_apply(kl_cli_t *cli, int argc, char **args, bool create_only)
-{
-    const char *verb = create_only ? "create" : "apply";
-    if (!cli->filename)
-        return kl_cli_usage_error(cli, "%s needs -f FILE (or -f - for standard input)", verb);
-    if (argc > 0)
-        return kl_cli_usage_error(cli, "%s takes no arguments besides -f, found \"%s\"", verb,
-                                  args[0]);
-    kl_error_t err;
-    kl_manifest_t *manifest = kl_manifest_load(cli->filename, &err);
-    if (!manifest)
-        return kl_cli_fail(cli, "%s", err.text);
-    int rc = 0;
-    if (kl_manifest_size(manifest) == 0)
-        rc = kl_cli_fail(cli, "no objects passed to %s in %s", verb, cli->filename);
-    for (size_t i = 0; i < kl_manifest_size(manifest); i++) {
-        const json_t *object = kl_manifest_object(manifest, i);
-        if (!object) {
-            rc = kl_cli_fail(cli, "%s: %s", kl_manifest_where(manifest, i),
-                             kl_manifest_problem(manifest, i));
-            continue;
-        }
-        if (cli->unreachable) {
-            rc = 1;
-            break;
-        }
-        if (apply_one(cli, object, kl_manifest_where(manifest, i), create_only) < 0)
-            rc = 1;
-    }
-    kl_manifest_destroy(&manifest);
-    return rc;
 }
 
 /* ---- delete ------------------------------------------------------------ */
@@ -357,7 +255,7 @@ int kl_cmd_delete(kl_cli_t *cli, int argc, char **args)
                 continue;
             }
             json_t *copy = json_deep_copy(object);
-            if (settle_namespace(cli, copy, where) < 0) {
+            if (kl_cli_settle_namespace(cli, copy, where) < 0) {
                 json_decref(copy);
                 rc = 1;
                 continue;

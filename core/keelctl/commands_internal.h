@@ -1,4 +1,4 @@
-/* Private to keelctl's command files (commands.c, commands_get.c,
+/* Private to keelctl's command files (commands.c, apply.c, commands_get.c,
  * commands_nodes.c, workloads.c): the plumbing they share for talking to the master,
  * reporting errors and naming objects. Not part of the command list in
  * commands.h. */
@@ -27,6 +27,10 @@ const char *kl_cli_namespace_of(const kl_cli_t *cli);
 /* One api.* request; `payload` is stolen. NULL (with `err` set) on failure. */
 json_t *kl_cli_call(kl_cli_t *cli, const char *method, json_t *payload, int timeout_ms,
                     kl_error_t *err);
+
+/* Puts a manifest object in the namespace -n names, or refuses (printing
+ * why, at `where`) when it names another: -1. */
+int kl_cli_settle_namespace(kl_cli_t *cli, json_t *object, const char *where);
 
 /* The objects a command names: one kind and the names given. */
 typedef struct kl_cli_target_list {

@@ -8,7 +8,7 @@ core_keelctl_libkeelctl_la_SOURCES = \
 	core/keelctl/printers.c core/keelctl/printers.h \
 	core/keelctl/describe.c core/keelctl/describe.h \
 	core/keelctl/client_config.c core/keelctl/client_config.h \
-	core/keelctl/commands.c core/keelctl/commands.h \
+	core/keelctl/commands.c core/keelctl/commands.h core/keelctl/apply.c \
 	core/keelctl/commands_internal.h \
 	core/keelctl/commands_get.c core/keelctl/commands_nodes.c \
 	core/keelctl/logs.c core/keelctl/logs.h \

@@ -1,0 +1,224 @@
+/* keelctl apply and create: every object of the manifest is created with
+ * many requests in flight at once, and each that already exists is then
+ * updated (apply) in manifest order. The master answers each create as its
+ * store commits it, so a long manifest on etcd waits for one round trip per
+ * window of creates instead of one per object. Results print in manifest
+ * order, as kubectl prints them. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus.h"
+#include "commands_internal.h"
+#include "manifest.h"
+#include "printers.h"
+#include "workloads.h"
+
+/* Creates in flight at once. */
+#define APPLY_WINDOW 64
+
+typedef enum apply_state {
+    APPLY_SKIPPED,  /* refused before sending (its error printed) */
+    APPLY_WAITING,
+    APPLY_CREATED,
+    APPLY_FAILED    /* err says why: KL_ERR_EXISTS is for the update path */
+} apply_state_t;
+
+typedef struct apply_item {
+    json_t *object;  /* the manifest's object in its namespace (owned) */
+    const char *where;
+    apply_state_t state;
+    uint64_t request_id;
+    kl_error_t err;
+} apply_item_t;
+
+static void object_ref(const json_t *object, char *buf, size_t size)
+{
+    char singular[64];
+    const char *kind = json_string_value(json_object_get(object, "kind"));
+    kl_kind_singular(kind ? kind : "", singular, sizeof singular);
+    snprintf(buf, size, "%s/%s", singular,
+             json_string_value(json_object_get(json_object_get(object, "metadata"), "name")));
+}
+
+/* Marks every create still waiting as lost with the master. */
+static void fail_waiting(kl_cli_t *cli, apply_item_t *items, size_t count, const char *why)
+{
+    cli->unreachable = true;
+    for (size_t i = 0; i < count; i++)
+        if (items[i].state == APPLY_WAITING) {
+            items[i].state = APPLY_FAILED;
+            kl_error_set(&items[i].err, KL_ERR_UNAVAILABLE, "cannot reach keelson at %s: %s",
+                         cli->config.server, why);
+        }
+}
+
+/* One reply: the item whose request it answers takes its outcome. 1 when
+ * it answered one of ours, 0 when not, -1 when none came in time. */
+static int take_reply(kl_cli_t *cli, apply_item_t *items, size_t count)
+{
+    uint64_t id = 0;
+    kl_error_t err;
+    json_t *reply = kl_bus_recv(cli->client, &id, cli->timeout_ms, &err);
+    if (!reply && err.code == KL_ERR_TIMEOUT) {
+        char why[160];
+        snprintf(why, sizeof why, "no reply to api.create within %d ms", cli->timeout_ms);
+        fail_waiting(cli, items, count, why);
+        return -1;
+    }
+    json_decref(reply);
+    for (size_t i = 0; i < count; i++)
+        if (items[i].state == APPLY_WAITING && items[i].request_id == id) {
+            items[i].state = reply ? APPLY_CREATED : APPLY_FAILED;
+            items[i].err = err;
+            return 1;
+        }
+    return 0;  /* a reply to nothing of ours */
+}
+
+/* Sends every item's create, keeping at most APPLY_WINDOW in flight. */
+static void create_all(kl_cli_t *cli, apply_item_t *items, size_t count)
+{
+    kl_error_t err;
+    if (!cli->client && !cli->unreachable) {
+        cli->client = kl_bus_client_new(cli->config.server, &err);
+        if (!cli->client) {
+            cli->unreachable = true;
+            for (size_t i = 0; i < count; i++)
+                if (items[i].state == APPLY_WAITING) {
+                    items[i].state = APPLY_FAILED;
+                    kl_error_set(&items[i].err, KL_ERR_UNAVAILABLE, "cannot reach keelson at %s: %s",
+                                 cli->config.server, err.text);
+                }
+            return;
+        }
+    }
+    size_t in_flight = 0;
+    for (size_t i = 0; i < count && !cli->unreachable; i++) {
+        if (items[i].state != APPLY_WAITING)
+            continue;
+        while (in_flight >= APPLY_WINDOW && !cli->unreachable)
+            if (take_reply(cli, items, count) == 1)
+                in_flight--;
+        if (cli->unreachable)
+            break;
+        json_t *payload = json_pack("{s:O}", "object", items[i].object);
+        int sent = kl_bus_send_ack(cli->client, "api.create", payload, &items[i].request_id, &err);
+        json_decref(payload);
+        if (sent < 0) {
+            items[i].state = APPLY_FAILED;
+            items[i].err = err;
+            continue;
+        }
+        in_flight++;
+    }
+    while (in_flight > 0 && !cli->unreachable)
+        if (take_reply(cli, items, count) == 1)
+            in_flight--;
+}
+
+/* apply's path for an object that exists: update it against the revision
+ * just read; a write in between gives Conflict, and the loop reads again.
+ * 0 when configured, else -1 with err set. */
+static int update_existing(kl_cli_t *cli, json_t *object, kl_error_t *err)
+{
+    const char *kind = json_string_value(json_object_get(object, "kind"));
+    json_t *metadata = json_object_get(object, "metadata");
+    const char *name = json_string_value(json_object_get(metadata, "name"));
+    const char *namespace_name = json_string_value(json_object_get(metadata, "namespace"));
+    for (int attempt = 0; attempt < KL_CLI_UPDATE_ATTEMPTS; attempt++) {
+        json_t *current = kl_cli_call(cli, "api.get", kl_cli_object_key(cli, kind, name, namespace_name),
+                                      cli->timeout_ms, err);
+        if (!current)
+            return -1;
+        json_t *version = json_object_get(json_object_get(current, "metadata"), "resourceVersion");
+        if (version)
+            json_object_set(metadata, "resourceVersion", version);
+        json_decref(current);
+        json_t *reply = kl_cli_call(cli, "api.update", json_pack("{s:O}", "object", object),
+                                    cli->timeout_ms, err);
+        if (reply) {
+            json_decref(reply);
+            return 0;
+        }
+        if (err->code != KL_ERR_CONFLICT)
+            return -1;
+    }
+    return -1;
+}
+
+/* Prints one item's outcome, updating it first when apply finds it exists. */
+static int report(kl_cli_t *cli, apply_item_t *item, bool create_only)
+{
+    char ref[300];
+    object_ref(item->object, ref, sizeof ref);
+    const char *kind = json_string_value(json_object_get(item->object, "kind"));
+    const char *done = item->state == APPLY_CREATED ? "created" : NULL;
+    kl_error_t err = item->err;
+    if (!done && err.code == KL_ERR_EXISTS && !create_only && !cli->unreachable
+        && update_existing(cli, item->object, &err) == 0)
+        done = "configured";
+    if (done) {
+        fprintf(cli->out, "%s %s\n", ref, done);
+        kl_workloads_warn_missing_controller(cli, kind);
+        return 0;
+    }
+    if (err.code == KL_ERR_UNAVAILABLE || err.code == KL_ERR_TIMEOUT)
+        kl_cli_fail(cli, "%s", err.text); /* about the master, not this object */
+    else
+        kl_cli_fail(cli, "%s: %s", item->where, err.text);
+    return -1;
+}
+
+int kl_cmd_apply(kl_cli_t *cli, int argc, char **args, bool create_only)
+{
+    const char *verb = create_only ? "create" : "apply";
+    if (!cli->filename)
+        return kl_cli_usage_error(cli, "%s needs -f FILE (or -f - for standard input)", verb);
+    if (argc > 0)
+        return kl_cli_usage_error(cli, "%s takes no arguments besides -f, found \"%s\"", verb,
+                                  args[0]);
+    kl_error_t err;
+    kl_manifest_t *manifest = kl_manifest_load(cli->filename, &err);
+    if (!manifest)
+        return kl_cli_fail(cli, "%s", err.text);
+    size_t count = kl_manifest_size(manifest);
+    int rc = 0;
+    if (count == 0)
+        rc = kl_cli_fail(cli, "no objects passed to %s in %s", verb, cli->filename);
+    apply_item_t *items = calloc(count ? count : 1, sizeof *items);
+    if (!items) {
+        kl_manifest_destroy(&manifest);
+        return kl_cli_fail(cli, "out of memory reading %s", cli->filename);
+    }
+    /* Problems of the manifest itself are told first, before anything is sent. */
+    for (size_t i = 0; i < count; i++) {
+        const json_t *object = kl_manifest_object(manifest, i);
+        items[i].where = kl_manifest_where(manifest, i);
+        if (!object) {
+            rc = kl_cli_fail(cli, "%s: %s", items[i].where, kl_manifest_problem(manifest, i));
+            continue;
+        }
+        items[i].object = json_deep_copy(object);
+        if (kl_cli_settle_namespace(cli, items[i].object, items[i].where) < 0) {
+            rc = 1;
+            continue;
+        }
+        items[i].state = APPLY_WAITING;
+    }
+    create_all(cli, items, count);
+    bool told_unreachable = false;
+    for (size_t i = 0; i < count; i++) {
+        apply_item_t *item = &items[i];
+        if (item->state == APPLY_CREATED || item->state == APPLY_FAILED) {
+            bool lost = item->err.code == KL_ERR_UNAVAILABLE || item->err.code == KL_ERR_TIMEOUT;
+            if (!(lost && told_unreachable) && report(cli, item, create_only) < 0)
+                rc = 1;
+            told_unreachable |= lost;
+            rc |= lost;
+        }
+        json_decref(item->object);
+    }
+    free(items);
+    kl_manifest_destroy(&manifest);
+    return rc;
+}
