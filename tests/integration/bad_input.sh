@@ -87,6 +87,27 @@ keelctl apply -f "$WORK/negative.yaml" >"$WORK/negative.out" 2>&1
 [ $? -ne 0 ] && grep -q "memory" "$WORK/negative.out"
 ok $? "negative memory request refused: $(head -1 "$WORK/negative.out")"
 
+# Many documents, one bad among them: the creates go out together, yet each
+# result prints in manifest order and the bad one alone is refused, naming
+# its document; applied again, the good ones are configured, in order.
+for i in $(seq 1 40); do
+    if [ "$i" = 17 ]; then
+        printf -- '---\napiVersion: v1\nkind: Pod\nmetadata: {name: many-17}\nspec:\n  containers: [{name: c}]\n'
+    else
+        printf -- '---\napiVersion: v1\nkind: Pod\nmetadata: {name: many-%02d}\nspec:\n  containers: [{name: c, image: sim}]\n' "$i"
+    fi
+done >"$WORK/many.yaml"
+keelctl apply -f "$WORK/many.yaml" >"$WORK/many.out" 2>"$WORK/many.err"
+rc=$?
+seq 1 40 | grep -vx 17 | xargs printf 'pod/many-%02d created\n' >"$WORK/many.want"
+[ $rc -eq 1 ] && cmp -s "$WORK/many.out" "$WORK/many.want" && [ "$(wc -l <"$WORK/many.err")" = 1 ] \
+    && grep -q 'document 17.*spec.containers\[0\].image' "$WORK/many.err"
+ok $? "40 documents, one invalid: 39 created in manifest order, exit $rc, $(cat "$WORK/many.err")"
+keelctl apply -f "$WORK/many.yaml" >"$WORK/many2.out" 2>/dev/null
+sed 's/created$/configured/' "$WORK/many.want" >"$WORK/many2.want"
+cmp -s "$WORK/many2.out" "$WORK/many2.want"
+ok $? "applied again: the 39 configured, in manifest order"
+
 # Raw garbage on the bus port.
 printf 'GET / HTTP/1.0\r\n\r\n' | timeout 2 bash -c "cat > /dev/tcp/127.0.0.1/$PORT" 2>/dev/null
 head -c 100000 /dev/urandom | timeout 2 bash -c "cat > /dev/tcp/127.0.0.1/$PORT" 2>/dev/null
