@@ -1,9 +1,10 @@
 /* keelctl apply and create: every object of the manifest is created with
- * many requests in flight at once, and each that already exists is then
- * updated (apply) in manifest order. The master answers each create as its
- * store commits it, so a long manifest on etcd waits for one round trip per
- * window of creates instead of one per object. Results print in manifest
- * order, as kubectl prints them. */
+ * many requests in flight at once; for apply, each that already exists is
+ * then read and updated the same way, and one that changed in between is
+ * tried again alone. The master answers each request as its store commits
+ * it, so a long manifest on etcd waits for one round trip per window of
+ * requests instead of one per object. Results print in manifest order, as
+ * kubectl prints them. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,18 +19,23 @@
 
 typedef enum apply_state {
     APPLY_SKIPPED,  /* refused before sending (its error printed) */
-    APPLY_WAITING,
-    APPLY_CREATED,
-    APPLY_FAILED    /* err says why: KL_ERR_EXISTS is for the update path */
+    APPLY_WAITING,  /* for the next round of requests */
+    APPLY_DONE,     /* the round's request succeeded */
+    APPLY_FAILED    /* err says why */
 } apply_state_t;
 
 typedef struct apply_item {
     json_t *object;  /* the manifest's object in its namespace (owned) */
     const char *where;
     apply_state_t state;
+    const char *outcome;  /* "created" or "configured" once done */
     uint64_t request_id;
+    json_t *reply;   /* a get's reply, for its resourceVersion */
     kl_error_t err;
 } apply_item_t;
+
+/* A round's request for one item (caller owns). */
+typedef json_t *(*apply_payload_fn)(kl_cli_t *cli, const apply_item_t *item);
 
 static void object_ref(const json_t *object, char *buf, size_t size)
 {
@@ -40,7 +46,7 @@ static void object_ref(const json_t *object, char *buf, size_t size)
              json_string_value(json_object_get(json_object_get(object, "metadata"), "name")));
 }
 
-/* Marks every create still waiting as lost with the master. */
+/* Marks every request still waiting as lost with the master. */
 static void fail_waiting(kl_cli_t *cli, apply_item_t *items, size_t count, const char *why)
 {
     cli->unreachable = true;
@@ -54,41 +60,42 @@ static void fail_waiting(kl_cli_t *cli, apply_item_t *items, size_t count, const
 
 /* One reply: the item whose request it answers takes its outcome. 1 when
  * it answered one of ours, 0 when not, -1 when none came in time. */
-static int take_reply(kl_cli_t *cli, apply_item_t *items, size_t count)
+static int take_reply(kl_cli_t *cli, apply_item_t *items, size_t count, const char *method,
+                      bool keep_reply)
 {
     uint64_t id = 0;
     kl_error_t err;
     json_t *reply = kl_bus_recv(cli->client, &id, cli->timeout_ms, &err);
     if (!reply && err.code == KL_ERR_TIMEOUT) {
         char why[160];
-        snprintf(why, sizeof why, "no reply to api.create within %d ms", cli->timeout_ms);
+        snprintf(why, sizeof why, "no reply to %s within %d ms", method, cli->timeout_ms);
         fail_waiting(cli, items, count, why);
         return -1;
     }
-    json_decref(reply);
     for (size_t i = 0; i < count; i++)
         if (items[i].state == APPLY_WAITING && items[i].request_id == id) {
-            items[i].state = reply ? APPLY_CREATED : APPLY_FAILED;
+            items[i].state = reply ? APPLY_DONE : APPLY_FAILED;
             items[i].err = err;
+            if (keep_reply)
+                items[i].reply = reply;
+            else
+                json_decref(reply);
             return 1;
         }
+    json_decref(reply);
     return 0;  /* a reply to nothing of ours */
 }
 
-/* Sends every item's create, keeping at most APPLY_WINDOW in flight. */
-static void create_all(kl_cli_t *cli, apply_item_t *items, size_t count)
+/* Sends `method` for every waiting item, at most APPLY_WINDOW in flight;
+ * each ends done (its reply kept when `ack_only` is false) or failed. */
+static void run_round(kl_cli_t *cli, apply_item_t *items, size_t count, const char *method,
+                      apply_payload_fn build, bool ack_only)
 {
     kl_error_t err;
     if (!cli->client && !cli->unreachable) {
         cli->client = kl_bus_client_new(cli->config.server, &err);
         if (!cli->client) {
-            cli->unreachable = true;
-            for (size_t i = 0; i < count; i++)
-                if (items[i].state == APPLY_WAITING) {
-                    items[i].state = APPLY_FAILED;
-                    kl_error_set(&items[i].err, KL_ERR_UNAVAILABLE, "cannot reach keelson at %s: %s",
-                                 cli->config.server, err.text);
-                }
+            fail_waiting(cli, items, count, err.text);
             return;
         }
     }
@@ -97,12 +104,13 @@ static void create_all(kl_cli_t *cli, apply_item_t *items, size_t count)
         if (items[i].state != APPLY_WAITING)
             continue;
         while (in_flight >= APPLY_WINDOW && !cli->unreachable)
-            if (take_reply(cli, items, count) == 1)
+            if (take_reply(cli, items, count, method, !ack_only) == 1)
                 in_flight--;
         if (cli->unreachable)
             break;
-        json_t *payload = json_pack("{s:O}", "object", items[i].object);
-        int sent = kl_bus_send_ack(cli->client, "api.create", payload, &items[i].request_id, &err);
+        json_t *payload = build(cli, &items[i]);
+        int sent = ack_only ? kl_bus_send_ack(cli->client, method, payload, &items[i].request_id, &err)
+                            : kl_bus_send(cli->client, method, payload, &items[i].request_id, &err);
         json_decref(payload);
         if (sent < 0) {
             items[i].state = APPLY_FAILED;
@@ -112,13 +120,69 @@ static void create_all(kl_cli_t *cli, apply_item_t *items, size_t count)
         in_flight++;
     }
     while (in_flight > 0 && !cli->unreachable)
-        if (take_reply(cli, items, count) == 1)
+        if (take_reply(cli, items, count, method, !ack_only) == 1)
             in_flight--;
 }
 
-/* apply's path for an object that exists: update it against the revision
- * just read; a write in between gives Conflict, and the loop reads again.
- * 0 when configured, else -1 with err set. */
+static json_t *object_payload(kl_cli_t *cli, const apply_item_t *item)
+{
+    (void)cli;
+    return json_pack("{s:O}", "object", item->object);
+}
+
+static json_t *key_payload(kl_cli_t *cli, const apply_item_t *item)
+{
+    json_t *metadata = json_object_get(item->object, "metadata");
+    return kl_cli_object_key(cli, json_string_value(json_object_get(item->object, "kind")),
+                             json_string_value(json_object_get(metadata, "name")),
+                             json_string_value(json_object_get(metadata, "namespace")));
+}
+
+/* Readies the items that failed the last round with `code` for the next;
+ * returns how many. */
+static size_t retry_failed(apply_item_t *items, size_t count, int code)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++)
+        if (items[i].state == APPLY_FAILED && items[i].err.code == code) {
+            items[i].state = APPLY_WAITING;
+            kl_error_clear(&items[i].err);
+            n++;
+        }
+    return n;
+}
+
+/* Creates everything; for apply, reads and updates what exists. */
+static void apply_all(kl_cli_t *cli, apply_item_t *items, size_t count, bool create_only)
+{
+    run_round(cli, items, count, "api.create", object_payload, true);
+    for (size_t i = 0; i < count; i++)
+        if (items[i].state == APPLY_DONE)
+            items[i].outcome = "created";
+    if (create_only || cli->unreachable || !retry_failed(items, count, KL_ERR_EXISTS))
+        return;
+    run_round(cli, items, count, "api.get", key_payload, false);
+    for (size_t i = 0; i < count; i++) {
+        if (items[i].state != APPLY_DONE || items[i].outcome)
+            continue;
+        /* Update against the revision just read: a write in between gives
+         * Conflict, and that object is then tried again alone. */
+        json_t *version = json_object_get(json_object_get(items[i].reply, "metadata"), "resourceVersion");
+        if (version)
+            json_object_set(json_object_get(items[i].object, "metadata"), "resourceVersion", version);
+        json_decref(items[i].reply);
+        items[i].reply = NULL;
+        items[i].state = APPLY_WAITING;
+    }
+    run_round(cli, items, count, "api.update", object_payload, true);
+    for (size_t i = 0; i < count; i++)
+        if (items[i].state == APPLY_DONE && !items[i].outcome)
+            items[i].outcome = "configured";
+}
+
+/* An update that met a write in between, alone: read, update against the
+ * revision just read, and again on Conflict. 0 when configured, else -1
+ * with err set. */
 static int update_existing(kl_cli_t *cli, json_t *object, kl_error_t *err)
 {
     const char *kind = json_string_value(json_object_get(object, "kind"));
@@ -146,20 +210,19 @@ static int update_existing(kl_cli_t *cli, json_t *object, kl_error_t *err)
     return -1;
 }
 
-/* Prints one item's outcome, updating it first when apply finds it exists. */
+/* Prints one item's outcome; an update that met a write in between is
+ * tried again here, alone. */
 static int report(kl_cli_t *cli, apply_item_t *item, bool create_only)
 {
     char ref[300];
     object_ref(item->object, ref, sizeof ref);
-    const char *kind = json_string_value(json_object_get(item->object, "kind"));
-    const char *done = item->state == APPLY_CREATED ? "created" : NULL;
     kl_error_t err = item->err;
-    if (!done && err.code == KL_ERR_EXISTS && !create_only && !cli->unreachable
+    if (!item->outcome && !create_only && err.code == KL_ERR_CONFLICT && !cli->unreachable
         && update_existing(cli, item->object, &err) == 0)
-        done = "configured";
-    if (done) {
-        fprintf(cli->out, "%s %s\n", ref, done);
-        kl_workloads_warn_missing_controller(cli, kind);
+        item->outcome = "configured";
+    if (item->outcome) {
+        fprintf(cli->out, "%s %s\n", ref, item->outcome);
+        kl_workloads_warn_missing_controller(cli, json_string_value(json_object_get(item->object, "kind")));
         return 0;
     }
     if (err.code == KL_ERR_UNAVAILABLE || err.code == KL_ERR_TIMEOUT)
@@ -205,11 +268,11 @@ int kl_cmd_apply(kl_cli_t *cli, int argc, char **args, bool create_only)
         }
         items[i].state = APPLY_WAITING;
     }
-    create_all(cli, items, count);
+    apply_all(cli, items, count, create_only);
     bool told_unreachable = false;
     for (size_t i = 0; i < count; i++) {
         apply_item_t *item = &items[i];
-        if (item->state == APPLY_CREATED || item->state == APPLY_FAILED) {
+        if (item->state == APPLY_DONE || item->state == APPLY_FAILED) {
             bool lost = item->err.code == KL_ERR_UNAVAILABLE || item->err.code == KL_ERR_TIMEOUT;
             if (!(lost && told_unreachable) && report(cli, item, create_only) < 0)
                 rc = 1;
@@ -217,6 +280,7 @@ int kl_cmd_apply(kl_cli_t *cli, int argc, char **args, bool create_only)
             rc |= lost;
         }
         json_decref(item->object);
+        json_decref(item->reply);
     }
     free(items);
     kl_manifest_destroy(&manifest);
