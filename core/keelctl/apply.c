@@ -5,8 +5,8 @@
  * it, so a long manifest on etcd waits for one round trip per window of
  * requests instead of one per object. Results print in manifest order, as
  * kubectl prints them. */
+#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "bus.h"
 #include "commands_internal.h"
@@ -14,7 +14,7 @@
 #include "printers.h"
 #include "workloads.h"
 
-/* Creates in flight at once. */
+/* Requests in flight at once. */
 #define APPLY_WINDOW 64
 
 typedef enum apply_state {
