@@ -100,6 +100,18 @@ static int64_t counted_revision(void *store)
     return counted_ops->revision(store);
 }
 
+/* Parks a watch of namespace "rtt" from `from`, answered into `answer`. */
+static void park_watch(kl_apiserver_t *api, watch_answer_t *answer, int64_t from)
+{
+    char text[160];
+    snprintf(text, sizeof text,
+             "{\"kind\":\"Pod\",\"namespace\":\"rtt\",\"resourceVersion\":\"%lld\",\"timeoutMs\":60000}",
+             (long long)from);
+    json_t *watch = json_loads(text, 0, NULL);
+    kl_apiserver_watch(api, watch, answer, 0);
+    json_decref(watch);
+}
+
 /* Watches on a shared store from an API server that takes changes in
  * all the time (each answered watch comes straight back, as informers and
  * the benchmark's watchers do) never wait on etcd for its revision; one
@@ -126,12 +138,7 @@ static void test_watch_without_round_trips(const char *settings)
     revision_calls = 0;
     int answered = 0, created = 0;
     for (int i = 0; i < 10; i++) {
-        snprintf(text, sizeof text,
-                 "{\"kind\":\"Pod\",\"namespace\":\"rtt\",\"resourceVersion\":\"%lld\",\"timeoutMs\":60000}",
-                 (long long)from);
-        json_t *watch = json_loads(text, 0, NULL);
-        kl_apiserver_watch(api, watch, &answer, 0);
-        json_decref(watch);
+        park_watch(api, &answer, from);
         snprintf(text, sizeof text,
                  "{\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"rtt-%d\","
                  "\"namespace\":\"rtt\"},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"busybox\"}]}}}",
@@ -157,12 +164,7 @@ static void test_watch_without_round_trips(const char *settings)
        revision_calls);
     usleep(1100 * 1000);
     revision_calls = 0;
-    snprintf(text, sizeof text,
-             "{\"kind\":\"Pod\",\"namespace\":\"rtt\",\"resourceVersion\":\"%lld\",\"timeoutMs\":60000}",
-             (long long)from);
-    json_t *watch = json_loads(text, 0, NULL);
-    kl_apiserver_watch(api, watch, &answer, 0);
-    json_decref(watch);
+    park_watch(api, &answer, from);
     is_int(revision_calls, 1, "after a second idle, a watch asks once where the store stands");
 done:
     kl_apiserver_destroy(&api);  /* answers the watch still parked */
