@@ -93,23 +93,22 @@ static void test_get_other(void)
     snprintf(cases[n].text, sizeof cases[n].text, "%.*s\\u0041%s", (int)(strstr(text, "\"value\":\"") + 9 - text),
              text, strstr(text, "\"value\":\"") + 9);
     cases[n++].why = "an escape in the value";
-    snprintf(cases[n].text, sizeof cases[n].text, "{\"header\":{\"revision\":\"5x\"}}");
-    cases[n++].why = "a revision that is not a number";
-    snprintf(cases[n].text, sizeof cases[n].text, "{\"header\":{\"revision\":\"99999999999999999999\"}}");
-    cases[n++].why = "a revision past int64";
-    snprintf(cases[n].text, sizeof cases[n].text, "{\"kvs\":[]}");
-    cases[n++].why = "no header";
-    snprintf(cases[n].text, sizeof cases[n].text, "{\"header\":{\"revision\":\"5\"}} {}");
-    cases[n++].why = "trailing text";
-    snprintf(cases[n].text, sizeof cases[n].text, "{\"header\":{\"revision\":\"5\"}");
-    cases[n++].why = "a truncated answer";
-    snprintf(cases[n].text, sizeof cases[n].text, "[1,2]");
-    cases[n++].why = "not an object";
-    snprintf(cases[n].text, sizeof cases[n].text, "{\"header\":{\"revision\":\"5\"},\"kvs\":{\"key\":\"L3Av\"}}");
-    cases[n++].why = "kvs not an array";
-    snprintf(cases[n].text, sizeof cases[n].text,
-             "{\"header\":{\"revision\":\"5\"},\"kvs\":[{\"key\":\"L3Av\",\"value\":\"@@@@\"}]}");
-    cases[n++].why = "a value that is not base64";
+    static const char *const fixed[][2] = {
+        {"a revision that is not a number", "{\"header\":{\"revision\":\"5x\"}}"},
+        {"a revision past int64", "{\"header\":{\"revision\":\"99999999999999999999\"}}"},
+        {"no header", "{\"kvs\":[]}"},
+        {"trailing text", "{\"header\":{\"revision\":\"5\"}} {}"},
+        {"a truncated answer", "{\"header\":{\"revision\":\"5\"}"},
+        {"not an object", "[1,2]"},
+        {"kvs not an array", "{\"header\":{\"revision\":\"5\"},\"kvs\":{\"key\":\"L3Av\"}}"},
+        {"a value that is not base64",
+         "{\"header\":{\"revision\":\"5\"},\"kvs\":[{\"key\":\"L3Av\",\"value\":\"@@@@\"}]}"},
+    };
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+        cases[n].why = fixed[i][0];
+        snprintf(cases[n].text, sizeof cases[n].text, "%s", fixed[i][1]);
+        n++;
+    }
     cases[n].text[0] = '\0';
     strcat(cases[n].text, "{\"header\":{\"revision\":\"5\"},\"kvs\":[");
     for (int i = 0; i < 40; i++)
