@@ -1,4 +1,5 @@
-/* keelctl apply and create: every object of the manifest is created with
+/* keelctl's commands over a manifest's objects: apply and create, and
+ * delete -f. Every object of the manifest is created (or deleted) with
  * many requests in flight at once; for apply, each that already exists is
  * then read and updated the same way, and one that changed in between is
  * tried again alone. The master answers each request as its store commits
@@ -7,6 +8,7 @@
  * kubectl prints them. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "bus.h"
 #include "commands_internal.h"
@@ -28,7 +30,7 @@ typedef struct apply_item {
     json_t *object;  /* the manifest's object in its namespace (owned) */
     const char *where;
     apply_state_t state;
-    const char *outcome;  /* "created" or "configured" once done */
+    const char *outcome;  /* "created", "configured" or "deleted" once done */
     uint64_t request_id;
     json_t *reply;   /* a get's reply, for its resourceVersion */
     kl_error_t err;
@@ -220,9 +222,17 @@ static int report(kl_cli_t *cli, apply_item_t *item, bool create_only)
     if (!item->outcome && !create_only && err.code == KL_ERR_CONFLICT && !cli->unreachable
         && update_existing(cli, item->object, &err) == 0)
         item->outcome = "configured";
+    const char *kind = json_string_value(json_object_get(item->object, "kind"));
+    if (item->outcome && strcmp(item->outcome, "deleted") == 0) {
+        char singular[64];
+        kl_kind_singular(kind ? kind : "", singular, sizeof singular);
+        fprintf(cli->out, "%s \"%s\" deleted\n", singular,
+                json_string_value(json_object_get(json_object_get(item->object, "metadata"), "name")));
+        return 0;
+    }
     if (item->outcome) {
         fprintf(cli->out, "%s %s\n", ref, item->outcome);
-        kl_workloads_warn_missing_controller(cli, json_string_value(json_object_get(item->object, "kind")));
+        kl_workloads_warn_missing_controller(cli, kind);
         return 0;
     }
     if (err.code == KL_ERR_UNAVAILABLE || err.code == KL_ERR_TIMEOUT)
@@ -232,43 +242,51 @@ static int report(kl_cli_t *cli, apply_item_t *item, bool create_only)
     return -1;
 }
 
-int kl_cmd_apply(kl_cli_t *cli, int argc, char **args, bool create_only)
+/* The manifest's objects, each in its namespace and waiting for its first
+ * request; a document that cannot be one is told now and skipped. NULL
+ * with an exit code in *rc when the file cannot be read at all. The items
+ * borrow from *manifest, which the caller destroys after them. */
+static apply_item_t *load_items(kl_cli_t *cli, const char *verb, kl_manifest_t **manifest,
+                                size_t *count, int *rc)
 {
-    const char *verb = create_only ? "create" : "apply";
-    if (!cli->filename)
-        return kl_cli_usage_error(cli, "%s needs -f FILE (or -f - for standard input)", verb);
-    if (argc > 0)
-        return kl_cli_usage_error(cli, "%s takes no arguments besides -f, found \"%s\"", verb,
-                                  args[0]);
     kl_error_t err;
-    kl_manifest_t *manifest = kl_manifest_load(cli->filename, &err);
-    if (!manifest)
-        return kl_cli_fail(cli, "%s", err.text);
-    size_t count = kl_manifest_size(manifest);
-    int rc = 0;
-    if (count == 0)
-        rc = kl_cli_fail(cli, "no objects passed to %s in %s", verb, cli->filename);
-    apply_item_t *items = calloc(count ? count : 1, sizeof *items);
-    if (!items) {
-        kl_manifest_destroy(&manifest);
-        return kl_cli_fail(cli, "out of memory reading %s", cli->filename);
+    *rc = 0;
+    *manifest = kl_manifest_load(cli->filename, &err);
+    if (!*manifest) {
+        *rc = kl_cli_fail(cli, "%s", err.text);
+        return NULL;
     }
-    /* Problems of the manifest itself are told first, before anything is sent. */
-    for (size_t i = 0; i < count; i++) {
-        const json_t *object = kl_manifest_object(manifest, i);
-        items[i].where = kl_manifest_where(manifest, i);
+    *count = kl_manifest_size(*manifest);
+    if (*count == 0)
+        *rc = kl_cli_fail(cli, "no objects passed to %s in %s", verb, cli->filename);
+    apply_item_t *items = calloc(*count ? *count : 1, sizeof *items);
+    if (!items) {
+        kl_manifest_destroy(manifest);
+        *rc = kl_cli_fail(cli, "out of memory reading %s", cli->filename);
+        return NULL;
+    }
+    for (size_t i = 0; i < *count; i++) {
+        const json_t *object = kl_manifest_object(*manifest, i);
+        items[i].where = kl_manifest_where(*manifest, i);
         if (!object) {
-            rc = kl_cli_fail(cli, "%s: %s", items[i].where, kl_manifest_problem(manifest, i));
+            *rc = kl_cli_fail(cli, "%s: %s", items[i].where, kl_manifest_problem(*manifest, i));
             continue;
         }
         items[i].object = json_deep_copy(object);
         if (kl_cli_settle_namespace(cli, items[i].object, items[i].where) < 0) {
-            rc = 1;
+            *rc = 1;
             continue;
         }
         items[i].state = APPLY_WAITING;
     }
-    apply_all(cli, items, count, create_only);
+    return items;
+}
+
+/* Reports every item in manifest order (the master's absence once); frees
+ * them and the manifest. Returns the exit code, 1 when any failed. */
+static int report_all(kl_cli_t *cli, kl_manifest_t *manifest, apply_item_t *items, size_t count,
+                      bool create_only, int rc)
+{
     bool told_unreachable = false;
     for (size_t i = 0; i < count; i++) {
         apply_item_t *item = &items[i];
@@ -285,4 +303,50 @@ int kl_cmd_apply(kl_cli_t *cli, int argc, char **args, bool create_only)
     free(items);
     kl_manifest_destroy(&manifest);
     return rc;
+}
+
+int kl_cmd_apply(kl_cli_t *cli, int argc, char **args, bool create_only)
+{
+    const char *verb = create_only ? "create" : "apply";
+    if (!cli->filename)
+        return kl_cli_usage_error(cli, "%s needs -f FILE (or -f - for standard input)", verb);
+    if (argc > 0)
+        return kl_cli_usage_error(cli, "%s takes no arguments besides -f, found \"%s\"", verb,
+                                  args[0]);
+    kl_manifest_t *manifest;
+    size_t count = 0;
+    int rc;
+    apply_item_t *items = load_items(cli, verb, &manifest, &count, &rc);
+    if (!items)
+        return rc;
+    apply_all(cli, items, count, create_only);
+    return report_all(cli, manifest, items, count, create_only, rc);
+}
+
+/* delete -f's propagationPolicy, for delete_payload(). */
+static const char *manifest_delete_policy;
+
+static json_t *delete_payload(kl_cli_t *cli, const apply_item_t *item)
+{
+    json_t *payload = key_payload(cli, item);
+    if (manifest_delete_policy)
+        json_object_set_new(payload, "propagationPolicy", json_string(manifest_delete_policy));
+    return payload;
+}
+
+int kl_cli_delete_manifest(kl_cli_t *cli, const char *policy)
+{
+    kl_manifest_t *manifest;
+    size_t count = 0;
+    int rc;
+    apply_item_t *items = load_items(cli, "delete", &manifest, &count, &rc);
+    if (!items)
+        return rc;
+    manifest_delete_policy = policy;
+    run_round(cli, items, count, "api.delete", delete_payload, true);
+    manifest_delete_policy = NULL;
+    for (size_t i = 0; i < count; i++)
+        if (items[i].state == APPLY_DONE)
+            items[i].outcome = "deleted";
+    return report_all(cli, manifest, items, count, true, rc);
 }

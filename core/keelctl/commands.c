@@ -243,32 +243,7 @@ int kl_cmd_delete(kl_cli_t *cli, int argc, char **args)
     if (cli->filename) {
         if (argc > 0)
             return kl_cli_usage_error(cli, "give either -f FILE or TYPE NAME to delete, not both");
-        kl_error_t err;
-        kl_manifest_t *manifest = kl_manifest_load(cli->filename, &err);
-        if (!manifest)
-            return kl_cli_fail(cli, "%s", err.text);
-        for (size_t i = 0; i < kl_manifest_size(manifest) && !cli->unreachable; i++) {
-            json_t *object = kl_manifest_object(manifest, i);
-            const char *where = kl_manifest_where(manifest, i);
-            if (!object) {
-                rc = kl_cli_fail(cli, "%s: %s", where, kl_manifest_problem(manifest, i));
-                continue;
-            }
-            json_t *copy = json_deep_copy(object);
-            if (kl_cli_settle_namespace(cli, copy, where) < 0) {
-                json_decref(copy);
-                rc = 1;
-                continue;
-            }
-            json_t *metadata = json_object_get(copy, "metadata");
-            if (delete_one(cli, json_string_value(json_object_get(copy, "kind")),
-                           json_string_value(json_object_get(metadata, "name")),
-                           json_string_value(json_object_get(metadata, "namespace")), where) < 0)
-                rc = 1;
-            json_decref(copy);
-        }
-        kl_manifest_destroy(&manifest);
-        return rc;
+        return kl_cli_delete_manifest(cli, delete_policy);
     }
     kl_cli_target_list_t targets;
     rc = kl_cli_parse_targets(cli, argc, args, "delete", true, &targets);

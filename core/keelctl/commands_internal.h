@@ -32,6 +32,10 @@ json_t *kl_cli_call(kl_cli_t *cli, const char *method, json_t *payload, int time
  * why, at `where`) when it names another: -1. */
 int kl_cli_settle_namespace(kl_cli_t *cli, json_t *object, const char *where);
 
+/* delete -f: every object of cli->filename, with `policy` as the
+ * propagationPolicy (NULL: the server's default). Returns an exit code. */
+int kl_cli_delete_manifest(kl_cli_t *cli, const char *policy);
+
 /* The objects a command names: one kind and the names given. */
 typedef struct kl_cli_target_list {
     const char *kind;

@@ -107,6 +107,15 @@ keelctl apply -f "$WORK/many.yaml" >"$WORK/many2.out" 2>/dev/null
 sed 's/created$/configured/' "$WORK/many.want" >"$WORK/many2.want"
 cmp -s "$WORK/many2.out" "$WORK/many2.want"
 ok $? "applied again: the 39 configured, in manifest order"
+keelctl delete -f "$WORK/many.yaml" >"$WORK/many3.out" 2>"$WORK/many3.err"
+rc=$?
+seq 1 40 | grep -vx 17 | xargs printf 'pod "many-%02d" deleted\n' >"$WORK/many3.want"
+[ $rc -eq 1 ] && cmp -s "$WORK/many3.out" "$WORK/many3.want" && [ "$(wc -l <"$WORK/many3.err")" = 1 ] \
+    && grep -q 'document 17.*not found' "$WORK/many3.err"
+ok $? "delete -f: the 39 deleted in manifest order, the one never created NotFound: $(cat "$WORK/many3.err")"
+left=$(keelctl get pods -o json | jq '[.items[] | select(.metadata.name | startswith("many-"))] | length')
+[ "$left" = 0 ]
+ok $? "none of them is left ($left)"
 
 # Raw garbage on the bus port.
 printf 'GET / HTTP/1.0\r\n\r\n' | timeout 2 bash -c "cat > /dev/tcp/127.0.0.1/$PORT" 2>/dev/null
