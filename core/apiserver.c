@@ -170,18 +170,26 @@ int64_t kl_apiserver_revision(const kl_apiserver_t *self)
 /* ---- dispatch -------------------------------------------------------- */
 
 /* Requests that may stay in flight while later ones are handled. */
-static int deferrable(const char *method)
+/* Requests that may wait in flight. An orphaning delete may not: its
+ * dependents must lose their owner before it goes, or the garbage collector
+ * could take them for orphans of a deleted owner, so it runs with nothing
+ * in flight, its own writes included. */
+static int deferrable(const char *method, const json_t *payload)
 {
+    if (method && strcmp(method, "delete") == 0) {
+        const char *policy = json_string_value(json_object_get(payload, "propagationPolicy"));
+        return !policy || strcmp(policy, "Orphan") != 0;
+    }
     return method
            && (strcmp(method, "get") == 0 || strcmp(method, "create") == 0
                || strcmp(method, "update") == 0 || strcmp(method, "update_status") == 0
-               || strcmp(method, "bind") == 0 || strcmp(method, "delete") == 0);
+               || strcmp(method, "bind") == 0);
 }
 
 json_t *kl_apiserver_handle_token(kl_apiserver_t *self, const char *method, const json_t *payload,
                                   void *token, int *deferred, kl_error_t *err)
 {
-    int defer = token && self->in_flight && self->done && deferrable(method);
+    int defer = token && self->in_flight && self->done && deferrable(method, payload);
     if (!defer)
         kl_apiserver_settle(self);
     self->request = (request_context_t){.token = defer ? token : NULL, .method = method,

@@ -63,12 +63,13 @@ static json_t *finish_remove(kl_apiserver_t *self, const kl_kind_info_t *info, c
     }
     kl_api_cache_remove(self->cache, key);
     json_t *last = kl_object_copy_for_write(object);
-    if (!last)
+    if (!last) {
         kl_error_set(err, KL_ERR_INTERNAL, "out of memory after deleting %s \"%.253s\"", info->resource,
                      name);
-    json_decref(object);
-    if (!last)
+        json_decref(object);
         return NULL;
+    }
+    json_decref(object);
     kl_object_set_resource_version(last, revision);
     kl_api_record(self, EVENT_DELETED, info, last, NULL, revision, NULL);
     return last;

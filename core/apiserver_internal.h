@@ -250,14 +250,14 @@ int kl_api_conflict(kl_error_t *err, const kl_kind_info_t *info, const char *nam
  * later. */
 /* Stores `object` at `key` (create for EVENT_ADDED, else an update at
  * mod_revision replacing `previous`), takes both references, and returns
- * the object written or NULL: with err filled, or with self->deferred set
+ * the object written or NULL: with err filled, or with self->request.deferred set
  * when the write was submitted and will be answered when it is done. */
 json_t *kl_api_store_write(kl_apiserver_t *self, event_type_t type, const kl_kind_info_t *info,
                            const char *key, json_t *object, json_t *previous,
                            int64_t mod_revision, kl_error_t *err);
 /* Removes `key` if still at mod_revision; `object` (taken) is what it held.
  * Returns the object as deleted, or NULL: with err filled, or with
- * self->deferred set when the removal was submitted. */
+ * self->request.deferred set when the removal was submitted. */
 json_t *kl_api_store_remove(kl_apiserver_t *self, const kl_kind_info_t *info, const char *key,
                             json_t *object, int64_t mod_revision, kl_error_t *err);
 /* kl_api_load() for a get request, or submitted like a write. */

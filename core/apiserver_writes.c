@@ -295,19 +295,13 @@ json_t *kl_api_delete(kl_apiserver_t *self, const json_t *payload, kl_error_t *e
                      "propagationPolicy \"%.60s\" is not Orphan, Background or Foreground", policy);
         return NULL;
     }
-    int orphan = policy && strcmp(policy, "Orphan") == 0;
-    if (orphan) {
-        /* The dependents lose their owner before it goes, or the garbage
-         * collector could take them for orphans of a deleted owner: nothing
-         * of this request waits in flight. */
-        kl_apiserver_settle(self);
-        self->request.token = NULL;
-    }
     int64_t mod_revision = 0;
     json_t *object = load_for_write(self, &t, expected, &mod_revision, err);
     if (!object)
         return NULL;
-    if (orphan)
+    /* Never in flight (see deferrable()): the dependents' updates are made
+     * before the delete. */
+    if (policy && strcmp(policy, "Orphan") == 0)
         kl_api_orphan_dependents(self, object);
     return kl_api_store_remove(self, t.info, t.key, object, mod_revision, err);
 }
