@@ -45,6 +45,11 @@ int etcd_check_key(const char *key, kl_error_t *err);
 void etcd_decoded_kv_free(decoded_kv_t *d);
 int etcd_kv_decode(const etcd_store_t *s, const json_t *j, decoded_kv_t *d, const char *path,
                    kl_error_t *err);
+/* A KeyValue's base64 key and value into `d` (revisions and lease left to
+ * the caller), the key checked to lie under the store prefix. NULL, or
+ * what is wrong ("" when out of memory), with nothing left to free. */
+const char *etcd_kv_decode_text(const etcd_store_t *s, const char *key, size_t key_len,
+                                const char *value, size_t value_len, decoded_kv_t *d);
 json_t *etcd_call(etcd_store_t *s, const char *path, json_t *body, int *maybe_applied,
                   kl_error_t *err);
 /* etcd_call() with the body already encoded (taken; NULL: out of memory). */

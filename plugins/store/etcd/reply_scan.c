@@ -11,7 +11,6 @@
 #define JSMN_STATIC
 #include <jsmn.h>
 
-#include "base64.h"
 #include "reply_scan.h"
 
 /* A get's answer has about 25 tokens; a transaction's about 20. */
@@ -109,18 +108,7 @@ static int decode_kv(const etcd_store_t *s, const scan_t *sc, int object, decode
         || int64_member(sc, object, "mod_revision", &d->kv.mod_revision) < 0
         || int64_member(sc, object, "lease", &d->lease) < 0)
         return -1;
-    int bad = 0;
-    size_t decoded_key_len = 0;
-    d->key_buf = kl_base64_decode(key, key_len, &decoded_key_len, &bad);
-    d->value_buf = d->key_buf ? kl_base64_decode(value, value_len, &d->kv.value_len, &bad) : NULL;
-    if (!d->value_buf || decoded_key_len < s->prefix_len
-        || memcmp(d->key_buf, s->prefix, s->prefix_len) != 0) {
-        etcd_decoded_kv_free(d);
-        return -1;
-    }
-    d->kv.key = d->key_buf + s->prefix_len;
-    d->kv.value = d->value_buf;
-    return 0;
+    return etcd_kv_decode_text(s, key, key_len, value, value_len, d) ? -1 : 0;
 }
 
 etcd_scan_result_t etcd_scan_get_reply(etcd_store_t *s, const char *text, size_t len,

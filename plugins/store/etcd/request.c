@@ -108,6 +108,28 @@ void etcd_decoded_kv_free(decoded_kv_t *d)
     d->key_buf = d->value_buf = NULL;
 }
 
+const char *etcd_kv_decode_text(const etcd_store_t *s, const char *key, size_t key_len,
+                                const char *value, size_t value_len, decoded_kv_t *d)
+{
+    size_t decoded_key_len = 0;
+    int bad = 0;
+    d->key_buf = kl_base64_decode(key, key_len, &decoded_key_len, &bad);
+    if (d->key_buf)
+        d->value_buf = kl_base64_decode(value, value_len, &d->kv.value_len, &bad);
+    const char *why = NULL;
+    if (!d->key_buf || !d->value_buf)
+        why = bad ? "a key or value that is not base64" : "";
+    else if (decoded_key_len < s->prefix_len || memcmp(d->key_buf, s->prefix, s->prefix_len) != 0)
+        why = "a key outside the store prefix";
+    if (why) {
+        etcd_decoded_kv_free(d);
+        return why;
+    }
+    d->kv.key = d->key_buf + s->prefix_len;
+    d->kv.value = d->value_buf;
+    return NULL;
+}
+
 /* Decodes an etcd KeyValue; keys outside the store prefix are refused since
  * every request is confined to it. */
 int etcd_kv_decode(const etcd_store_t *s, const json_t *j, decoded_kv_t *d, const char *path,
@@ -117,32 +139,20 @@ int etcd_kv_decode(const etcd_store_t *s, const json_t *j, decoded_kv_t *d, cons
     const char *key = json_string_value(json_object_get(j, "key"));
     const json_t *value = json_object_get(j, "value");
     const char *value_text = value ? json_string_value(value) : "";
-    size_t key_len = 0;
-    int bad = 0;
     if (!key || !value_text)
         return etcd_bad_reply(path, "a key-value without a key or with a non-string value", err);
-    d->key_buf = kl_base64_decode(key, strlen(key), &key_len, &bad);
-    if (d->key_buf)
-        d->value_buf = kl_base64_decode(value_text, strlen(value_text), &d->kv.value_len, &bad);
-    if (!d->key_buf || !d->value_buf) {
-        etcd_decoded_kv_free(d);
-        if (bad)
-            return etcd_bad_reply(path, "a key or value that is not base64", err);
+    const char *why = etcd_kv_decode_text(s, key, strlen(key), value_text, strlen(value_text), d);
+    if (why && !*why)
         return kl_error_set(err, KL_ERR_INTERNAL, "etcd store: out of memory decoding a reply to %s",
                             path);
-    }
-    if (key_len < s->prefix_len || memcmp(d->key_buf, s->prefix, s->prefix_len) != 0) {
-        etcd_decoded_kv_free(d);
-        return etcd_bad_reply(path, "a key outside the store prefix", err);
-    }
+    if (why)
+        return etcd_bad_reply(path, why, err);
     if (etcd_json_int64(j, "create_revision", &d->kv.create_revision) < 0
         || etcd_json_int64(j, "mod_revision", &d->kv.mod_revision) < 0
         || etcd_json_int64(j, "lease", &d->lease) < 0) {
         etcd_decoded_kv_free(d);
         return etcd_bad_reply(path, "a malformed revision or lease", err);
     }
-    d->kv.key = d->key_buf + s->prefix_len;
-    d->kv.value = d->value_buf;
     return 0;
 }
 
