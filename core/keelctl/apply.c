@@ -31,7 +31,6 @@ typedef struct apply_item {
     const char *where;
     apply_state_t state;
     const char *outcome;  /* "created", "configured" or "deleted" once done */
-    uint64_t request_id;
     json_t *reply;   /* a get's reply, for its resourceVersion */
     kl_error_t err;
 } apply_item_t;
@@ -60,10 +59,17 @@ static void fail_waiting(kl_cli_t *cli, apply_item_t *items, size_t count, const
         }
 }
 
-/* One reply: the item whose request it answers takes its outcome. 1 when
- * it answered one of ours, 0 when not, -1 when none came in time. */
-static int take_reply(kl_cli_t *cli, apply_item_t *items, size_t count, const char *method,
-                      bool keep_reply)
+/* A round's requests in flight: which item each answers for. */
+typedef struct flights {
+    uint64_t id[APPLY_WINDOW];
+    apply_item_t *item[APPLY_WINDOW];
+    size_t count;
+} flights_t;
+
+/* One reply: the item whose request it answers takes its outcome. -1 when
+ * none came in time (every item still waiting is then lost). */
+static int take_reply(kl_cli_t *cli, apply_item_t *items, size_t count, flights_t *f,
+                      const char *method, bool keep_reply)
 {
     uint64_t id = 0;
     kl_error_t err;
@@ -74,18 +80,21 @@ static int take_reply(kl_cli_t *cli, apply_item_t *items, size_t count, const ch
         fail_waiting(cli, items, count, why);
         return -1;
     }
-    for (size_t i = 0; i < count; i++)
-        if (items[i].state == APPLY_WAITING && items[i].request_id == id) {
-            items[i].state = reply ? APPLY_DONE : APPLY_FAILED;
-            items[i].err = err;
-            if (keep_reply)
-                items[i].reply = reply;
-            else
+    for (size_t i = 0; i < f->count; i++)
+        if (f->id[i] == id) {
+            apply_item_t *item = f->item[i];
+            item->state = reply ? APPLY_DONE : APPLY_FAILED;
+            item->err = err;
+            item->reply = keep_reply ? reply : NULL;
+            if (!keep_reply)
                 json_decref(reply);
-            return 1;
+            f->count--;
+            f->id[i] = f->id[f->count];
+            f->item[i] = f->item[f->count];
+            return 0;
         }
-    json_decref(reply);
-    return 0;  /* a reply to nothing of ours */
+    json_decref(reply);  /* a reply to nothing of ours */
+    return 0;
 }
 
 /* Sends `method` for every waiting item, at most APPLY_WINDOW in flight;
@@ -101,29 +110,29 @@ static void run_round(kl_cli_t *cli, apply_item_t *items, size_t count, const ch
             return;
         }
     }
-    size_t in_flight = 0;
+    flights_t f = {.count = 0};
     for (size_t i = 0; i < count && !cli->unreachable; i++) {
         if (items[i].state != APPLY_WAITING)
             continue;
-        while (in_flight >= APPLY_WINDOW && !cli->unreachable)
-            if (take_reply(cli, items, count, method, !ack_only) == 1)
-                in_flight--;
+        while (f.count == APPLY_WINDOW && take_reply(cli, items, count, &f, method, !ack_only) == 0)
+            ;
         if (cli->unreachable)
             break;
         json_t *payload = build(cli, &items[i]);
-        int sent = ack_only ? kl_bus_send_ack(cli->client, method, payload, &items[i].request_id, &err)
-                            : kl_bus_send(cli->client, method, payload, &items[i].request_id, &err);
+        uint64_t id;
+        int sent = ack_only ? kl_bus_send_ack(cli->client, method, payload, &id, &err)
+                            : kl_bus_send(cli->client, method, payload, &id, &err);
         json_decref(payload);
         if (sent < 0) {
             items[i].state = APPLY_FAILED;
             items[i].err = err;
             continue;
         }
-        in_flight++;
+        f.id[f.count] = id;
+        f.item[f.count++] = &items[i];
     }
-    while (in_flight > 0 && !cli->unreachable)
-        if (take_reply(cli, items, count, method, !ack_only) == 1)
-            in_flight--;
+    while (f.count > 0 && take_reply(cli, items, count, &f, method, !ack_only) == 0)
+        ;
 }
 
 static json_t *object_payload(kl_cli_t *cli, const apply_item_t *item)
