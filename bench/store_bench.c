@@ -280,12 +280,12 @@ static size_t collect_answer(char *data, size_t size, size_t count, void *arg)
     return n;
 }
 
-/* The client's side of the work, as the API rows' load generator has it:
- * the answer parsed and checked, and a read's pod decoded and parsed. */
 /* Each direct create's revision, which its status write compares against,
  * as the etcd store compares a write against the revision it read. */
 static int64_t *created_revision;
 
+/* The client's side of the work, as the API rows' load generator has it:
+ * the answer parsed and checked, and a read's pod decoded and parsed. */
 static int direct_answer_ok(zarmour_t *armour, int op, const slot_t *s)
 {
     json_t *answer = json_loadb(s->answer, s->answer_len, 0, NULL);

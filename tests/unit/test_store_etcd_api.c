@@ -376,9 +376,22 @@ static void keep_reply(kl_apiserver_t *api, void *token, json_t *reply, const kl
     snprintf(k->text[i], sizeof k->text[i], "%.250s", reply || !err ? "" : err->text);
 }
 
-static json_t *stale_request(const char *fmt, int i)
+/* `api` (B) labels stale-I "by: b" behind the other server's back; the
+ * pod as updated (caller owns), or NULL. */
+static json_t *label_by_b(kl_apiserver_t *api, int i, kl_error_t *err)
 {
-    return named_request(fmt, i);
+    json_t *get = named_request("{\"kind\":\"Pod\",\"namespace\":\"cached\",\"name\":\"stale-%d\"}", i);
+    json_t *current = kl_apiserver_handle(api, "get", get, err);
+    json_decref(get);
+    if (!current)
+        return NULL;
+    json_t *labelled = json_deep_copy(current);
+    json_decref(current);
+    json_object_set_new(json_object_get(labelled, "metadata"), "labels", json_pack("{s:s}", "by", "b"));
+    json_t *update = json_pack("{s:o}", "object", labelled);
+    json_t *updated = kl_apiserver_handle(api, "update", update, err);
+    json_decref(update);
+    return updated;
 }
 
 static const char *label_of(const json_t *pod, const char *name)
@@ -406,7 +419,7 @@ static void test_writes_from_cache(const char *settings)
     kl_apiserver_set_done(a, keep_reply, &k);
     int deferred = 0;
     for (int i = 1; i <= 4; i++) {
-        json_t *create = stale_request(
+        json_t *create = named_request(
             "{\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"stale-%d\","
             "\"namespace\":\"cached\"},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"busybox\"}]}}}",
             i);
@@ -418,37 +431,32 @@ static void test_writes_from_cache(const char *settings)
        "A creates four pods, and so holds a copy of each");
 
     /* B: a label on stale-1, stale-2 bound elsewhere, stale-3 deleted. */
-    json_t *get1 = stale_request("{\"kind\":\"Pod\",\"namespace\":\"cached\",\"name\":\"stale-%d\"}", 1);
-    json_t *current = kl_apiserver_handle(b, "get", get1, &err);
-    json_t *labelled = json_deep_copy(current);
-    json_object_set_new(json_object_get(labelled, "metadata"), "labels", json_pack("{s:s}", "by", "b"));
-    json_t *update = json_pack("{s:o}", "object", labelled);
-    json_t *updated = kl_apiserver_handle(b, "update", update, &err);
+    json_t *updated = label_by_b(b, 1, &err);
     int64_t b_revision = kl_object_revision(updated);
-    json_t *bind_b = stale_request("{\"kind\":\"Pod\",\"namespace\":\"cached\",\"name\":\"stale-%d\","
+    json_t *bind_b = named_request("{\"kind\":\"Pod\",\"namespace\":\"cached\",\"name\":\"stale-%d\","
                                    "\"nodeName\":\"node-b\"}", 2);
     json_t *bound_b = kl_apiserver_handle(b, "bind", bind_b, &err);
-    json_t *delete_b = stale_request("{\"kind\":\"Pod\",\"namespace\":\"cached\",\"name\":\"stale-%d\"}", 3);
+    json_t *delete_b = named_request("{\"kind\":\"Pod\",\"namespace\":\"cached\",\"name\":\"stale-%d\"}", 3);
     json_t *deleted_b = kl_apiserver_handle(b, "delete", delete_b, &err);
     ok(updated && bound_b && deleted_b, "B labels stale-1, binds stale-2 to node-b and deletes stale-3");
 
     /* A, from its copies: none of them reads etcd before writing. */
-    json_t *status = stale_request("{\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":"
+    json_t *status = named_request("{\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":"
                                    "{\"name\":\"stale-%d\",\"namespace\":\"cached\"},\"status\":"
                                    "{\"phase\":\"Running\"}}}", 1);
     json_t *reply = kl_apiserver_handle_token(a, "update_status", status, (void *)(intptr_t)5,
                                               &deferred, &err);
     ok(!reply && deferred, "A submits a status write to stale-1 from its copy");
-    json_t *bind_a = stale_request("{\"kind\":\"Pod\",\"namespace\":\"cached\",\"name\":\"stale-%d\","
+    json_t *bind_a = named_request("{\"kind\":\"Pod\",\"namespace\":\"cached\",\"name\":\"stale-%d\","
                                    "\"nodeName\":\"node-a\"}", 2);
     reply = kl_apiserver_handle_token(a, "bind", bind_a, (void *)(intptr_t)6, &deferred, &err);
     ok(!reply && deferred, "a bind of stale-2 to node-a from its copy");
-    json_t *status3 = stale_request("{\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":"
+    json_t *status3 = named_request("{\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":"
                                     "{\"name\":\"stale-%d\",\"namespace\":\"cached\"},\"status\":"
                                     "{\"phase\":\"Running\"}}}", 3);
     reply = kl_apiserver_handle_token(a, "update_status", status3, (void *)(intptr_t)7, &deferred, &err);
     ok(!reply && deferred, "a status write to the deleted stale-3 from its copy");
-    json_t *bind4 = stale_request("{\"kind\":\"Pod\",\"namespace\":\"cached\",\"name\":\"stale-%d\","
+    json_t *bind4 = named_request("{\"kind\":\"Pod\",\"namespace\":\"cached\",\"name\":\"stale-%d\","
                                   "\"nodeName\":\"node-a\"}", 4);
     reply = kl_apiserver_handle_token(a, "bind", bind4, (void *)(intptr_t)8, &deferred, &err);
     ok(!reply && deferred, "and a bind of stale-4, which nobody else touched");
@@ -471,7 +479,7 @@ static void test_writes_from_cache(const char *settings)
            && strcmp(json_string_value(json_object_get(json_object_get(k.reply[8], "spec"), "nodeName")),
                      "node-a") == 0,
        "stale-4 is bound to node-a from the copy");
-    json_t *get2 = stale_request("{\"kind\":\"Pod\",\"namespace\":\"cached\",\"name\":\"stale-%d\"}", 2);
+    json_t *get2 = named_request("{\"kind\":\"Pod\",\"namespace\":\"cached\",\"name\":\"stale-%d\"}", 2);
     json_t *check = kl_apiserver_handle(b, "get", get2, &err);
     const char *node = json_string_value(json_object_get(json_object_get(check, "spec"), "nodeName"));
     ok(node && strcmp(node, "node-b") == 0, "stale-2 stays on node-b in etcd");
@@ -487,12 +495,8 @@ static void test_writes_from_cache(const char *settings)
 
     /* A delete from a copy B has changed since: it runs again from a fresh
      * read and deletes the pod as B left it. */
-    json_t *get4 = stale_request("{\"kind\":\"Pod\",\"namespace\":\"cached\",\"name\":\"stale-%d\"}", 4);
-    json_t *current4 = kl_apiserver_handle(b, "get", get4, &err);
-    json_t *labelled4 = json_deep_copy(current4);
-    json_object_set_new(json_object_get(labelled4, "metadata"), "labels", json_pack("{s:s}", "by", "b"));
-    json_t *update4 = json_pack("{s:o}", "object", labelled4);
-    json_t *updated4 = kl_apiserver_handle(b, "update", update4, &err);
+    json_t *updated4 = label_by_b(b, 4, &err);
+    json_t *get4 = named_request("{\"kind\":\"Pod\",\"namespace\":\"cached\",\"name\":\"stale-%d\"}", 4);
     reply = kl_apiserver_handle_token(a, "delete", get4, (void *)(intptr_t)9, &deferred, &err);
     ok(updated4 && !reply && deferred, "A submits a delete of stale-4 from its copy, which B has since labelled");
     kl_apiserver_settle(a);
@@ -503,19 +507,14 @@ static void test_writes_from_cache(const char *settings)
     ok(!gone4 && err.code == KL_ERR_NOT_FOUND, "stale-4 is gone from etcd");
     json_decref(gone4);
     json_decref(get4);
-    json_decref(current4);
-    json_decref(update4);
     json_decref(updated4);
 
     json_decref(check);
-    json_decref(get1);
     json_decref(get2);
     json_decref(status);
     json_decref(bind_a);
     json_decref(status3);
     json_decref(bind4);
-    json_decref(current);
-    json_decref(update);
     json_decref(updated);
     json_decref(bind_b);
     json_decref(bound_b);
